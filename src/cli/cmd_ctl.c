@@ -1,0 +1,131 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "client/client.h"
+
+static const char help[] =
+    "usage: hfx ctl [--connect ADDR] COMMAND\n"
+    "\n"
+    "commands:\n"
+    "  enable N WxH [HZ]   turn head N on at that size (ENABLE_SCANOUT)\n"
+    "  disable N           turn head N off (DISABLE_SCANOUT)\n"
+    "  keyframe N          ask for an IDR on scanout N\n"
+    "  stats [N]           print the server's statistics as JSON\n"
+    "  ping                check that the server answers\n"
+    "\n"
+    "  --connect ADDR      server address (default " HFX_DEFAULT_ADDR ")\n"
+    "  --timeout MS        how long to wait for a reply (default 10000)\n";
+
+static int print_reply(const struct hxfr_msg *m)
+{
+    switch (m->h.type) {
+    case HXFR_SCANOUT_RESP:
+        printf("scanout %u: %s (%s)\n", m->u.scanout_resp.scanout_id,
+               m->u.scanout_resp.success ? "ok" : "failed", m->u.scanout_resp.connector);
+        return m->u.scanout_resp.success ? 0 : 1;
+    case HXFR_ERROR:
+        fprintf(stderr, "hfx ctl: the server refused: %s (error %d)\n", m->u.error.text,
+                m->u.error.code);
+        return 1;
+    case HXFR_PONG:
+        printf("pong\n");
+        return 0;
+    case HXFR_STATS_RESP:
+        printf("%.*s\n", (int)m->u.stats_resp.len, m->u.stats_resp.text);
+        return 0;
+    default:
+        fprintf(stderr, "hfx ctl: unexpected reply %s\n", hxfr_type_name(m->h.type));
+        return 1;
+    }
+}
+
+int cmd_ctl(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"connect", 1, 0, 'c'}, {"timeout", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0}};
+    const char *addr = HFX_DEFAULT_ADDR;
+    uint32_t timeout = 10000;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (c == 'c')
+            addr = optarg;
+        else if (c == 't' && cli_uint("--timeout", optarg, 1, 600000, &timeout) < 0)
+            return 2;
+        else if (c == 'h') {
+            fputs(help, stdout);
+            return 0;
+        } else if (c != 't') {
+            fputs(help, stderr);
+            return 2;
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    if (argc < 1) {
+        fputs(help, stderr);
+        return 2;
+    }
+    uint8_t req[32];
+    size_t len = 0;
+    bool extended = false, wait_reply = true;
+    uint32_t id = 0, w = 0, h = 0, hz = 0;
+    const char *cmd = argv[0];
+    if (!strcmp(cmd, "enable") && (argc == 3 || argc == 4)) {
+        if (cli_uint("head", argv[1], 0, 15, &id) < 0 || cli_size("size", argv[2], &w, &h) < 0 ||
+            (argc == 4 && cli_uint("refresh", argv[3], 1, 240, &hz) < 0))
+            return 2;
+        len = hxfr_put_enable(req, id, w, h, hz);
+    } else if (!strcmp(cmd, "disable") && argc == 2) {
+        if (cli_uint("head", argv[1], 0, 15, &id) < 0)
+            return 2;
+        len = hxfr_put_disable(req, id);
+    } else if (!strcmp(cmd, "keyframe") && argc == 2) {
+        if (cli_uint("scanout", argv[1], 0, 15, &id) < 0)
+            return 2;
+        len = hxfr_put_keyframe_req(req, id, true);
+        wait_reply = false;
+    } else if (!strcmp(cmd, "stats") && argc <= 2) {
+        if (argc == 2 && cli_uint("scanout", argv[1], 0, 15, &id) < 0)
+            return 2;
+        len = hxfr_put_stats_req(req, id, argc == 2);
+        extended = true;
+    } else if (!strcmp(cmd, "ping") && argc == 1) {
+        len = hxfr_put_ping(req, HXFR_PING, 0);
+    } else {
+        fprintf(stderr, "hfx ctl: '%s' with %d argument(s) is not a command\n\n%s", cmd,
+                argc - 1, help);
+        return 2;
+    }
+    char err[512];
+    struct hfx_conn conn;
+    if (hfx_conn_open(&conn, addr, err, sizeof err) < 0) {
+        fprintf(stderr, "hfx ctl: %s\n", err);
+        return 1;
+    }
+    struct hxfr_msg m;
+    int rc = 0;
+    if (extended) {
+        uint8_t hello[24];
+        if (hfx_conn_request(&conn, hello, hxfr_put_hello(hello, HXFR_HELLO, 1, 0, 0), &m,
+                             (int)timeout, err, sizeof err) <= 0) {
+            fprintf(stderr, "hfx ctl: %s\n", err);
+            hfx_conn_close(&conn);
+            return 1;
+        }
+    }
+    if (!wait_reply)
+        rc = hfx_conn_send(&conn, req, len, err, sizeof err) < 0;
+    else if (hfx_conn_request(&conn, req, len, &m, (int)timeout, err, sizeof err) <= 0)
+        rc = 1;
+    else
+        rc = print_reply(&m);
+    if (rc && err[0] && !wait_reply)
+        fprintf(stderr, "hfx ctl: %s\n", err);
+    else if (rc && wait_reply && m.h.type == 0)
+        fprintf(stderr, "hfx ctl: %s\n", err);
+    hfx_conn_close(&conn);
+    return rc;
+}

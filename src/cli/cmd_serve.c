@@ -1,0 +1,179 @@
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "encoder/encoder.h"
+#include "server/server.h"
+#include "source/synth_frontend.h"
+
+static const char help[] =
+    "usage: hfx serve [OPTIONS]\n"
+    "\n"
+    "Runs the exporter: a source feeds the engine, the server sends H.264 to\n"
+    "subscribers. Stops on SIGINT/SIGTERM or after --duration.\n"
+    "\n"
+    "source (synthetic: a stand-in for a VM's heads):\n"
+    "  --workload NAME     idle, typing, scroll or video (default typing)\n"
+    "  --size WxH          size of each head (default 1920x1080)\n"
+    "  --heads N           heads enabled at start, 0..scanouts (default 1)\n"
+    "  --fps N             frames per second the source draws (default 60)\n"
+    "  --format FOURCC     XRGB8888 (default), ARGB8888, XBGR8888, ABGR8888, BGRX8888, BGRA8888\n"
+    "engine:\n"
+    "  --scanouts N        scanouts 1..16 (default 16)\n"
+    "  --encoder NAME      x264 (default) or openh264\n"
+    "  --bitrate BPS       default bitrate in bit/s (default: scaled to the size)\n"
+    "  --threads N         encoder threads per scanout (default 1)\n"
+    "  --idr-interval MS   an IDR at least this often (default 0: only when needed)\n"
+    "  --idle-refresh MS   an all-skip frame after MS without a frame (default 0: off)\n"
+    "server:\n"
+    "  --listen ADDR       tcp:HOST:PORT, unix:PATH or vsock:CID:PORT; repeatable\n"
+    "                      (default " HFX_DEFAULT_ADDR ")\n"
+    "  --queue-bytes N     per-client queue bound (default 33554432)\n"
+    "  --duration SEC      stop after SEC seconds (default: run until signalled)\n"
+    "  -v, --verbose       log every connection and encoder event\n";
+
+static struct hfx_server *running;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (running)
+        hfx_server_stop(running);
+}
+
+struct serve_opts {
+    struct hfx_engine_config engine;
+    struct hfx_server_config server;
+    struct hfx_synth_frontend_config source;
+    uint32_t duration;
+};
+
+static int parse(int argc, char **argv, struct serve_opts *o)
+{
+    enum { O_WORKLOAD = 256, O_SIZE, O_HEADS, O_FPS, O_FORMAT, O_SCANOUTS, O_ENCODER, O_BITRATE,
+           O_THREADS, O_IDR, O_REFRESH, O_LISTEN, O_QUEUE, O_DURATION };
+    static const struct option opts[] = {
+        {"workload", 1, 0, O_WORKLOAD}, {"size", 1, 0, O_SIZE}, {"heads", 1, 0, O_HEADS},
+        {"fps", 1, 0, O_FPS}, {"format", 1, 0, O_FORMAT}, {"scanouts", 1, 0, O_SCANOUTS},
+        {"encoder", 1, 0, O_ENCODER}, {"bitrate", 1, 0, O_BITRATE}, {"threads", 1, 0, O_THREADS},
+        {"idr-interval", 1, 0, O_IDR}, {"idle-refresh", 1, 0, O_REFRESH},
+        {"listen", 1, 0, O_LISTEN}, {"queue-bytes", 1, 0, O_QUEUE},
+        {"duration", 1, 0, O_DURATION}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0}};
+    uint32_t v;
+    int c;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case O_WORKLOAD: {
+            int wl = hfx_workload_parse(optarg);
+            if (wl < 0) {
+                fprintf(stderr, "hfx serve: --workload takes idle, typing, scroll or video, "
+                                "not '%s'\n", optarg);
+                return -1;
+            }
+            o->source.workload = (enum hfx_workload)wl;
+            break;
+        }
+        case O_SIZE: rc = cli_size("--size", optarg, &o->source.width, &o->source.height); break;
+        case O_HEADS: rc = cli_uint("--heads", optarg, 0, HFX_MAX_SCANOUTS, &o->source.heads); break;
+        case O_FPS: rc = cli_uint("--fps", optarg, 1, 1000, &o->source.fps); break;
+        case O_FORMAT: rc = cli_format("--format", optarg, &o->source.format); break;
+        case O_SCANOUTS:
+            rc = cli_uint("--scanouts", optarg, 1, HFX_MAX_SCANOUTS, &o->engine.max_scanouts);
+            break;
+        case O_ENCODER:
+            if (!hfx_encoder_find(optarg)) {
+                fprintf(stderr, "hfx serve: --encoder takes %s, not '%s'\n", hfx_encoder_names(),
+                        optarg);
+                return -1;
+            }
+            o->engine.encoder = optarg;
+            break;
+        case O_BITRATE: rc = cli_uint("--bitrate", optarg, 10000, 1000000000, &o->engine.bitrate); break;
+        case O_THREADS:
+            rc = cli_uint("--threads", optarg, 1, 64, &v);
+            o->engine.threads = (int)v;
+            break;
+        case O_IDR: rc = cli_uint("--idr-interval", optarg, 0, 3600000, &o->engine.idr_interval_ms); break;
+        case O_REFRESH: rc = cli_uint("--idle-refresh", optarg, 0, 3600000, &o->engine.idle_refresh_ms); break;
+        case O_LISTEN:
+            if (o->server.nlisten == HFX_MAX_LISTENERS) {
+                fprintf(stderr, "hfx serve: at most %d --listen\n", HFX_MAX_LISTENERS);
+                return -1;
+            }
+            o->server.listen[o->server.nlisten++] = optarg;
+            break;
+        case O_QUEUE:
+            rc = cli_uint("--queue-bytes", optarg, 65536, 1u << 30, &v);
+            o->server.queue_bytes = v;
+            break;
+        case O_DURATION: rc = cli_uint("--duration", optarg, 1, 86400 * 365, &o->duration); break;
+        case 'v': hfx_log_set_level(HFX_LOG_DEBUG); break;
+        case 'h': fputs(help, stdout); exit(0);
+        default: fputs(help, stderr); return -1;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hfx serve: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->source.heads > o->engine.max_scanouts) {
+        fprintf(stderr, "hfx serve: --heads %u is more than --scanouts %u\n", o->source.heads,
+                o->engine.max_scanouts);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve_opts o = {
+        .engine = {.max_scanouts = HFX_MAX_SCANOUTS, .sink = &hfx_server_sink},
+        .source = {.workload = HFX_WL_TYPING, .width = 1920, .height = 1080, .heads = 1},
+    };
+    if (parse(argc, argv, &o) < 0)
+        return 2;
+    char err[512];
+    struct hfx_server *srv = hfx_server_new(&o.server, err, sizeof err);
+    if (!srv) {
+        fprintf(stderr, "hfx serve: %s\n", err);
+        return 1;
+    }
+    o.engine.sink_data = srv;
+    struct hfx_engine *engine = hfx_engine_new(&o.engine, err, sizeof err);
+    if (!engine) {
+        fprintf(stderr, "hfx serve: %s\n", err);
+        hfx_server_free(srv);
+        return 1;
+    }
+    hfx_server_attach(srv, engine);
+    struct hfx_synth_frontend *fe = hfx_synth_frontend_start(engine, &o.source, err, sizeof err);
+    if (!fe) {
+        fprintf(stderr, "hfx serve: %s\n", err);
+        hfx_engine_free(engine);
+        hfx_server_free(srv);
+        return 1;
+    }
+    running = srv;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (o.duration)
+        alarm(o.duration);
+    hfx_log(HFX_LOG_INFO, "serving %u synthetic %s head(s) at %ux%u", o.source.heads,
+            hfx_workload_name(o.source.workload), o.source.width, o.source.height);
+    int rc = hfx_server_run(srv);
+    running = NULL;
+    hfx_synth_frontend_stop(fe);
+    hfx_engine_free(engine);
+    hfx_server_free(srv);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,84 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "engine/engine.h"
+
+static const char usage[] =
+    "usage: hfx COMMAND [OPTIONS]\n"
+    "\n"
+    "Exports the screens (scanouts) of a VM as H.264 over HXFR.\n"
+    "\n"
+    "commands:\n"
+    "  serve   run the exporter (engine + server) on a source\n"
+    "  sub     subscribe to a scanout and write its H.264 (Annex B)\n"
+    "  ctl     enable or disable a head, request a keyframe, read stats\n"
+    "  bench   measure convert+encode cost, latency, bitrate, PSNR\n"
+    "\n"
+    "'hfx COMMAND --help' describes each.\n";
+
+int cli_uint(const char *opt, const char *val, uint32_t min, uint32_t max, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = val ? strtoull(val, &end, 10) : 0;
+    if (!val || errno || end == val || *end || v < min || v > max || val[0] == '-') {
+        fprintf(stderr, "hfx: %s needs a whole number from %u to %u, not '%s'\n", opt, min, max,
+                val ? val : "");
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int cli_size(const char *opt, const char *val, uint32_t *w, uint32_t *h)
+{
+    unsigned a, b;
+    char extra;
+    if (!val || sscanf(val, "%ux%u%c", &a, &b, &extra) != 2 || a < 16 || b < 16 ||
+        a > HFX_MAX_WIDTH || b > HFX_MAX_HEIGHT) {
+        fprintf(stderr, "hfx: %s needs WIDTHxHEIGHT within 16x16..%dx%d, e.g. 1920x1080, not '%s'\n",
+                opt, HFX_MAX_WIDTH, HFX_MAX_HEIGHT, val ? val : "");
+        return -1;
+    }
+    *w = a;
+    *h = b;
+    return 0;
+}
+
+int cli_format(const char *opt, const char *val, uint32_t *fourcc)
+{
+    static const struct { const char *name; uint32_t code; } formats[] = {
+        {"XRGB8888", HFX_FMT_XRGB8888}, {"ARGB8888", HFX_FMT_ARGB8888},
+        {"XBGR8888", HFX_FMT_XBGR8888}, {"ABGR8888", HFX_FMT_ABGR8888},
+        {"BGRX8888", HFX_FMT_BGRX8888}, {"BGRA8888", HFX_FMT_BGRA8888},
+    };
+    for (size_t i = 0; val && i < sizeof formats / sizeof formats[0]; i++) {
+        if (!strcasecmp(val, formats[i].name)) {
+            *fourcc = formats[i].code;
+            return 0;
+        }
+    }
+    fprintf(stderr, "hfx: %s takes XRGB8888, ARGB8888, XBGR8888, ABGR8888, BGRX8888 or "
+                    "BGRA8888, not '%s'\n", opt, val ? val : "");
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        {"serve", cmd_serve}, {"sub", cmd_sub}, {"ctl", cmd_ctl}, {"bench", cmd_bench},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "hfx: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}

@@ -1,0 +1,36 @@
+/* The subscriber side of HXFR: connect, subscribe, read whole messages.
+ * Blocking calls with timeouts, for tools and tests (hfx sub, hfx ctl, the
+ * benchmark). */
+#ifndef HFX_CLIENT_H
+#define HFX_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/hxfr.h"
+
+struct hfx_conn {
+    int fd;
+    uint8_t *buf;
+    size_t cap, len, off;   /* buf[off..len) holds unread bytes */
+};
+
+/* addr: "tcp:HOST:PORT", "unix:PATH" or "vsock:CID:PORT". */
+int hfx_conn_open(struct hfx_conn *c, const char *addr, char *err, size_t errlen);
+void hfx_conn_close(struct hfx_conn *c);
+/* Sends all of data (blocking). */
+int hfx_conn_send(struct hfx_conn *c, const void *data, size_t len, char *err, size_t errlen);
+/* Reads the next whole message. Returns 1 with msg filled (its pointers stay
+ * valid until the next read), 0 on timeout (timeout_ms < 0 waits forever),
+ * -1 when the stream ended or is malformed (err says which). */
+int hfx_conn_read(struct hfx_conn *c, struct hxfr_msg *msg, int timeout_ms, char *err,
+                  size_t errlen);
+/* Optionally HELLO (extended mode), then SUBSCRIBE and its SUBSCRIBE_RESP. */
+int hfx_conn_subscribe(struct hfx_conn *c, uint32_t scanout, bool extended, int timeout_ms,
+                       char *err, size_t errlen);
+/* Sends a request and waits for its reply (skipping FRAME_RESPONSEs). */
+int hfx_conn_request(struct hfx_conn *c, const void *req, size_t len, struct hxfr_msg *reply,
+                     int timeout_ms, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,82 @@
+#include "common/picture.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 64-byte rows keep every row start on a cache line and satisfy the widest
+ * SIMD loads the converters and encoders use. */
+#define ROW_ALIGN 64
+
+/* Larger than anything H.264 can code; keeps the size arithmetic far from
+ * overflow. */
+#define MAX_DIM 65536
+
+static uint32_t align_up(uint32_t v, uint32_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+struct hfx_picture *hfx_picture_new(uint32_t width, uint32_t height)
+{
+    if (width == 0 || height == 0 || width > MAX_DIM || height > MAX_DIM)
+        return NULL;
+    struct hfx_picture *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->width = width;
+    p->height = height;
+    p->alloc_w = align_up(width, 16);
+    p->alloc_h = align_up(height, 16);
+    p->stride[0] = align_up(p->alloc_w, ROW_ALIGN);
+    p->stride[1] = p->stride[2] = align_up(p->alloc_w / 2, ROW_ALIGN);
+
+    /* One block for all planes; every plane size is a multiple of ROW_ALIGN
+     * so the chroma planes start aligned too. */
+    size_t y_size = (size_t)p->stride[0] * p->alloc_h;
+    size_t c_size = (size_t)p->stride[1] * (p->alloc_h / 2);
+    uint8_t *buf = aligned_alloc(ROW_ALIGN, y_size + 2 * c_size);
+    if (!buf) {
+        free(p);
+        return NULL;
+    }
+    p->plane[0] = buf;
+    p->plane[1] = buf + y_size;
+    p->plane[2] = buf + y_size + c_size;
+    /* Black in limited range, the range the encoders signal. */
+    memset(p->plane[0], 16, y_size);
+    memset(p->plane[1], 128, 2 * c_size);
+    return p;
+}
+
+void hfx_picture_free(struct hfx_picture *p)
+{
+    if (!p)
+        return;
+    free(p->plane[0]);
+    free(p);
+}
+
+static void copy_plane(uint8_t *dst, uint32_t dst_stride, const uint8_t *src,
+                       uint32_t src_stride, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+    dst += (size_t)y * dst_stride + x;
+    src += (size_t)y * src_stride + x;
+    for (uint32_t row = 0; row < h; row++) {
+        memcpy(dst, src, w);
+        dst += dst_stride;
+        src += src_stride;
+    }
+}
+
+void hfx_picture_copy_rect(struct hfx_picture *dst, const struct hfx_picture *src,
+                           uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+    assert(dst->alloc_w == src->alloc_w && dst->alloc_h == src->alloc_h);
+    assert(((x | y | w | h) & 1) == 0);
+    assert(x + w <= dst->alloc_w && y + h <= dst->alloc_h);
+    copy_plane(dst->plane[0], dst->stride[0], src->plane[0], src->stride[0], x, y, w, h);
+    for (int i = 1; i < 3; i++)
+        copy_plane(dst->plane[i], dst->stride[i], src->plane[i], src->stride[i],
+                   x / 2, y / 2, w / 2, h / 2);
+}

@@ -1,0 +1,712 @@
+/* Per-scanout state and the encode workers.
+ *
+ * Each scanout keeps two I420 pictures. The front end converts damage into
+ * `staging`; the worker encodes `current`. When the worker wants new content
+ * it swaps the two pointers under the scanout lock (O(1)); the picture it
+ * hands back lacks exactly the damage it just took, which the front end copies
+ * back (`fixup`) on its next call before converting new damage. So the front
+ * end never waits for an encode, the worker always encodes the newest content
+ * (coalescing whatever arrived while it was busy), and both costs follow the
+ * damaged area. */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <pixman.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/picture.h"
+#include "encoder/encoder.h"
+#include "engine/convert.h"
+
+/* Beyond this many rectangles the damage is kept as its bounding box: the
+ * region stays cheap to walk and is still a superset of what changed. */
+#define MAX_DAMAGE_RECTS 64
+
+struct scanout {
+    struct hfx_engine *e;
+    uint32_t id;
+    pthread_t thread;
+    int wake_fd;
+
+    /* Shared by front end and worker, under lock. The worker holds it only to
+     * swap pointers and move regions. */
+    pthread_mutex_t lock;
+    bool enabled;
+    uint32_t width, height, format;
+    uint32_t generation;            /* bumps on every set or disable */
+    struct hfx_picture *staging;    /* the front end's picture */
+    struct hfx_picture *spare;      /* after a size change: the worker's next staging */
+    pixman_region32_t damage;       /* changed in staging since the worker's last swap */
+    pixman_region32_t fixup;        /* staging lacks this; copy it from fixup_src */
+    struct hfx_picture *fixup_src;
+    int64_t first_update_ns, last_update_ns, convert_ns;
+    uint64_t pending_updates;
+
+    /* Worker thread only. */
+    struct hfx_picture *current;
+    uint32_t cur_generation;
+    bool cur_enabled;
+    const struct hfx_encoder_ops *ops;
+    struct hfx_encoder *enc;
+    uint32_t enc_bitrate;
+    uint8_t *mb_map;
+    uint32_t mb_w, mb_h;
+    int64_t last_idr_ns, last_frame_ns;
+    uint64_t seq;
+
+    /* Any thread. */
+    atomic_int subscribers;
+    atomic_bool keyframe_req;
+    atomic_uint bitrate_req;        /* 0 = default for the size */
+    atomic_bool quit;
+    atomic_uint_fast64_t updates, frames, keyframes, bytes, coalesced;
+    atomic_int_fast64_t last_encode_ns;
+    atomic_bool enc_open;
+    atomic_uintptr_t enc_name;      /* const char * of the backend in use */
+};
+
+struct hfx_engine {
+    struct hfx_engine_config cfg;
+    const struct hfx_encoder_ops *ops;
+    const struct hfx_frontend_ops *fe_ops;
+    void *fe_data;
+    struct scanout scanouts[HFX_MAX_SCANOUTS];
+};
+
+static void wake(struct scanout *s)
+{
+    uint64_t one = 1;
+    /* An eventfd write only fails when the counter would overflow, which
+     * means a wake-up is pending anyway. */
+    if (write(s->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        hfx_log(HFX_LOG_WARN, "scanout %u: wake-up failed: %s", s->id, strerror(errno));
+}
+
+static struct scanout *get_scanout(struct hfx_engine *e, uint32_t id)
+{
+    return id < e->cfg.max_scanouts ? &e->scanouts[id] : NULL;
+}
+
+/* ---- front-end side ---- */
+
+static void copy_region(struct hfx_picture *dst, const struct hfx_picture *src,
+                        pixman_region32_t *region)
+{
+    int n;
+    const pixman_box32_t *b = pixman_region32_rectangles(region, &n);
+    for (int i = 0; i < n; i++) {
+        uint32_t x = (uint32_t)b[i].x1 & ~1u, y = (uint32_t)b[i].y1 & ~1u;
+        hfx_picture_copy_rect(dst, src, x, y, (uint32_t)b[i].x2 - x, (uint32_t)b[i].y2 - y);
+    }
+}
+
+static void bound_region(pixman_region32_t *r)
+{
+    if (pixman_region32_n_rects(r) > MAX_DAMAGE_RECTS) {
+        pixman_box32_t ext = *pixman_region32_extents(r);
+        pixman_region32_fini(r);
+        pixman_region32_init_rect(r, ext.x1, ext.y1, (unsigned)(ext.x2 - ext.x1),
+                                  (unsigned)(ext.y2 - ext.y1));
+    }
+}
+
+/* Chroma is subsampled 2x2, so work on even-aligned rectangles. */
+static void align_box(pixman_box32_t *b, uint32_t width, uint32_t height)
+{
+    b->x1 &= ~1;
+    b->y1 &= ~1;
+    b->x2 = (b->x2 + 1) & ~1;
+    b->y2 = (b->y2 + 1) & ~1;
+    if (b->x2 > (int32_t)width)
+        b->x2 = (int32_t)width;
+    if (b->y2 > (int32_t)height)
+        b->y2 = (int32_t)height;
+}
+
+int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, uint32_t height,
+                           uint32_t format, const uint8_t *pixels, uint32_t stride, char *err,
+                           size_t errlen)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (!s) {
+        snprintf(err, errlen, "scanout %u is out of range (this engine has %u)", id,
+                 e->cfg.max_scanouts);
+        return -1;
+    }
+    if (width < 2 || height < 2 || width > HFX_MAX_WIDTH || height > HFX_MAX_HEIGHT) {
+        snprintf(err, errlen, "size %ux%u is outside 2x2..%ux%u", width, height, HFX_MAX_WIDTH,
+                 HFX_MAX_HEIGHT);
+        return -1;
+    }
+    if (!hfx_format_supported(format)) {
+        snprintf(err, errlen, "pixel format 0x%08x is not supported", format);
+        return -1;
+    }
+    if (!pixels || stride < width * 4) {
+        snprintf(err, errlen, "stride %u is too small for width %u", stride, width);
+        return -1;
+    }
+    int64_t t0 = hfx_now_ns();
+    /* Allocate and convert before taking the lock: nobody sees these yet. */
+    struct hfx_picture *staging = hfx_picture_new(width, height);
+    struct hfx_picture *spare = hfx_picture_new(width, height);
+    if (!staging || !spare) {
+        hfx_picture_free(staging);
+        hfx_picture_free(spare);
+        snprintf(err, errlen, "out of memory for a %ux%u scanout", width, height);
+        return -1;
+    }
+    hfx_convert_rect(staging, pixels, stride, format, 0, 0, width, height);
+    int64_t t1 = hfx_now_ns();
+
+    pthread_mutex_lock(&s->lock);
+    struct hfx_picture *old_staging = s->staging, *old_spare = s->spare;
+    s->staging = staging;
+    s->spare = spare;
+    s->enabled = true;
+    s->width = width;
+    s->height = height;
+    s->format = format;
+    s->generation++;
+    pixman_region32_fini(&s->damage);
+    pixman_region32_init_rect(&s->damage, 0, 0, width, height);
+    pixman_region32_clear(&s->fixup);
+    s->fixup_src = NULL;
+    if (!s->pending_updates)
+        s->first_update_ns = t0;
+    s->last_update_ns = t0;
+    s->convert_ns += t1 - t0;
+    s->pending_updates++;
+    pthread_mutex_unlock(&s->lock);
+
+    hfx_picture_free(old_staging);
+    hfx_picture_free(old_spare);
+    atomic_fetch_add(&s->updates, 1);
+    wake(s);
+    return 0;
+}
+
+int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
+                              uint32_t stride, const struct hfx_rect *rects, int nrects)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (!s || !pixels || nrects < 0 || (nrects > 0 && !rects))
+        return -1;
+    int64_t t0 = hfx_now_ns();
+    pthread_mutex_lock(&s->lock);
+    if (!s->enabled || stride < s->width * 4) {
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    if (pixman_region32_not_empty(&s->fixup)) {
+        copy_region(s->staging, s->fixup_src, &s->fixup);
+        pixman_region32_clear(&s->fixup);
+    }
+    bool changed = false;
+    for (int i = 0; i < nrects; i++) {
+        const struct hfx_rect *r = &rects[i];
+        int64_t x1 = r->x < 0 ? 0 : r->x, y1 = r->y < 0 ? 0 : r->y;
+        int64_t x2 = (int64_t)r->x + r->w, y2 = (int64_t)r->y + r->h;
+        if (x2 > s->width)
+            x2 = s->width;
+        if (y2 > s->height)
+            y2 = s->height;
+        if (x1 >= x2 || y1 >= y2)
+            continue;
+        pixman_box32_t b = {(int32_t)x1, (int32_t)y1, (int32_t)x2, (int32_t)y2};
+        align_box(&b, s->width, s->height);
+        hfx_convert_rect(s->staging, pixels, stride, s->format, (uint32_t)b.x1, (uint32_t)b.y1,
+                         (uint32_t)(b.x2 - b.x1), (uint32_t)(b.y2 - b.y1));
+        pixman_region32_union_rect(&s->damage, &s->damage, b.x1, b.y1,
+                                   (unsigned)(b.x2 - b.x1), (unsigned)(b.y2 - b.y1));
+        changed = true;
+    }
+    if (changed) {
+        bound_region(&s->damage);
+        int64_t t1 = hfx_now_ns();
+        if (!s->pending_updates)
+            s->first_update_ns = t0;
+        s->last_update_ns = t0;
+        s->convert_ns += t1 - t0;
+        s->pending_updates++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (changed) {
+        atomic_fetch_add(&s->updates, 1);
+        if (atomic_load(&s->subscribers) > 0)
+            wake(s);
+    }
+    return 0;
+}
+
+void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t id)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    struct hfx_picture *old_staging = s->staging, *old_spare = s->spare;
+    bool was_enabled = s->enabled;
+    s->staging = s->spare = NULL;
+    s->enabled = false;
+    s->generation++;
+    pixman_region32_clear(&s->damage);
+    pixman_region32_clear(&s->fixup);
+    s->fixup_src = NULL;
+    s->pending_updates = 0;
+    s->convert_ns = 0;
+    pthread_mutex_unlock(&s->lock);
+    hfx_picture_free(old_staging);
+    hfx_picture_free(old_spare);
+    if (was_enabled)
+        wake(s);
+}
+
+/* ---- worker ---- */
+
+struct work {
+    bool have_content;  /* took new damage (or a new surface) */
+    bool new_surface;
+    bool ended;
+    int64_t first_ns, last_ns, convert_ns;
+    uint64_t updates;
+    struct hfx_picture *retired;  /* free after unlocking */
+};
+
+static void mark_mbs(struct scanout *s, pixman_region32_t *region)
+{
+    int n;
+    const pixman_box32_t *b = pixman_region32_rectangles(region, &n);
+    for (int i = 0; i < n; i++) {
+        uint32_t mx1 = (uint32_t)b[i].x1 / 16, mx2 = ((uint32_t)b[i].x2 + 15) / 16;
+        uint32_t my1 = (uint32_t)b[i].y1 / 16, my2 = ((uint32_t)b[i].y2 + 15) / 16;
+        for (uint32_t my = my1; my < my2; my++)
+            memset(s->mb_map + (size_t)my * s->mb_w + mx1, 1, mx2 - mx1);
+    }
+}
+
+/* Takes whatever the front end produced since the last call: O(1) in the
+ * picture size, under the lock. */
+static void take_work(struct scanout *s, struct work *w)
+{
+    memset(w, 0, sizeof *w);
+    pthread_mutex_lock(&s->lock);
+    if (s->generation != s->cur_generation) {
+        s->cur_generation = s->generation;
+        w->retired = s->current;
+        s->current = NULL;
+        if (s->enabled) {
+            s->current = s->staging;
+            s->staging = s->spare;
+            s->spare = NULL;
+            pixman_region32_fini(&s->fixup);
+            pixman_region32_init_rect(&s->fixup, 0, 0, s->width, s->height);
+            s->fixup_src = s->current;
+            w->new_surface = true;
+            w->have_content = true;
+        } else {
+            w->ended = s->cur_enabled;
+        }
+        s->cur_enabled = s->enabled;
+    } else if (s->enabled && pixman_region32_not_empty(&s->damage)) {
+        struct hfx_picture *t = s->current;
+        s->current = s->staging;
+        s->staging = t;
+        memset(s->mb_map, 0, (size_t)s->mb_w * s->mb_h);
+        mark_mbs(s, &s->damage);
+        pixman_region32_copy(&s->fixup, &s->damage);
+        s->fixup_src = s->current;
+        w->have_content = true;
+    }
+    if (w->have_content) {
+        pixman_region32_clear(&s->damage);
+        w->first_ns = s->first_update_ns;
+        w->last_ns = s->last_update_ns;
+        w->convert_ns = s->convert_ns;
+        w->updates = s->pending_updates;
+        s->pending_updates = 0;
+        s->convert_ns = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void close_encoder(struct scanout *s)
+{
+    if (!s->enc)
+        return;
+    s->ops->close(s->enc);
+    s->enc = NULL;
+    atomic_store(&s->enc_open, false);
+}
+
+static uint32_t wanted_bitrate(struct scanout *s)
+{
+    uint32_t b = atomic_load(&s->bitrate_req);
+    if (!b)
+        b = s->e->cfg.bitrate;
+    if (!b)
+        b = hfx_encoder_default_bitrate(s->current->width, s->current->height, s->e->cfg.fps);
+    return b;
+}
+
+static bool open_encoder(struct scanout *s)
+{
+    struct hfx_encoder_params p = {
+        .width = s->current->width,
+        .height = s->current->height,
+        .fps = s->e->cfg.fps,
+        .bitrate = wanted_bitrate(s),
+        .threads = s->e->cfg.threads,
+    };
+    char err[256] = "";
+    s->ops = s->e->ops;
+    s->enc = s->ops->open(&p, err, sizeof err);
+    if (!s->enc && s->ops != &hfx_encoder_x264) {
+        hfx_log(HFX_LOG_WARN, "scanout %u: %s; falling back to x264", s->id, err);
+        s->ops = &hfx_encoder_x264;
+        s->enc = s->ops->open(&p, err, sizeof err);
+    }
+    if (!s->enc) {
+        hfx_log(HFX_LOG_ERROR, "scanout %u: cannot open an encoder at %ux%u: %s", s->id, p.width,
+                p.height, err);
+        return false;
+    }
+    s->enc_bitrate = p.bitrate;
+    atomic_store(&s->enc_name, (uintptr_t)s->ops->name);
+    atomic_store(&s->enc_open, true);
+    hfx_log(HFX_LOG_INFO, "scanout %u: %s encoder open at %ux%u, %u bit/s", s->id, s->ops->name,
+            p.width, p.height, p.bitrate);
+    return true;
+}
+
+static void resize_mb_map(struct scanout *s)
+{
+    uint32_t mw = (s->current->width + 15) / 16, mh = (s->current->height + 15) / 16;
+    if (mw * mh != s->mb_w * s->mb_h) {
+        free(s->mb_map);
+        s->mb_map = calloc((size_t)mw * mh, 1);
+    }
+    s->mb_w = mw;
+    s->mb_h = mh;
+}
+
+static void emit(struct scanout *s, const struct hfx_au *au, const struct work *w,
+                 int64_t enc_start, int64_t enc_end, uint32_t damaged_mbs)
+{
+    struct hfx_packet *p = malloc(sizeof *p + HFX_PACKET_HEADROOM + au->size);
+    if (!p) {
+        hfx_log(HFX_LOG_ERROR, "scanout %u: out of memory for a %zu-byte frame", s->id, au->size);
+        atomic_store(&s->keyframe_req, true);
+        return;
+    }
+    atomic_init(&p->refs, 1);
+    p->scanout = s->id;
+    p->keyframe = au->keyframe;
+    p->generation = s->cur_generation;
+    p->seq = s->seq++;
+    p->pts_ns = w->have_content ? w->last_ns : enc_start;
+    p->first_damage_ns = w->have_content ? w->first_ns : enc_start;
+    p->convert_ns = w->convert_ns;
+    p->encode_ns = enc_end - enc_start;
+    p->encoded_at_ns = enc_end;
+    p->width = s->current->width;
+    p->height = s->current->height;
+    p->damaged_mbs = damaged_mbs;
+    p->total_mbs = s->mb_w * s->mb_h;
+    p->au_size = au->size;
+    p->au = p->buf + HFX_PACKET_HEADROOM;
+    memcpy(p->au, au->data, au->size);
+
+    atomic_fetch_add(&s->frames, 1);
+    atomic_fetch_add(&s->bytes, au->size);
+    if (au->keyframe)
+        atomic_fetch_add(&s->keyframes, 1);
+    if (w->updates > 1)
+        atomic_fetch_add(&s->coalesced, w->updates - 1);
+    atomic_store(&s->last_encode_ns, p->encode_ns);
+    s->e->cfg.sink->packet(s->e->cfg.sink_data, p);
+}
+
+static uint32_t count_damaged(const struct scanout *s)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < (size_t)s->mb_w * s->mb_h; i++)
+        n += s->mb_map[i] != 0;
+    return n;
+}
+
+static void encode_one(struct scanout *s, const struct work *w, bool idr)
+{
+    uint32_t bitrate = wanted_bitrate(s);
+    if (bitrate != s->enc_bitrate && s->ops->set_bitrate(s->enc, bitrate) == 0)
+        s->enc_bitrate = bitrate;
+    /* A frame with no new content is an idle refresh: every macroblock is
+     * unchanged, which x264 turns into skips. */
+    if (!w->have_content)
+        memset(s->mb_map, 0, (size_t)s->mb_w * s->mb_h);
+    bool hints = !idr && !w->new_surface && !s->e->cfg.no_damage_hints;
+    struct hfx_mb_damage dmg = {s->mb_map, s->mb_w, s->mb_h};
+    uint32_t damaged = hints ? count_damaged(s) : s->mb_w * s->mb_h;
+    struct hfx_au au;
+    int64_t t0 = hfx_now_ns();
+    int rc = s->ops->encode(s->enc, s->current, hints ? &dmg : NULL, idr, &au);
+    int64_t t1 = hfx_now_ns();
+    if (rc != 0) {
+        hfx_log(HFX_LOG_ERROR, "scanout %u: %s failed to encode a frame; reopening", s->id,
+                s->ops->name);
+        close_encoder(s);
+        atomic_store(&s->keyframe_req, true);
+        return;
+    }
+    if (au.keyframe)
+        s->last_idr_ns = t1;
+    s->last_frame_ns = t1;
+    emit(s, &au, w, t0, t1, damaged);
+}
+
+/* How long the worker may sleep before a timer (periodic IDR, idle refresh)
+ * is due; -1 = until woken. */
+static int next_timeout_ms(const struct scanout *s, int64_t now)
+{
+    const struct hfx_engine_config *c = &s->e->cfg;
+    if (!s->enc)
+        return -1;
+    int64_t due = INT64_MAX;
+    if (c->idr_interval_ms)
+        due = s->last_idr_ns + (int64_t)c->idr_interval_ms * 1000000;
+    if (c->idle_refresh_ms) {
+        int64_t r = s->last_frame_ns + (int64_t)c->idle_refresh_ms * 1000000;
+        due = r < due ? r : due;
+    }
+    if (due == INT64_MAX)
+        return -1;
+    int64_t ms = (due - now + 999999) / 1000000;
+    return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
+}
+
+static void *worker_main(void *arg)
+{
+    struct scanout *s = arg;
+    for (;;) {
+        struct pollfd pfd = {.fd = s->wake_fd, .events = POLLIN};
+        int timeout = next_timeout_ms(s, hfx_now_ns());
+        if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+            hfx_log(HFX_LOG_ERROR, "scanout %u: poll: %s", s->id, strerror(errno));
+        uint64_t v;
+        if (pfd.revents & POLLIN && read(s->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+            hfx_log(HFX_LOG_ERROR, "scanout %u: wake read: %s", s->id, strerror(errno));
+        if (atomic_load(&s->quit))
+            break;
+
+        bool watched = atomic_load(&s->subscribers) > 0;
+        struct work w;
+        if (watched) {
+            take_work(s, &w);
+        } else {
+            /* Nobody watches: only follow size changes and disables, so the
+             * pictures stay consistent; drop the encoder. */
+            memset(&w, 0, sizeof w);
+            close_encoder(s);
+            pthread_mutex_lock(&s->lock);
+            bool gen_changed = s->generation != s->cur_generation;
+            pthread_mutex_unlock(&s->lock);
+            if (gen_changed)
+                take_work(s, &w);
+        }
+        hfx_picture_free(w.retired);
+        if (w.new_surface || w.ended)
+            close_encoder(s);
+        if (w.new_surface)
+            resize_mb_map(s);
+        if (w.ended)
+            s->e->cfg.sink->scanout_ended(s->e->cfg.sink_data, s->id);
+        if (!watched || !s->current || !s->mb_map)
+            continue;
+
+        bool idr = atomic_exchange(&s->keyframe_req, false);
+        if (!s->enc) {
+            if (!open_encoder(s))
+                continue;
+            idr = true;
+        }
+        int64_t now = hfx_now_ns();
+        const struct hfx_engine_config *c = &s->e->cfg;
+        if (c->idr_interval_ms && now - s->last_idr_ns >= (int64_t)c->idr_interval_ms * 1000000)
+            idr = true;
+        bool refresh = c->idle_refresh_ms &&
+                       now - s->last_frame_ns >= (int64_t)c->idle_refresh_ms * 1000000;
+        if (w.have_content || idr || refresh)
+            encode_one(s, &w, idr);
+    }
+    close_encoder(s);
+    return NULL;
+}
+
+/* ---- control side ---- */
+
+void hfx_engine_subscribe(struct hfx_engine *e, uint32_t id, int delta)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (!s)
+        return;
+    int now = atomic_fetch_add(&s->subscribers, delta) + delta;
+    if (delta > 0)
+        atomic_store(&s->keyframe_req, true);
+    if (delta > 0 || now == 0)
+        wake(s);
+}
+
+void hfx_engine_request_keyframe(struct hfx_engine *e, uint32_t id)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (!s)
+        return;
+    atomic_store(&s->keyframe_req, true);
+    wake(s);
+}
+
+void hfx_engine_set_bitrate(struct hfx_engine *e, uint32_t id, uint32_t bitrate)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (s)
+        atomic_store(&s->bitrate_req, bitrate);
+}
+
+void hfx_engine_set_frontend(struct hfx_engine *e, const struct hfx_frontend_ops *ops, void *data)
+{
+    e->fe_ops = ops;
+    e->fe_data = data;
+}
+
+void hfx_engine_set_head(struct hfx_engine *e, uint32_t id, bool enable, uint32_t w, uint32_t h,
+                         uint32_t refresh, hfx_head_done_fn done, void *done_data)
+{
+    if (id >= e->cfg.max_scanouts) {
+        done(done_data, -1, "scanout id out of range");
+        return;
+    }
+    if (!e->fe_ops || !e->fe_ops->set_head) {
+        done(done_data, -1, "this front end cannot switch heads on or off");
+        return;
+    }
+    e->fe_ops->set_head(e->fe_data, id, enable, w, h, refresh, done, done_data);
+}
+
+void hfx_engine_stats(struct hfx_engine *e, uint32_t id, struct hfx_scanout_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    struct scanout *s = get_scanout(e, id);
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    out->enabled = s->enabled;
+    out->width = s->width;
+    out->height = s->height;
+    out->format = s->format;
+    pthread_mutex_unlock(&s->lock);
+    out->subscribers = atomic_load(&s->subscribers);
+    out->encoder_open = atomic_load(&s->enc_open);
+    out->encoder = (const char *)atomic_load(&s->enc_name);
+    if (!out->encoder)
+        out->encoder = e->ops->name;
+    out->bitrate = atomic_load(&s->bitrate_req);
+    out->updates = atomic_load(&s->updates);
+    out->frames = atomic_load(&s->frames);
+    out->keyframes = atomic_load(&s->keyframes);
+    out->bytes = atomic_load(&s->bytes);
+    out->coalesced = atomic_load(&s->coalesced);
+    out->last_encode_ns = atomic_load(&s->last_encode_ns);
+}
+
+uint32_t hfx_engine_max_scanouts(const struct hfx_engine *e)
+{
+    return e->cfg.max_scanouts;
+}
+
+/* ---- life cycle ---- */
+
+static int scanout_start(struct hfx_engine *e, struct scanout *s, uint32_t id)
+{
+    s->e = e;
+    s->id = id;
+    pthread_mutex_init(&s->lock, NULL);
+    pixman_region32_init(&s->damage);
+    pixman_region32_init(&s->fixup);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->wake_fd < 0)
+        return -1;
+    return pthread_create(&s->thread, NULL, worker_main, s) == 0 ? 0 : -1;
+}
+
+static void scanout_stop(struct scanout *s)
+{
+    atomic_store(&s->quit, true);
+    wake(s);
+    pthread_join(s->thread, NULL);
+    close(s->wake_fd);
+    hfx_picture_free(s->staging);
+    hfx_picture_free(s->spare);
+    hfx_picture_free(s->current);
+    free(s->mb_map);
+    pixman_region32_fini(&s->damage);
+    pixman_region32_fini(&s->fixup);
+    pthread_mutex_destroy(&s->lock);
+}
+
+struct hfx_engine *hfx_engine_new(const struct hfx_engine_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->max_scanouts < 1 || cfg->max_scanouts > HFX_MAX_SCANOUTS) {
+        snprintf(err, errlen, "max scanouts must be 1..%d, not %u", HFX_MAX_SCANOUTS,
+                 cfg->max_scanouts);
+        return NULL;
+    }
+    if (!cfg->sink || !cfg->sink->packet || !cfg->sink->scanout_ended) {
+        snprintf(err, errlen, "the engine needs a sink for its output");
+        return NULL;
+    }
+    const struct hfx_encoder_ops *ops = hfx_encoder_find(cfg->encoder ? cfg->encoder : "x264");
+    if (!ops) {
+        snprintf(err, errlen, "unknown encoder '%s' (available: %s)", cfg->encoder,
+                 hfx_encoder_names());
+        return NULL;
+    }
+    struct hfx_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->cfg = *cfg;
+    e->cfg.encoder = ops->name;
+    if (!e->cfg.fps)
+        e->cfg.fps = 60;
+    if (e->cfg.threads < 1)
+        e->cfg.threads = 1;
+    e->ops = ops;
+    for (uint32_t i = 0; i < cfg->max_scanouts; i++) {
+        if (scanout_start(e, &e->scanouts[i], i) != 0) {
+            snprintf(err, errlen, "cannot start the worker of scanout %u: %s", i,
+                     strerror(errno));
+            e->cfg.max_scanouts = i;
+            hfx_engine_free(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
+void hfx_engine_free(struct hfx_engine *e)
+{
+    if (!e)
+        return;
+    for (uint32_t i = 0; i < e->cfg.max_scanouts; i++)
+        scanout_stop(&e->scanouts[i]);
+    free(e);
+}

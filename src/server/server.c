@@ -1,0 +1,849 @@
+/* The HXFR event loop. Everything here runs on one thread except the sink
+ * callbacks and head-request completions, which only push onto the
+ * lock-free inbox and poke an eventfd. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "proto/hxfr.h"
+
+#define HFX_SERVER_VERSION 1
+#define MAX_IOV 64
+#define TICK_MS 250
+
+/* One whole message waiting in a client's queue: either a shared frame
+ * packet (its header sits in the packet's headroom) or bytes of its own. */
+struct txmsg {
+    struct txmsg *next;
+    struct hfx_packet *pkt;
+    const uint8_t *data;
+    size_t len;
+    uint8_t own[];
+};
+
+struct client {
+    struct client *next, *prev;             /* all clients */
+    struct client *sub_next, *sub_prev;     /* subscribers of one scanout */
+    struct hfx_server *srv;
+    int fd;
+    uint64_t serial;
+    bool extended;
+    bool subscribed;
+    bool closing;           /* flush what is queued, then close */
+    bool want_key;          /* drop frames until the next keyframe */
+    uint32_t events;        /* the epoll mask in force */
+    uint32_t scanout;
+    uint8_t rx[HXFR_MAX_CLIENT_MSG];
+    size_t rx_len;
+    struct txmsg *head, *tail;
+    size_t head_off;        /* bytes of head already sent */
+    size_t queued;          /* bytes queued, head included */
+    int64_t last_progress_ns;
+    int64_t last_key_req_ns;
+};
+
+enum inbox_kind { IN_PACKET, IN_ENDED, IN_HEAD_DONE };
+
+struct inbox_item {
+    struct inbox_item *next;
+    enum inbox_kind kind;
+    uint32_t scanout;
+    struct hfx_packet *pkt;
+    uint64_t serial;        /* IN_HEAD_DONE: the requesting client */
+    int status;
+    char text[HXFR_CONNECTOR_SIZE];
+};
+
+struct head_req {
+    struct hfx_server *srv;
+    uint64_t serial;
+    uint32_t scanout;
+};
+
+struct hfx_server {
+    struct hfx_server_config cfg;
+    struct hfx_engine *engine;
+    int epfd;
+    int wake_fd;
+    int listen_fd[HFX_MAX_LISTENERS];
+    int nlisten;
+    atomic_bool stop;
+    _Atomic(struct inbox_item *) inbox;
+    struct client *clients;
+    struct client *subs[HFX_MAX_SCANOUTS];
+    uint64_t next_serial;
+    int nclients;
+    struct hfx_server_stats stats;
+};
+
+/* epoll data: listeners and the wake fd are tagged by small numbers, clients
+ * by their pointer (always aligned, never that small). */
+#define TAG_WAKE ((uint64_t)1)
+#define TAG_LISTEN(i) ((uint64_t)(16 + (i)))
+#define IS_LISTEN_TAG(t) ((t) >= 16 && (t) < 16 + HFX_MAX_LISTENERS)
+
+/* ---- inbox (any thread) ---- */
+
+static void inbox_push(struct hfx_server *s, struct inbox_item *it)
+{
+    struct inbox_item *old = atomic_load(&s->inbox);
+    do
+        it->next = old;
+    while (!atomic_compare_exchange_weak(&s->inbox, &old, it));
+    uint64_t one = 1;
+    if (write(s->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        hfx_log(HFX_LOG_WARN, "server wake-up failed: %s", strerror(errno));
+}
+
+static void sink_packet(void *data, struct hfx_packet *pkt)
+{
+    struct inbox_item *it = calloc(1, sizeof *it);
+    if (!it) {
+        hfx_packet_unref(pkt);
+        return;
+    }
+    it->kind = IN_PACKET;
+    it->scanout = pkt->scanout;
+    it->pkt = pkt;
+    inbox_push(data, it);
+}
+
+static void sink_ended(void *data, uint32_t scanout)
+{
+    struct inbox_item *it = calloc(1, sizeof *it);
+    if (!it)
+        return;
+    it->kind = IN_ENDED;
+    it->scanout = scanout;
+    inbox_push(data, it);
+}
+
+const struct hfx_engine_sink hfx_server_sink = {
+    .packet = sink_packet,
+    .scanout_ended = sink_ended,
+};
+
+static void head_done(void *data, int status, const char *text)
+{
+    struct head_req *req = data;
+    struct inbox_item *it = calloc(1, sizeof *it);
+    if (it) {
+        it->kind = IN_HEAD_DONE;
+        it->scanout = req->scanout;
+        it->serial = req->serial;
+        it->status = status;
+        snprintf(it->text, sizeof it->text, "%s", text ? text : "");
+        inbox_push(req->srv, it);
+    }
+    free(req);
+}
+
+/* ---- client queues ---- */
+
+/* Reads until the client is closing; writes while anything is queued (or a
+ * close is pending, so the flush runs and finishes it). */
+static void update_events(struct client *c)
+{
+    uint32_t want = (c->closing ? 0u : EPOLLIN) | (c->head || c->closing ? EPOLLOUT : 0u);
+    if (want == c->events)
+        return;
+    struct epoll_event ev = {.events = want, .data.ptr = c};
+    epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->events = want;
+}
+
+/* Ends the connection once what is queued has gone out. */
+static void close_later(struct client *c)
+{
+    c->closing = true;
+    update_events(c);
+}
+
+static void free_msg(struct txmsg *m)
+{
+    hfx_packet_unref(m->pkt);
+    free(m);
+}
+
+static void enqueue(struct client *c, struct txmsg *m)
+{
+    m->next = NULL;
+    if (c->tail)
+        c->tail->next = m;
+    else
+        c->head = m;
+    c->tail = m;
+    if (!c->queued)
+        c->last_progress_ns = hfx_now_ns();
+    c->queued += m->len;
+}
+
+/* Drops every frame not yet started. The message being sent stays: a message
+ * goes out whole or not at all. */
+static void drop_unsent_frames(struct client *c)
+{
+    struct txmsg **pp = &c->head;
+    c->tail = NULL;
+    while (*pp) {
+        struct txmsg *m = *pp;
+        bool started = m == c->head && c->head_off;
+        if (m->pkt && !started) {
+            *pp = m->next;
+            c->queued -= m->len;
+            c->srv->stats.frames_dropped++;
+            free_msg(m);
+        } else {
+            c->tail = m;
+            pp = &m->next;
+        }
+    }
+}
+
+static void ask_keyframe(struct client *c)
+{
+    int64_t now = hfx_now_ns();
+    if (now - c->last_key_req_ns < (int64_t)c->srv->cfg.keyframe_gap_ms * 1000000)
+        return;
+    c->last_key_req_ns = now;
+    hfx_engine_request_keyframe(c->srv->engine, c->scanout);
+}
+
+static void queue_frame(struct client *c, struct hfx_packet *pkt)
+{
+    if (c->closing)
+        return;
+    if (c->want_key && !pkt->keyframe)
+        return;
+    size_t len = HXFR_FRAME_FIXED_SIZE + pkt->au_size;
+    if (c->queued + len > c->srv->cfg.queue_bytes) {
+        /* The client cannot keep up: skip to the next IDR rather than
+         * letting the queue grow or anyone wait. */
+        drop_unsent_frames(c);
+        c->want_key = true;
+        c->srv->stats.skips_to_idr++;
+        ask_keyframe(c);
+        if (!pkt->keyframe || c->queued + len > c->srv->cfg.queue_bytes)
+            return;
+    }
+    struct txmsg *m = malloc(sizeof *m);
+    if (!m)
+        return;
+    m->pkt = hfx_packet_ref(pkt);
+    m->data = pkt->au - HXFR_FRAME_FIXED_SIZE;
+    m->len = len;
+    c->want_key = false;
+    enqueue(c, m);
+    update_events(c);
+}
+
+/* Control replies are small; a client that piles up more than the queue bound
+ * of them without reading is dropped (closing=true, nothing more queued). */
+static void queue_bytes(struct client *c, const void *data, size_t len)
+{
+    if (c->closing)
+        return;
+    if (c->queued + len > c->srv->cfg.queue_bytes) {
+        hfx_log(HFX_LOG_WARN, "client %" PRIu64 ": does not read its replies; closing", c->serial);
+        close_later(c);
+        return;
+    }
+    struct txmsg *m = malloc(sizeof *m + len);
+    if (!m)
+        return;
+    m->pkt = NULL;
+    memcpy(m->own, data, len);
+    m->data = m->own;
+    m->len = len;
+    enqueue(c, m);
+    update_events(c);
+}
+
+/* ---- client life cycle ---- */
+
+static void unsubscribe(struct client *c)
+{
+    if (!c->subscribed)
+        return;
+    struct hfx_server *s = c->srv;
+    if (c->sub_prev)
+        c->sub_prev->sub_next = c->sub_next;
+    else
+        s->subs[c->scanout] = c->sub_next;
+    if (c->sub_next)
+        c->sub_next->sub_prev = c->sub_prev;
+    c->subscribed = false;
+    s->stats.subscribers--;
+    if (s->engine)
+        hfx_engine_subscribe(s->engine, c->scanout, -1);
+}
+
+static void destroy_client(struct client *c)
+{
+    struct hfx_server *s = c->srv;
+    unsubscribe(c);
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    while (c->head) {
+        struct txmsg *m = c->head;
+        c->head = m->next;
+        free_msg(m);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nclients--;
+    free(c);
+}
+
+static void accept_clients(struct hfx_server *s, int lfd)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                hfx_log(HFX_LOG_WARN, "accept: %s", strerror(errno));
+            return;
+        }
+        if (s->nclients >= s->cfg.max_clients) {
+            hfx_log(HFX_LOG_WARN, "refusing a connection: %d clients already", s->nclients);
+            close(fd);
+            continue;
+        }
+        struct client *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix */
+        c->srv = s;
+        c->fd = fd;
+        c->serial = ++s->next_serial;
+        c->events = EPOLLIN;
+        struct epoll_event ev = {.events = c->events, .data.ptr = c};
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = s->clients;
+        if (s->clients)
+            s->clients->prev = c;
+        s->clients = c;
+        s->nclients++;
+    }
+}
+
+/* Writes as much of the queue as the socket takes. Returns -1 if the client
+ * is gone. */
+static int flush_client(struct client *c)
+{
+    while (c->head) {
+        struct iovec iov[MAX_IOV];
+        int n = 0;
+        size_t off = c->head_off;
+        for (struct txmsg *m = c->head; m && n < MAX_IOV; m = m->next, off = 0)
+            iov[n++] = (struct iovec){(void *)(m->data + off), m->len - off};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                break;
+            return -1;
+        }
+        c->last_progress_ns = hfx_now_ns();
+        c->srv->stats.bytes_sent += (uint64_t)w;
+        c->queued -= (size_t)w;
+        size_t left = (size_t)w;
+        while (left && c->head) {
+            struct txmsg *m = c->head;
+            size_t rem = m->len - c->head_off;
+            if (left < rem) {
+                c->head_off += left;
+                break;
+            }
+            left -= rem;
+            c->head_off = 0;
+            c->head = m->next;
+            if (!c->head)
+                c->tail = NULL;
+            if (m->pkt)
+                c->srv->stats.frames_sent++;
+            free_msg(m);
+        }
+    }
+    update_events(c);
+    if (!c->head && c->closing)
+        return -1;
+    return 0;
+}
+
+/* ---- requests ---- */
+
+/* A plain v1 subscriber reads nothing but FRAME_RESPONSE once subscribed:
+ * it gets no replies and no errors, only a close. */
+static bool may_reply(const struct client *c)
+{
+    return c->extended || !c->subscribed;
+}
+
+static void reply_error(struct client *c, int32_t code, const char *text)
+{
+    if (!may_reply(c))
+        return;
+    uint8_t buf[272];
+    queue_bytes(c, buf, hxfr_put_error(buf, (uint16_t)c->scanout, code, text));
+}
+
+static bool scanout_ok(struct client *c, uint32_t id)
+{
+    if (id < hfx_engine_max_scanouts(c->srv->engine))
+        return true;
+    reply_error(c, HXFR_E_NOT_FOUND, "no such scanout");
+    return false;
+}
+
+static void handle_subscribe(struct client *c, uint32_t id)
+{
+    struct hfx_server *s = c->srv;
+    uint8_t buf[20];
+    if (c->subscribed) {
+        reply_error(c, HXFR_E_INVALID_MSG, "this connection is already subscribed");
+        close_later(c);
+        return;
+    }
+    if (id >= hfx_engine_max_scanouts(s->engine)) {
+        /* A deployed subscriber requires SUBSCRIBE_RESP as its first reply. */
+        queue_bytes(c, buf, hxfr_put_subscribe_resp(buf, id, false));
+        close_later(c);
+        return;
+    }
+    queue_bytes(c, buf, hxfr_put_subscribe_resp(buf, id, true));
+    c->subscribed = true;
+    c->scanout = id;
+    c->want_key = true;
+    c->sub_prev = NULL;
+    c->sub_next = s->subs[id];
+    if (s->subs[id])
+        s->subs[id]->sub_prev = c;
+    s->subs[id] = c;
+    s->stats.subscribers++;
+    hfx_engine_subscribe(s->engine, id, +1);
+}
+
+static void handle_config(struct client *c, const struct hxfr_msg *m)
+{
+    uint32_t id = c->subscribed ? c->scanout : m->h.session_id;
+    if (!scanout_ok(c, id))
+        return;
+    if (m->u.config.bitrate)
+        hfx_engine_set_bitrate(c->srv->engine, id, m->u.config.bitrate);
+    if (!c->extended)
+        return;
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(c->srv->engine, id, &st);
+    struct hxfr_config now = {
+        .width = st.width, .height = st.height,
+        .bitrate = m->u.config.bitrate ? m->u.config.bitrate : st.bitrate,
+        .fps_num = 60, .fps_den = 1, .profile = 66, .level = 0, .realtime = 1,
+    };
+    uint8_t buf[40];
+    queue_bytes(c, buf, hxfr_put_config(buf, HXFR_CONFIG_RESP, (uint16_t)id, &now));
+}
+
+static void handle_head(struct client *c, uint32_t id, bool enable, uint32_t w, uint32_t h,
+                        uint32_t refresh)
+{
+    if (!scanout_ok(c, id))
+        return;
+    struct head_req *req = malloc(sizeof *req);
+    if (!req) {
+        reply_error(c, HXFR_E_INTERNAL, "out of memory");
+        return;
+    }
+    *req = (struct head_req){c->srv, c->serial, id};
+    hfx_engine_set_head(c->srv->engine, id, enable, w, h, refresh, head_done, req);
+}
+
+static void handle_stats(struct client *c, bool one, uint32_t id)
+{
+    struct hfx_server *s = c->srv;
+    uint32_t n = hfx_engine_max_scanouts(s->engine);
+    if (one && !scanout_ok(c, id))
+        return;
+    char *text = malloc(HXFR_MAX_TEXT_PAYLOAD);
+    if (!text)
+        return;
+    size_t len = 0, cap = HXFR_MAX_TEXT_PAYLOAD - HXFR_HEADER_SIZE;
+    len += (size_t)snprintf(text + HXFR_HEADER_SIZE, cap,
+                            "{\"clients\":%d,\"subscribers\":%d,\"frames_sent\":%" PRIu64
+                            ",\"frames_dropped\":%" PRIu64 ",\"skips_to_idr\":%" PRIu64
+                            ",\"clients_dropped\":%" PRIu64 ",\"malformed\":%" PRIu64
+                            ",\"scanouts\":[",
+                            s->nclients, s->stats.subscribers, s->stats.frames_sent,
+                            s->stats.frames_dropped, s->stats.skips_to_idr,
+                            s->stats.clients_dropped, s->stats.malformed);
+    bool first = true;
+    for (uint32_t i = one ? id : 0; i < (one ? id + 1 : n); i++) {
+        struct hfx_scanout_stats st;
+        hfx_engine_stats(s->engine, i, &st);
+        len += (size_t)snprintf(
+            text + HXFR_HEADER_SIZE + len, cap - len,
+            "%s{\"id\":%u,\"enabled\":%s,\"width\":%u,\"height\":%u,\"subscribers\":%d,"
+            "\"encoder\":\"%s\",\"encoder_open\":%s,\"bitrate\":%u,\"updates\":%" PRIu64
+            ",\"frames\":%" PRIu64 ",\"keyframes\":%" PRIu64 ",\"bytes\":%" PRIu64
+            ",\"coalesced\":%" PRIu64 ",\"last_encode_us\":%" PRId64 "}",
+            first ? "" : ",", i, st.enabled ? "true" : "false", st.width, st.height,
+            st.subscribers, st.encoder, st.encoder_open ? "true" : "false", st.bitrate,
+            st.updates, st.frames, st.keyframes, st.bytes, st.coalesced,
+            st.last_encode_ns / 1000);
+        first = false;
+    }
+    len += (size_t)snprintf(text + HXFR_HEADER_SIZE + len, cap - len, "]}");
+    hxfr_put_stats_resp_head((uint8_t *)text, (uint32_t)len);
+    queue_bytes(c, text, HXFR_HEADER_SIZE + len);
+    free(text);
+}
+
+static void handle_message(struct client *c, const struct hxfr_msg *m)
+{
+    struct hfx_server *s = c->srv;
+    uint8_t buf[24];
+    switch (m->h.type) {
+    case HXFR_HELLO:
+        if (c->subscribed) {
+            reply_error(c, HXFR_E_INVALID_MSG, "HELLO must come before SUBSCRIBE");
+            close_later(c);
+            return;
+        }
+        c->extended = true;
+        queue_bytes(c, buf, hxfr_put_hello(buf, HXFR_HELLO_RESP, HFX_SERVER_VERSION, 0,
+                                           hfx_engine_max_scanouts(s->engine)));
+        break;
+    case HXFR_SUBSCRIBE:
+        handle_subscribe(c, m->u.subscribe.scanout_id);
+        break;
+    case HXFR_CONFIG_REQ:
+        handle_config(c, m);
+        break;
+    case HXFR_KEYFRAME_REQ: {
+        uint32_t id = m->u.keyframe.has_scanout ? m->u.keyframe.scanout_id
+                      : c->subscribed           ? c->scanout
+                                                : m->h.session_id;
+        if (scanout_ok(c, id))
+            hfx_engine_request_keyframe(s->engine, id);
+        break;
+    }
+    case HXFR_PING:
+        if (may_reply(c))
+            queue_bytes(c, buf, hxfr_put_ping(buf, HXFR_PONG, m->h.session_id));
+        break;
+    case HXFR_ENABLE_SCANOUT:
+        handle_head(c, m->u.enable.scanout_id, true, m->u.enable.width, m->u.enable.height,
+                    m->u.enable.refresh);
+        break;
+    case HXFR_DISABLE_SCANOUT:
+        handle_head(c, m->u.subscribe.scanout_id, false, 0, 0, 0);
+        break;
+    case HXFR_STATS_REQ:
+        if (c->extended)
+            handle_stats(c, m->u.stats_req.has_scanout, m->u.stats_req.scanout_id);
+        else
+            reply_error(c, HXFR_E_INVALID_MSG, "STATS_REQ needs the extended mode (HELLO)");
+        break;
+    case HXFR_FRAME_REQUEST:
+        reply_error(c, HXFR_E_INVALID_MSG,
+                    "FRAME_REQUEST (legacy request/response mode) is not supported; use SUBSCRIBE");
+        break;
+    default:
+        reply_error(c, HXFR_E_INVALID_MSG, "unexpected message type");
+        break;
+    }
+}
+
+static void malformed(struct client *c, const char *why)
+{
+    c->srv->stats.malformed++;
+    hfx_log(HFX_LOG_INFO, "client %" PRIu64 ": malformed message (%s); closing", c->serial, why);
+    reply_error(c, HXFR_E_INVALID_MSG, why);
+    close_later(c);
+}
+
+/* Reads what is there and handles every whole message. Returns -1 when the
+ * peer closed or the socket failed. */
+static int read_client(struct client *c)
+{
+    ssize_t n = read(c->fd, c->rx + c->rx_len, sizeof c->rx - c->rx_len);
+    if (n == 0)
+        return -1;
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    c->rx_len += (size_t)n;
+    size_t off = 0;
+    while (!c->closing) {
+        struct hxfr_msg m;
+        const char *why = NULL;
+        enum hxfr_parse r = hxfr_decode(c->rx + off, c->rx_len - off, HXFR_FROM_CLIENT, &m, &why);
+        if (r == HXFR_PARSE_NEED_MORE)
+            break;
+        if (r != HXFR_PARSE_OK) {
+            malformed(c, why ? why : "malformed message");
+            break;
+        }
+        off += HXFR_HEADER_SIZE + m.h.payload_size;
+        handle_message(c, &m);
+    }
+    if (c->closing) {
+        /* Whatever else it sent is not read: flush, then close. */
+        c->rx_len = 0;
+        update_events(c);
+        return 0;
+    }
+    memmove(c->rx, c->rx + off, c->rx_len - off);
+    c->rx_len -= off;
+    return 0;
+}
+
+/* ---- inbox (loop thread) ---- */
+
+static struct client *find_client(struct hfx_server *s, uint64_t serial)
+{
+    for (struct client *c = s->clients; c; c = c->next)
+        if (c->serial == serial)
+            return c;
+    return NULL;
+}
+
+static void deliver_head_done(struct hfx_server *s, const struct inbox_item *it)
+{
+    struct client *c = find_client(s, it->serial);
+    if (!c)
+        return;
+    if (it->status != 0) {
+        reply_error(c, HXFR_E_NOT_FOUND, it->text[0] ? it->text : "the head request failed");
+        return;
+    }
+    if (!may_reply(c))
+        return;
+    uint8_t buf[84];
+    queue_bytes(c, buf, hxfr_put_scanout_resp(buf, it->scanout, true, it->text));
+}
+
+static void deliver_packet(struct hfx_server *s, struct hfx_packet *pkt)
+{
+    hxfr_put_frame_head(pkt->au - HXFR_FRAME_FIXED_SIZE, pkt->scanout, pkt->pts_ns, pkt->pts_ns,
+                        pkt->keyframe, (uint32_t)pkt->au_size);
+    for (struct client *c = s->subs[pkt->scanout]; c; c = c->sub_next)
+        queue_frame(c, pkt);
+}
+
+static void deliver_ended(struct hfx_server *s, uint32_t scanout)
+{
+    /* The stream ends cleanly: what is queued goes out, then the close. */
+    for (struct client *c = s->subs[scanout]; c; c = c->sub_next)
+        close_later(c);
+}
+
+static void drain_inbox(struct hfx_server *s)
+{
+    uint64_t v;
+    if (read(s->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        hfx_log(HFX_LOG_WARN, "server wake read: %s", strerror(errno));
+    struct inbox_item *list = atomic_exchange(&s->inbox, NULL), *fifo = NULL;
+    while (list) {
+        struct inbox_item *n = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = n;
+    }
+    while (fifo) {
+        struct inbox_item *it = fifo;
+        fifo = it->next;
+        switch (it->kind) {
+        case IN_PACKET:
+            deliver_packet(s, it->pkt);
+            hfx_packet_unref(it->pkt);
+            break;
+        case IN_ENDED:
+            deliver_ended(s, it->scanout);
+            break;
+        case IN_HEAD_DONE:
+            deliver_head_done(s, it);
+            break;
+        }
+        free(it);
+    }
+}
+
+/* Clients with data queued and no progress for too long are dropped, so one
+ * stuck reader holds neither memory nor anyone else's frames. */
+static void reap_stuck(struct hfx_server *s)
+{
+    int64_t now = hfx_now_ns(), limit = (int64_t)s->cfg.stuck_ms * 1000000;
+    for (struct client *c = s->clients, *n; c; c = n) {
+        n = c->next;
+        if (c->head && now - c->last_progress_ns > limit) {
+            hfx_log(HFX_LOG_WARN, "client %" PRIu64 ": no progress for %u ms; disconnecting",
+                    c->serial, s->cfg.stuck_ms);
+            s->stats.clients_dropped++;
+            destroy_client(c);
+        }
+    }
+}
+
+static void flush_all(struct hfx_server *s)
+{
+    for (struct client *c = s->clients, *n; c; c = n) {
+        n = c->next;
+        if ((c->head || c->closing) && flush_client(c) < 0)
+            destroy_client(c);
+    }
+}
+
+int hfx_server_run(struct hfx_server *s)
+{
+    struct epoll_event evs[64];
+    int64_t next_tick = hfx_now_ns();
+    while (!atomic_load(&s->stop)) {
+        int n = epoll_wait(s->epfd, evs, 64, TICK_MS);
+        if (n < 0 && errno != EINTR) {
+            hfx_log(HFX_LOG_ERROR, "epoll_wait: %s", strerror(errno));
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == TAG_WAKE) {
+                drain_inbox(s);
+            } else if (IS_LISTEN_TAG(tag)) {
+                accept_clients(s, s->listen_fd[tag - 16]);
+            } else {
+                struct client *c = evs[i].data.ptr;
+                bool gone = (evs[i].events & (EPOLLERR | EPOLLHUP)) && !(evs[i].events & EPOLLIN);
+                if (!gone && evs[i].events & EPOLLIN && !c->closing)
+                    gone = read_client(c) < 0;
+                if (!gone && (evs[i].events & EPOLLOUT || c->closing))
+                    gone = flush_client(c) < 0;
+                if (gone)
+                    destroy_client(c);
+            }
+        }
+        /* Frames queued by the inbox go out in the same iteration. */
+        flush_all(s);
+        int64_t now = hfx_now_ns();
+        if (now >= next_tick) {
+            reap_stuck(s);
+            next_tick = now + (int64_t)TICK_MS * 1000000;
+        }
+    }
+    return 0;
+}
+
+/* ---- life cycle ---- */
+
+struct hfx_server *hfx_server_new(const struct hfx_server_config *cfg, char *err, size_t errlen)
+{
+    struct hfx_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    s->epfd = s->wake_fd = -1;
+    if (!s->cfg.queue_bytes)
+        s->cfg.queue_bytes = 32u << 20;
+    if (!s->cfg.stuck_ms)
+        s->cfg.stuck_ms = 5000;
+    if (!s->cfg.keyframe_gap_ms)
+        s->cfg.keyframe_gap_ms = 1000;
+    if (s->cfg.max_clients <= 0)
+        s->cfg.max_clients = 256;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->epfd < 0 || s->wake_fd < 0) {
+        snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+        hfx_server_free(s);
+        return NULL;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wake_fd, &ev);
+    int nl = cfg->nlisten ? cfg->nlisten : 1;
+    for (int i = 0; i < nl && i < HFX_MAX_LISTENERS; i++) {
+        const char *spec = cfg->nlisten ? cfg->listen[i] : "tcp:127.0.0.1:15937";
+        int fd = hfx_listen(spec, err, errlen);
+        if (fd < 0) {
+            hfx_server_free(s);
+            return NULL;
+        }
+        s->listen_fd[s->nlisten++] = fd;
+        ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_LISTEN(i)};
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+        hfx_log(HFX_LOG_INFO, "listening on %s", spec);
+    }
+    return s;
+}
+
+void hfx_server_attach(struct hfx_server *s, struct hfx_engine *engine)
+{
+    s->engine = engine;
+}
+
+void hfx_server_stop(struct hfx_server *s)
+{
+    atomic_store(&s->stop, true);
+    uint64_t one = 1;
+    ssize_t r = write(s->wake_fd, &one, sizeof one);
+    (void)r; /* async-signal context: nothing to report to */
+}
+
+int hfx_server_port(const struct hfx_server *s, int i)
+{
+    return i < s->nlisten ? hfx_listen_port(s->listen_fd[i]) : -1;
+}
+
+void hfx_server_get_stats(const struct hfx_server *s, struct hfx_server_stats *out)
+{
+    *out = s->stats;
+    out->clients = s->nclients;
+}
+
+void hfx_server_free(struct hfx_server *s)
+{
+    if (!s)
+        return;
+    s->engine = NULL; /* already freed: see server.h */
+    while (s->clients)
+        destroy_client(s->clients);
+    struct inbox_item *it = atomic_exchange(&s->inbox, NULL);
+    while (it) {
+        struct inbox_item *n = it->next;
+        hfx_packet_unref(it->pkt);
+        free(it);
+        it = n;
+    }
+    for (int i = 0; i < s->nlisten; i++)
+        close(s->listen_fd[i]);
+    if (s->epfd >= 0)
+        close(s->epfd);
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    free(s);
+}
