@@ -3,6 +3,7 @@
  * hand-written P slices of later code depend on) and decoded with
  * libavcodec against the source. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,14 +63,19 @@ static uint32_t lcg(uint32_t *s)
     return *s >> 8;
 }
 
-/* Lines of dark "words" on the (light) area [x, x+w) x [y, y+h). */
+/* Paragraphs of dark "words" on the (light) area [x, x+w) x [y, y+h):
+ * ragged lines 16 pixels apart, a blank line between paragraphs. */
 static void draw_text(struct hfx_picture *p, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
                       uint32_t seed)
 {
-    for (uint32_t ty = y + 4; ty + 7 <= y + h && ty + 7 <= p->height; ty += 12) {
-        for (uint32_t tx = x + 4; tx + 5 <= x + w && tx + 5 <= p->width; tx += 6) {
-            uint32_t r = lcg(&seed);
-            if (r % 7 == 0)
+    for (uint32_t ty = y + 4; ty + 7 <= y + h && ty + 7 <= p->height; ty += 16) {
+        uint32_t r = lcg(&seed);
+        if (r % 5 == 0)
+            continue; /* paragraph break */
+        uint32_t line_end = x + w / 2 + r % (w / 2);
+        for (uint32_t tx = x + 4; tx + 5 <= line_end && tx + 5 <= p->width; tx += 6) {
+            r = lcg(&seed);
+            if (r % 6 == 0)
                 continue; /* a space between words */
             const uint8_t *g = glyphs[r % 8];
             for (int gy = 0; gy < 7; gy++) {
@@ -87,14 +93,23 @@ static void draw_window(struct hfx_picture *p, uint32_t x, uint32_t y, uint32_t 
 {
     fill_rect(p, x, y, w, h, 70, 128, 128);                 /* border */
     fill_rect(p, x + 2, y + 2, w - 4, 24, 90, 170, 110);    /* title bar */
-    fill_rect(p, x + 2, y + 26, w - 4, h - 28, 230, 128, 128);
-    draw_text(p, x + 2, y + 26, w - 4, h - 28, seed);
+    fill_rect(p, x + 2, y + 26, w - 4, 28, 200, 128, 128);  /* tool bar */
+    for (uint32_t i = 0; i < 8 && 8 + i * 28 + 20 < w; i++)
+        fill_rect(p, x + 8 + i * 28, y + 30, 20, 20, (uint8_t)(80 + i * 20),
+                  (uint8_t)(90 + i * 10), (uint8_t)(170 - i * 10));
+    fill_rect(p, x + 2, y + 54, w - 4, h - 56, 235, 128, 128);
+    draw_text(p, x + 2, y + 54, w - 4, h - 56, seed);
 }
 
 static void draw_desktop(struct hfx_picture *p)
 {
     uint32_t w = p->width, h = p->height;
-    fill_rect(p, 0, 0, w, h, 60, 150, 100);
+    /* A vertical gradient wallpaper. */
+    for (uint32_t y = 0; y < h; y += 2)
+        fill_rect(p, 0, y, w, 2, (uint8_t)(50 + 60 * y / h), 150, (uint8_t)(100 + 20 * y / h));
+    for (uint32_t i = 0; i < 6; i++) /* desktop icons */
+        fill_rect(p, 24, 24 + i * 80, 48, 48, (uint8_t)(100 + i * 25), (uint8_t)(80 + i * 15),
+                  (uint8_t)(180 - i * 12));
     fill_rect(p, 0, h - 40, w, 40, 35, 128, 128);           /* task bar */
     draw_window(p, w / 16, h / 12, w / 2, h / 2, 1);
     draw_window(p, w / 3, h / 3, w / 2, h / 2, 2);
@@ -138,7 +153,8 @@ struct nal {
 
 #define MAX_NALS 64
 
-/* Splits an access unit, failing on anything but 4-byte start codes. */
+/* Splits an access unit, failing on anything but 4-byte start codes (and on
+ * more NALs than any test stream has). */
 static int split_au(const uint8_t *au, size_t size, struct nal *nals)
 {
     if (size < 5 || memcmp(au, "\0\0\0\1", 4) != 0)
@@ -291,7 +307,6 @@ struct run {
     struct hfx_encoder *enc;
     struct hfx_decoder *dec;
     struct hfx_picture *pic;
-    struct hfx_picture *prev_decoded; /* for the ignored-change check */
     uint32_t width, height, level;
     double min_psnr;
     int64_t idr_ns, p_ns;
@@ -335,32 +350,20 @@ static void check_delta(struct run *r, const struct nal *nals, int n)
               r->width, r->height, i, nals[i].type);
 }
 
-static void copy_decoded(struct hfx_picture *dst, const struct hfx_decoded *d)
-{
-    for (uint32_t y = 0; y < dst->height; y++)
-        memcpy(dst->plane[0] + (size_t)y * dst->stride[0], d->plane[0] + (size_t)y * d->stride[0],
-               dst->width);
-}
-
-enum frame_kind { FRAME_IDR, FRAME_P, FRAME_P_IGNORED };
-
-/* Encodes r->pic, checks the access unit and its decoded picture. For
- * FRAME_P_IGNORED the damage hides a change, and the region it hid must
- * decode as it was (x264 honours the hint). */
-static void encode_one(struct run *r, const struct hfx_mb_damage *damage, enum frame_kind kind,
-                       uint32_t hx, uint32_t hy, uint32_t hw, uint32_t hh)
+/* Encodes r->pic, checks the access unit and its decoded picture. */
+static void encode_one(struct run *r, const struct hfx_mb_damage *damage, bool idr)
 {
     struct hfx_au au;
     int64_t t0 = hfx_now_ns();
-    int ret = r->ops->encode(r->enc, r->pic, damage, kind == FRAME_IDR, &au);
+    int ret = r->ops->encode(r->enc, r->pic, damage, idr, &au);
     int64_t dt = hfx_now_ns() - t0;
     CHECK(ret == 0 && au.size > 0, "%s %ux%u: encode failed", r->ops->name, r->width,
           r->height);
     if (ret != 0 || au.size == 0)
         return;
-    CHECK(au.keyframe == (kind == FRAME_IDR), "%s %ux%u: keyframe flag %d", r->ops->name,
-          r->width, r->height, au.keyframe);
-    if (kind == FRAME_IDR) {
+    CHECK(au.keyframe == idr, "%s %ux%u: keyframe flag %d", r->ops->name, r->width, r->height,
+          au.keyframe);
+    if (idr) {
         r->idr_ns += dt;
         r->idr_bytes += au.size;
     } else {
@@ -371,9 +374,9 @@ static void encode_one(struct run *r, const struct hfx_mb_damage *damage, enum f
 
     struct nal nals[MAX_NALS];
     int n = split_au(au.data, au.size, nals);
-    CHECK(n > 0, "%s %ux%u: access unit has a 3-byte start code", r->ops->name, r->width,
-          r->height);
-    if (n > 0 && kind == FRAME_IDR)
+    CHECK(n > 0, "%s %ux%u: access unit is not split by 4-byte start codes", r->ops->name,
+          r->width, r->height);
+    if (n > 0 && idr)
         check_keyframe(r, nals, n);
     else if (n > 0)
         check_delta(r, nals, n);
@@ -389,22 +392,11 @@ static void encode_one(struct run *r, const struct hfx_mb_damage *damage, enum f
           "%s: decoded %ux%u for %ux%u", r->ops->name, d.width, d.height, r->width, r->height);
     if (d.width < r->width || d.height < r->height)
         return;
-    if (kind == FRAME_P_IGNORED) {
-        double same = hfx_psnr_y(d.plane[0] + (size_t)hy * d.stride[0] + hx, d.stride[0],
-                                 r->prev_decoded->plane[0] +
-                                     (size_t)hy * r->prev_decoded->stride[0] + hx,
-                                 r->prev_decoded->stride[0], hw, hh);
-        CHECK(same == 99.0, "%s: a change marked unchanged was coded (PSNR to old %.1f)",
-              r->ops->name, same);
-    } else {
-        double psnr = hfx_psnr_y(d.plane[0], d.stride[0], r->pic->plane[0], r->pic->stride[0],
-                                 r->width, r->height);
-        CHECK(psnr >= MIN_PSNR, "%s %ux%u: luma PSNR %.2f dB", r->ops->name, r->width,
-              r->height, psnr);
-        r->min_psnr = fmin(r->min_psnr, psnr);
-        fprintf(stderr, "DBG psnr %.2f\n", psnr);
-    }
-    copy_decoded(r->prev_decoded, &d);
+    double psnr = hfx_psnr_y(d.plane[0], d.stride[0], r->pic->plane[0], r->pic->stride[0],
+                             r->width, r->height);
+    CHECK(psnr >= MIN_PSNR, "%s %ux%u: luma PSNR %.2f dB", r->ops->name, r->width, r->height,
+          psnr);
+    r->min_psnr = fmin(r->min_psnr, psnr);
 }
 
 /* A typing-like change: one line of text in the first window, plus a
@@ -437,34 +429,34 @@ static void run_size(const struct hfx_encoder_ops *ops, uint32_t width, uint32_t
         return;
     r.dec = hfx_decoder_new();
     r.pic = hfx_picture_new(width, height);
-    r.prev_decoded = hfx_picture_new(width, height);
-    CHECK(r.dec && r.pic && r.prev_decoded, "setup failed");
-    if (!r.dec || !r.pic || !r.prev_decoded)
+    CHECK(r.dec && r.pic, "setup failed");
+    if (!r.dec || !r.pic)
         goto out;
     draw_desktop(r.pic);
 
     struct damage dmg;
     damage_init(&dmg, width, height);
-    encode_one(&r, NULL, FRAME_IDR, 0, 0, 0, 0);
+    encode_one(&r, NULL, true);
     for (int i = 0; i < P_FRAMES; i++) {
         change_frame(&r, &dmg, i);
-        encode_one(&r, &dmg.mb, FRAME_P, 0, 0, 0, 0);
+        encode_one(&r, &dmg.mb, false);
     }
     CHECK(ops->set_bitrate(r.enc, params.bitrate / 2) == 0, "%s: set_bitrate failed",
           ops->name);
     change_frame(&r, &dmg, P_FRAMES);
-    encode_one(&r, NULL, FRAME_P, 0, 0, 0, 0); /* no damage: everything may have changed */
-    if (strcmp(ops->name, "x264") == 0) {
-        /* Change the third window's text but mark nothing changed. */
-        uint32_t hx = (width - width / 5 + 16) & ~15u, hy = (height / 10 + 48) & ~15u;
-        draw_text(r.pic, hx, hy, 64, 32, 77);
-        damage_clear(&dmg);
-        encode_one(&r, &dmg.mb, FRAME_P_IGNORED, hx, hy, 64, 32);
-    }
+    encode_one(&r, NULL, false); /* no damage: everything may have changed */
     change_frame(&r, &dmg, P_FRAMES + 1);
-    encode_one(&r, &dmg.mb, FRAME_IDR, 0, 0, 0, 0); /* forced, damage must be ignored */
+    encode_one(&r, &dmg.mb, true); /* forced: the damage must not matter */
     change_frame(&r, &dmg, P_FRAMES + 2);
-    encode_one(&r, &dmg.mb, FRAME_P, 0, 0, 0, 0);
+    encode_one(&r, &dmg.mb, false);
+    if (strcmp(ops->name, "x264") == 0) {
+        /* Damage for another size is a caller's bug, refused before encoding. */
+        struct hfx_mb_damage wrong = dmg.mb;
+        wrong.mb_width--;
+        struct hfx_au au;
+        CHECK(ops->encode(r.enc, r.pic, &wrong, false, &au) == -1,
+              "x264 accepted damage of the wrong size");
+    }
     free(dmg.changed);
 
     printf("%-8s %4ux%-4u level %u  open %6.1f ms  IDR %6.1f ms %7zu B  "
@@ -473,7 +465,6 @@ static void run_size(const struct hfx_encoder_ops *ops, uint32_t width, uint32_t
            r.idr_bytes / 2, (double)r.p_ns / 1e6 / r.p_count, r.p_bytes / (size_t)r.p_count,
            r.min_psnr);
 out:
-    hfx_picture_free(r.prev_decoded);
     hfx_picture_free(r.pic);
     hfx_decoder_free(r.dec);
     ops->close(r.enc);

@@ -1,1 +1,483 @@
-/* placeholder: being written */
+/* The engine on its own, with a sink that collects packets: damage-driven
+ * encoding, coalescing, keyframes, size changes, pixel formats, life cycle.
+ * Every access unit is decoded with libavcodec and checked against what the
+ * synthetic source drew. */
+#include <libyuv.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "client/decode.h"
+#include "common/clock.h"
+#include "engine/engine.h"
+#include "source/synth.h"
+
+#define MAX_PKTS 4096
+
+struct collector {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct hfx_packet *pkts[MAX_PKTS];
+    int n;
+    int ended[HFX_MAX_SCANOUTS];
+};
+
+static void col_packet(void *data, struct hfx_packet *pkt)
+{
+    struct collector *c = data;
+    pthread_mutex_lock(&c->lock);
+    if (c->n < MAX_PKTS)
+        c->pkts[c->n++] = pkt;
+    else
+        hfx_packet_unref(pkt);
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void col_ended(void *data, uint32_t scanout)
+{
+    struct collector *c = data;
+    pthread_mutex_lock(&c->lock);
+    c->ended[scanout]++;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static const struct hfx_engine_sink col_sink = {col_packet, col_ended};
+
+static void col_init(struct collector *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+}
+
+static void col_clear(struct collector *c)
+{
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < c->n; i++)
+        hfx_packet_unref(c->pkts[i]);
+    c->n = 0;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Waits until at least n packets are collected; returns how many there are. */
+static int col_wait(struct collector *c, int n, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&c->lock);
+    while (c->n < n && pthread_cond_timedwait(&c->cond, &c->lock, &ts) == 0)
+        ;
+    int got = c->n;
+    pthread_mutex_unlock(&c->lock);
+    return got;
+}
+
+static int col_count(struct collector *c)
+{
+    pthread_mutex_lock(&c->lock);
+    int n = c->n;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+static struct hfx_engine *make_engine(struct collector *c, const char *encoder, uint32_t scanouts)
+{
+    struct hfx_engine_config cfg = {.max_scanouts = scanouts, .encoder = encoder,
+                                    .sink = &col_sink, .sink_data = c};
+    char err[256];
+    struct hfx_engine *e = hfx_engine_new(&cfg, err, sizeof err);
+    CHECK(e, "%s", err);
+    return e;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Feeds frame 0 of a synth to a scanout. */
+static void show(struct hfx_engine *e, uint32_t id, struct hfx_synth *s)
+{
+    struct hfx_rect r[8];
+    hfx_synth_next(s, r, 8);
+    char err[256];
+    int rc = hfx_engine_scanout_set(e, id, (uint32_t)r[0].w, (uint32_t)r[0].h, HFX_FMT_XRGB8888,
+                                    hfx_synth_pixels(s), hfx_synth_stride(s), err, sizeof err);
+    CHECK(rc == 0, "%s", err);
+}
+
+/* Decodes every collected packet in order; checks each yields a picture
+ * whose stamped frame number does not go backwards and whose luma matches
+ * what a second synth drew for that number. Returns the last number. */
+static int64_t decode_all(struct collector *c, enum hfx_workload wl, uint32_t w, uint32_t h,
+                          double min_psnr)
+{
+    struct hfx_decoder *d = hfx_decoder_new();
+    struct hfx_synth *ref = hfx_synth_new(wl, w, h);
+    struct hfx_rect r[8];
+    hfx_synth_next(ref, r, 8);
+    size_t ystride = (w + 63) & ~63u;
+    uint8_t *y = malloc(ystride * h), *u = malloc(ystride * h), *v = malloc(ystride * h);
+    int64_t last = -1;
+    double worst = 99;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < c->n; i++) {
+        struct hfx_decoded pic;
+        int rc = hfx_decoder_decode(d, c->pkts[i]->au, c->pkts[i]->au_size, &pic);
+        CHECK(rc == 1, "packet %d (%zu bytes, key %d) did not decode", i, c->pkts[i]->au_size,
+              c->pkts[i]->keyframe);
+        if (rc != 1)
+            continue;
+        CHECK(pic.width == w && pic.height == h, "decoded %ux%u, want %ux%u", pic.width,
+              pic.height, w, h);
+        int64_t n = hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width, pic.height);
+        CHECK(n >= last, "frame number went from %lld to %lld", (long long)last, (long long)n);
+        while ((int64_t)hfx_synth_frame(ref) < n && hfx_synth_next(ref, r, 8) > 0)
+            ;
+        ARGBToI420(hfx_synth_pixels(ref), (int)hfx_synth_stride(ref), y, (int)ystride, u,
+                   (int)ystride, v, (int)ystride, (int)w, (int)h);
+        double p = hfx_psnr_y(pic.plane[0], pic.stride[0], y, (uint32_t)ystride, w, h);
+        worst = p < worst ? p : worst;
+        last = n;
+    }
+    pthread_mutex_unlock(&c->lock);
+    CHECK(worst >= min_psnr, "worst luma PSNR %.1f dB < %.1f dB", worst, min_psnr);
+    fprintf(stderr, "  %s %ux%u: %d packets, last frame #%lld, worst PSNR %.1f dB\n",
+            hfx_workload_name(wl), w, h, c->n, (long long)last, worst);
+    free(y);
+    free(u);
+    free(v);
+    hfx_synth_free(ref);
+    hfx_decoder_free(d);
+    return last;
+}
+
+/* Updates arrive much faster than the encoder runs: they coalesce, and the
+ * last change is always encoded. */
+static void test_coalescing(const char *encoder)
+{
+    fprintf(stderr, "coalescing (%s)\n", encoder);
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, encoder, 1);
+    struct hfx_synth *s = hfx_synth_new(HFX_WL_TYPING, 1280, 720);
+    show(e, 0, s);
+    hfx_engine_subscribe(e, 0, +1);
+    col_wait(&c, 1, 5000);
+    struct hfx_rect r[8];
+    for (int i = 0; i < 300; i++) {
+        int n = hfx_synth_next(s, r, 8);
+        hfx_engine_scanout_update(e, 0, hfx_synth_pixels(s), hfx_synth_stride(s), r, n);
+    }
+    uint32_t final = hfx_synth_frame(s);
+    /* Wait until the output settles. */
+    int prev = -1;
+    while (prev != col_count(&c)) {
+        prev = col_count(&c);
+        sleep_ms(300);
+    }
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(e, 0, &st);
+    CHECK(st.frames < 301, "%llu frames for 301 updates: nothing coalesced",
+          (unsigned long long)st.frames);
+    CHECK(st.coalesced > 0, "no update was coalesced");
+    int64_t last = decode_all(&c, HFX_WL_TYPING, 1280, 720, 30.0);
+    CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
+          final);
+    fprintf(stderr, "  301 updates -> %llu frames (%llu coalesced)\n",
+            (unsigned long long)st.frames, (unsigned long long)st.coalesced);
+    hfx_engine_free(e);
+    col_clear(&c);
+    hfx_synth_free(s);
+}
+
+/* No damage, no encode; the encoder lives only while someone watches; a
+ * subscriber on a static screen gets an IDR at once; several joins share it. */
+static void test_static_screen(void)
+{
+    fprintf(stderr, "static screen\n");
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "x264", 2);
+    struct hfx_synth *s = hfx_synth_new(HFX_WL_IDLE, 1920, 1080);
+    show(e, 1, s);
+    sleep_ms(100);
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(e, 1, &st);
+    CHECK(!st.encoder_open && st.frames == 0, "encoder open without subscribers");
+
+    int64_t t0 = hfx_now_ns();
+    for (int i = 0; i < 3; i++)
+        hfx_engine_subscribe(e, 1, +1);
+    CHECK(col_wait(&c, 1, 2000) >= 1, "no frame after subscribing to a static screen");
+    int64_t dt = c.n ? c.pkts[0]->encoded_at_ns - t0 : -1;
+    CHECK(c.n && c.pkts[0]->keyframe, "first frame is not a keyframe");
+    fprintf(stderr, "  IDR %.1f ms after subscribing (static 1080p screen)\n", dt / 1e6);
+    CHECK(dt >= 0 && dt < 1000000000, "IDR took %.1f ms", dt / 1e6);
+    sleep_ms(300);
+    CHECK(col_count(&c) == 1, "three joins at once gave %d frames, want one shared IDR",
+          col_count(&c));
+    hfx_engine_stats(e, 1, &st);
+    CHECK(st.encoder_open && st.subscribers == 3, "encoder %d subscribers %d", st.encoder_open,
+          st.subscribers);
+
+    /* Nothing changes: nothing is encoded. */
+    struct hfx_rect none[1];
+    CHECK(hfx_synth_next(s, none, 1) == 0, "idle produced damage");
+    sleep_ms(300);
+    CHECK(col_count(&c) == 1, "%d frames on a static screen", col_count(&c));
+
+    hfx_engine_request_keyframe(e, 1);
+    CHECK(col_wait(&c, 2, 2000) == 2 && c.pkts[1]->keyframe, "KEYFRAME_REQ not honoured");
+
+    for (int i = 0; i < 3; i++)
+        hfx_engine_subscribe(e, 1, -1);
+    sleep_ms(200);
+    hfx_engine_stats(e, 1, &st);
+    CHECK(!st.encoder_open, "encoder still open with no subscribers");
+    decode_all(&c, HFX_WL_IDLE, 1920, 1080, 30.0);
+    hfx_engine_free(e);
+    col_clear(&c);
+    hfx_synth_free(s);
+}
+
+/* A size change re-creates the encoder: the next frame is an IDR at the new
+ * size; disabling ends the stream. */
+static void test_resize_and_disable(void)
+{
+    fprintf(stderr, "resize and disable\n");
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "x264", 1);
+    struct hfx_synth *a = hfx_synth_new(HFX_WL_TYPING, 640, 360);
+    struct hfx_synth *b = hfx_synth_new(HFX_WL_TYPING, 1024, 768);
+    show(e, 0, a);
+    hfx_engine_subscribe(e, 0, +1);
+    col_wait(&c, 1, 2000);
+    show(e, 0, b);
+    CHECK(col_wait(&c, 2, 2000) == 2, "no frame after the size change");
+    if (c.n >= 2) {
+        CHECK(c.pkts[1]->keyframe, "frame after a size change is not an IDR");
+        CHECK(c.pkts[1]->width == 1024 && c.pkts[1]->height == 768, "packet size %ux%u",
+              c.pkts[1]->width, c.pkts[1]->height);
+        CHECK(c.pkts[1]->generation != c.pkts[0]->generation, "generation did not change");
+        struct hfx_decoder *d = hfx_decoder_new();
+        struct hfx_decoded pic;
+        CHECK(hfx_decoder_decode(d, c.pkts[0]->au, c.pkts[0]->au_size, &pic) == 1, "decode 0");
+        CHECK(hfx_decoder_decode(d, c.pkts[1]->au, c.pkts[1]->au_size, &pic) == 1 &&
+                  pic.width == 1024 && pic.height == 768,
+              "the new SPS did not switch the decoder to 1024x768");
+        hfx_decoder_free(d);
+    }
+    hfx_engine_scanout_disable(e, 0);
+    sleep_ms(200);
+    CHECK(c.ended[0] == 1, "disable reported %d times", c.ended[0]);
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(e, 0, &st);
+    CHECK(!st.enabled && !st.encoder_open, "scanout still enabled or encoding after disable");
+    hfx_engine_free(e);
+    col_clear(&c);
+    hfx_synth_free(a);
+    hfx_synth_free(b);
+}
+
+/* Every supported pixel format gives the same picture. */
+static void test_formats(void)
+{
+    fprintf(stderr, "pixel formats\n");
+    static const uint32_t fmts[] = {HFX_FMT_XRGB8888, HFX_FMT_ARGB8888, HFX_FMT_XBGR8888,
+                                    HFX_FMT_ABGR8888, HFX_FMT_BGRX8888, HFX_FMT_BGRA8888};
+    const uint32_t w = 642, h = 362; /* not multiples of 16: cropping */
+    struct hfx_synth *s = hfx_synth_new(HFX_WL_IDLE, w, h);
+    struct hfx_rect r[8];
+    hfx_synth_next(s, r, 8);
+    uint32_t stride = w * 4 + 32; /* a stride that is not width * 4 */
+    uint8_t *px = malloc((size_t)stride * h);
+    for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {
+        for (uint32_t y = 0; y < h; y++) {
+            const uint8_t *src = hfx_synth_pixels(s) + (size_t)y * hfx_synth_stride(s);
+            uint8_t *dst = px + (size_t)y * stride;
+            for (uint32_t x = 0; x < w; x++, src += 4, dst += 4) {
+                uint8_t B = src[0], G = src[1], R = src[2];
+                switch (fmts[f]) {
+                case HFX_FMT_XRGB8888: case HFX_FMT_ARGB8888:
+                    dst[0] = B; dst[1] = G; dst[2] = R; dst[3] = 0x80; break;
+                case HFX_FMT_XBGR8888: case HFX_FMT_ABGR8888:
+                    dst[0] = R; dst[1] = G; dst[2] = B; dst[3] = 0x80; break;
+                default:
+                    dst[0] = 0x80; dst[1] = R; dst[2] = G; dst[3] = B; break;
+                }
+            }
+        }
+        struct collector c;
+        col_init(&c);
+        struct hfx_engine *e = make_engine(&c, "x264", 1);
+        char err[256];
+        CHECK(hfx_engine_scanout_set(e, 0, w, h, fmts[f], px, stride, err, sizeof err) == 0,
+              "%s", err);
+        hfx_engine_subscribe(e, 0, +1);
+        CHECK(col_wait(&c, 1, 3000) == 1, "format %08x: no frame", fmts[f]);
+        fprintf(stderr, " format %.4s:", (const char *)&fmts[f]);
+        decode_all(&c, HFX_WL_IDLE, w, h, 35.0);
+        hfx_engine_free(e);
+        col_clear(&c);
+    }
+    free(px);
+    hfx_synth_free(s);
+}
+
+/* Bad arguments are refused with a reason; nothing is half-applied. */
+static void test_bad_arguments(void)
+{
+    fprintf(stderr, "bad arguments\n");
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "x264", 2);
+    uint8_t px[64 * 64 * 4] = {0};
+    char err[256] = "";
+    CHECK(hfx_engine_scanout_set(e, 2, 64, 64, HFX_FMT_XRGB8888, px, 256, err, sizeof err) < 0 &&
+              err[0], "scanout out of range accepted");
+    CHECK(hfx_engine_scanout_set(e, 0, 0, 64, HFX_FMT_XRGB8888, px, 256, err, sizeof err) < 0,
+          "width 0 accepted");
+    CHECK(hfx_engine_scanout_set(e, 0, 9000, 64, HFX_FMT_XRGB8888, px, 36000, err, sizeof err) < 0,
+          "width 9000 accepted");
+    CHECK(hfx_engine_scanout_set(e, 0, 64, 64, 0x12345678, px, 256, err, sizeof err) < 0,
+          "unknown format accepted");
+    CHECK(hfx_engine_scanout_set(e, 0, 64, 64, HFX_FMT_XRGB8888, px, 100, err, sizeof err) < 0,
+          "short stride accepted");
+    struct hfx_rect r = {0, 0, 8, 8};
+    CHECK(hfx_engine_scanout_update(e, 0, px, 256, &r, 1) < 0, "update before set accepted");
+    CHECK(hfx_engine_scanout_set(e, 0, 64, 64, HFX_FMT_XRGB8888, px, 256, err, sizeof err) == 0,
+          "%s", err);
+    struct hfx_rect wild[] = {{-50, -50, 60, 60}, {60, 60, 1000, 1000}, {100, 100, 5, 5},
+                              {0, 0, 0, 0}, {INT32_MAX - 1, 0, 10, 10}};
+    CHECK(hfx_engine_scanout_update(e, 0, px, 256, wild, 5) == 0, "clipped rects refused");
+    hfx_engine_free(e);
+    col_clear(&c);
+    struct hfx_engine_config bad = {.max_scanouts = 17, .sink = &col_sink};
+    CHECK(!hfx_engine_new(&bad, err, sizeof err) && err[0], "17 scanouts accepted");
+    bad.max_scanouts = 1;
+    bad.encoder = "nope";
+    CHECK(!hfx_engine_new(&bad, err, sizeof err) && strstr(err, "x264"),
+          "unknown encoder accepted or error does not list the choices: %s", err);
+}
+
+/* Two engines in one process do not share state; openh264 at 5120x2880
+ * falls back to x264. */
+static void test_two_engines_and_fallback(void)
+{
+    fprintf(stderr, "two engines, openh264 fallback\n");
+    struct collector c1, c2;
+    col_init(&c1);
+    col_init(&c2);
+    struct hfx_engine *e1 = make_engine(&c1, "x264", 1);
+    struct hfx_engine *e2 = make_engine(&c2, "openh264", 1);
+    struct hfx_synth *s1 = hfx_synth_new(HFX_WL_TYPING, 320, 240);
+    struct hfx_synth *s2 = hfx_synth_new(HFX_WL_IDLE, 5120, 2880);
+    show(e1, 0, s1);
+    show(e2, 0, s2);
+    hfx_engine_subscribe(e1, 0, +1);
+    hfx_engine_subscribe(e2, 0, +1);
+    CHECK(col_wait(&c1, 1, 3000) == 1, "engine 1 gave no frame");
+    CHECK(col_wait(&c2, 1, 10000) == 1, "engine 2 gave no frame");
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(e2, 0, &st);
+    CHECK(st.encoder && !strcmp(st.encoder, "x264"),
+          "5120x2880 with openh264 should fall back to x264, uses %s", st.encoder);
+    CHECK(c1.n >= 1 && c1.pkts[0]->width == 320, "engine 1 packets are not its own");
+    decode_all(&c2, HFX_WL_IDLE, 5120, 2880, 30.0);
+    hfx_engine_free(e1);
+    hfx_engine_free(e2);
+    col_clear(&c1);
+    col_clear(&c2);
+    hfx_synth_free(s1);
+    hfx_synth_free(s2);
+}
+
+/* Periodic IDRs and idle refresh frames come by time, with no damage. */
+static void test_timers(void)
+{
+    fprintf(stderr, "periodic IDR and idle refresh\n");
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine_config cfg = {.max_scanouts = 1, .idr_interval_ms = 300,
+                                    .idle_refresh_ms = 100, .sink = &col_sink, .sink_data = &c};
+    char err[256];
+    struct hfx_engine *e = hfx_engine_new(&cfg, err, sizeof err);
+    struct hfx_synth *s = hfx_synth_new(HFX_WL_IDLE, 640, 480);
+    show(e, 0, s);
+    hfx_engine_subscribe(e, 0, +1);
+    sleep_ms(1050);
+    int n = col_count(&c), keys = 0;
+    for (int i = 0; i < n; i++)
+        keys += c.pkts[i]->keyframe;
+    fprintf(stderr, "  1 s of a static screen: %d frames, %d IDRs\n", n, keys);
+    CHECK(n >= 6 && n <= 14, "%d frames in 1 s with a 100 ms idle refresh", n);
+    CHECK(keys >= 3 && keys <= 5, "%d IDRs in 1 s with a 300 ms interval", keys);
+    size_t refresh_bytes = 0;
+    for (int i = 0; i < n; i++)
+        if (!c.pkts[i]->keyframe)
+            refresh_bytes = c.pkts[i]->au_size > refresh_bytes ? c.pkts[i]->au_size : refresh_bytes;
+    CHECK(refresh_bytes < 200, "an idle refresh frame took %zu bytes", refresh_bytes);
+    decode_all(&c, HFX_WL_IDLE, 640, 480, 30.0);
+    hfx_engine_free(e);
+    col_clear(&c);
+    hfx_synth_free(s);
+}
+
+/* pts is the time the newest coalesced update was handed in. */
+static void test_timestamps(void)
+{
+    fprintf(stderr, "timestamps\n");
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "x264", 1);
+    struct hfx_synth *s = hfx_synth_new(HFX_WL_TYPING, 640, 480);
+    show(e, 0, s);
+    hfx_engine_subscribe(e, 0, +1);
+    col_wait(&c, 1, 2000);
+    struct hfx_rect r[8];
+    int n = hfx_synth_next(s, r, 8);
+    int64_t before = hfx_now_ns();
+    hfx_engine_scanout_update(e, 0, hfx_synth_pixels(s), hfx_synth_stride(s), r, n);
+    int64_t after = hfx_now_ns();
+    CHECK(col_wait(&c, 2, 2000) == 2, "no frame for the update");
+    if (c.n == 2) {
+        CHECK(c.pkts[1]->pts_ns >= before && c.pkts[1]->pts_ns <= after,
+              "pts %lld outside the update call [%lld, %lld]", (long long)c.pkts[1]->pts_ns,
+              (long long)before, (long long)after);
+        CHECK(c.pkts[1]->damaged_mbs > 0 && c.pkts[1]->damaged_mbs < c.pkts[1]->total_mbs / 10,
+              "typing damaged %u of %u macroblocks", c.pkts[1]->damaged_mbs,
+              c.pkts[1]->total_mbs);
+        fprintf(stderr, "  update call %.3f ms; typing frame: %u of %u MBs damaged\n",
+                (after - before) / 1e6, c.pkts[1]->damaged_mbs, c.pkts[1]->total_mbs);
+    }
+    hfx_engine_free(e);
+    col_clear(&c);
+    hfx_synth_free(s);
+}
+
+int main(void)
+{
+    test_bad_arguments();
+    test_static_screen();
+    test_coalescing("x264");
+    test_coalescing("openh264");
+    test_resize_and_disable();
+    test_formats();
+    test_timers();
+    test_timestamps();
+    test_two_engines_and_fallback();
+    return check_summary("test_engine");
+}

@@ -1,1 +1,472 @@
-/* placeholder: being written */
+/* Engine + server + subscribers over real sockets on loopback, with the
+ * synthetic front end: decoded output, extended mode, listeners, keyframes on
+ * join, and subscribers that stall or lag. */
+#include <libyuv.h>
+#include <poll.h>
+#include <signal.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "client/client.h"
+#include "client/decode.h"
+#include "common/clock.h"
+#include "common/net.h"
+#include "server/server.h"
+#include "source/synth_frontend.h"
+
+struct pipeline {
+    struct hfx_server *srv;
+    struct hfx_engine *engine;
+    struct hfx_synth_frontend *fe;
+    pthread_t loop;
+    char addr[64];
+};
+
+static void *loop_main(void *arg)
+{
+    hfx_server_run(arg);
+    return NULL;
+}
+
+static int start(struct pipeline *p, struct hfx_server_config *scfg,
+                 struct hfx_engine_config *ecfg, const struct hfx_synth_frontend_config *fcfg)
+{
+    char err[256];
+    memset(p, 0, sizeof *p);
+    if (!scfg->nlisten) {
+        scfg->listen[0] = "tcp:127.0.0.1:0";
+        scfg->nlisten = 1;
+    }
+    p->srv = hfx_server_new(scfg, err, sizeof err);
+    CHECK(p->srv, "%s", err);
+    if (!p->srv)
+        return -1;
+    ecfg->sink = &hfx_server_sink;
+    ecfg->sink_data = p->srv;
+    if (!ecfg->max_scanouts)
+        ecfg->max_scanouts = 4;
+    p->engine = hfx_engine_new(ecfg, err, sizeof err);
+    CHECK(p->engine, "%s", err);
+    hfx_server_attach(p->srv, p->engine);
+    p->fe = hfx_synth_frontend_start(p->engine, fcfg, err, sizeof err);
+    CHECK(p->fe, "%s", err);
+    snprintf(p->addr, sizeof p->addr, "tcp:127.0.0.1:%d", hfx_server_port(p->srv, 0));
+    pthread_create(&p->loop, NULL, loop_main, p->srv);
+    return 0;
+}
+
+static void stop(struct pipeline *p)
+{
+    hfx_server_stop(p->srv);
+    pthread_join(p->loop, NULL);
+    hfx_synth_frontend_stop(p->fe);
+    hfx_engine_free(p->engine);
+    hfx_server_free(p->srv);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* What a subscriber saw, checked frame by frame against the source. */
+struct watch {
+    int frames, keyframes, undecodable, out_of_order;
+    int64_t last_number;
+    double worst_psnr;
+    int64_t max_gap_ns;
+    bool ended;
+    char end_reason[256];
+};
+
+struct checker {
+    struct hfx_decoder *dec;
+    struct hfx_synth *ref;
+    enum hfx_workload wl;
+    uint32_t w, h;
+    uint8_t *y, *u, *v;
+    uint32_t ystride;
+};
+
+static void checker_init(struct checker *k, enum hfx_workload wl, uint32_t w, uint32_t h)
+{
+    k->dec = hfx_decoder_new();
+    k->wl = wl;
+    k->w = w;
+    k->h = h;
+    k->ref = hfx_synth_new(wl, w, h);
+    struct hfx_rect r[8];
+    hfx_synth_next(k->ref, r, 8);
+    k->ystride = (w + 63) & ~63u;
+    k->y = malloc((size_t)k->ystride * h);
+    k->u = malloc((size_t)k->ystride * h);
+    k->v = malloc((size_t)k->ystride * h);
+}
+
+static void checker_free(struct checker *k)
+{
+    hfx_decoder_free(k->dec);
+    hfx_synth_free(k->ref);
+    free(k->y);
+    free(k->u);
+    free(k->v);
+}
+
+static void checker_frame(struct checker *k, struct watch *w, const struct hxfr_frame *f)
+{
+    struct hfx_decoded pic;
+    if (hfx_decoder_decode(k->dec, f->au, f->au_size, &pic) != 1) {
+        w->undecodable++;
+        return;
+    }
+    int64_t n = hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width, pic.height);
+    if (n < w->last_number) {
+        w->out_of_order++;
+        return;
+    }
+    w->last_number = n;
+    struct hfx_rect r[8];
+    while ((int64_t)hfx_synth_frame(k->ref) < n && hfx_synth_next(k->ref, r, 8) > 0)
+        ;
+    ARGBToI420(hfx_synth_pixels(k->ref), (int)hfx_synth_stride(k->ref), k->y, (int)k->ystride,
+               k->u, (int)k->ystride, k->v, (int)k->ystride, (int)k->w, (int)k->h);
+    double p = hfx_psnr_y(pic.plane[0], pic.stride[0], k->y, k->ystride, k->w, k->h);
+    if (p < w->worst_psnr)
+        w->worst_psnr = p;
+}
+
+/* Reads frames for ms milliseconds (or until the stream ends), checking each. */
+static void watch_for(struct hfx_conn *c, struct checker *k, struct watch *w, int ms)
+{
+    int64_t end = hfx_now_ns() + (int64_t)ms * 1000000, last = hfx_now_ns();
+    char err[256];
+    while (hfx_now_ns() < end) {
+        struct hxfr_msg m;
+        int r = hfx_conn_read(c, &m, 50, err, sizeof err);
+        if (r < 0) {
+            w->ended = true;
+            snprintf(w->end_reason, sizeof w->end_reason, "%s", err);
+            break;
+        }
+        if (r == 0 || m.h.type != HXFR_FRAME_RESPONSE)
+            continue;
+        int64_t now = hfx_now_ns();
+        if (now - last > w->max_gap_ns && w->frames)
+            w->max_gap_ns = now - last;
+        last = now;
+        if (!w->frames)
+            CHECK(m.u.frame.keyframe, "the first frame after SUBSCRIBE is not a keyframe");
+        w->frames++;
+        w->keyframes += m.u.frame.keyframe;
+        if (k)
+            checker_frame(k, w, &m.u.frame);
+    }
+}
+
+static void subscribe(struct hfx_conn *c, const char *addr, uint32_t id, bool ext)
+{
+    char err[256];
+    CHECK(hfx_conn_open(c, addr, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_subscribe(c, id, ext, 5000, err, sizeof err) == 0, "%s", err);
+}
+
+/* Three subscribers on two heads: every frame decodes, numbers increase, the
+ * picture is what the source drew. */
+static void test_streams(void)
+{
+    fprintf(stderr, "streams to several subscribers\n");
+    struct pipeline p;
+    struct hfx_server_config sc = {0};
+    struct hfx_engine_config ec = {0};
+    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_TYPING, .width = 640, .height = 360,
+                                           .heads = 2};
+    if (start(&p, &sc, &ec, &fc) < 0)
+        return;
+    struct hfx_conn c[3];
+    subscribe(&c[0], p.addr, 0, false);
+    subscribe(&c[1], p.addr, 0, true);
+    subscribe(&c[2], p.addr, 1, false);
+    struct checker k[3];
+    struct watch w[3];
+    for (int i = 0; i < 3; i++) {
+        checker_init(&k[i], HFX_WL_TYPING, 640, 360);
+        w[i] = (struct watch){.last_number = -1, .worst_psnr = 99};
+    }
+    /* Read them round-robin so none of them lags. */
+    for (int round = 0; round < 30; round++)
+        for (int i = 0; i < 3; i++)
+            watch_for(&c[i], &k[i], &w[i], 50);
+    for (int i = 0; i < 3; i++) {
+        fprintf(stderr, "  subscriber %d: %d frames (%d key), last #%lld, worst PSNR %.1f dB\n",
+                i, w[i].frames, w[i].keyframes, (long long)w[i].last_number, w[i].worst_psnr);
+        CHECK(w[i].frames >= 45, "subscriber %d got %d frames in 4.5 s", i, w[i].frames);
+        CHECK(!w[i].undecodable && !w[i].out_of_order, "subscriber %d: %d undecodable, %d out "
+              "of order", i, w[i].undecodable, w[i].out_of_order);
+        CHECK(w[i].worst_psnr >= 30.0, "subscriber %d: PSNR %.1f dB", i, w[i].worst_psnr);
+        hfx_conn_close(&c[i]);
+        checker_free(&k[i]);
+    }
+    stop(&p);
+}
+
+/* A subscriber that never reads must not delay another one; it is skipped to
+ * IDRs and finally dropped. */
+static void test_stalled_subscriber(void)
+{
+    fprintf(stderr, "stalled subscriber\n");
+    struct pipeline p;
+    struct hfx_server_config sc = {.queue_bytes = 256 << 10, .stuck_ms = 1500};
+    struct hfx_engine_config ec = {.bitrate = 20000000};
+    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_VIDEO, .width = 1280, .height = 720,
+                                           .heads = 1};
+    if (start(&p, &sc, &ec, &fc) < 0)
+        return;
+    struct checker k;
+    checker_init(&k, HFX_WL_VIDEO, 1280, 720);
+    struct hfx_conn reader;
+    subscribe(&reader, p.addr, 0, false);
+    struct watch alone = {.last_number = -1, .worst_psnr = 99};
+    watch_for(&reader, &k, &alone, 1000);
+
+    /* The stalled one: a tiny receive buffer and no reads at all. */
+    char err[256];
+    int fd = hfx_connect(p.addr, err, sizeof err);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    uint8_t sub[16];
+    send(fd, sub, hxfr_put_subscribe(sub, 0), MSG_NOSIGNAL);
+
+    struct watch with = {.last_number = alone.last_number, .worst_psnr = 99, .keyframes = 0};
+    with.frames = 1; /* already past the first keyframe */
+    watch_for(&reader, &k, &with, 4000);
+    with.frames--;
+    struct hfx_server_stats st;
+    hfx_server_get_stats(p.srv, &st);
+    double fps_alone = alone.frames / 1.0, fps_with = with.frames / 4.0;
+    fprintf(stderr, "  reader alone: %.1f fps; beside a stalled one: %.1f fps, longest gap "
+                    "%.1f ms; server: %llu skips to IDR, %llu frames dropped, %llu clients "
+                    "dropped\n",
+            fps_alone, fps_with, with.max_gap_ns / 1e6, (unsigned long long)st.skips_to_idr,
+            (unsigned long long)st.frames_dropped, (unsigned long long)st.clients_dropped);
+    CHECK(!with.ended, "the reader's stream ended: %s", with.end_reason);
+    CHECK(fps_with >= 0.8 * fps_alone, "the reader slowed from %.1f to %.1f fps", fps_alone,
+          fps_with);
+    CHECK(with.max_gap_ns < 250000000, "the reader waited %.1f ms for a frame",
+          with.max_gap_ns / 1e6);
+    CHECK(!with.undecodable && !with.out_of_order, "reader: %d undecodable %d out of order",
+          with.undecodable, with.out_of_order);
+    CHECK(st.skips_to_idr >= 1, "the stalled subscriber was never skipped to an IDR");
+    CHECK(st.clients_dropped >= 1, "the stalled subscriber was never dropped");
+    close(fd);
+    hfx_conn_close(&reader);
+    checker_free(&k);
+    stop(&p);
+}
+
+/* A subscriber that stops reading for a while loses frames but never its
+ * stream: it is skipped to an IDR, and once it reads again everything it
+ * gets decodes and it is back at full rate. */
+static void test_lagging_subscriber(void)
+{
+    fprintf(stderr, "lagging subscriber\n");
+    struct pipeline p;
+    struct hfx_server_config sc = {.queue_bytes = 128 << 10, .stuck_ms = 10000,
+                                   .keyframe_gap_ms = 200};
+    struct hfx_engine_config ec = {.bitrate = 20000000};
+    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_VIDEO, .width = 1280, .height = 720,
+                                           .heads = 1};
+    if (start(&p, &sc, &ec, &fc) < 0)
+        return;
+    struct checker k;
+    checker_init(&k, HFX_WL_VIDEO, 1280, 720);
+    struct hfx_conn c;
+    char err[256];
+    CHECK(hfx_conn_open(&c, p.addr, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_subscribe(&c, 0, false, 5000, err, sizeof err) == 0, "%s", err);
+    struct watch w = {.last_number = -1, .worst_psnr = 99};
+    watch_for(&c, &k, &w, 300);
+    sleep_ms(3000); /* the socket buffers and the queue fill up */
+    watch_for(&c, &k, &w, 2000);
+    struct watch after = w;
+    after.frames = 1; /* past the first keyframe */
+    watch_for(&c, &k, &after, 1000);
+    struct hfx_server_stats st;
+    hfx_server_get_stats(p.srv, &st);
+    fprintf(stderr, "  reader that paused 3 s: %d frames (%d key) before, %d in the last second; "
+                    "server skipped it to an IDR %llu times, dropped %llu frames\n",
+            w.frames, w.keyframes, after.frames - 1, (unsigned long long)st.skips_to_idr,
+            (unsigned long long)st.frames_dropped);
+    CHECK(!w.undecodable && !after.undecodable && !after.ended, "%d undecodable, ended: %s",
+          w.undecodable + after.undecodable, after.end_reason);
+    CHECK(st.skips_to_idr >= 1 && w.keyframes >= 2, "no skip to IDR (%llu skips, %d keys)",
+          (unsigned long long)st.skips_to_idr, w.keyframes);
+    CHECK(after.frames - 1 >= 40, "only %d frames in the second after catching up",
+          after.frames - 1);
+    hfx_conn_close(&c);
+    checker_free(&k);
+    stop(&p);
+}
+
+/* Subscribers joining together on a static screen share one IDR. */
+static void test_joins_share_idr(void)
+{
+    fprintf(stderr, "joins on a static screen\n");
+    struct pipeline p;
+    struct hfx_server_config sc = {0};
+    struct hfx_engine_config ec = {0};
+    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_IDLE, .width = 1920, .height = 1080,
+                                           .heads = 1};
+    if (start(&p, &sc, &ec, &fc) < 0)
+        return;
+    sleep_ms(100);
+    struct hfx_conn c[4];
+    int64_t t0 = hfx_now_ns();
+    for (int i = 0; i < 4; i++)
+        subscribe(&c[i], p.addr, 0, i % 2);
+    for (int i = 0; i < 4; i++) {
+        struct watch w = {.last_number = -1, .worst_psnr = 99};
+        watch_for(&c[i], NULL, &w, 300);
+        CHECK(w.frames >= 1 && w.keyframes >= 1, "subscriber %d got no IDR", i);
+    }
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(p.engine, 0, &st);
+    fprintf(stderr, "  4 joins within %.1f ms: %llu IDR(s) encoded\n", (hfx_now_ns() - t0) / 1e6,
+            (unsigned long long)st.keyframes);
+    CHECK(st.keyframes <= 2, "4 joins made %llu IDRs", (unsigned long long)st.keyframes);
+    for (int i = 0; i < 4; i++)
+        hfx_conn_close(&c[i]);
+    stop(&p);
+}
+
+/* The extended mode answers what v1 leaves unanswered. */
+static void test_extended(void)
+{
+    fprintf(stderr, "extended mode\n");
+    struct pipeline p;
+    struct hfx_server_config sc = {0};
+    struct hfx_engine_config ec = {0};
+    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_TYPING, .width = 320, .height = 240,
+                                           .heads = 1};
+    if (start(&p, &sc, &ec, &fc) < 0)
+        return;
+    char err[256];
+    struct hfx_conn c;
+    struct hxfr_msg m;
+    uint8_t buf[64];
+    CHECK(hfx_conn_open(&c, p.addr, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_request(&c, buf, hxfr_put_hello(buf, HXFR_HELLO, 1, 0, 0), &m, 2000, err,
+                           sizeof err) == 1 && m.h.type == HXFR_HELLO_RESP &&
+              m.u.hello.max_scanouts == 4,
+          "HELLO: %s", err);
+    CHECK(hfx_conn_subscribe(&c, 0, false, 2000, err, sizeof err) == 0, "%s", err);
+    struct hxfr_config cfg = {.bitrate = 3000000, .fps_num = 60, .fps_den = 1, .profile = 66,
+                              .level = 40, .realtime = 1};
+    CHECK(hfx_conn_request(&c, buf, hxfr_put_config(buf, HXFR_CONFIG_REQ, 0, &cfg), &m, 2000,
+                           err, sizeof err) == 1 && m.h.type == HXFR_CONFIG_RESP &&
+              m.u.config.bitrate == 3000000 && m.u.config.width == 320,
+          "CONFIG_RESP missing or wrong (%s)", err);
+    CHECK(hfx_conn_request(&c, buf, hxfr_put_stats_req(buf, 0, true), &m, 2000, err,
+                           sizeof err) == 1 && m.h.type == HXFR_STATS_RESP &&
+              m.u.stats_resp.len > 10 && memmem(m.u.stats_resp.text, m.u.stats_resp.len,
+                                                "\"bitrate\":3000000", 17),
+          "STATS_RESP missing or without the new bitrate");
+    CHECK(hfx_conn_request(&c, buf, hxfr_put_ping(buf, HXFR_PING, 7), &m, 2000, err,
+                           sizeof err) == 1 && m.h.type == HXFR_PONG && m.h.session_id == 7,
+          "PONG missing");
+    /* A request for a scanout that does not exist gets an ERROR. */
+    CHECK(hfx_conn_request(&c, buf, hxfr_put_stats_req(buf, 9, true), &m, 2000, err,
+                           sizeof err) == 1 && m.h.type == HXFR_ERROR &&
+              m.u.error.code == HXFR_E_NOT_FOUND,
+          "no ERROR for scanout 9");
+    /* Garbage gets an ERROR, then the connection closes. */
+    memset(buf, 0xAB, 16);
+    CHECK(hfx_conn_request(&c, buf, 16, &m, 2000, err, sizeof err) == 1 &&
+              m.h.type == HXFR_ERROR && m.u.error.code == HXFR_E_INVALID_MSG,
+          "no ERROR for a bad magic");
+    int r;
+    do
+        r = hfx_conn_read(&c, &m, 2000, err, sizeof err);
+    while (r == 1 && m.h.type == HXFR_FRAME_RESPONSE);
+    CHECK(r == -1, "connection still open after a malformed message");
+    hfx_conn_close(&c);
+
+    /* A KEYFRAME_REQ is answered by an IDR. */
+    struct hfx_conn k;
+    subscribe(&k, p.addr, 0, true);
+    struct watch w = {.last_number = -1, .worst_psnr = 99};
+    watch_for(&k, NULL, &w, 300);
+    CHECK(hfx_conn_send(&k, buf, hxfr_put_keyframe_req(buf, 0, false), err, sizeof err) == 0,
+          "%s", err);
+    int before = w.keyframes;
+    watch_for(&k, NULL, &w, 300);
+    CHECK(w.keyframes > before, "KEYFRAME_REQ brought no IDR");
+    hfx_conn_close(&k);
+    stop(&p);
+}
+
+/* Unix and vsock listeners serve the same protocol. */
+static void test_listeners(void)
+{
+    fprintf(stderr, "listeners\n");
+    char path[64];
+    snprintf(path, sizeof path, "unix:/tmp/hfx-test-%d.sock", getpid());
+    struct pipeline p;
+    struct hfx_server_config sc = {.listen = {"tcp:127.0.0.1:0", path}, .nlisten = 2};
+    struct hfx_engine_config ec = {0};
+    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_TYPING, .width = 320, .height = 240,
+                                           .heads = 1};
+    if (start(&p, &sc, &ec, &fc) < 0)
+        return;
+    struct hfx_conn c;
+    subscribe(&c, path, 0, false);
+    struct watch w = {.last_number = -1, .worst_psnr = 99};
+    watch_for(&c, NULL, &w, 300);
+    CHECK(w.frames > 5, "only %d frames over the unix socket", w.frames);
+    hfx_conn_close(&c);
+    stop(&p);
+    unlink(path + 5);
+
+    char err[256];
+    int fd = hfx_listen("vsock:any:0", err, sizeof err);
+    if (fd < 0) {
+        fprintf(stderr, "  vsock: not available on this machine (%s); not tested\n", err);
+        return;
+    }
+    close(fd);
+    struct hfx_server_config vc = {.listen = {"vsock:any:25999"}, .nlisten = 1};
+    if (start(&p, &vc, &ec, &fc) < 0)
+        return;
+    struct hfx_conn v;
+    if (hfx_conn_open(&v, "vsock:1:25999", err, sizeof err) == 0) {
+        CHECK(hfx_conn_subscribe(&v, 0, false, 2000, err, sizeof err) == 0, "%s", err);
+        hfx_conn_close(&v);
+    } else {
+        fprintf(stderr, "  vsock: listening works, loopback connect does not (%s)\n", err);
+    }
+    stop(&p);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct { const char *name; void (*fn)(void); } tests[] = {
+        {"streams", test_streams}, {"extended", test_extended},
+        {"joins", test_joins_share_idr}, {"listeners", test_listeners},
+        {"stalled", test_stalled_subscriber}, {"lagging", test_lagging_subscriber},
+    };
+    signal(SIGPIPE, SIG_IGN);
+    /* With arguments, only the named tests run (for debugging one). */
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        bool wanted = argc < 2;
+        for (int a = 1; a < argc; a++)
+            wanted |= !strcmp(argv[a], tests[i].name);
+        if (wanted)
+            tests[i].fn();
+    }
+    return check_summary("test_server");
+}

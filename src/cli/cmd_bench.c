@@ -1,2 +1,559 @@
+/* hfx bench: the whole exporter in one process, measured row by row; see
+ * docs/benchmarks.md for how to read it. This file plans the rows and
+ * prints; bench_row.c measures and bench_pipeline.c wires the exporter. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/bench.h"
 #include "cli/cli.h"
-int cmd_bench(int argc, char **argv) { (void)argc; (void)argv; return 1; }
+#include "common/log.h"
+#include "encoder/encoder.h"
+
+static const char help[] =
+    "usage: hfx bench [OPTIONS]\n"
+    "\n"
+    "Runs the exporter in-process (server, engine, a subscriber on loopback TCP) on\n"
+    "synthetic screens updated at 60 fps and measures, per workload x size x encoder:\n"
+    "convert+encode time, encode time, damage-to-last-byte latency at the subscriber,\n"
+    "bitrate, luma PSNR of the decoded frames, delivered fps, coalesced updates and CPU.\n"
+    "x264 runs with damage hints on and off. 3840x2160 typing and scroll also run\n"
+    "unpaced (next update once the previous frame arrived) on 1 and 2 threads. Last:\n"
+    "the CPU of 16 subscribed idle 1920x1080 scanouts. The default run takes several\n"
+    "minutes; sizes above 3840x2160 run half the frames.\n"
+    "\n"
+    "  --frames N        source frames per row after the first (default 120)\n"
+    "  --sizes LIST      WxH,... (default 1920x1080,3840x2160,5120x2880)\n"
+    "  --workloads LIST  idle,typing,scroll,video (default all)\n"
+    "  --encoders LIST   x264,openh264 (default both)\n"
+    "  --quick           1920x1080 only, 60 frames (a smoke run for CI)\n"
+    "  --markdown        print the table and summary as GitHub markdown\n";
+
+#define MAX_SIZES 8
+#define IDLE_HEADS 16
+#define IDLE_NS 2000000000LL
+#define BIG_PIXELS (3840u * 2160u)
+
+struct size {
+    uint32_t w, h;
+};
+
+struct bench_opts {
+    uint32_t frames;
+    bool frames_set, sizes_set, quick, markdown;
+    struct size sizes[MAX_SIZES];
+    int nsizes;
+    enum hfx_workload workloads[4];
+    int nworkloads;
+    const char *encoders[2];
+    int nencoders;
+};
+
+struct row {
+    struct bench_row_spec spec;
+    struct bench_row_result res;
+    bool ok;
+};
+
+/* ---- options ---- */
+
+/* Splits a comma-separated list in place; calls item for each entry. */
+static int each_item(char *list, const char *opt, int max, int (*item)(const char *, void *),
+                     void *ctx)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == max) {
+            fprintf(stderr, "hfx bench: %s takes at most %d entries\n", opt, max);
+            return -1;
+        }
+        if (item(t, ctx) < 0)
+            return -1;
+        n++;
+    }
+    if (!n) {
+        fprintf(stderr, "hfx bench: %s needs at least one entry\n", opt);
+        return -1;
+    }
+    return n;
+}
+
+static int add_size(const char *t, void *ctx)
+{
+    struct bench_opts *o = ctx;
+    struct size *s = &o->sizes[o->nsizes];
+    if (cli_size("--sizes", t, &s->w, &s->h) < 0)
+        return -1;
+    /* The synthetic screens need room for their widgets and frame stamp. */
+    if (s->w < 64 || s->h < 64) {
+        fprintf(stderr, "hfx bench: --sizes needs sizes of at least 64x64, not '%s'\n", t);
+        return -1;
+    }
+    o->nsizes++;
+    return 0;
+}
+
+static int add_workload(const char *t, void *ctx)
+{
+    struct bench_opts *o = ctx;
+    int wl = hfx_workload_parse(t);
+    if (wl < 0) {
+        fprintf(stderr, "hfx bench: --workloads takes idle, typing, scroll or video, not '%s'\n",
+                t);
+        return -1;
+    }
+    o->workloads[o->nworkloads++] = (enum hfx_workload)wl;
+    return 0;
+}
+
+static int add_encoder(const char *t, void *ctx)
+{
+    struct bench_opts *o = ctx;
+    const struct hfx_encoder_ops *ops = hfx_encoder_find(t);
+    if (!ops) {
+        fprintf(stderr, "hfx bench: --encoders takes %s, not '%s'\n", hfx_encoder_names(), t);
+        return -1;
+    }
+    o->encoders[o->nencoders++] = ops->name;
+    return 0;
+}
+
+static void set_defaults(struct bench_opts *o)
+{
+    static const struct size sizes[] = {{1920, 1080}, {3840, 2160}, {5120, 2880}};
+    if (!o->frames_set)
+        o->frames = o->quick ? 60 : 120;
+    if (!o->sizes_set) {
+        o->nsizes = o->quick ? 1 : 3;
+        memcpy(o->sizes, sizes, sizeof sizes);
+    }
+    if (!o->nworkloads) {
+        for (int i = 0; i < 4; i++)
+            o->workloads[i] = (enum hfx_workload)i;
+        o->nworkloads = 4;
+    }
+    if (!o->nencoders) {
+        o->encoders[0] = "x264";
+        o->encoders[1] = "openh264";
+        o->nencoders = 2;
+    }
+}
+
+static int parse(int argc, char **argv, struct bench_opts *o)
+{
+    enum { O_FRAMES = 256, O_SIZES, O_WORKLOADS, O_ENCODERS, O_QUICK, O_MARKDOWN };
+    static const struct option opts[] = {
+        {"frames", 1, 0, O_FRAMES}, {"sizes", 1, 0, O_SIZES},
+        {"workloads", 1, 0, O_WORKLOADS}, {"encoders", 1, 0, O_ENCODERS},
+        {"quick", 0, 0, O_QUICK}, {"markdown", 0, 0, O_MARKDOWN}, {"help", 0, 0, 'h'}, {0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case O_FRAMES:
+            rc = cli_uint("--frames", optarg, 2, 100000, &o->frames);
+            o->frames_set = true;
+            break;
+        case O_SIZES:
+            o->nsizes = 0;
+            rc = each_item(optarg, "--sizes", MAX_SIZES, add_size, o);
+            o->sizes_set = true;
+            break;
+        case O_WORKLOADS:
+            o->nworkloads = 0;
+            rc = each_item(optarg, "--workloads", 4, add_workload, o);
+            break;
+        case O_ENCODERS:
+            o->nencoders = 0;
+            rc = each_item(optarg, "--encoders", 2, add_encoder, o);
+            break;
+        case O_QUICK: o->quick = true; break;
+        case O_MARKDOWN: o->markdown = true; break;
+        case 'h': fputs(help, stdout); exit(0);
+        default: fputs(help, stderr); return -1;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hfx bench: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    set_defaults(o);
+    return 0;
+}
+
+/* ---- the plan ---- */
+
+static bool has_encoder(const struct bench_opts *o, const char *name)
+{
+    for (int i = 0; i < o->nencoders; i++)
+        if (!strcmp(o->encoders[i], name))
+            return true;
+    return false;
+}
+
+static bool has_size(const struct bench_opts *o, uint32_t w, uint32_t h)
+{
+    for (int i = 0; i < o->nsizes; i++)
+        if (o->sizes[i].w == w && o->sizes[i].h == h)
+            return true;
+    return false;
+}
+
+static void add_row(struct row *rows, int *n, struct bench_row_spec spec)
+{
+    rows[(*n)++] = (struct row){.spec = spec};
+}
+
+/* Paced rows for every workload x size x encoder (x264 with and without
+ * hints), then the 4K throughput rows. */
+static int plan(const struct bench_opts *o, struct row *rows)
+{
+    int n = 0;
+    for (int w = 0; w < o->nworkloads; w++) {
+        for (int s = 0; s < o->nsizes; s++) {
+            struct size sz = o->sizes[s];
+            uint32_t frames = sz.w * sz.h > BIG_PIXELS ? o->frames / 2 : o->frames;
+            struct bench_row_spec spec = {.wl = o->workloads[w], .width = sz.w, .height = sz.h,
+                                          .threads = 1, .pace = BENCH_PACED, .frames = frames};
+            for (int e = 0; e < o->nencoders; e++) {
+                spec.encoder = o->encoders[e];
+                spec.no_damage_hints = false;
+                add_row(rows, &n, spec);
+                if (strcmp(spec.encoder, "x264"))
+                    continue;
+                spec.no_damage_hints = true;
+                add_row(rows, &n, spec);
+            }
+        }
+    }
+    if (!has_encoder(o, "x264") || !has_size(o, 3840, 2160))
+        return n;
+    for (int w = 0; w < o->nworkloads; w++) {
+        if (o->workloads[w] != HFX_WL_TYPING && o->workloads[w] != HFX_WL_SCROLL)
+            continue;
+        for (int t = 1; t <= 2; t++) {
+            struct bench_row_spec spec = {.wl = o->workloads[w], .width = 3840, .height = 2160,
+                                          .encoder = "x264", .threads = t,
+                                          .pace = BENCH_CLOSED_LOOP, .frames = o->frames};
+            add_row(rows, &n, spec);
+        }
+    }
+    return n;
+}
+
+/* ---- the table ---- */
+
+#define NCOLS 16
+
+static const char *const headers[NCOLS] = {
+    "workload", "size", "encoder", "hints", "threads", "pace", "frames", "fps", "coalesced",
+    "conv+enc p50/p99 ms", "enc p50 ms", "latency p50/p99 ms", "kbit/s", "PSNR dB", "CPU %",
+    "proc CPU %",
+};
+/* Columns from this one on are numbers: right-aligned. */
+#define FIRST_NUMERIC 6
+
+typedef char cell[48];
+
+static void print_cells(const struct bench_opts *o, cell *cells)
+{
+    for (int i = 0; i < NCOLS; i++) {
+        int width = (int)strlen(headers[i]);
+        if (o->markdown)
+            printf("| %s ", cells[i]);
+        else if (i < FIRST_NUMERIC)
+            printf("%-*s  ", width < 9 ? 9 : width, cells[i]);
+        else
+            printf("%*s  ", width < 9 ? 9 : width, cells[i]);
+    }
+    puts(o->markdown ? "|" : "");
+}
+
+static void print_header(const struct bench_opts *o)
+{
+    cell cells[NCOLS];
+    for (int i = 0; i < NCOLS; i++)
+        snprintf(cells[i], sizeof cells[i], "%s", headers[i]);
+    print_cells(o, cells);
+    if (!o->markdown)
+        return;
+    for (int i = 0; i < NCOLS; i++)
+        printf("|%s", i < FIRST_NUMERIC ? "---" : "--:");
+    puts("|");
+}
+
+static const char *hints_name(const struct bench_row_spec *s)
+{
+    /* OpenH264 has no per-macroblock hint API: the engine's hints are dropped. */
+    if (strcmp(s->encoder, "x264"))
+        return "n/a";
+    return s->no_damage_hints ? "off" : "on";
+}
+
+static void print_row(const struct bench_opts *o, const struct row *r)
+{
+    const struct bench_row_spec *s = &r->spec;
+    const struct bench_row_result *v = &r->res;
+    cell c[NCOLS];
+    bool frames = v->delivered > 0;
+    snprintf(c[0], sizeof c[0], "%s", hfx_workload_name(s->wl));
+    snprintf(c[1], sizeof c[1], "%ux%u", s->width, s->height);
+    snprintf(c[2], sizeof c[2], "%s", s->encoder);
+    snprintf(c[3], sizeof c[3], "%s", hints_name(s));
+    snprintf(c[4], sizeof c[4], "%d", s->threads);
+    snprintf(c[5], sizeof c[5], "%s", s->pace == BENCH_PACED ? "60 fps" : "max");
+    snprintf(c[6], sizeof c[6], "%u/%u", v->delivered, v->updates);
+    snprintf(c[7], sizeof c[7], v->delivered > 1 ? "%.1f" : "-", v->fps);
+    snprintf(c[8], sizeof c[8], "%llu", (unsigned long long)v->coalesced);
+    snprintf(c[9], sizeof c[9], frames ? "%.2f / %.2f" : "-", v->conv_enc_p50, v->conv_enc_p99);
+    snprintf(c[10], sizeof c[10], frames ? "%.2f" : "-", v->enc_p50);
+    snprintf(c[11], sizeof c[11], frames ? "%.2f / %.2f" : "-", v->lat_p50, v->lat_p99);
+    snprintf(c[12], sizeof c[12], "%.0f", v->kbps);
+    snprintf(c[13], sizeof c[13], v->psnr_frames ? "%.1f" : "-", v->psnr);
+    snprintf(c[14], sizeof c[14], "%.1f", v->cpu_pct);
+    snprintf(c[15], sizeof c[15], "%.1f", v->proc_pct);
+    print_cells(o, c);
+}
+
+/* ---- summary ---- */
+
+/* The machine is shared: the load others put on it is part of the result. */
+static void load_average(char *out, size_t len)
+{
+    double l[3] = {0};
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f || fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) != 3)
+        snprintf(out, len, "unknown");
+    else
+        snprintf(out, len, "%.2f %.2f %.2f", l[0], l[1], l[2]);
+    if (f)
+        fclose(f);
+}
+
+static void print_machine(void)
+{
+    struct utsname u;
+    char model[256] = "unknown CPU", line[512], date[64];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!strncmp(line, "model name", 10) && colon) {
+            snprintf(model, sizeof model, "%s", colon + 2);
+            model[strcspn(model, "\n")] = 0;
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    if (uname(&u) < 0)
+        memset(&u, 0, sizeof u);
+    char load[64];
+    load_average(load, sizeof load);
+    printf("machine: %s %s %s %s, %s, %ld cores, %s, load average %s\n\n", u.sysname,
+           u.nodename, u.release, u.machine, model, sysconf(_SC_NPROCESSORS_ONLN), date, load);
+}
+
+/* A line of the summary: a bullet in markdown, indented otherwise. */
+__attribute__((format(printf, 2, 3)))
+static void item(const struct bench_opts *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(o->markdown ? "- " : "  ", stdout);
+    vprintf(fmt, ap);
+    putchar('\n');
+    va_end(ap);
+}
+
+static void section(const struct bench_opts *o, const char *title)
+{
+    printf(o->markdown ? "\n**%s**\n\n" : "\n%s\n", title);
+}
+
+static const struct row *find_row(const struct row *rows, int n, enum hfx_workload wl, uint32_t w,
+                                  uint32_t h, bool hints, int threads, enum bench_pace pace)
+{
+    for (int i = 0; i < n; i++) {
+        const struct bench_row_spec *s = &rows[i].spec;
+        if (rows[i].ok && !rows[i].res.fell_back && s->wl == wl && s->width == w &&
+            s->height == h && !strcmp(s->encoder, "x264") && s->no_damage_hints == !hints &&
+            s->threads == threads && s->pace == pace)
+            return &rows[i];
+    }
+    return NULL;
+}
+
+static void print_notes(const struct bench_opts *o, const struct row *rows, int n)
+{
+    section(o, "notes");
+    item(o, "CPU %% is the exporter's (engine, conversion, server): process CPU time less the "
+            "synthetic source's drawing and the in-process subscriber's reading, over the "
+            "row's wall time; proc CPU %% is the whole process. 100 = one core.");
+    item(o, "latency: from the front end's update call (first damage coalesced into the "
+            "frame) to the subscriber having read the frame's last byte, loopback TCP.");
+    char load[64];
+    load_average(load, sizeof load);
+    item(o, "load average at the end: %s", load);
+    for (int i = 0; i < n; i++) {
+        const struct row *r = &rows[i];
+        if (r->ok && r->res.fell_back)
+            item(o, "%s %ux%u %s: skipped, %s cannot encode this size and the engine fell "
+                    "back to %s (the x264 rows measure that)",
+                 hfx_workload_name(r->spec.wl), r->spec.width, r->spec.height, r->spec.encoder,
+                 r->spec.encoder, r->res.encoder_used);
+        else if (r->ok && r->res.unmatched)
+            item(o, "%s %ux%u %s: %u delivered frame(s) left out of the PSNR (frame number "
+                    "unreadable or not one the source drew)",
+                 hfx_workload_name(r->spec.wl), r->spec.width, r->spec.height, r->spec.encoder,
+                 r->res.unmatched);
+    }
+}
+
+static void print_hint_ratios(const struct bench_opts *o, const struct row *rows, int n)
+{
+    section(o, "damage hints, x264 (conv+enc p50 without hints / with hints)");
+    for (int i = 0; i < n; i++) {
+        const struct bench_row_spec *s = &rows[i].spec;
+        if (s->pace != BENCH_PACED || s->no_damage_hints || strcmp(s->encoder, "x264"))
+            continue;
+        const struct row *on = find_row(rows, n, s->wl, s->width, s->height, true, 1, BENCH_PACED);
+        const struct row *off = find_row(rows, n, s->wl, s->width, s->height, false, 1,
+                                         BENCH_PACED);
+        if (!on || !off)
+            continue;
+        if (!on->res.delivered || !off->res.delivered)
+            item(o, "%s %ux%u: no frames after the first (nothing changed)",
+                 hfx_workload_name(s->wl), s->width, s->height);
+        else
+            item(o, "%s %ux%u: %.2f ms / %.2f ms = %.2fx", hfx_workload_name(s->wl), s->width,
+                 s->height, off->res.conv_enc_p50, on->res.conv_enc_p50,
+                 off->res.conv_enc_p50 / on->res.conv_enc_p50);
+    }
+}
+
+static const char *verdict(bool met)
+{
+    return met ? "met" : "MISSED";
+}
+
+static void target_video(const struct bench_opts *o, const struct row *rows, int n)
+{
+    const struct row *r = find_row(rows, n, HFX_WL_VIDEO, 1920, 1080, true, 1, BENCH_PACED);
+    if (!r || !r->res.delivered)
+        return;
+    const struct bench_row_result *v = &r->res;
+    /* Sustaining the rate means no update had to be folded into a later frame. */
+    bool met = v->coalesced == 0 && v->cpu_pct < 100 && v->lat_p99 <= 12.0;
+    item(o, "video 1920x1080, x264, 1 thread: %u of %u updates delivered as frames (%.1f fps, "
+            "%llu coalesced), exporter CPU %.0f%% of one core, latency p99 %.2f ms "
+            "(target: 60 fps on one core, p99 <= 12 ms): %s",
+         v->delivered, v->updates, v->fps, (unsigned long long)v->coalesced, v->cpu_pct,
+         v->lat_p99, verdict(met));
+}
+
+static void target_overhead(const struct bench_opts *o, const struct row *rows, int n)
+{
+    for (int w = 0; w < o->nworkloads; w++) {
+        const struct row *r = find_row(rows, n, o->workloads[w], 1920, 1080, true, 1,
+                                       BENCH_PACED);
+        if (!r || !r->res.delivered)
+            continue;
+        const struct bench_row_result *v = &r->res;
+        item(o, "overhead around the encoder, %s 1920x1080 x264: median (latency - encode) / "
+                "encode = %.0f%% (latency p50 %.2f ms, enc p50 %.2f ms; target <= 10%%): %s",
+             hfx_workload_name(r->spec.wl), 100 * v->overhead_p50, v->lat_p50, v->enc_p50,
+             verdict(v->overhead_p50 <= 0.10));
+    }
+}
+
+static void target_throughput(const struct bench_opts *o, const struct row *rows, int n,
+                              enum hfx_workload wl, double goal)
+{
+    const struct row *one = find_row(rows, n, wl, 3840, 2160, true, 1, BENCH_CLOSED_LOOP);
+    const struct row *two = find_row(rows, n, wl, 3840, 2160, true, 2, BENCH_CLOSED_LOOP);
+    if (!two)
+        return;
+    item(o, "%s 3840x2160, x264, unpaced: %.1f fps on 2 threads (target >= %.0f): %s; "
+            "%.1f fps on 1 thread",
+         hfx_workload_name(wl), two->res.fps, goal, verdict(two->res.fps >= goal),
+         one ? one->res.fps : 0.0);
+}
+
+static void print_targets(const struct bench_opts *o, const struct row *rows, int n,
+                          const double *idle_cpu)
+{
+    section(o, "targets");
+    target_video(o, rows, n);
+    target_overhead(o, rows, n);
+    target_throughput(o, rows, n, HFX_WL_TYPING, 60);
+    target_throughput(o, rows, n, HFX_WL_SCROLL, 50);
+    if (idle_cpu)
+        item(o, "%d subscribed idle 1920x1080 scanouts: %.2f%% of one core over %.0f s, "
+                "whole process (target < 1%%): %s",
+             IDLE_HEADS, *idle_cpu, IDLE_NS / 1e9, verdict(*idle_cpu < 1.0));
+}
+
+/* ---- main ---- */
+
+static int run_rows(const struct bench_opts *o, struct row *rows, int n)
+{
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        char err[512] = "";
+        struct row *r = &rows[i];
+        r->ok = bench_run_row(&r->spec, &r->res, err, sizeof err) == 0;
+        if (!r->ok) {
+            fprintf(stderr, "hfx bench: %s %ux%u %s: %s\n", hfx_workload_name(r->spec.wl),
+                    r->spec.width, r->spec.height, r->spec.encoder, err);
+            failed++;
+        } else if (!r->res.fell_back) {
+            print_row(o, r);
+        }
+        fflush(stdout);
+    }
+    return failed;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    struct bench_opts o = {0};
+    if (parse(argc, argv, &o) < 0)
+        return 2;
+    /* Per-row encoder openings are not news here; warnings still are. */
+    hfx_log_set_level(HFX_LOG_WARN);
+    signal(SIGPIPE, SIG_IGN);
+    struct row *rows = calloc((size_t)o.nworkloads * o.nsizes * 3 + 4, sizeof *rows);
+    if (!rows) {
+        fprintf(stderr, "hfx bench: out of memory\n");
+        return 1;
+    }
+    int n = plan(&o, rows);
+    print_machine();
+    print_header(&o);
+    int failed = run_rows(&o, rows, n);
+
+    char err[512] = "";
+    double idle_cpu;
+    bool idle_ok = bench_idle_heads(IDLE_HEADS, 1920, 1080, IDLE_NS, &idle_cpu, err,
+                                    sizeof err) == 0;
+    if (!idle_ok) {
+        fprintf(stderr, "hfx bench: %d idle scanouts: %s\n", IDLE_HEADS, err);
+        failed++;
+    }
+    print_notes(&o, rows, n);
+    print_hint_ratios(&o, rows, n);
+    print_targets(&o, rows, n, idle_ok ? &idle_cpu : NULL);
+    free(rows);
+    return failed ? 1 : 0;
+}

@@ -271,8 +271,12 @@ static enum hxfr_parse decode_payload(const uint8_t *buf, struct hxfr_msg *m, co
     case HXFR_ENABLE_SCANOUT:
         return decode_enable(buf, m, why);
     case HXFR_DISABLE_SCANOUT:
-    case HXFR_SUBSCRIBE:
         return decode_scanout(buf, &m->u.subscribe.scanout_id, why);
+    case HXFR_SUBSCRIBE:
+        /* Any id parses: the deployed subscriber must get SUBSCRIBE_RESP
+         * with success 0 for one it cannot have, not an ERROR. */
+        m->u.subscribe.scanout_id = rd32(buf + 12);
+        return HXFR_PARSE_OK;
     case HXFR_SUBSCRIBE_RESP:
         m->u.subscribe_resp.scanout_id = rd32(buf + 12);
         m->u.subscribe_resp.success = rd32(buf + 16);
@@ -352,7 +356,9 @@ static void put_text(uint8_t *dst, size_t size, const char *text)
     memset(dst, 0, size);
     if (!text)
         return;
-    size_t n = strnlen(text, size - 1);
+    size_t n = 0;
+    while (n < size - 1 && text[n] != '\0')
+        n++;
     memcpy(dst, text, n);
 }
 

@@ -22,7 +22,9 @@
 /* Largest extended-mode text payload (STATS_RESP). */
 #define HXFR_MAX_TEXT_PAYLOAD (256u << 10)
 /* Scanout ids on the wire are 0..HXFR_MAX_SCANOUTS-1; the parser refuses
- * larger ones. A server may configure fewer and must check its own limit. */
+ * larger ones except in SUBSCRIBE, which a server answers with
+ * SUBSCRIBE_RESP success 0. A server may configure fewer and must check its
+ * own limit. */
 #define HXFR_MAX_SCANOUTS 16u
 
 /* Header flags. Deployed clients always send 0. */

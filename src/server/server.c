@@ -228,17 +228,23 @@ static void queue_frame(struct client *c, struct hfx_packet *pkt)
 {
     if (c->closing)
         return;
-    if (c->want_key && !pkt->keyframe)
+    if (c->want_key && !pkt->keyframe) {
+        /* Keep asking (rate-limited) until an IDR fits: a request that was
+         * suppressed or whose IDR did not fit must not leave it waiting. */
+        ask_keyframe(c);
         return;
+    }
     size_t len = HXFR_FRAME_FIXED_SIZE + pkt->au_size;
-    if (c->queued + len > c->srv->cfg.queue_bytes) {
+    /* An empty queue takes any one frame, so an IDR larger than the bound
+     * still reaches a client that keeps up. */
+    if (c->queued && c->queued + len > c->srv->cfg.queue_bytes) {
         /* The client cannot keep up: skip to the next IDR rather than
          * letting the queue grow or anyone wait. */
         drop_unsent_frames(c);
         c->want_key = true;
         c->srv->stats.skips_to_idr++;
         ask_keyframe(c);
-        if (!pkt->keyframe || c->queued + len > c->srv->cfg.queue_bytes)
+        if (!pkt->keyframe || (c->queued && c->queued + len > c->srv->cfg.queue_bytes))
             return;
     }
     struct txmsg *m = malloc(sizeof *m);

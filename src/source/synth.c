@@ -76,6 +76,8 @@ struct hfx_synth {
 
 static int32_t min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 static int32_t max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+/* Not fmaxf: that stays a library call (for its NaN rules) in hot loops. */
+static float max_f(float a, float b) { return a > b ? a : b; }
 
 /* splitmix64: tiny, fast and fully determined by its seed. */
 static uint32_t rng_next(struct rng *r)
@@ -211,14 +213,16 @@ static void draw_glyph(struct surface *sf, int32_t x, int32_t y, const uint8_t *
     }
 }
 
-/* Words of random glyphs from x0, stopping before a word would pass x1.
+/* Words of random glyphs from x0 up to x1.
  * bold draws every glyph twice, one pixel apart, as headings do. */
 static void draw_words(struct surface *sf, const struct font *f, struct rng *r,
                        int32_t x0, int32_t x1, int32_t y, uint32_t rgb, bool bold)
 {
     for (int32_t x = x0;; x += CELL_W) {
-        int32_t len = 1 + (int32_t)rng_below(r, 9);
-        if (x + len * CELL_W > x1)
+        /* A word running past x1 is cut short, so even a narrow column
+         * gets text. */
+        int32_t len = min_i32(1 + (int32_t)rng_below(r, 9), (x1 - x) / CELL_W);
+        if (len <= 0)
             return;
         for (; len > 0; len--, x += CELL_W) {
             const uint8_t *glyph = f->rows[rng_below(r, FONT_SIZE)];
@@ -448,10 +452,11 @@ static void terrain_palette(uint8_t pal[256][3])
 
 static uint8_t clamp_u8(float v)
 {
-    return v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
+    v = max_f(v, 0.0f);
+    return (uint8_t)(v < 255.0f ? v : 255.0f);
 }
 
-enum { OCT_HEIGHT, OCT_HILLS, OCT_SHADE, OCT_GRAIN, OCTAVES };
+enum { OCT_HEIGHT, OCT_HILLS, OCT_SHADE, OCT_TEXTURE, OCTAVES };
 
 /* Fills one scene row: palette by large-scale height, shaded by finer
  * octaves, plus per-pixel grain, like aerial footage. */
@@ -463,10 +468,10 @@ static void scene_row(struct surface *sc, struct noise *oct, const uint8_t pal[2
         noise_row(&oct[o], y);
     uint8_t *p = (uint8_t *)surface_row(sc, y);
     for (int32_t x = 0; x < sc->w; x++, p += 4) {
-        float height = 0.5f + 0.38f * noise_at(&oct[OCT_HEIGHT], i[0], k[0]) +
-                       0.17f * noise_at(&oct[OCT_HILLS], i[1], k[1]);
-        float shade = 1.0f + 0.16f * noise_at(&oct[OCT_SHADE], i[2], k[2]) +
-                      0.12f * noise_at(&oct[OCT_GRAIN], i[3], k[3]);
+        float height = 0.5f + 0.38f * noise_at(&oct[OCT_HEIGHT], i[OCT_HEIGHT], k[OCT_HEIGHT]) +
+                       0.17f * noise_at(&oct[OCT_HILLS], i[OCT_HILLS], k[OCT_HILLS]);
+        float shade = 1.0f + 0.16f * noise_at(&oct[OCT_SHADE], i[OCT_SHADE], k[OCT_SHADE]) +
+                      0.12f * noise_at(&oct[OCT_TEXTURE], i[OCT_TEXTURE], k[OCT_TEXTURE]);
         const uint8_t *c = pal[clamp_u8(height * 255.0f)];
         float grain = (float)(rng_next(r) & 15) - 7.5f;
         for (int ch = 0; ch < 3; ch++)
@@ -484,13 +489,15 @@ static void scene_cloud(struct surface *sc, struct rng *r, int32_t max_radius)
     int32_t cx = (int32_t)rng_below(r, (uint32_t)sc->w), cy = (int32_t)rng_below(r, (uint32_t)sc->h);
     float opacity = 0.4f + 0.5f * rng_unit(r);
     struct hfx_rect box = rect_clip((struct hfx_rect){ cx - rad, cy - rad, 2 * rad, 2 * rad }, sc);
+    float inv_r2 = 1.0f / (float)(rad * rad);
     for (int32_t y = box.y; y < box.y + box.h; y++) {
-        uint8_t *p = (uint8_t *)surface_row(sc, y) + (size_t)box.x * 4;
-        for (int32_t x = box.x; x < box.x + box.w; x++, p += 4) {
-            float dx = (float)(x - cx), dy = (float)(y - cy);
-            float d = 1.0f - (dx * dx + dy * dy) / (float)(rad * rad);
-            if (d <= 0.0f)
-                continue;
+        float dy2 = (float)((y - cy) * (y - cy));
+        int32_t half = (int32_t)sqrtf(max_f((float)(rad * rad) - dy2, 0.0f));
+        int32_t x0 = max_i32(cx - half, box.x), x1 = min_i32(cx + half, box.x + box.w);
+        uint8_t *p = (uint8_t *)surface_row(sc, y) + (size_t)x0 * 4;
+        for (int32_t x = x0; x < x1; x++, p += 4) {
+            float dx = (float)(x - cx);
+            float d = max_f(1.0f - (dx * dx + dy2) * inv_r2, 0.0f);
             float a = opacity * d * d;
             for (int ch = 0; ch < 3; ch++)
                 p[ch] = (uint8_t)((float)p[ch] + (248.0f - (float)p[ch]) * a);
@@ -532,12 +539,12 @@ static bool balls_init(struct hfx_synth *s)
         return false;
     for (int32_t y = 0; y < d; y++) {
         float dy = ((float)y + 0.5f - rad) / rad;
-        s->disc_half[y] = (int32_t)(rad * sqrtf(fmaxf(0.0f, 1.0f - dy * dy)));
+        s->disc_half[y] = (int32_t)(rad * sqrtf(max_f(0.0f, 1.0f - dy * dy)));
         uint8_t *p = (uint8_t *)surface_row(&s->sprites, y);
         for (int32_t x = 0; x < d * BALLS; x++, p += 4) {
             float dx = ((float)(x % d) + 0.5f - rad) / rad;
-            float dz = sqrtf(fmaxf(0.0f, 1.0f - dx * dx - dy * dy));
-            float lit = fmaxf(0.0f, -0.45f * dx - 0.55f * dy + 0.70f * dz);
+            float dz = sqrtf(max_f(0.0f, 1.0f - dx * dx - dy * dy));
+            float lit = max_f(0.0f, -0.45f * dx - 0.55f * dy + 0.70f * dz);
             float light = 0.2f + 0.8f * lit, glint = 255.0f * powf(lit, 24.0f);
             uint32_t c = colours[x / d];
             for (int ch = 0; ch < 3; ch++)
@@ -570,20 +577,18 @@ static double pan(double t, double a, double b, double phase)
     return 0.5 - 0.35 * cos(t * a + phase) - 0.15 * cos(t * b + 2.0 * phase + 1.0);
 }
 
-/* Each row is one memcpy from the scene. Lower rows pan further (parallax,
- * like the ground under a moving camera) and a small ripple shifts rows
- * against each other, so no single motion vector explains a block. */
+/* Each row is one memcpy from the scene. A ripple that travels down the
+ * frame shifts rows against each other by a pixel or two, like heat haze or
+ * a hand-held camera, so no single motion vector explains a block. */
 static void video_render(struct hfx_synth *s)
 {
     const struct surface *sc = &s->tex;
     double t = s->frame;
-    double span_x = (double)(sc->w - s->fb.w - 2 * RIPPLE_X) / 1.5;
-    double px = pan(t, 0.011, 0.029, 0.0) * span_x;
+    int32_t left = RIPPLE_X + (int32_t)(pan(t, 0.011, 0.029, 0.0) * (sc->w - s->fb.w - 2 * RIPPLE_X));
     int32_t top = RIPPLE_Y + (int32_t)(pan(t, 0.013, 0.023, 0.5) * (sc->h - s->fb.h - 2 * RIPPLE_Y));
     for (int32_t y = 0; y < s->fb.h; y++) {
         double phase = y * (TAU / RIPPLE_LEN) + t * 0.2;
-        double depth = 0.5 + (double)y / s->fb.h;
-        int32_t sx = RIPPLE_X + (int32_t)(px * depth) + (int32_t)lround(RIPPLE_X * sin(phase));
+        int32_t sx = left + (int32_t)lround(RIPPLE_X * sin(phase));
         int32_t sy = top + y + (int32_t)lround(RIPPLE_Y * cos(0.7 * phase));
         memcpy(surface_row(&s->fb, y), surface_row(sc, sy) + sx, (size_t)s->fb.w * 4);
     }

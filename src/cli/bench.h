@@ -1,0 +1,100 @@
+/* Internals of `hfx bench`, shared by its files: the in-process pipeline
+ * (bench_pipeline.c) and the measurement of one table row (bench_row.c). */
+#ifndef HFX_CLI_BENCH_H
+#define HFX_CLI_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "source/synth.h"
+
+/* ---- pipeline: server + engine + subscribers, as hfx serve wires them ---- */
+
+/* What the engine reported about one access unit it encoded. */
+struct bench_packet {
+    uint32_t scanout;
+    int64_t pts_ns, first_damage_ns, convert_ns, encode_ns;
+    size_t au_size;
+};
+
+/* One FRAME_RESPONSE as a subscriber read it. */
+struct bench_frame {
+    int64_t recv_ns;        /* when its last byte had been read */
+    int64_t pts_ns;
+    uint8_t *au;
+    uint32_t au_size;
+};
+
+struct bench_pipeline_config {
+    const char *encoder;
+    uint32_t scanouts;
+    int threads;
+    bool no_damage_hints;
+};
+
+struct bench_pipeline;
+
+struct bench_pipeline *bench_pipeline_start(const struct bench_pipeline_config *cfg, char *err,
+                                            size_t errlen);
+struct hfx_engine *bench_pipeline_engine(struct bench_pipeline *p);
+/* Connects a subscriber to scanout and starts its reader thread. */
+int bench_subscribe(struct bench_pipeline *p, uint32_t scanout, char *err, size_t errlen);
+/* Waits until the subscriber of scanout has read a frame whose pts_ns is at
+ * least min_pts (0: any frame). -1 with err on timeout or a lost stream. */
+int bench_wait_frame(struct bench_pipeline *p, uint32_t scanout, int64_t min_pts, int timeout_ms,
+                     char *err, size_t errlen);
+/* CPU time the subscriber threads have used so far. */
+int64_t bench_subscribers_cpu_ns(struct bench_pipeline *p);
+/* Stops the subscribers, the server loop and the engine; what was recorded
+ * stays readable until bench_pipeline_free. */
+void bench_pipeline_halt(struct bench_pipeline *p);
+const struct bench_frame *bench_frames(const struct bench_pipeline *p, uint32_t scanout,
+                                       size_t *n);
+const struct bench_packet *bench_packets(const struct bench_pipeline *p, size_t *n);
+void bench_pipeline_free(struct bench_pipeline *p);
+
+/* ---- one row of the table ---- */
+
+#define BENCH_SOURCE_FPS 60
+
+enum bench_pace {
+    BENCH_PACED,        /* updates at BENCH_SOURCE_FPS, like a guest's screen */
+    BENCH_CLOSED_LOOP,  /* next update once the previous frame arrived: throughput */
+};
+
+struct bench_row_spec {
+    enum hfx_workload wl;
+    uint32_t width, height;
+    const char *encoder;
+    bool no_damage_hints;
+    int threads;
+    enum bench_pace pace;
+    uint32_t frames;    /* source frames after frame 0 */
+};
+
+struct bench_row_result {
+    bool fell_back;             /* the engine used another encoder than asked */
+    const char *encoder_used;
+    uint32_t updates, delivered;
+    uint64_t coalesced;
+    double fps;
+    /* Milliseconds; percentiles over the delivered frames. */
+    double conv_enc_p50, conv_enc_p99, enc_p50, lat_p50, lat_p99;
+    double overhead_p50;        /* median of (latency - encode) / encode */
+    double kbps;                /* at BENCH_SOURCE_FPS */
+    double psnr;                /* mean luma PSNR of the frames it could match */
+    uint32_t psnr_frames, unmatched;
+    double cpu_pct;             /* exporter: process less source drawing and subscriber */
+    double proc_pct;            /* the whole process */
+};
+
+int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *out, char *err,
+                  size_t errlen);
+/* CPU of the whole process, as % of one core, while `heads` subscribed
+ * scanouts of width x height show a screen that does not change. */
+int bench_idle_heads(uint32_t heads, uint32_t width, uint32_t height, int64_t duration_ns,
+                     double *cpu_pct, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,402 @@
+/* One row of hfx bench: drive a synthetic screen into the pipeline, then
+ * join what the engine reported with what the subscriber read, and decode
+ * every frame to compare it with what the source drew. */
+#include "cli/bench.h"
+
+#include <errno.h>
+#include <libyuv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/decode.h"
+#include "common/clock.h"
+
+#define FRAME_NS (1000000000 / BENCH_SOURCE_FPS)
+/* Generous: a 5K IDR on one thread takes well under a second, but the
+ * machine is shared and noisy. */
+#define WAIT_MS 30000
+#define MAX_RECTS 8
+
+static int64_t cpu_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_until(int64_t t_ns)
+{
+    struct timespec ts = {t_ns / 1000000000, t_ns % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest rank on a sorted array. */
+static double percentile(const double *sorted, size_t n, double p)
+{
+    size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
+    return sorted[rank ? rank - 1 : 0];
+}
+
+/* ---- driving ---- */
+
+/* Frame 0 on scanout 0, a subscriber, and its IDR. */
+static int show_first_frame(struct bench_pipeline *p, struct hfx_synth *synth,
+                            const struct bench_row_spec *spec, char *err, size_t errlen)
+{
+    struct hfx_rect rects[MAX_RECTS];
+    hfx_synth_next(synth, rects, MAX_RECTS);
+    if (hfx_engine_scanout_set(bench_pipeline_engine(p), 0, spec->width, spec->height,
+                               HFX_FMT_XRGB8888, hfx_synth_pixels(synth),
+                               hfx_synth_stride(synth), err, errlen) < 0 ||
+        bench_subscribe(p, 0, err, errlen) < 0)
+        return -1;
+    return bench_wait_frame(p, 0, 0, WAIT_MS, err, errlen);
+}
+
+struct drive {
+    int64_t start_ns, end_ns;
+    int64_t proc_cpu_ns, source_cpu_ns, sub_cpu_ns;
+    uint32_t updates;
+};
+
+/* The bench thread as the front end: draw, hand the damage to the engine,
+ * and either keep the source's pace or wait for each frame to arrive. */
+static int drive(struct bench_pipeline *p, struct hfx_synth *synth,
+                 const struct bench_row_spec *spec, struct drive *d, char *err, size_t errlen)
+{
+    struct hfx_engine *e = bench_pipeline_engine(p);
+    memset(d, 0, sizeof *d);
+    int64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), sub0 = bench_subscribers_cpu_ns(p);
+    int64_t last_call = -1;
+    d->start_ns = hfx_now_ns();
+    for (uint32_t i = 1; i <= spec->frames; i++) {
+        if (spec->pace == BENCH_PACED)
+            sleep_until(d->start_ns + (int64_t)i * FRAME_NS);
+        struct hfx_rect rects[MAX_RECTS];
+        int64_t c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+        int n = hfx_synth_next(synth, rects, MAX_RECTS);
+        d->source_cpu_ns += cpu_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+        if (n <= 0)
+            continue;
+        last_call = hfx_now_ns();
+        if (hfx_engine_scanout_update(e, 0, hfx_synth_pixels(synth), hfx_synth_stride(synth),
+                                      rects, n) < 0) {
+            snprintf(err, errlen, "the engine refused update %u", i);
+            return -1;
+        }
+        d->updates++;
+        if (spec->pace == BENCH_CLOSED_LOOP &&
+            bench_wait_frame(p, 0, last_call, WAIT_MS, err, errlen) < 0)
+            return -1;
+    }
+    /* The engine stamps an update after our last_call, so this is the frame
+     * that shows the last update (possibly with others coalesced into it). */
+    if (last_call >= 0 && bench_wait_frame(p, 0, last_call, WAIT_MS, err, errlen) < 0)
+        return -1;
+    d->end_ns = hfx_now_ns();
+    d->proc_cpu_ns = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    d->sub_cpu_ns = bench_subscribers_cpu_ns(p) - sub0;
+    return 0;
+}
+
+/* ---- what arrived ---- */
+
+struct samples {
+    double *conv_enc, *enc, *lat, *overhead;
+    size_t n;
+};
+
+static void samples_free(struct samples *s)
+{
+    free(s->conv_enc);
+    free(s->enc);
+    free(s->lat);
+    free(s->overhead);
+}
+
+/* The engine's note for a frame: packets are noted in the order the server
+ * sends them, so the search only moves forward. */
+static const struct bench_packet *find_packet(const struct bench_packet *pk, size_t npk,
+                                              size_t *from, int64_t pts)
+{
+    for (; *from < npk; (*from)++)
+        if (pk[*from].scanout == 0 && pk[*from].pts_ns == pts)
+            return &pk[*from];
+    return NULL;
+}
+
+static int collect(const struct bench_pipeline *p, const struct drive *d, struct samples *s,
+                   struct bench_row_result *out, char *err, size_t errlen)
+{
+    size_t nf, npk, from = 0;
+    const struct bench_frame *f = bench_frames(p, 0, &nf);
+    const struct bench_packet *pk = bench_packets(p, &npk);
+    s->conv_enc = malloc((nf + 1) * sizeof(double));
+    s->enc = malloc((nf + 1) * sizeof(double));
+    s->lat = malloc((nf + 1) * sizeof(double));
+    s->overhead = malloc((nf + 1) * sizeof(double));
+    if (!s->conv_enc || !s->enc || !s->lat || !s->overhead) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int64_t bytes = 0, first_recv = 0, last_recv = 0;
+    for (size_t i = 0; i < nf; i++) {
+        if (f[i].pts_ns < d->start_ns)
+            continue;
+        const struct bench_packet *k = find_packet(pk, npk, &from, f[i].pts_ns);
+        if (!k) {
+            snprintf(err, errlen, "a received frame matches no encoded packet (pts %lld)",
+                     (long long)f[i].pts_ns);
+            return -1;
+        }
+        double lat = (double)(f[i].recv_ns - k->first_damage_ns);
+        double enc = (double)k->encode_ns;
+        s->conv_enc[s->n] = (double)(k->convert_ns + k->encode_ns) / 1e6;
+        s->enc[s->n] = enc / 1e6;
+        s->lat[s->n] = lat / 1e6;
+        s->overhead[s->n] = enc > 0 ? (lat - enc) / enc : 0;
+        s->n++;
+        bytes += (int64_t)f[i].au_size;
+        first_recv = first_recv ? first_recv : f[i].recv_ns;
+        last_recv = f[i].recv_ns;
+    }
+    out->delivered = (uint32_t)s->n;
+    if (s->n > 1)
+        out->fps = (double)(s->n - 1) * 1e9 / (double)(last_recv - first_recv);
+    /* Bits per source frame at the source's rate: what a viewer's link
+     * carries, however many updates were coalesced. */
+    if (d->updates)
+        out->kbps = (double)bytes * 8 * BENCH_SOURCE_FPS / d->updates / 1000;
+    return 0;
+}
+
+static void summarise(struct samples *s, struct bench_row_result *out)
+{
+    if (!s->n)
+        return;
+    qsort(s->conv_enc, s->n, sizeof(double), cmp_double);
+    qsort(s->enc, s->n, sizeof(double), cmp_double);
+    qsort(s->lat, s->n, sizeof(double), cmp_double);
+    qsort(s->overhead, s->n, sizeof(double), cmp_double);
+    out->conv_enc_p50 = percentile(s->conv_enc, s->n, 50);
+    out->conv_enc_p99 = percentile(s->conv_enc, s->n, 99);
+    out->enc_p50 = percentile(s->enc, s->n, 50);
+    out->lat_p50 = percentile(s->lat, s->n, 50);
+    out->lat_p99 = percentile(s->lat, s->n, 99);
+    out->overhead_p50 = percentile(s->overhead, s->n, 50);
+}
+
+/* ---- picture quality ---- */
+
+struct reference {
+    struct hfx_synth *synth;
+    uint8_t *y, *u, *v;
+    uint32_t width, height, half_w;
+};
+
+static int reference_init(struct reference *r, const struct bench_row_spec *spec)
+{
+    memset(r, 0, sizeof *r);
+    r->width = spec->width;
+    r->height = spec->height;
+    r->half_w = (spec->width + 1) / 2;
+    size_t chroma = (size_t)r->half_w * ((spec->height + 1) / 2);
+    r->synth = hfx_synth_new(spec->wl, spec->width, spec->height);
+    r->y = malloc((size_t)spec->width * spec->height);
+    r->u = malloc(chroma);
+    r->v = malloc(chroma);
+    struct hfx_rect rects[MAX_RECTS];
+    if (!r->synth || !r->y || !r->u || !r->v)
+        return -1;
+    hfx_synth_next(r->synth, rects, MAX_RECTS);   /* frame 0, as the driver did */
+    return 0;
+}
+
+static void reference_free(struct reference *r)
+{
+    hfx_synth_free(r->synth);
+    free(r->y);
+    free(r->u);
+    free(r->v);
+}
+
+/* PSNR of a decoded picture against frame `number` of the source, or -1
+ * when that frame cannot be what the source drew. */
+static double compare(struct reference *r, const struct hfx_decoded *pic, int64_t number,
+                      uint32_t last_frame)
+{
+    if (number < (int64_t)hfx_synth_frame(r->synth) || number > (int64_t)last_frame ||
+        pic->width != r->width || pic->height != r->height)
+        return -1;
+    struct hfx_rect rects[MAX_RECTS];
+    while (hfx_synth_frame(r->synth) < (uint32_t)number)
+        hfx_synth_next(r->synth, rects, MAX_RECTS);
+    /* The engine converts with the same libyuv call, so a lossless
+     * encode would compare as identical. */
+    ARGBToI420(hfx_synth_pixels(r->synth), (int)hfx_synth_stride(r->synth), r->y,
+               (int)r->width, r->u, (int)r->half_w, r->v, (int)r->half_w, (int)r->width,
+               (int)r->height);
+    return hfx_psnr_y(pic->plane[0], pic->stride[0], r->y, r->width, r->width, r->height);
+}
+
+static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_spec *spec,
+                        int64_t start_ns, struct bench_row_result *out, char *err,
+                        size_t errlen)
+{
+    struct hfx_decoder *dec = hfx_decoder_new();
+    struct reference ref;
+    int rc = reference_init(&ref, spec);
+    if (!dec || rc < 0) {
+        snprintf(err, errlen, "cannot set up the decoder and reference for the PSNR");
+        hfx_decoder_free(dec);
+        reference_free(&ref);
+        return -1;
+    }
+    size_t nf;
+    const struct bench_frame *f = bench_frames(p, 0, &nf);
+    double sum = 0;
+    /* Every frame is decoded (the IDR before the measured ones included);
+     * only measured ones are compared. */
+    for (size_t i = 0; i < nf; i++) {
+        struct hfx_decoded pic;
+        int d = hfx_decoder_decode(dec, f[i].au, f[i].au_size, &pic);
+        if (f[i].pts_ns < start_ns)
+            continue;
+        int64_t number = d == 1 ? hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width,
+                                                      pic.height)
+                                : -1;
+        double psnr = number < 0 ? -1 : compare(&ref, &pic, number, spec->frames);
+        if (psnr < 0) {
+            out->unmatched++;
+            continue;
+        }
+        sum += psnr;
+        out->psnr_frames++;
+    }
+    if (out->psnr_frames)
+        out->psnr = sum / out->psnr_frames;
+    hfx_decoder_free(dec);
+    reference_free(&ref);
+    return 0;
+}
+
+/* ---- rows ---- */
+
+static void account_cpu(const struct drive *d, struct bench_row_result *out)
+{
+    double wall = (double)(d->end_ns - d->start_ns);
+    if (wall <= 0)
+        return;
+    out->proc_pct = 100.0 * (double)d->proc_cpu_ns / wall;
+    /* Drawing the synthetic screen and reading it back are the benchmark's
+     * own work, not the exporter's. */
+    out->cpu_pct = 100.0 * (double)(d->proc_cpu_ns - d->source_cpu_ns - d->sub_cpu_ns) / wall;
+}
+
+/* Shows frame 0, then drives the rest unless the engine had to use another
+ * encoder than the row asks for. */
+static int run(struct bench_pipeline *p, struct hfx_synth *synth,
+               const struct bench_row_spec *spec, struct drive *d, struct bench_row_result *out,
+               char *err, size_t errlen)
+{
+    if (show_first_frame(p, synth, spec, err, errlen) < 0)
+        return -1;
+    struct hfx_scanout_stats before, after;
+    hfx_engine_stats(bench_pipeline_engine(p), 0, &before);
+    out->encoder_used = before.encoder;
+    out->fell_back = strcmp(before.encoder, spec->encoder) != 0;
+    if (out->fell_back)
+        return 0;
+    if (drive(p, synth, spec, d, err, errlen) < 0)
+        return -1;
+    hfx_engine_stats(bench_pipeline_engine(p), 0, &after);
+    out->coalesced = after.coalesced - before.coalesced;
+    out->updates = d->updates;
+    account_cpu(d, out);
+    return 0;
+}
+
+int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *out, char *err,
+                  size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    struct hfx_synth *synth = hfx_synth_new(spec->wl, spec->width, spec->height);
+    if (!synth) {
+        snprintf(err, errlen, "cannot create the %s screen at %ux%u (out of memory?)",
+                 hfx_workload_name(spec->wl), spec->width, spec->height);
+        return -1;
+    }
+    struct bench_pipeline_config pc = {.encoder = spec->encoder, .scanouts = 1,
+                                       .threads = spec->threads,
+                                       .no_damage_hints = spec->no_damage_hints};
+    struct bench_pipeline *p = bench_pipeline_start(&pc, err, errlen);
+    struct drive d = {0};
+    int rc = p ? run(p, synth, spec, &d, out, err, errlen) : -1;
+    if (p)
+        bench_pipeline_halt(p);
+    if (rc == 0 && !out->fell_back) {
+        struct samples s = {0};
+        rc = collect(p, &d, &s, out, err, errlen);
+        if (rc == 0) {
+            summarise(&s, out);
+            rc = measure_psnr(p, spec, d.start_ns, out, err, errlen);
+        }
+        samples_free(&s);
+    }
+    bench_pipeline_free(p);
+    hfx_synth_free(synth);
+    return rc;
+}
+
+/* ---- idle heads ---- */
+
+static int show_idle_heads(struct bench_pipeline *p, struct hfx_synth **synths, uint32_t heads,
+                           uint32_t width, uint32_t height, char *err, size_t errlen)
+{
+    struct hfx_rect rects[MAX_RECTS];
+    for (uint32_t i = 0; i < heads; i++) {
+        synths[i] = hfx_synth_new(HFX_WL_IDLE, width, height);
+        if (!synths[i]) {
+            snprintf(err, errlen, "cannot create idle screen %u at %ux%u", i, width, height);
+            return -1;
+        }
+        hfx_synth_next(synths[i], rects, MAX_RECTS);
+        if (hfx_engine_scanout_set(bench_pipeline_engine(p), i, width, height, HFX_FMT_XRGB8888,
+                                   hfx_synth_pixels(synths[i]), hfx_synth_stride(synths[i]), err,
+                                   errlen) < 0 ||
+            bench_subscribe(p, i, err, errlen) < 0)
+            return -1;
+    }
+    for (uint32_t i = 0; i < heads; i++)
+        if (bench_wait_frame(p, i, 0, WAIT_MS, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+int bench_idle_heads(uint32_t heads, uint32_t width, uint32_t height, int64_t duration_ns,
+                     double *cpu_pct, char *err, size_t errlen)
+{
+    struct bench_pipeline_config pc = {.encoder = "x264", .scanouts = heads, .threads = 1};
+    struct hfx_synth *synths[HFX_MAX_SCANOUTS] = {0};
+    struct bench_pipeline *p = bench_pipeline_start(&pc, err, errlen);
+    int rc = p ? show_idle_heads(p, synths, heads, width, height, err, errlen) : -1;
+    if (rc == 0) {
+        int64_t t0 = hfx_now_ns(), c0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+        sleep_until(t0 + duration_ns);
+        int64_t t1 = hfx_now_ns(), c1 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+        *cpu_pct = 100.0 * (double)(c1 - c0) / (double)(t1 - t0);
+    }
+    bench_pipeline_free(p);
+    for (uint32_t i = 0; i < heads; i++)
+        hfx_synth_free(synths[i]);
+    return rc;
+}
