@@ -165,7 +165,7 @@ static int collect(const struct bench_pipeline *p, const struct drive *d, struct
         s->lat[s->n] = lat / 1e6;
         s->overhead[s->n] = enc > 0 ? (lat - enc) / enc : 0;
         s->n++;
-        bytes += (int64_t)f[i].au_size;
+        bytes += (int64_t)f[i].au_size; if (getenv("BENCH_DBG") && s->n < 4) fprintf(stderr, "DBG %s %u %s n%zu %u:%.1f\n", hfx_workload_name(0), 0, "", s->n, f[i].au_size, enc/1e6);
         first_recv = first_recv ? first_recv : f[i].recv_ns;
         last_recv = f[i].recv_ns;
     }

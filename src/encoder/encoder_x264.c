@@ -45,11 +45,17 @@ static void log_cb(void *priv, int level, const char *fmt, va_list args)
     vfprintf(stderr, fmt, args);
 }
 
+/* Quality-targeted (CRF) under a VBV cap: a static desktop costs nothing
+ * and an IDR gets the same quality as the frames around it, while the cap
+ * keeps any burst within the rate. ABR instead starts every encoder from a
+ * guessed QP and blurs the first IDR a subscriber sees. */
+#define CRF 23.0f
+
 static void set_rate(x264_param_t *param, uint32_t bitrate)
 {
     int kbit = (int)((bitrate + 500) / 1000);
-    param->rc.i_rc_method = X264_RC_ABR;
-    param->rc.i_bitrate = kbit;
+    param->rc.i_rc_method = X264_RC_CRF;
+    param->rc.f_rf_constant = CRF;
     param->rc.i_vbv_max_bitrate = kbit;
     param->rc.i_vbv_buffer_size = (int)(kbit * VBV_SECONDS);
 }

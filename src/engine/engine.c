@@ -64,7 +64,10 @@ struct scanout {
 
     /* Any thread. */
     atomic_int subscribers;
-    atomic_bool keyframe_req;
+    /* When the oldest unanswered keyframe request was made (0 = none). An
+     * IDR answers every request made before it is handed to the sink: the
+     * requester was registered by then and receives it. */
+    atomic_int_fast64_t keyframe_req_ns;
     atomic_uint bitrate_req;        /* 0 = default for the size */
     atomic_bool quit;
     atomic_uint_fast64_t updates, frames, keyframes, bytes, coalesced;
@@ -88,6 +91,12 @@ static void wake(struct scanout *s)
      * means a wake-up is pending anyway. */
     if (write(s->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
         hfx_log(HFX_LOG_WARN, "scanout %u: wake-up failed: %s", s->id, strerror(errno));
+}
+
+static void want_keyframe(struct scanout *s)
+{
+    int_fast64_t none = 0;
+    atomic_compare_exchange_strong(&s->keyframe_req_ns, &none, hfx_now_ns());
 }
 
 static struct scanout *get_scanout(struct hfx_engine *e, uint32_t id)
@@ -404,7 +413,7 @@ static void emit(struct scanout *s, const struct hfx_au *au, const struct work *
     struct hfx_packet *p = malloc(sizeof *p + HFX_PACKET_HEADROOM + au->size);
     if (!p) {
         hfx_log(HFX_LOG_ERROR, "scanout %u: out of memory for a %zu-byte frame", s->id, au->size);
-        atomic_store(&s->keyframe_req, true);
+        want_keyframe(s);
         return;
     }
     atomic_init(&p->refs, 1);
@@ -427,8 +436,13 @@ static void emit(struct scanout *s, const struct hfx_au *au, const struct work *
 
     atomic_fetch_add(&s->frames, 1);
     atomic_fetch_add(&s->bytes, au->size);
-    if (au->keyframe)
+    if (au->keyframe) {
         atomic_fetch_add(&s->keyframes, 1);
+        int_fast64_t req = atomic_load(&s->keyframe_req_ns);
+        int64_t now = hfx_now_ns();
+        while (req && req <= now && !atomic_compare_exchange_weak(&s->keyframe_req_ns, &req, 0))
+            ;
+    }
     if (w->updates > 1)
         atomic_fetch_add(&s->coalesced, w->updates - 1);
     atomic_store(&s->last_encode_ns, p->encode_ns);
@@ -463,7 +477,7 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
         hfx_log(HFX_LOG_ERROR, "scanout %u: %s failed to encode a frame; reopening", s->id,
                 s->ops->name);
         close_encoder(s);
-        atomic_store(&s->keyframe_req, true);
+        want_keyframe(s);
         return;
     }
     if (au.keyframe)
@@ -531,7 +545,7 @@ static void *worker_main(void *arg)
         if (!watched || !s->current || !s->mb_map)
             continue;
 
-        bool idr = atomic_exchange(&s->keyframe_req, false);
+        bool idr = atomic_load(&s->keyframe_req_ns) != 0;
         if (!s->enc) {
             if (!open_encoder(s))
                 continue;
@@ -559,7 +573,7 @@ void hfx_engine_subscribe(struct hfx_engine *e, uint32_t id, int delta)
         return;
     int now = atomic_fetch_add(&s->subscribers, delta) + delta;
     if (delta > 0)
-        atomic_store(&s->keyframe_req, true);
+        want_keyframe(s);
     if (delta > 0 || now == 0)
         wake(s);
 }
@@ -569,7 +583,7 @@ void hfx_engine_request_keyframe(struct hfx_engine *e, uint32_t id)
     struct scanout *s = get_scanout(e, id);
     if (!s)
         return;
-    atomic_store(&s->keyframe_req, true);
+    want_keyframe(s);
     wake(s);
 }
 

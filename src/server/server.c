@@ -26,6 +26,7 @@
 #define HFX_SERVER_VERSION 1
 #define MAX_IOV 64
 #define TICK_MS 250
+#define LINGER_NS 2000000000LL
 
 /* One whole message waiting in a client's queue: either a shared frame
  * packet (its header sits in the packet's headroom) or bytes of its own. */
@@ -46,6 +47,8 @@ struct client {
     bool extended;
     bool subscribed;
     bool closing;           /* flush what is queued, then close */
+    bool lingering;         /* flushed and half-closed: waiting for the peer's close */
+    int64_t linger_until;
     bool want_key;          /* drop frames until the next keyframe */
     uint32_t events;        /* the epoll mask in force */
     uint32_t scanout;
@@ -156,11 +159,12 @@ static void head_done(void *data, int status, const char *text)
 
 /* ---- client queues ---- */
 
-/* Reads until the client is closing; writes while anything is queued (or a
- * close is pending, so the flush runs and finishes it). */
+/* Always reads (a closing client's input is discarded, so its close does not
+ * reset what it has yet to read); writes while anything is queued or a close
+ * is pending. */
 static void update_events(struct client *c)
 {
-    uint32_t want = (c->closing ? 0u : EPOLLIN) | (c->head || c->closing ? EPOLLOUT : 0u);
+    uint32_t want = EPOLLIN | (c->head || (c->closing && !c->lingering) ? EPOLLOUT : 0u);
     if (want == c->events)
         return;
     struct epoll_event ev = {.events = want, .data.ptr = c};
@@ -397,9 +401,15 @@ static int flush_client(struct client *c)
             free_msg(m);
         }
     }
+    if (!c->head && c->closing && !c->lingering) {
+        /* Half-close and wait briefly for the peer: closing with its unread
+         * input pending would reset the connection and could destroy the
+         * ERROR we just sent. */
+        shutdown(c->fd, SHUT_WR);
+        c->lingering = true;
+        c->linger_until = hfx_now_ns() + LINGER_NS;
+    }
     update_events(c);
-    if (!c->head && c->closing)
-        return -1;
     return 0;
 }
 
@@ -598,6 +608,11 @@ static void malformed(struct client *c, const char *why)
  * peer closed or the socket failed. */
 static int read_client(struct client *c)
 {
+    if (c->closing) {
+        uint8_t discard[4096];
+        ssize_t n = read(c->fd, discard, sizeof discard);
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ? -1 : 0;
+    }
     ssize_t n = read(c->fd, c->rx + c->rx_len, sizeof c->rx - c->rx_len);
     if (n == 0)
         return -1;
@@ -707,7 +722,9 @@ static void reap_stuck(struct hfx_server *s)
     int64_t now = hfx_now_ns(), limit = (int64_t)s->cfg.stuck_ms * 1000000;
     for (struct client *c = s->clients, *n; c; c = n) {
         n = c->next;
-        if (c->head && now - c->last_progress_ns > limit) {
+        if (c->lingering && now > c->linger_until) {
+            destroy_client(c);
+        } else if (c->head && now - c->last_progress_ns > limit) {
             hfx_log(HFX_LOG_WARN, "client %" PRIu64 ": no progress for %u ms; disconnecting",
                     c->serial, s->cfg.stuck_ms);
             s->stats.clients_dropped++;
@@ -720,7 +737,7 @@ static void flush_all(struct hfx_server *s)
 {
     for (struct client *c = s->clients, *n; c; c = n) {
         n = c->next;
-        if ((c->head || c->closing) && flush_client(c) < 0)
+        if ((c->head || (c->closing && !c->lingering)) && flush_client(c) < 0)
             destroy_client(c);
     }
 }
@@ -744,7 +761,7 @@ int hfx_server_run(struct hfx_server *s)
             } else {
                 struct client *c = evs[i].data.ptr;
                 bool gone = (evs[i].events & (EPOLLERR | EPOLLHUP)) && !(evs[i].events & EPOLLIN);
-                if (!gone && evs[i].events & EPOLLIN && !c->closing)
+                if (!gone && evs[i].events & EPOLLIN)
                     gone = read_client(c) < 0;
                 if (!gone && (evs[i].events & EPOLLOUT || c->closing))
                     gone = flush_client(c) < 0;
