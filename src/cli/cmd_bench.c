@@ -312,7 +312,7 @@ static void print_row(const struct bench_opts *o, const struct row *r)
     snprintf(c[4], sizeof c[4], "%d", s->threads);
     snprintf(c[5], sizeof c[5], "%s", s->pace == BENCH_PACED ? "60 fps" : "max");
     snprintf(c[6], sizeof c[6], "%u/%u", v->delivered, v->updates);
-    snprintf(c[7], sizeof c[7], v->delivered > 1 ? "%.1f" : "-", v->fps);
+    snprintf(c[7], sizeof c[7], frames ? "%.1f" : "-", v->fps);
     snprintf(c[8], sizeof c[8], "%llu", (unsigned long long)v->coalesced);
     snprintf(c[9], sizeof c[9], frames ? "%.2f / %.2f" : "-", v->conv_enc_p50, v->conv_enc_p99);
     snprintf(c[10], sizeof c[10], frames ? "%.2f" : "-", v->enc_p50);
