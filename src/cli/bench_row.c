@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <libyuv.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ static int cmp_double(const void *a, const void *b)
 /* Nearest rank on a sorted array. */
 static double percentile(const double *sorted, size_t n, double p)
 {
-    size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
+    size_t rank = (size_t)ceil(p / 100.0 * (double)n);
     return sorted[rank ? rank - 1 : 0];
 }
 
@@ -63,9 +64,11 @@ static int show_first_frame(struct bench_pipeline *p, struct hfx_synth *synth,
 }
 
 struct drive {
+    int64_t warm_start_ns;      /* the warm-up's drive started here */
     int64_t start_ns, end_ns;
     int64_t proc_cpu_ns, source_cpu_ns, sub_cpu_ns;
     uint32_t updates;
+    uint32_t last_frame;        /* number of the last frame drawn */
 };
 
 /* Draws the next source frame; its CPU time is the benchmark's, not the
@@ -82,8 +85,8 @@ static int draw(struct hfx_synth *synth, struct hfx_rect *rects, struct drive *d
  * and either keep the source's pace or wait for the frame to arrive. The
  * engine converts during the update call, so the next frame is drawn while
  * this one encodes, as a guest keeps drawing while its screen is exported. */
-static int drive(struct bench_pipeline *p, struct hfx_synth *synth,
-                 const struct bench_row_spec *spec, struct drive *d, char *err, size_t errlen)
+static int drive(struct bench_pipeline *p, struct hfx_synth *synth, uint32_t frames,
+                 enum bench_pace pace, struct drive *d, char *err, size_t errlen)
 {
     struct hfx_engine *e = bench_pipeline_engine(p);
     memset(d, 0, sizeof *d);
@@ -92,8 +95,8 @@ static int drive(struct bench_pipeline *p, struct hfx_synth *synth,
     d->start_ns = hfx_now_ns();
     struct hfx_rect rects[MAX_RECTS];
     int n = draw(synth, rects, d);
-    for (uint32_t i = 1; i <= spec->frames; i++) {
-        if (spec->pace == BENCH_PACED)
+    for (uint32_t i = 1; i <= frames; i++) {
+        if (pace == BENCH_PACED)
             sleep_until(d->start_ns + (int64_t)i * FRAME_NS);
         bool sent = n > 0;
         if (sent) {
@@ -105,9 +108,9 @@ static int drive(struct bench_pipeline *p, struct hfx_synth *synth,
             }
             d->updates++;
         }
-        if (i < spec->frames)
+        if (i < frames)
             n = draw(synth, rects, d);
-        if (sent && spec->pace == BENCH_CLOSED_LOOP &&
+        if (sent && pace == BENCH_CLOSED_LOOP &&
             bench_wait_frame(p, 0, last_call, WAIT_MS, err, errlen) < 0)
             return -1;
     }
@@ -118,22 +121,24 @@ static int drive(struct bench_pipeline *p, struct hfx_synth *synth,
     d->end_ns = hfx_now_ns();
     d->proc_cpu_ns = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
     d->sub_cpu_ns = bench_subscribers_cpu_ns(p) - sub0;
+    d->last_frame = hfx_synth_frame(synth);
     return 0;
 }
 
 /* ---- what arrived ---- */
 
+/* Per-frame values in ms (overhead: a ratio), one array per column. */
+enum { S_CONV_ENC, S_ENC, S_CONV, S_LAT, S_DELIVERY, S_OVERHEAD, S_COUNT };
+
 struct samples {
-    double *conv_enc, *enc, *lat, *overhead;
+    double *v[S_COUNT];
     size_t n;
 };
 
 static void samples_free(struct samples *s)
 {
-    free(s->conv_enc);
-    free(s->enc);
-    free(s->lat);
-    free(s->overhead);
+    for (int i = 0; i < S_COUNT; i++)
+        free(s->v[i]);
 }
 
 /* The engine's note for a frame: packets are noted in the order the server
@@ -164,30 +169,36 @@ static int collect(const struct bench_pipeline *p, const struct bench_row_spec *
     size_t nf, npk, from = 0;
     const struct bench_frame *f = bench_frames(p, 0, &nf);
     const struct bench_packet *pk = bench_packets(p, &npk);
-    s->conv_enc = malloc((nf + 1) * sizeof(double));
-    s->enc = malloc((nf + 1) * sizeof(double));
-    s->lat = malloc((nf + 1) * sizeof(double));
-    s->overhead = malloc((nf + 1) * sizeof(double));
-    if (!s->conv_enc || !s->enc || !s->lat || !s->overhead) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    for (int k = 0; k < S_COUNT; k++) {
+        s->v[k] = malloc((nf + 1) * sizeof(double));
+        if (!s->v[k]) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     }
     int64_t bytes = 0;
     for (size_t i = 0; i < nf; i++) {
-        if (f[i].pts_ns < d->start_ns)
+        if (f[i].pts_ns < d->warm_start_ns)
             continue;
         const struct bench_packet *k = find_packet(pk, npk, &from, f[i].pts_ns);
+        if (k && f[i].pts_ns < d->start_ns) {
+            double ms = (double)k->encode_ns / 1e6;
+            out->warmup_enc_max = ms > out->warmup_enc_max ? ms : out->warmup_enc_max;
+            continue;
+        }
         if (!k) {
             snprintf(err, errlen, "a received frame matches no encoded packet (pts %lld)",
                      (long long)f[i].pts_ns);
             return -1;
         }
-        double lat = (double)(f[i].recv_ns - k->first_damage_ns);
-        double enc = (double)k->encode_ns;
-        s->conv_enc[s->n] = (double)(k->convert_ns + k->encode_ns) / 1e6;
-        s->enc[s->n] = enc / 1e6;
-        s->lat[s->n] = lat / 1e6;
-        s->overhead[s->n] = enc > 0 ? (lat - enc) / enc : 0;
+        double lat = (double)(f[i].recv_ns - k->first_damage_ns) / 1e6;
+        double enc = (double)k->encode_ns / 1e6, conv = (double)k->convert_ns / 1e6;
+        s->v[S_CONV_ENC][s->n] = conv + enc;
+        s->v[S_ENC][s->n] = enc;
+        s->v[S_CONV][s->n] = conv;
+        s->v[S_LAT][s->n] = lat;
+        s->v[S_DELIVERY][s->n] = lat - conv - enc;
+        s->v[S_OVERHEAD][s->n] = enc > 0 ? (lat - enc) / enc : 0;
         s->n++;
         bytes += (int64_t)f[i].au_size;
     }
@@ -204,16 +215,16 @@ static void summarise(struct samples *s, struct bench_row_result *out)
 {
     if (!s->n)
         return;
-    qsort(s->conv_enc, s->n, sizeof(double), cmp_double);
-    qsort(s->enc, s->n, sizeof(double), cmp_double);
-    qsort(s->lat, s->n, sizeof(double), cmp_double);
-    qsort(s->overhead, s->n, sizeof(double), cmp_double);
-    out->conv_enc_p50 = percentile(s->conv_enc, s->n, 50);
-    out->conv_enc_p99 = percentile(s->conv_enc, s->n, 99);
-    out->enc_p50 = percentile(s->enc, s->n, 50);
-    out->lat_p50 = percentile(s->lat, s->n, 50);
-    out->lat_p99 = percentile(s->lat, s->n, 99);
-    out->overhead_p50 = percentile(s->overhead, s->n, 50);
+    for (int k = 0; k < S_COUNT; k++)
+        qsort(s->v[k], s->n, sizeof(double), cmp_double);
+    out->conv_enc_p50 = percentile(s->v[S_CONV_ENC], s->n, 50);
+    out->conv_enc_p99 = percentile(s->v[S_CONV_ENC], s->n, 99);
+    out->enc_p50 = percentile(s->v[S_ENC], s->n, 50);
+    out->conv_p50 = percentile(s->v[S_CONV], s->n, 50);
+    out->lat_p50 = percentile(s->v[S_LAT], s->n, 50);
+    out->lat_p99 = percentile(s->v[S_LAT], s->n, 99);
+    out->delivery_p50 = percentile(s->v[S_DELIVERY], s->n, 50);
+    out->overhead_p50 = percentile(s->v[S_OVERHEAD], s->n, 50);
 }
 
 /* ---- picture quality ---- */
@@ -270,7 +281,7 @@ static double compare(struct reference *r, const struct hfx_decoded *pic, int64_
 }
 
 static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_spec *spec,
-                        int64_t start_ns, struct bench_row_result *out, char *err,
+                        const struct drive *d, struct bench_row_result *out, char *err,
                         size_t errlen)
 {
     struct hfx_decoder *dec = hfx_decoder_new();
@@ -285,17 +296,17 @@ static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_s
     size_t nf;
     const struct bench_frame *f = bench_frames(p, 0, &nf);
     double sum = 0;
-    /* Every frame is decoded (the IDR before the measured ones included);
-     * only measured ones are compared. */
+    /* Every frame is decoded (the IDR and warm-up included: the measured
+     * ones refer to them); only measured ones are compared. */
     for (size_t i = 0; i < nf; i++) {
         struct hfx_decoded pic;
-        int d = hfx_decoder_decode(dec, f[i].au, f[i].au_size, &pic);
-        if (f[i].pts_ns < start_ns)
+        int got = hfx_decoder_decode(dec, f[i].au, f[i].au_size, &pic);
+        if (f[i].pts_ns < d->start_ns)
             continue;
-        int64_t number = d == 1 ? hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width,
+        int64_t number = got == 1 ? hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width,
                                                       pic.height)
                                 : -1;
-        double psnr = number < 0 ? -1 : compare(&ref, &pic, number, spec->frames);
+        double psnr = number < 0 ? -1 : compare(&ref, &pic, number, d->last_frame);
         if (psnr < 0) {
             out->unmatched++;
             continue;
@@ -323,23 +334,29 @@ static void account_cpu(const struct drive *d, struct bench_row_result *out)
     out->cpu_pct = 100.0 * (double)(d->proc_cpu_ns - d->source_cpu_ns - d->sub_cpu_ns) / wall;
 }
 
-/* Shows frame 0, then drives the rest unless the engine had to use another
- * encoder than the row asks for. */
+/* Shows frame 0, then warms up and measures unless the engine had to use
+ * another encoder than the row asks for. */
 static int run(struct bench_pipeline *p, struct hfx_synth *synth,
                const struct bench_row_spec *spec, struct drive *d, struct bench_row_result *out,
                char *err, size_t errlen)
 {
+    struct hfx_engine *e = bench_pipeline_engine(p);
     if (show_first_frame(p, synth, spec, err, errlen) < 0)
         return -1;
     struct hfx_scanout_stats before, after;
-    hfx_engine_stats(bench_pipeline_engine(p), 0, &before);
+    hfx_engine_stats(e, 0, &before);
     out->encoder_used = before.encoder;
     out->fell_back = strcmp(before.encoder, spec->encoder) != 0;
     if (out->fell_back)
         return 0;
-    if (drive(p, synth, spec, d, err, errlen) < 0)
+    struct drive warm;
+    if (drive(p, synth, BENCH_WARMUP_FRAMES, BENCH_PACED, &warm, err, errlen) < 0)
         return -1;
-    hfx_engine_stats(bench_pipeline_engine(p), 0, &after);
+    hfx_engine_stats(e, 0, &before);
+    if (drive(p, synth, spec->frames, spec->pace, d, err, errlen) < 0)
+        return -1;
+    d->warm_start_ns = warm.start_ns;
+    hfx_engine_stats(e, 0, &after);
     out->coalesced = after.coalesced - before.coalesced;
     out->updates = d->updates;
     account_cpu(d, out);
@@ -369,7 +386,7 @@ int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *ou
         rc = collect(p, spec, &d, &s, out, err, errlen);
         if (rc == 0) {
             summarise(&s, out);
-            rc = measure_psnr(p, spec, d.start_ns, out, err, errlen);
+            rc = measure_psnr(p, spec, &d, out, err, errlen);
         }
         samples_free(&s);
     }

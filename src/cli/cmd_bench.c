@@ -28,7 +28,8 @@ static const char help[] =
     "the CPU of 16 subscribed idle 1920x1080 scanouts. The default run takes several\n"
     "minutes; sizes above 3840x2160 run half the frames.\n"
     "\n"
-    "  --frames N        source frames per row after the first (default 120)\n"
+    "  --frames N        measured source frames per row (default 120); each row\n"
+    "                    first shows frame 0 and drives 30 unmeasured warm-up frames\n"
     "  --sizes LIST      WxH,... (default 1920x1080,3840x2160,5120x2880)\n"
     "  --workloads LIST  idle,typing,scroll,video (default all)\n"
     "  --encoders LIST   x264,openh264 (default both)\n"
@@ -259,6 +260,8 @@ static const char *const headers[NCOLS] = {
     "conv+enc p50/p99 ms", "enc p50 ms", "latency p50/p99 ms", "kbit/s", "PSNR dB", "CPU %",
     "proc CPU %",
 };
+/* Plain-text widths: the header's, or the widest value expected. */
+static const int widths[NCOLS] = {8, 9, 8, 5, 7, 6, 7, 5, 9, 19, 10, 18, 7, 7, 5, 10};
 /* Columns from this one on are numbers: right-aligned. */
 #define FIRST_NUMERIC 6
 
@@ -267,13 +270,12 @@ typedef char cell[48];
 static void print_cells(const struct bench_opts *o, cell *cells)
 {
     for (int i = 0; i < NCOLS; i++) {
-        int width = (int)strlen(headers[i]);
         if (o->markdown)
             printf("| %s ", cells[i]);
         else if (i < FIRST_NUMERIC)
-            printf("%-*s  ", width < 9 ? 9 : width, cells[i]);
+            printf("%-*s ", widths[i], cells[i]);
         else
-            printf("%*s  ", width < 9 ? 9 : width, cells[i]);
+            printf(i + 1 < NCOLS ? "%*s " : "%*s", widths[i], cells[i]);
     }
     puts(o->markdown ? "|" : "");
 }
@@ -394,6 +396,27 @@ static const struct row *find_row(const struct row *rows, int n, enum hfx_worklo
     return NULL;
 }
 
+/* What the warm-up hid: its slowest encode next to the steady median. */
+static void print_warmup(const struct bench_opts *o, const struct row *rows, int n)
+{
+    for (int w = 0; w < o->nworkloads; w++) {
+        char line[1024] = "";
+        size_t len = 0;
+        for (int z = 0; z < o->nsizes && len < sizeof line; z++) {
+            const struct row *r = find_row(rows, n, o->workloads[w], o->sizes[z].w,
+                                           o->sizes[z].h, true, 1, BENCH_PACED);
+            if (r && r->res.delivered)
+                len += (size_t)snprintf(line + len, sizeof line - len, "%s%ux%u %.1f / %.1f ms",
+                                        len ? ", " : "", r->spec.width, r->spec.height,
+                                        r->res.warmup_enc_max, r->res.enc_p50);
+        }
+        if (len)
+            item(o, "warm-up, %s, x264: slowest encode of the %d unmeasured frames after the "
+                    "IDR / steady enc p50: %s",
+                 hfx_workload_name(o->workloads[w]), BENCH_WARMUP_FRAMES, line);
+    }
+}
+
 static void print_notes(const struct bench_opts *o, const struct row *rows, int n)
 {
     section(o, "notes");
@@ -405,6 +428,7 @@ static void print_notes(const struct bench_opts *o, const struct row *rows, int 
     char load[64];
     load_average(load, sizeof load);
     item(o, "load average at the end: %s", load);
+    print_warmup(o, rows, n);
     for (int i = 0; i < n; i++) {
         const struct row *r = &rows[i];
         if (r->ok && r->res.fell_back)
@@ -471,9 +495,10 @@ static void target_overhead(const struct bench_opts *o, const struct row *rows, 
             continue;
         const struct bench_row_result *v = &r->res;
         item(o, "overhead around the encoder, %s 1920x1080 x264: median (latency - encode) / "
-                "encode = %.0f%% (latency p50 %.2f ms, enc p50 %.2f ms; target <= 10%%): %s",
+                "encode = %.0f%% (p50s: latency %.2f ms, encode %.2f ms, of the rest "
+                "conversion %.2f ms, hand-offs and socket %.2f ms; target <= 10%%): %s",
              hfx_workload_name(r->spec.wl), 100 * v->overhead_p50, v->lat_p50, v->enc_p50,
-             verdict(v->overhead_p50 <= 0.10));
+             v->conv_p50, v->delivery_p50, verdict(v->overhead_p50 <= 0.10));
     }
 }
 
@@ -533,7 +558,8 @@ int cmd_bench(int argc, char **argv)
     /* Per-row encoder openings are not news here; warnings still are. */
     hfx_log_set_level(HFX_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
-    struct row *rows = calloc((size_t)o.nworkloads * o.nsizes * 3 + 4, sizeof *rows);
+    /* At most three paced rows per workload x size, two unpaced per workload. */
+    struct row *rows = calloc((size_t)o.nworkloads * (o.nsizes * 3 + 2), sizeof *rows);
     if (!rows) {
         fprintf(stderr, "hfx bench: out of memory\n");
         return 1;
