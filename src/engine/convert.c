@@ -1,6 +1,7 @@
 #include "engine/convert.h"
 
 #include <libyuv.h>
+#include <string.h>
 
 #include "engine/engine.h"
 
@@ -31,6 +32,24 @@ bool hfx_format_supported(uint32_t fourcc)
     return converter(fourcc) != NULL;
 }
 
+/* 4:2:0 H.264 crops in steps of two pixels, so an odd-sized picture is coded
+ * one column or row larger. Repeating the edge there keeps that extra line
+ * (which a decoder may show) a copy of its neighbour instead of black. */
+static void pad_odd_edges(struct hfx_picture *dst, uint32_t x, uint32_t y, uint32_t w,
+                          uint32_t h)
+{
+    uint8_t *Y = dst->plane[0];
+    size_t ys = dst->stride[0];
+    bool right = (dst->width & 1) && x + w == dst->width;
+    bool bottom = (dst->height & 1) && y + h == dst->height;
+    if (right)
+        for (uint32_t r = y; r < y + h; r++)
+            Y[r * ys + dst->width] = Y[r * ys + dst->width - 1];
+    if (bottom)
+        memcpy(Y + (size_t)dst->height * ys + x, Y + (size_t)(dst->height - 1) * ys + x,
+               w + right);
+}
+
 void hfx_convert_rect(struct hfx_picture *dst, const uint8_t *src, uint32_t stride,
                       uint32_t fourcc, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 {
@@ -40,4 +59,5 @@ void hfx_convert_rect(struct hfx_picture *dst, const uint8_t *src, uint32_t stri
        dst->plane[1] + (size_t)(y / 2) * dst->stride[1] + x / 2, (int)dst->stride[1],
        dst->plane[2] + (size_t)(y / 2) * dst->stride[2] + x / 2, (int)dst->stride[2],
        (int)w, (int)h);
+    pad_odd_edges(dst, x, y, w, h);
 }

@@ -112,8 +112,10 @@ static void copy_region(struct hfx_picture *dst, const struct hfx_picture *src,
     int n;
     const pixman_box32_t *b = pixman_region32_rectangles(region, &n);
     for (int i = 0; i < n; i++) {
+        /* Rounded out to even: an odd edge's padding line goes along. */
         uint32_t x = (uint32_t)b[i].x1 & ~1u, y = (uint32_t)b[i].y1 & ~1u;
-        hfx_picture_copy_rect(dst, src, x, y, (uint32_t)b[i].x2 - x, (uint32_t)b[i].y2 - y);
+        uint32_t w = ((uint32_t)b[i].x2 - x + 1) & ~1u, h = ((uint32_t)b[i].y2 - y + 1) & ~1u;
+        hfx_picture_copy_rect(dst, src, x, y, w, h);
     }
 }
 
