@@ -110,22 +110,17 @@ int cmd_ctl(int argc, char **argv)
     if (extended) {
         uint8_t hello[24];
         if (hfx_conn_request(&conn, hello, hxfr_put_hello(hello, HXFR_HELLO, 1, 0, 0), &m,
-                             (int)timeout, err, sizeof err) <= 0) {
-            fprintf(stderr, "hfx ctl: %s\n", err);
-            hfx_conn_close(&conn);
-            return 1;
-        }
+                             (int)timeout, err, sizeof err) <= 0)
+            rc = -1;
     }
-    if (!wait_reply)
-        rc = hfx_conn_send(&conn, req, len, err, sizeof err) < 0;
-    else if (hfx_conn_request(&conn, req, len, &m, (int)timeout, err, sizeof err) <= 0)
-        rc = 1;
-    else
-        rc = print_reply(&m);
-    if (rc && err[0] && !wait_reply)
-        fprintf(stderr, "hfx ctl: %s\n", err);
-    else if (rc && wait_reply && m.h.type == 0)
+    if (rc == 0 && !wait_reply)
+        rc = hfx_conn_send(&conn, req, len, err, sizeof err);
+    else if (rc == 0)
+        rc = hfx_conn_request(&conn, req, len, &m, (int)timeout, err, sizeof err) <= 0
+                 ? -1
+                 : print_reply(&m);
+    if (rc < 0)
         fprintf(stderr, "hfx ctl: %s\n", err);
     hfx_conn_close(&conn);
-    return rc;
+    return rc != 0;
 }
