@@ -18,83 +18,13 @@
 #include "client/client.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "server/server.h"
-#include "source/synth_frontend.h"
+#include "pipeline.h"
 
 #define CYCLES 1000
 #define SCANOUTS 2
 #define IO_TIMEOUT_MS 5000
 /* Stop reporting per-cycle failures after this many: one cause is enough. */
 #define MAX_CYCLE_FAILURES 10
-
-struct pipeline {
-    struct hfx_server *srv;
-    struct hfx_engine *engine;
-    struct hfx_synth_frontend *fe;
-    pthread_t loop;
-    char addr[64];
-};
-
-static void *loop_main(void *arg)
-{
-    hfx_server_run(arg);
-    return NULL;
-}
-
-static int start(struct pipeline *p)
-{
-    char err[256];
-    memset(p, 0, sizeof *p);
-    struct hfx_server_config scfg = {.listen = {"tcp:127.0.0.1:0"}, .nlisten = 1};
-    p->srv = hfx_server_new(&scfg, err, sizeof err);
-    CHECK(p->srv, "%s", err);
-    if (!p->srv)
-        return -1;
-    struct hfx_engine_config ecfg = {
-        .max_scanouts = SCANOUTS, .sink = &hfx_server_sink, .sink_data = p->srv,
-    };
-    p->engine = hfx_engine_new(&ecfg, err, sizeof err);
-    CHECK(p->engine, "%s", err);
-    if (!p->engine) {
-        hfx_server_free(p->srv);
-        return -1;
-    }
-    hfx_server_attach(p->srv, p->engine);
-    struct hfx_synth_frontend_config fcfg = {
-        .workload = HFX_WL_TYPING, .width = 320, .height = 240, .heads = SCANOUTS,
-    };
-    p->fe = hfx_synth_frontend_start(p->engine, &fcfg, err, sizeof err);
-    CHECK(p->fe, "%s", err);
-    if (!p->fe) {
-        hfx_engine_free(p->engine);
-        hfx_server_free(p->srv);
-        return -1;
-    }
-    snprintf(p->addr, sizeof p->addr, "tcp:127.0.0.1:%d", hfx_server_port(p->srv, 0));
-    if (pthread_create(&p->loop, NULL, loop_main, p->srv) != 0) {
-        CHECK(0, "cannot start the server thread");
-        hfx_synth_frontend_stop(p->fe);
-        hfx_engine_free(p->engine);
-        hfx_server_free(p->srv);
-        return -1;
-    }
-    return 0;
-}
-
-/* The loop must be stopped before anything it uses goes away; the engine's
- * workers call the server's sink, so the engine goes before the server. */
-static void stop_loop(struct pipeline *p)
-{
-    hfx_server_stop(p->srv);
-    pthread_join(p->loop, NULL);
-}
-
-static void free_pipeline(struct pipeline *p)
-{
-    hfx_synth_frontend_stop(p->fe);
-    hfx_engine_free(p->engine);
-    hfx_server_free(p->srv);
-}
 
 static void sleep_ms(int ms)
 {
@@ -236,7 +166,7 @@ static void wait_settled(struct pipeline *p, int fds_running)
 
     struct hfx_scanout_stats st[SCANOUTS];
     deadline = hfx_now_ns() + 2000 * 1000000LL;
-    while (!engine_idle(p->engine, st) && hfx_now_ns() < deadline)
+    while (!engine_idle(p->x.engine, st) && hfx_now_ns() < deadline)
         sleep_ms(10);
     for (uint32_t i = 0; i < SCANOUTS; i++) {
         fprintf(stderr, "scanout %u: subscribers %d, encoder %s, %llu frames, %llu keyframes\n",
@@ -253,8 +183,15 @@ int main(void)
     hfx_log_set_level(HFX_LOG_WARN); /* an encoder opens and closes every cycle */
     int fds_before = count_fds();
     struct pipeline p;
-    if (start(&p) < 0)
+    struct hfx_server_config scfg = {0};
+    struct hfx_engine_config ecfg = {.max_scanouts = SCANOUTS};
+    struct hfx_synth_frontend_config fcfg = {
+        .workload = HFX_WL_TYPING, .width = 320, .height = 240, .heads = SCANOUTS,
+    };
+    if (pipeline_start(&p, &scfg, &ecfg, &fcfg) < 0) {
+        CHECK(0, "the pipeline did not start");
         return check_summary("cycles");
+    }
     int fds_running = count_fds();
 
     int failures = 0;
@@ -272,10 +209,10 @@ int main(void)
     CHECK(failures == 0, "%d of %d cycles failed", failures, CYCLES);
 
     wait_settled(&p, fds_running);
-    stop_loop(&p);
+    pipeline_stop_loop(&p);
     /* The loop has stopped, so its counters can be read without a race. */
     struct hfx_server_stats ss;
-    hfx_server_get_stats(p.srv, &ss);
+    hfx_server_get_stats(p.x.server, &ss);
     fprintf(stderr, "server: clients %d, subscribers %d, frames sent %llu, dropped %llu, "
                     "malformed %llu\n",
             ss.clients, ss.subscribers, (unsigned long long)ss.frames_sent,
@@ -284,7 +221,7 @@ int main(void)
     CHECK(ss.subscribers == 0, "the server still counts %d subscribers", ss.subscribers);
     CHECK(ss.malformed == 0, "the server saw %llu malformed messages from well-formed clients",
           (unsigned long long)ss.malformed);
-    free_pipeline(&p);
+    pipeline_free(&p);
 
     int fds_after = count_fds();
     fprintf(stderr, "descriptors: %d before, %d while serving, %d after\n", fds_before,

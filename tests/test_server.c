@@ -17,57 +17,16 @@
 #include "client/decode.h"
 #include "common/clock.h"
 #include "common/net.h"
-#include "server/server.h"
-#include "source/synth_frontend.h"
-
-struct pipeline {
-    struct hfx_server *srv;
-    struct hfx_engine *engine;
-    struct hfx_synth_frontend *fe;
-    pthread_t loop;
-    char addr[64];
-};
-
-static void *loop_main(void *arg)
-{
-    hfx_server_run(arg);
-    return NULL;
-}
+#include "pipeline.h"
 
 static int start(struct pipeline *p, struct hfx_server_config *scfg,
                  struct hfx_engine_config *ecfg, const struct hfx_synth_frontend_config *fcfg)
 {
-    char err[256];
-    memset(p, 0, sizeof *p);
-    if (!scfg->nlisten) {
-        scfg->listen[0] = "tcp:127.0.0.1:0";
-        scfg->nlisten = 1;
-    }
-    p->srv = hfx_server_new(scfg, err, sizeof err);
-    CHECK(p->srv, "%s", err);
-    if (!p->srv)
-        return -1;
-    ecfg->sink = &hfx_server_sink;
-    ecfg->sink_data = p->srv;
     if (!ecfg->max_scanouts)
         ecfg->max_scanouts = 4;
-    p->engine = hfx_engine_new(ecfg, err, sizeof err);
-    CHECK(p->engine, "%s", err);
-    hfx_server_attach(p->srv, p->engine);
-    p->fe = hfx_synth_frontend_start(p->engine, fcfg, err, sizeof err);
-    CHECK(p->fe, "%s", err);
-    snprintf(p->addr, sizeof p->addr, "tcp:127.0.0.1:%d", hfx_server_port(p->srv, 0));
-    pthread_create(&p->loop, NULL, loop_main, p->srv);
-    return 0;
-}
-
-static void stop(struct pipeline *p)
-{
-    hfx_server_stop(p->srv);
-    pthread_join(p->loop, NULL);
-    hfx_synth_frontend_stop(p->fe);
-    hfx_engine_free(p->engine);
-    hfx_server_free(p->srv);
+    int rc = pipeline_start(p, scfg, ecfg, fcfg);
+    CHECK(rc == 0, "the pipeline did not start");
+    return rc;
 }
 
 static void sleep_ms(int ms)
@@ -213,7 +172,7 @@ static void test_streams(void)
         hfx_conn_close(&c[i]);
         checker_free(&k[i]);
     }
-    stop(&p);
+    pipeline_stop(&p);
 }
 
 /* A subscriber that never reads must not delay another one; it is skipped to
@@ -248,7 +207,7 @@ static void test_stalled_subscriber(void)
     watch_for(&reader, &k, &with, 4000);
     with.frames--;
     struct hfx_server_stats st;
-    hfx_server_get_stats(p.srv, &st);
+    hfx_server_get_stats(p.x.server, &st);
     double fps_alone = alone.frames / 1.0, fps_with = with.frames / 4.0;
     fprintf(stderr, "  reader alone: %.1f fps; beside a stalled one: %.1f fps, longest gap "
                     "%.1f ms; server: %llu skips to IDR, %llu frames dropped, %llu clients "
@@ -267,7 +226,7 @@ static void test_stalled_subscriber(void)
     close(fd);
     hfx_conn_close(&reader);
     checker_free(&k);
-    stop(&p);
+    pipeline_stop(&p);
 }
 
 /* A subscriber that stops reading for a while loses frames but never its
@@ -294,7 +253,7 @@ static void test_lagging_subscriber(void)
     c.fd = socket(AF_INET, SOCK_STREAM, 0);
     int small = 16384;
     setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)hfx_server_port(p.srv, 0)),
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)hfx_server_port(p.x.server, 0)),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK(connect(c.fd, (struct sockaddr *)&sin, sizeof sin) == 0, "connect");
     CHECK(hfx_conn_subscribe(&c, 0, false, 5000, err, sizeof err) == 0, "%s", err);
@@ -306,7 +265,7 @@ static void test_lagging_subscriber(void)
     after.frames = 1; /* past the first keyframe */
     watch_for(&c, &k, &after, 1000);
     struct hfx_server_stats st;
-    hfx_server_get_stats(p.srv, &st);
+    hfx_server_get_stats(p.x.server, &st);
     fprintf(stderr, "  reader that paused 3 s: %d frames (%d key) before, %d in the last second; "
                     "server skipped it to an IDR %llu times, dropped %llu frames\n",
             w.frames, w.keyframes, after.frames - 1, (unsigned long long)st.skips_to_idr,
@@ -319,7 +278,7 @@ static void test_lagging_subscriber(void)
           after.frames - 1);
     hfx_conn_close(&c);
     checker_free(&k);
-    stop(&p);
+    pipeline_stop(&p);
 }
 
 /* Subscribers joining together on a static screen share one IDR. */
@@ -344,13 +303,13 @@ static void test_joins_share_idr(void)
         CHECK(w.frames >= 1 && w.keyframes >= 1, "subscriber %d got no IDR", i);
     }
     struct hfx_scanout_stats st;
-    hfx_engine_stats(p.engine, 0, &st);
+    hfx_engine_stats(p.x.engine, 0, &st);
     fprintf(stderr, "  4 joins within %.1f ms: %llu IDR(s) encoded\n", (hfx_now_ns() - t0) / 1e6,
             (unsigned long long)st.keyframes);
     CHECK(st.keyframes <= 2, "4 joins made %llu IDRs", (unsigned long long)st.keyframes);
     for (int i = 0; i < 4; i++)
         hfx_conn_close(&c[i]);
-    stop(&p);
+    pipeline_stop(&p);
 }
 
 /* The extended mode answers what v1 leaves unanswered. */
@@ -416,7 +375,7 @@ static void test_extended(void)
     watch_for(&k, NULL, &w, 300);
     CHECK(w.keyframes > before, "KEYFRAME_REQ brought no IDR");
     hfx_conn_close(&k);
-    stop(&p);
+    pipeline_stop(&p);
 }
 
 /* Unix and vsock listeners serve the same protocol. */
@@ -438,7 +397,7 @@ static void test_listeners(void)
     watch_for(&c, NULL, &w, 300);
     CHECK(w.frames > 5, "only %d frames over the unix socket", w.frames);
     hfx_conn_close(&c);
-    stop(&p);
+    pipeline_stop(&p);
     unlink(path + 5);
 
     char err[256];
@@ -458,7 +417,7 @@ static void test_listeners(void)
     } else {
         fprintf(stderr, "  vsock: listening works, loopback connect does not (%s)\n", err);
     }
-    stop(&p);
+    pipeline_stop(&p);
 }
 
 int main(int argc, char **argv)

@@ -7,7 +7,7 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "encoder/encoder.h"
-#include "server/server.h"
+#include "server/exporter.h"
 #include "source/synth_frontend.h"
 
 static const char help[] =
@@ -134,33 +134,24 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 int cmd_serve(int argc, char **argv)
 {
     struct serve_opts o = {
-        .engine = {.max_scanouts = HFX_MAX_SCANOUTS, .sink = &hfx_server_sink},
+        .engine = {.max_scanouts = HFX_MAX_SCANOUTS},
         .source = {.workload = HFX_WL_TYPING, .width = 1920, .height = 1080, .heads = 1},
     };
     if (parse(argc, argv, &o) < 0)
         return 2;
     char err[512];
-    struct hfx_server *srv = hfx_server_new(&o.server, err, sizeof err);
-    if (!srv) {
+    struct hfx_exporter x;
+    if (hfx_exporter_init(&x, &o.server, &o.engine, err, sizeof err) < 0) {
         fprintf(stderr, "hfx serve: %s\n", err);
         return 1;
     }
-    o.engine.sink_data = srv;
-    struct hfx_engine *engine = hfx_engine_new(&o.engine, err, sizeof err);
-    if (!engine) {
-        fprintf(stderr, "hfx serve: %s\n", err);
-        hfx_server_free(srv);
-        return 1;
-    }
-    hfx_server_attach(srv, engine);
-    struct hfx_synth_frontend *fe = hfx_synth_frontend_start(engine, &o.source, err, sizeof err);
+    struct hfx_synth_frontend *fe = hfx_synth_frontend_start(x.engine, &o.source, err, sizeof err);
     if (!fe) {
         fprintf(stderr, "hfx serve: %s\n", err);
-        hfx_engine_free(engine);
-        hfx_server_free(srv);
+        hfx_exporter_free(&x);
         return 1;
     }
-    running = srv;
+    running = x.server;
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -170,10 +161,9 @@ int cmd_serve(int argc, char **argv)
         alarm(o.duration);
     hfx_log(HFX_LOG_INFO, "serving %u synthetic %s head(s) at %ux%u", o.source.heads,
             hfx_workload_name(o.source.workload), o.source.width, o.source.height);
-    int rc = hfx_server_run(srv);
+    int rc = hfx_server_run(x.server);
     running = NULL;
     hfx_synth_frontend_stop(fe);
-    hfx_engine_free(engine);
-    hfx_server_free(srv);
+    hfx_exporter_free(&x);
     return rc < 0 ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* OpenH264 backend: camera real-time mode (screen-content mode measured
  * about 4x slower here), baseline, CAVLC, IDRs only on request. */
 #include "encoder/encoder.h"
+#include "encoder/annexb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,7 @@ struct hfx_encoder {
     ISVCEncoder *svc;
     uint32_t width, height;       /* coded size (visible rounded up to even) */
     uint32_t fps;
-    uint8_t *au;                  /* the access unit returned by encode() */
-    size_t au_cap;
+    struct hfx_annexb au;         /* the access unit returned by encode() */
     int64_t frames;
     bool initialized;
     char log_error[256];          /* OpenH264's first error, for open()'s message */
@@ -124,7 +124,7 @@ static void oh_close(struct hfx_encoder *enc)
         (*enc->svc)->Uninitialize(enc->svc);
         WelsDestroySVCEncoder(enc->svc);
     }
-    free(enc->au);
+    hfx_annexb_free(&enc->au);
     free(enc);
 }
 
@@ -162,46 +162,21 @@ static struct hfx_encoder *oh_open(const struct hfx_encoder_params *p, char *err
     return enc;
 }
 
-static int reserve(struct hfx_encoder *enc, size_t size)
-{
-    if (size <= enc->au_cap)
-        return 0;
-    size_t cap = enc->au_cap ? enc->au_cap : 65536;
-    while (cap < size)
-        cap *= 2;
-    uint8_t *au = realloc(enc->au, cap);
-    if (!au)
-        return -1;
-    enc->au = au;
-    enc->au_cap = cap;
-    return 0;
-}
-
 /* Joins every layer's NALs (each already behind a start code of 3 or 4
  * bytes) into one access unit with 4-byte start codes. */
-static int build_au(struct hfx_encoder *enc, const SFrameBSInfo *bs, size_t *size)
+static int build_au(struct hfx_encoder *enc, const SFrameBSInfo *bs)
 {
-    size_t need = 0;
-    for (int l = 0; l < bs->iLayerNum; l++)
-        for (int i = 0; i < bs->sLayerInfo[l].iNalCount; i++)
-            need += (size_t)bs->sLayerInfo[l].pNalLengthInByte[i] + 1;
-    if (reserve(enc, need) < 0)
-        return -1;
-    size_t pos = 0;
+    enc->au.size = 0;
     for (int l = 0; l < bs->iLayerNum; l++) {
         const SLayerBSInfo *layer = &bs->sLayerInfo[l];
         const uint8_t *nal = layer->pBsBuf;
         for (int i = 0; i < layer->iNalCount; i++) {
             size_t len = (size_t)layer->pNalLengthInByte[i];
-            size_t sc = nal[2] == 1 ? 3 : 4;
-            static const uint8_t start_code[4] = {0, 0, 0, 1};
-            memcpy(enc->au + pos, start_code, 4);
-            memcpy(enc->au + pos + 4, nal + sc, len - sc);
-            pos += 4 + len - sc;
+            if (hfx_annexb_append(&enc->au, nal, len) < 0)
+                return -1;
             nal += len;
         }
     }
-    *size = pos;
     return 0;
 }
 
@@ -231,11 +206,10 @@ static int oh_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
     if (bs.eFrameType == videoFrameTypeSkip || bs.eFrameType == videoFrameTypeInvalid)
         return -1;
     enc->frames++;
-    size_t size;
-    if (build_au(enc, &bs, &size) < 0)
+    if (build_au(enc, &bs) < 0)
         return -1;
-    out->data = enc->au;
-    out->size = size;
+    out->data = enc->au.data;
+    out->size = enc->au.size;
     out->keyframe = bs.eFrameType == videoFrameTypeIDR;
     return 0;
 }

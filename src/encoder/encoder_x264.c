@@ -2,6 +2,7 @@
  * stream is kept to the subset (baseline, CAVLC, one reference, no weighted
  * prediction) that lets later code write P slices into it by hand. */
 #include "encoder/encoder.h"
+#include "encoder/annexb.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,8 +27,7 @@ struct hfx_encoder {
     uint32_t width, height;       /* coded size (visible rounded up to even) */
     uint32_t mb_width, mb_height;
     uint8_t *mb_info;             /* one byte per macroblock, reused per frame */
-    uint8_t *au;                  /* the access unit returned by encode() */
-    size_t au_cap;
+    struct hfx_annexb au;         /* the access unit returned by encode() */
     int64_t frames;
     char log_error[256];          /* x264's first error, for open()'s message */
 };
@@ -115,7 +115,7 @@ static void x264_close(struct hfx_encoder *enc)
     if (enc->x264)
         x264_encoder_close(enc->x264);
     free(enc->mb_info);
-    free(enc->au);
+    hfx_annexb_free(&enc->au);
     free(enc);
 }
 
@@ -166,45 +166,17 @@ static void fill_mb_info(struct hfx_encoder *enc, const struct hfx_mb_damage *da
         enc->mb_info[i] = damage->changed[i] ? 0 : X264_MBINFO_CONSTANT;
 }
 
-static int reserve(struct hfx_encoder *enc, size_t size)
-{
-    if (size <= enc->au_cap)
-        return 0;
-    size_t cap = enc->au_cap ? enc->au_cap : 65536;
-    while (cap < size)
-        cap *= 2;
-    uint8_t *au = realloc(enc->au, cap);
-    if (!au)
-        return -1;
-    enc->au = au;
-    enc->au_cap = cap;
-    return 0;
-}
-
 /* Joins the NALs with 4-byte start codes (x264 gives 3-byte ones to the
  * SEI and to every slice after a frame's first NAL). x264's version SEI is
  * dropped: it is the only SEI this
  * configuration writes, and clients expect an IDR to be SPS, PPS, slices. */
-static int build_au(struct hfx_encoder *enc, const x264_nal_t *nals, int n, size_t *size)
+static int build_au(struct hfx_encoder *enc, const x264_nal_t *nals, int n)
 {
-    size_t need = 0;
+    enc->au.size = 0;
     for (int i = 0; i < n; i++)
-        need += (size_t)nals[i].i_payload + 1;
-    if (reserve(enc, need) < 0)
-        return -1;
-    size_t pos = 0;
-    for (int i = 0; i < n; i++) {
-        if (nals[i].i_type == NAL_SEI)
-            continue;
-        const uint8_t *nal = nals[i].p_payload;
-        size_t len = (size_t)nals[i].i_payload;
-        size_t sc = nal[2] == 1 ? 3 : 4;
-        static const uint8_t start_code[4] = {0, 0, 0, 1};
-        memcpy(enc->au + pos, start_code, 4);
-        memcpy(enc->au + pos + 4, nal + sc, len - sc);
-        pos += 4 + len - sc;
-    }
-    *size = pos;
+        if (nals[i].i_type != NAL_SEI &&
+            hfx_annexb_append(&enc->au, nals[i].p_payload, (size_t)nals[i].i_payload) < 0)
+            return -1;
     return 0;
 }
 
@@ -237,11 +209,10 @@ static int x264_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
     if (x264_encoder_encode(enc->x264, &nals, &n, &in, &recon) <= 0)
         return -1;
     enc->frames++;
-    size_t size;
-    if (build_au(enc, nals, n, &size) < 0)
+    if (build_au(enc, nals, n) < 0)
         return -1;
-    out->data = enc->au;
-    out->size = size;
+    out->data = enc->au.data;
+    out->size = enc->au.size;
     out->keyframe = recon.i_type == X264_TYPE_IDR;
     return 0;
 }

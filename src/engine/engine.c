@@ -129,6 +129,16 @@ static void bound_region(pixman_region32_t *r)
     }
 }
 
+/* Under the lock: what the next frame's timestamps and stats are made of. */
+static void note_update(struct scanout *s, int64_t start_ns, int64_t end_ns)
+{
+    if (!s->pending_updates)
+        s->first_update_ns = start_ns;
+    s->last_update_ns = start_ns;
+    s->convert_ns += end_ns - start_ns;
+    s->pending_updates++;
+}
+
 /* Chroma is subsampled 2x2, so work on even-aligned rectangles. */
 static void align_box(pixman_box32_t *b, uint32_t width, uint32_t height)
 {
@@ -191,11 +201,7 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, ui
     pixman_region32_init_rect(&s->damage, 0, 0, width, height);
     pixman_region32_clear(&s->fixup);
     s->fixup_src = NULL;
-    if (!s->pending_updates)
-        s->first_update_ns = t0;
-    s->last_update_ns = t0;
-    s->convert_ns += t1 - t0;
-    s->pending_updates++;
+    note_update(s, t0, t1);
     pthread_mutex_unlock(&s->lock);
 
     hfx_picture_free(old_staging);
@@ -242,12 +248,7 @@ int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *
     }
     if (changed) {
         bound_region(&s->damage);
-        int64_t t1 = hfx_now_ns();
-        if (!s->pending_updates)
-            s->first_update_ns = t0;
-        s->last_update_ns = t0;
-        s->convert_ns += t1 - t0;
-        s->pending_updates++;
+        note_update(s, t0, hfx_now_ns());
     }
     pthread_mutex_unlock(&s->lock);
     if (changed) {

@@ -1,0 +1,19 @@
+/* An access unit being assembled from an encoder's NAL units, each behind a
+ * 4-byte start code (what HXFR clients expect), in a buffer reused across
+ * frames. */
+#ifndef HFX_ENCODER_ANNEXB_H
+#define HFX_ENCODER_ANNEXB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hfx_annexb {
+    uint8_t *data;
+    size_t size, cap;
+};
+
+/* Appends one NAL unit given with its own 3- or 4-byte start code. */
+int hfx_annexb_append(struct hfx_annexb *b, const uint8_t *nal, size_t len);
+void hfx_annexb_free(struct hfx_annexb *b);
+
+#endif
