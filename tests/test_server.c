@@ -1,6 +1,7 @@
 /* Engine + server + subscribers over real sockets on loopback, with the
  * synthetic front end: decoded output, extended mode, listeners, keyframes on
  * join, and subscribers that stall or lag. */
+#include <errno.h>
 #include <libyuv.h>
 #include <poll.h>
 #include <signal.h>
@@ -420,12 +421,70 @@ static void test_listeners(void)
     pipeline_stop(&p);
 }
 
+/* Requests sent without reading the replies cannot make the server allocate
+ * without bound: the client is closed, others go on. */
+static void test_request_flood(void)
+{
+    fprintf(stderr, "request flood\n");
+    struct pipeline p;
+    struct hfx_server_config sc = {0};
+    struct hfx_engine_config ec = {0};
+    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_TYPING, .width = 320, .height = 240,
+                                           .heads = 1};
+    if (start(&p, &sc, &ec, &fc) < 0)
+        return;
+    struct hfx_conn watcher;
+    subscribe(&watcher, p.addr, 0, false);
+    char err[256];
+    int fd = hfx_connect(p.addr, err, sizeof err);
+    uint8_t pings[12 * 1024];
+    for (size_t i = 0; i < sizeof pings; i += 12)
+        hxfr_put_ping(pings + i, HXFR_PING, 0);
+    size_t sent = 0;
+    int64_t end = hfx_now_ns() + 5000000000LL;
+    while (hfx_now_ns() < end && sent < (64u << 20)) {
+        ssize_t n = send(fd, pings, sizeof pings, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0)
+            sent += (size_t)n;
+        else if (errno == EAGAIN)
+            sleep_ms(1);
+        else
+            break;
+    }
+    /* What comes back is bounded, then the server closes. */
+    size_t got = 0;
+    uint8_t buf[65536];
+    end = hfx_now_ns() + 5000000000LL;
+    ssize_t n = 0;
+    while (hfx_now_ns() < end && (n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) != 0) {
+        if (n > 0)
+            got += (size_t)n;
+        else if (errno == EAGAIN)
+            sleep_ms(1);
+        else
+            break;
+    }
+    fprintf(stderr, "  sent %zu bytes of PING without reading; got %zu bytes back, then %s\n",
+            sent, got, n == 0 ? "EOF" : n < 0 ? strerror(errno) : "nothing (still open)");
+    CHECK(n <= 0, "the flooding client was never closed");
+    /* The kernel's socket buffers hold a few MiB; the server's own queue of
+     * replies is bounded at 1 MiB, so more than that means it grew unbounded. */
+    CHECK(got < (16u << 20), "%zu bytes of replies were queued for one client", got);
+    struct watch w = {.last_number = -1, .worst_psnr = 99};
+    watch_for(&watcher, NULL, &w, 300);
+    CHECK(w.frames > 5 && !w.ended, "the other subscriber stalled (%d frames)", w.frames);
+    close(fd);
+    hfx_conn_close(&watcher);
+    pipeline_stop(&p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*fn)(void); } tests[] = {
         {"streams", test_streams}, {"extended", test_extended},
         {"joins", test_joins_share_idr}, {"listeners", test_listeners},
         {"stalled", test_stalled_subscriber}, {"lagging", test_lagging_subscriber},
+        {"flood", test_request_flood},
     };
     signal(SIGPIPE, SIG_IGN);
     /* With arguments, only the named tests run (for debugging one). */

@@ -27,12 +27,14 @@
 #define MAX_IOV 64
 #define TICK_MS 250
 #define LINGER_NS 2000000000LL
+#define REPLY_BYTES (1u << 20)
 
 /* One whole message waiting in a client's queue: either a shared frame
  * packet (its header sits in the packet's headroom) or bytes of its own. */
 struct txmsg {
     struct txmsg *next;
     struct hfx_packet *pkt;
+    bool reply;             /* counted in reply_bytes */
     const uint8_t *data;
     size_t len;
     uint8_t own[];
@@ -57,6 +59,7 @@ struct client {
     struct txmsg *head, *tail;
     size_t head_off;        /* bytes of head already sent */
     size_t queued;          /* bytes queued, head included */
+    size_t reply_bytes;     /* memory held by queued control replies */
     int64_t last_progress_ns;
     int64_t last_key_req_ns;
 };
@@ -254,6 +257,7 @@ static void queue_frame(struct client *c, struct hfx_packet *pkt)
     struct txmsg *m = malloc(sizeof *m);
     if (!m)
         return;
+    m->reply = false;
     m->pkt = hfx_packet_ref(pkt);
     m->data = pkt->au - HXFR_FRAME_FIXED_SIZE;
     m->len = len;
@@ -262,13 +266,15 @@ static void queue_frame(struct client *c, struct hfx_packet *pkt)
     update_events(c);
 }
 
-/* Control replies are small; a client that piles up more than the queue bound
- * of them without reading is dropped (closing=true, nothing more queued). */
+/* Control replies are small; a client that sends requests without reading
+ * the replies is closed once they reach REPLY_BYTES (counting the queue's own
+ * overhead), so requests cannot make the server allocate without bound. */
 static void queue_bytes(struct client *c, const void *data, size_t len)
 {
     if (c->closing)
         return;
-    if (c->queued + len > c->srv->cfg.queue_bytes) {
+    c->reply_bytes += sizeof(struct txmsg) + len;
+    if (c->reply_bytes > REPLY_BYTES || c->queued + len > c->srv->cfg.queue_bytes) {
         hfx_log(HFX_LOG_WARN, "client %" PRIu64 ": does not read its replies; closing", c->serial);
         close_later(c);
         return;
@@ -277,6 +283,7 @@ static void queue_bytes(struct client *c, const void *data, size_t len)
     if (!m)
         return;
     m->pkt = NULL;
+    m->reply = true;
     memcpy(m->own, data, len);
     m->data = m->own;
     m->len = len;
@@ -398,6 +405,8 @@ static int flush_client(struct client *c)
                 c->tail = NULL;
             if (m->pkt)
                 c->srv->stats.frames_sent++;
+            if (m->reply)
+                c->reply_bytes -= sizeof *m + m->len;
             free_msg(m);
         }
     }
