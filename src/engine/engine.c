@@ -223,11 +223,8 @@ int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *
         pthread_mutex_unlock(&s->lock);
         return -1;
     }
-    if (pixman_region32_not_empty(&s->fixup)) {
-        copy_region(s->staging, s->fixup_src, &s->fixup);
-        pixman_region32_clear(&s->fixup);
-    }
-    bool changed = false;
+    pixman_region32_t fresh;
+    pixman_region32_init(&fresh);
     for (int i = 0; i < nrects; i++) {
         const struct hfx_rect *r = &rects[i];
         int64_t x1 = r->x < 0 ? 0 : r->x, y1 = r->y < 0 ? 0 : r->y;
@@ -240,16 +237,30 @@ int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *
             continue;
         pixman_box32_t b = {(int32_t)x1, (int32_t)y1, (int32_t)x2, (int32_t)y2};
         align_box(&b, s->width, s->height);
-        hfx_convert_rect(s->staging, pixels, stride, s->format, (uint32_t)b.x1, (uint32_t)b.y1,
-                         (uint32_t)(b.x2 - b.x1), (uint32_t)(b.y2 - b.y1));
-        pixman_region32_union_rect(&s->damage, &s->damage, b.x1, b.y1,
-                                   (unsigned)(b.x2 - b.x1), (unsigned)(b.y2 - b.y1));
-        changed = true;
+        pixman_region32_union_rect(&fresh, &fresh, b.x1, b.y1, (unsigned)(b.x2 - b.x1),
+                                   (unsigned)(b.y2 - b.y1));
     }
+    /* What is about to be converted anew needs no copying back: a full-screen
+     * change after another costs one conversion, not a copy as well. */
+    if (pixman_region32_not_empty(&s->fixup)) {
+        pixman_region32_subtract(&s->fixup, &s->fixup, &fresh);
+        copy_region(s->staging, s->fixup_src, &s->fixup);
+        pixman_region32_clear(&s->fixup);
+    }
+    bool changed = pixman_region32_not_empty(&fresh);
     if (changed) {
+        /* The region's boxes do not overlap, so no pixel converts twice. */
+        int n;
+        const pixman_box32_t *b = pixman_region32_rectangles(&fresh, &n);
+        for (int i = 0; i < n; i++)
+            hfx_convert_rect(s->staging, pixels, stride, s->format, (uint32_t)b[i].x1,
+                             (uint32_t)b[i].y1, (uint32_t)(b[i].x2 - b[i].x1),
+                             (uint32_t)(b[i].y2 - b[i].y1));
+        pixman_region32_union(&s->damage, &s->damage, &fresh);
         bound_region(&s->damage);
         note_update(s, t0, hfx_now_ns());
     }
+    pixman_region32_fini(&fresh);
     pthread_mutex_unlock(&s->lock);
     if (changed) {
         atomic_fetch_add(&s->updates, 1);
