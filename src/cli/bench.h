@@ -105,4 +105,13 @@ int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *ou
 int bench_idle_heads(uint32_t heads, uint32_t width, uint32_t height, int64_t duration_ns,
                      double *cpu_pct, char *err, size_t errlen);
 
+/* Resident memory of the process around one typing scanout: before its
+ * surface is set, with the surface but no subscriber, and subscribed after
+ * 60 frames. */
+struct bench_memory {
+    int64_t before, unwatched, active;
+};
+int bench_memory(uint32_t width, uint32_t height, struct bench_memory *out, char *err,
+                 size_t errlen);
+
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client/decode.h"
 #include "common/clock.h"
@@ -436,5 +437,48 @@ int bench_idle_heads(uint32_t heads, uint32_t width, uint32_t height, int64_t du
     bench_pipeline_free(p);
     for (uint32_t i = 0; i < heads; i++)
         hfx_synth_free(synths[i]);
+    return rc;
+}
+
+/* Resident memory of the process, from /proc/self/statm. */
+static int64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (!f)
+        return -1;
+    int n = fscanf(f, "%ld %ld", &pages, &resident);
+    fclose(f);
+    return n == 2 ? (int64_t)resident * sysconf(_SC_PAGESIZE) : -1;
+}
+
+int bench_memory(uint32_t width, uint32_t height, struct bench_memory *out, char *err,
+                 size_t errlen)
+{
+    struct bench_pipeline_config pc = {.encoder = "x264", .scanouts = 1, .threads = 1};
+    struct bench_pipeline *p = bench_pipeline_start(&pc, err, errlen);
+    struct hfx_synth *synth = hfx_synth_new(HFX_WL_TYPING, width, height);
+    int rc = -1;
+    if (p && synth) {
+        struct hfx_rect rects[MAX_RECTS];
+        hfx_synth_next(synth, rects, MAX_RECTS);
+        out->before = rss_bytes();
+        rc = hfx_engine_scanout_set(bench_pipeline_engine(p), 0, width, height,
+                                    HFX_FMT_XRGB8888, hfx_synth_pixels(synth),
+                                    hfx_synth_stride(synth), err, errlen);
+        out->unwatched = rss_bytes();
+        struct drive d;
+        if (rc == 0)
+            rc = bench_subscribe(p, 0, err, errlen) < 0 ||
+                         bench_wait_frame(p, 0, 0, WAIT_MS, err, errlen) < 0 ||
+                         drive(p, synth, 60, BENCH_PACED, &d, err, errlen) < 0
+                     ? -1
+                     : 0;
+        out->active = rss_bytes();
+    } else if (!synth) {
+        snprintf(err, errlen, "cannot create a %ux%u screen", width, height);
+    }
+    bench_pipeline_free(p);
+    hfx_synth_free(synth);
     return rc;
 }
