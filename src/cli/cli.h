@@ -5,10 +5,30 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "server/server.h"
+#include "source/synth_frontend.h"
+
 int cmd_serve(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* hfx serve's options and main loop, shared with hfx run. */
+struct serve_opts {
+    struct hfx_engine_config engine;
+    struct hfx_server_config server;
+    struct hfx_synth_frontend_config source;
+    const char *qemu_dbus;      /* attach to QEMU instead of the synthetic source */
+    uint32_t duration;
+};
+void serve_opts_init(struct serve_opts *o);
+/* Parses hfx serve's options; -1 after printing what is wrong. */
+int serve_parse(int argc, char **argv, struct serve_opts *o);
+/* Runs until a signal, --duration, serve_stop() or the VM going away;
+ * returns the process exit code. */
+int serve_run(struct serve_opts *o);
+void serve_stop(void);
 
 /* Parsers that print what is wrong with the value and return -1. */
 int cli_uint(const char *opt, const char *val, uint32_t min, uint32_t max, uint32_t *out);

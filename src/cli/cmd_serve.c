@@ -8,15 +8,20 @@
 #include "common/log.h"
 #include "encoder/encoder.h"
 #include "server/exporter.h"
+#include "frontend/qemu_dbus.h"
 #include "source/synth_frontend.h"
 
 static const char help[] =
     "usage: hfx serve [OPTIONS]\n"
     "\n"
     "Runs the exporter: a source feeds the engine, the server sends H.264 to\n"
-    "subscribers. Stops on SIGINT/SIGTERM or after --duration.\n"
+    "subscribers. Stops on SIGINT/SIGTERM, after --duration, or when the VM goes.\n"
     "\n"
-    "source (synthetic: a stand-in for a VM's heads):\n"
+    "source: a running QEMU VM\n"
+    "  --qemu-dbus ADDR    attach to QEMU's D-Bus display: qmp:PATH for QEMU started with\n"
+    "                      -display dbus,p2p=yes -qmp unix:PATH,server=on,wait=off, or a\n"
+    "                      D-Bus bus address where QEMU runs -display dbus,addr=ADDR\n"
+    "source: synthetic (default; a stand-in for a VM's heads)\n"
     "  --workload NAME     idle, typing, scroll or video (default typing)\n"
     "  --size WxH          size of each head (default 1920x1080)\n"
     "  --heads N           heads enabled at start, 0..scanouts (default 1)\n"
@@ -36,7 +41,8 @@ static const char help[] =
     "  --duration SEC      stop after SEC seconds (default: run until signalled)\n"
     "  -v, --verbose       log every connection and encoder event\n";
 
-static struct hfx_server *running;
+/* The server serve_run runs, for the signal handler. */
+static struct hfx_server *_Atomic running;
 
 static void on_signal(int sig)
 {
@@ -45,18 +51,20 @@ static void on_signal(int sig)
         hfx_server_stop(running);
 }
 
-struct serve_opts {
-    struct hfx_engine_config engine;
-    struct hfx_server_config server;
-    struct hfx_synth_frontend_config source;
-    uint32_t duration;
-};
+void serve_opts_init(struct serve_opts *o)
+{
+    *o = (struct serve_opts){
+        .engine = {.max_scanouts = HFX_MAX_SCANOUTS},
+        .source = {.workload = HFX_WL_TYPING, .width = 1920, .height = 1080, .heads = 1},
+    };
+}
 
-static int parse(int argc, char **argv, struct serve_opts *o)
+int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
     enum { O_WORKLOAD = 256, O_SIZE, O_HEADS, O_FPS, O_FORMAT, O_SCANOUTS, O_ENCODER, O_BITRATE,
-           O_THREADS, O_IDR, O_REFRESH, O_LISTEN, O_QUEUE, O_DURATION };
+           O_THREADS, O_IDR, O_REFRESH, O_LISTEN, O_QUEUE, O_DURATION, O_QEMU };
     static const struct option opts[] = {
+        {"qemu-dbus", 1, 0, O_QEMU},
         {"workload", 1, 0, O_WORKLOAD}, {"size", 1, 0, O_SIZE}, {"heads", 1, 0, O_HEADS},
         {"fps", 1, 0, O_FPS}, {"format", 1, 0, O_FORMAT}, {"scanouts", 1, 0, O_SCANOUTS},
         {"encoder", 1, 0, O_ENCODER}, {"bitrate", 1, 0, O_BITRATE}, {"threads", 1, 0, O_THREADS},
@@ -112,6 +120,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
             o->server.queue_bytes = v;
             break;
         case O_DURATION: rc = cli_uint("--duration", optarg, 1, 86400 * 365, &o->duration); break;
+        case O_QEMU: o->qemu_dbus = optarg; break;
         case 'v': hfx_log_set_level(HFX_LOG_DEBUG); break;
         case 'h': fputs(help, stdout); exit(0);
         default: fputs(help, stderr); return -1;
@@ -131,23 +140,42 @@ static int parse(int argc, char **argv, struct serve_opts *o)
     return 0;
 }
 
-int cmd_serve(int argc, char **argv)
+static void on_vm_lost(void *data)
 {
-    struct serve_opts o = {
-        .engine = {.max_scanouts = HFX_MAX_SCANOUTS},
-        .source = {.workload = HFX_WL_TYPING, .width = 1920, .height = 1080, .heads = 1},
-    };
-    if (parse(argc, argv, &o) < 0)
-        return 2;
+    hfx_server_stop(data);
+}
+
+/* Starts the front end the options name; NULL after printing why. */
+static bool start_source(struct serve_opts *o, struct hfx_exporter *x,
+                         struct hfx_synth_frontend **synth, struct hfx_qemu_dbus **qemu)
+{
+    char err[512];
+    if (o->qemu_dbus) {
+        struct hfx_qemu_dbus_config qc = {.address = o->qemu_dbus, .lost = on_vm_lost,
+                                          .lost_data = x->server};
+        *qemu = hfx_qemu_dbus_start(x->engine, &qc, err, sizeof err);
+    } else {
+        *synth = hfx_synth_frontend_start(x->engine, &o->source, err, sizeof err);
+        if (*synth)
+            hfx_log(HFX_LOG_INFO, "serving %u synthetic %s head(s) at %ux%u", o->source.heads,
+                    hfx_workload_name(o->source.workload), o->source.width, o->source.height);
+    }
+    if (!*synth && !*qemu)
+        fprintf(stderr, "hfx: %s\n", err);
+    return *synth || *qemu;
+}
+
+int serve_run(struct serve_opts *o)
+{
     char err[512];
     struct hfx_exporter x;
-    if (hfx_exporter_init(&x, &o.server, &o.engine, err, sizeof err) < 0) {
-        fprintf(stderr, "hfx serve: %s\n", err);
+    if (hfx_exporter_init(&x, &o->server, &o->engine, err, sizeof err) < 0) {
+        fprintf(stderr, "hfx: %s\n", err);
         return 1;
     }
-    struct hfx_synth_frontend *fe = hfx_synth_frontend_start(x.engine, &o.source, err, sizeof err);
-    if (!fe) {
-        fprintf(stderr, "hfx serve: %s\n", err);
+    struct hfx_synth_frontend *synth = NULL;
+    struct hfx_qemu_dbus *qemu = NULL;
+    if (!start_source(o, &x, &synth, &qemu)) {
         hfx_exporter_free(&x);
         return 1;
     }
@@ -157,13 +185,28 @@ int cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (o.duration)
-        alarm(o.duration);
-    hfx_log(HFX_LOG_INFO, "serving %u synthetic %s head(s) at %ux%u", o.source.heads,
-            hfx_workload_name(o.source.workload), o.source.width, o.source.height);
+    if (o->duration)
+        alarm(o->duration);
     int rc = hfx_server_run(x.server);
     running = NULL;
-    hfx_synth_frontend_stop(fe);
+    hfx_synth_frontend_stop(synth);
+    hfx_qemu_dbus_stop(qemu);
     hfx_exporter_free(&x);
     return rc < 0 ? 1 : 0;
+}
+
+/* Stops serve_run from another thread (hfx run, when QEMU exits). */
+void serve_stop(void)
+{
+    if (running)
+        hfx_server_stop(running);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve_opts o;
+    serve_opts_init(&o);
+    if (serve_parse(argc, argv, &o) < 0)
+        return 2;
+    return serve_run(&o);
 }

@@ -13,6 +13,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve   run the exporter (engine + server) on a source\n"
+    "  run     start QEMU with its D-Bus display and serve its heads\n"
     "  sub     subscribe to a scanout and write its H.264 (Annex B)\n"
     "  ctl     enable or disable a head, request a keyframe, read stats\n"
     "  bench   measure convert+encode cost, latency, bitrate, PSNR\n"
@@ -74,7 +75,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
-        {"serve", cmd_serve}, {"sub", cmd_sub}, {"ctl", cmd_ctl}, {"bench", cmd_bench},
+        {"serve", cmd_serve}, {"sub", cmd_sub}, {"ctl", cmd_ctl}, {"bench", cmd_bench}, {"run", cmd_run},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name))

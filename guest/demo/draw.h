@@ -1,0 +1,21 @@
+/* draw: the synthetic workload on every connected head, page-flipped, with
+ * hotplug followed through uevents. */
+#ifndef HFX_GUEST_DRAW_H
+#define HFX_GUEST_DRAW_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+struct draw_opts {
+    const char *workload; /* typing, video, scroll, idle */
+    long fps;             /* per head; 0: as fast as flips complete */
+    long frames;          /* per head, then stop; 0: no limit */
+    double seconds;       /* then stop; 0: no limit */
+    bool dirty;           /* draw on screen and report rects (DirtyFB), no flips */
+};
+
+void draw_opts_default(struct draw_opts *o);
+/* Runs until the limits are reached or *stop is set. Returns an exit code. */
+int draw_run(const struct draw_opts *o, volatile sig_atomic_t *stop);
+
+#endif

@@ -1,0 +1,604 @@
+#include "frontend/qemu_dbus.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+#include <pixman.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "frontend/qmp.h"
+#include "frontend/surface_diff.h"
+
+#define DISPLAY_PATH "/org/qemu/Display1"
+#define LISTENER_PATH "/org/qemu/Display1/Listener"
+#define CONSOLE_IFACE "org.qemu.Display1.Console"
+#define CALL_TIMEOUT_MS 10000
+#define MAX_DIFF_RECTS 64
+/* Physical size QEMU passes on to the guest's EDID: 96 dpi. */
+#define PX_TO_MM(px) ((guint16)((px) * 254 / 960))
+
+/* The part of QEMU's org.qemu.Display1.Listener (ui/dbus-display1.xml) this
+ * listener serves; DMABUF scanouts need a GL display, which these hosts do
+ * not have, and are refused. */
+static const char listener_xml[] =
+    "<node><interface name='org.qemu.Display1.Listener'>"
+    "<method name='Scanout'><arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='ay' direction='in'/></method>"
+    "<method name='Update'><arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='ay' direction='in'/></method>"
+    "<method name='ScanoutDMABUF'><arg type='h' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='t' direction='in'/><arg type='b' direction='in'/></method>"
+    "<method name='UpdateDMABUF'><arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='i' direction='in'/></method>"
+    "<method name='Disable'/>"
+    "<method name='MouseSet'><arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/></method>"
+    "<method name='CursorDefine'><arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='ay' direction='in'/></method>"
+    "</interface></node>";
+
+struct console {
+    struct hfx_qemu_dbus *q;
+    uint32_t qemu_id;           /* /org/qemu/Display1/Console_<qemu_id> */
+    uint32_t scanout;
+    GDBusConnection *listener;  /* the peer-to-peer connection QEMU calls us on */
+    guint object_id;
+    /* Our copy of the guest's surface: Update carries only the damaged
+     * rectangle, the engine wants the whole surface around it. */
+    uint8_t *pixels;
+    uint32_t width, height, stride, format;
+};
+
+struct hfx_qemu_dbus {
+    struct hfx_engine *engine;
+    struct hfx_qemu_dbus_config cfg;
+    GMainContext *ctx;
+    GMainLoop *loop;
+    GThread *thread;
+    GDBusConnection *conn;      /* to QEMU's display objects */
+    const char *bus_name;       /* "org.qemu" on a bus; NULL peer-to-peer */
+    GDBusNodeInfo *listener_info;
+    bool lost;
+    int pending;                /* listener connections still authenticating */
+    bool failed;                /* one of them could not be set up */
+    int nconsoles;
+    struct console consoles[HFX_MAX_SCANOUTS];
+};
+
+static uint32_t fourcc_of(uint32_t pixman_format)
+{
+    switch (pixman_format) {
+    case PIXMAN_x8r8g8b8: return HFX_FMT_XRGB8888;
+    case PIXMAN_a8r8g8b8: return HFX_FMT_ARGB8888;
+    case PIXMAN_x8b8g8r8: return HFX_FMT_XBGR8888;
+    case PIXMAN_a8b8g8r8: return HFX_FMT_ABGR8888;
+    case PIXMAN_b8g8r8x8: return HFX_FMT_BGRX8888;
+    case PIXMAN_b8g8r8a8: return HFX_FMT_BGRA8888;
+    default: return 0;
+    }
+}
+
+static GVariant *get_property(struct hfx_qemu_dbus *q, const char *path, const char *iface,
+                              const char *name, char *err, size_t errlen);
+
+/* ---- the listener: QEMU calls these on the front end's thread ---- */
+
+static const char *on_scanout(struct console *c, GVariant *params)
+{
+    guint32 w, h, stride, pformat;
+    GVariant *data_v;
+    g_variant_get(params, "(uuuu@ay)", &w, &h, &stride, &pformat, &data_v);
+    gsize len;
+    const uint8_t *data = g_variant_get_fixed_array(data_v, &len, 1);
+    const char *why = NULL;
+    uint32_t fourcc = fourcc_of(pformat);
+    if (!fourcc)
+        why = "unsupported pixel format";
+    else if (w < 2 || h < 2 || w > HFX_MAX_WIDTH || h > HFX_MAX_HEIGHT)
+        why = "size out of range";
+    else if (stride < w * 4 || len < (gsize)stride * (h - 1) + (gsize)w * 4)
+        why = "short data";
+    if (!why && c->pixels && c->width == w && c->height == h && c->format == fourcc) {
+        /* The same surface again (QEMU 7.2 sends every full-surface update
+         * this way): pass on only what changed. */
+        struct hfx_rect rects[MAX_DIFF_RECTS];
+        int n = hfx_surface_diff(c->pixels, c->stride, data, stride, w, h, rects,
+                                 MAX_DIFF_RECTS);
+        if (n > 0)
+            hfx_engine_scanout_update(c->q->engine, c->scanout, c->pixels, c->stride, rects, n);
+        g_variant_unref(data_v);
+        return NULL;
+    }
+    if (!why && (c->width != w || c->height != h)) {
+        free(c->pixels);
+        c->pixels = malloc((size_t)w * 4 * h);
+        if (!c->pixels)
+            why = "out of memory";
+    }
+    if (!why) {
+        c->width = w;
+        c->height = h;
+        c->stride = w * 4;
+        c->format = fourcc;
+        for (uint32_t y = 0; y < h; y++)
+            memcpy(c->pixels + (size_t)y * c->stride, data + (size_t)y * stride, (size_t)w * 4);
+        char err[256];
+        if (hfx_engine_scanout_set(c->q->engine, c->scanout, w, h, fourcc, c->pixels, c->stride,
+                                   err, sizeof err) < 0) {
+            hfx_log(HFX_LOG_WARN, "console %u: %s", c->qemu_id, err);
+            why = "refused by the engine";
+        } else {
+            hfx_log(HFX_LOG_DEBUG, "console %u: scanout %ux%u", c->qemu_id, w, h);
+        }
+    } else {
+        free(c->pixels);
+        c->pixels = NULL;
+        c->width = c->height = 0;
+    }
+    g_variant_unref(data_v);
+    return why;
+}
+
+static bool rect_fits(int32_t x, int32_t y, int32_t w, int32_t h, uint32_t sw, uint32_t sh)
+{
+    return x >= 0 && y >= 0 && w > 0 && h > 0 && (uint32_t)x <= sw && (uint32_t)w <= sw - (uint32_t)x &&
+           (uint32_t)y <= sh && (uint32_t)h <= sh - (uint32_t)y;
+}
+
+/* QEMU 7.2 announces a new surface only with its first full update; until
+ * then partial updates arrive for a size we have not seen. The console's
+ * Width and Height properties already have it. */
+static bool follow_resize(struct console *c, uint32_t fourcc)
+{
+    char path[64], err[256];
+    snprintf(path, sizeof path, DISPLAY_PATH "/Console_%u", c->qemu_id);
+    GVariant *wv = get_property(c->q, path, CONSOLE_IFACE, "Width", err, sizeof err);
+    GVariant *hv = get_property(c->q, path, CONSOLE_IFACE, "Height", err, sizeof err);
+    uint32_t w = wv ? g_variant_get_uint32(wv) : 0, h = hv ? g_variant_get_uint32(hv) : 0;
+    if (wv)
+        g_variant_unref(wv);
+    if (hv)
+        g_variant_unref(hv);
+    if (w < 2 || h < 2 || w > HFX_MAX_WIDTH || h > HFX_MAX_HEIGHT ||
+        (w == c->width && h == c->height))
+        return false;
+    uint8_t *px = calloc((size_t)w * h, 4);
+    if (!px)
+        return false;
+    free(c->pixels);
+    c->pixels = px;
+    c->width = w;
+    c->height = h;
+    c->stride = w * 4;
+    c->format = fourcc;
+    hfx_log(HFX_LOG_DEBUG, "console %u: resized to %ux%u by partial updates", c->qemu_id, w, h);
+    return true;
+}
+
+static const char *on_update(struct console *c, GVariant *params)
+{
+    gint32 x, y, w, h;
+    guint32 stride, pformat;
+    GVariant *data_v;
+    g_variant_get(params, "(iiiiuu@ay)", &x, &y, &w, &h, &stride, &pformat, &data_v);
+    gsize len;
+    const uint8_t *data = g_variant_get_fixed_array(data_v, &len, 1);
+    const char *why = NULL;
+    uint32_t fourcc = fourcc_of(pformat);
+    bool resized = false;
+    if (!c->pixels)
+        why = "Update before Scanout";
+    else if (!fourcc || fourcc != c->format)
+        why = "Update in another format than its Scanout";
+    else if (!rect_fits(x, y, w, h, c->width, c->height) &&
+             !((resized = follow_resize(c, fourcc)) && rect_fits(x, y, w, h, c->width, c->height)))
+        why = "rectangle outside the surface";
+    else if (stride < (guint32)w * 4 || len < (gsize)stride * (guint32)(h - 1) + (gsize)w * 4)
+        why = "short data";
+    if (!why) {
+        /* Guests repaint what did not change (a text console redraws its
+         * cursor line at every refresh): only real changes go on. */
+        struct hfx_rect rects[MAX_DIFF_RECTS];
+        int n = hfx_surface_diff(c->pixels + (size_t)y * c->stride + (size_t)x * 4, c->stride,
+                                 data, stride, (uint32_t)w, (uint32_t)h, rects, MAX_DIFF_RECTS);
+        for (int i = 0; i < n; i++) {
+            rects[i].x += x;
+            rects[i].y += y;
+        }
+        char err[256];
+        if (resized)
+            hfx_engine_scanout_set(c->q->engine, c->scanout, c->width, c->height, c->format,
+                                   c->pixels, c->stride, err, sizeof err);
+        else if (n > 0)
+            hfx_engine_scanout_update(c->q->engine, c->scanout, c->pixels, c->stride, rects, n);
+    }
+    g_variant_unref(data_v);
+    return why;
+}
+
+static void listener_call(GDBusConnection *conn, const char *sender, const char *path,
+                          const char *iface, const char *method, GVariant *params,
+                          GDBusMethodInvocation *inv, gpointer data)
+{
+    struct console *c = data;
+    const char *why = NULL;
+    if (!strcmp(method, "Scanout")) {
+        why = on_scanout(c, params);
+    } else if (!strcmp(method, "Update")) {
+        why = on_update(c, params);
+    } else if (!strcmp(method, "Disable")) {
+        hfx_log(HFX_LOG_DEBUG, "console %u: disabled", c->qemu_id);
+        hfx_engine_scanout_disable(c->q->engine, c->scanout);
+        free(c->pixels);
+        c->pixels = NULL;
+        c->width = c->height = 0;
+    } else if (!strcmp(method, "ScanoutDMABUF") || !strcmp(method, "UpdateDMABUF")) {
+        why = "DMABUF scanouts are not supported (use a 2D display device or gl=off)";
+    }
+    /* MouseSet and CursorDefine are accepted; the cursor is not exported yet. */
+    if (why) {
+        hfx_log(HFX_LOG_WARN, "console %u: %s refused: %s (surface %ux%u, args %s)", c->qemu_id,
+                method, why, c->width, c->height, "");
+        g_dbus_method_invocation_return_error(inv, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, "%s",
+                                              why);
+    } else {
+        g_dbus_method_invocation_return_value(inv, NULL);
+    }
+}
+
+static const GDBusInterfaceVTable listener_vtable = {.method_call = listener_call};
+
+/* ---- attaching ---- */
+
+static GVariant *get_property(struct hfx_qemu_dbus *q, const char *path, const char *iface,
+                              const char *name, char *err, size_t errlen)
+{
+    GError *e = NULL;
+    GVariant *r = g_dbus_connection_call_sync(
+        q->conn, q->bus_name, path, "org.freedesktop.DBus.Properties", "Get",
+        g_variant_new("(ss)", iface, name), G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE,
+        CALL_TIMEOUT_MS, NULL, &e);
+    if (!r) {
+        snprintf(err, errlen, "reading %s.%s of %s: %s", iface, name, path, e->message);
+        g_error_free(e);
+        return NULL;
+    }
+    GVariant *v;
+    g_variant_get(r, "(v)", &v);
+    g_variant_unref(r);
+    return v;
+}
+
+static void on_register_reply(GObject *src, GAsyncResult *res, gpointer data)
+{
+    struct console *c = data;
+    GError *e = NULL;
+    GVariant *r = g_dbus_connection_call_with_unix_fd_list_finish(G_DBUS_CONNECTION(src), NULL,
+                                                                  res, &e);
+    if (!r) {
+        hfx_log(HFX_LOG_ERROR, "console %u: RegisterListener failed: %s", c->qemu_id,
+                e->message);
+        g_error_free(e);
+        return;
+    }
+    g_variant_unref(r);
+}
+
+static void on_listener_ready(GObject *src, GAsyncResult *res, gpointer data)
+{
+    struct console *c = data;
+    struct hfx_qemu_dbus *q = c->q;
+    GError *e = NULL;
+    q->pending--;
+    c->listener = g_dbus_connection_new_finish(res, &e);
+    if (c->listener)
+        c->object_id = g_dbus_connection_register_object(c->listener, LISTENER_PATH,
+                                                         q->listener_info->interfaces[0],
+                                                         &listener_vtable, c, NULL, &e);
+    if (!c->object_id) {
+        hfx_log(HFX_LOG_ERROR, "console %u: the listener connection failed: %s", c->qemu_id,
+                e->message);
+        g_error_free(e);
+        q->failed = true;
+        return;
+    }
+    /* Only now, so QEMU's first Scanout is not refused as an unknown object. */
+    g_dbus_connection_start_message_processing(c->listener);
+}
+
+/* A socket pair: one end goes to QEMU through RegisterListener; on the other
+ * QEMU calls our listener object. */
+static int attach_console(struct hfx_qemu_dbus *q, struct console *c, char *err, size_t errlen)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        snprintf(err, errlen, "socketpair: %s", g_strerror(errno));
+        return -1;
+    }
+    GUnixFDList *fds = g_unix_fd_list_new_from_array(&sv[1], 1); /* takes sv[1] */
+    char path[64];
+    snprintf(path, sizeof path, DISPLAY_PATH "/Console_%u", c->qemu_id);
+    g_dbus_connection_call_with_unix_fd_list(q->conn, q->bus_name, path, CONSOLE_IFACE,
+                                             "RegisterListener", g_variant_new("(h)", 0), NULL,
+                                             G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, fds, NULL,
+                                             on_register_reply, c);
+    g_object_unref(fds);
+
+    GError *e = NULL;
+    GSocket *sock = g_socket_new_from_fd(sv[0], &e);
+    if (!sock) {
+        close(sv[0]);
+        snprintf(err, errlen, "console %u: %s", c->qemu_id, e->message);
+        g_error_free(e);
+        return -1;
+    }
+    GSocketConnection *sc = g_socket_connection_factory_create_connection(sock);
+    g_object_unref(sock);
+    /* QEMU authenticates as the server inside its RegisterListener handler,
+     * so the handshake runs asynchronously while that call is in flight. */
+    q->pending++;
+    g_dbus_connection_new(G_IO_STREAM(sc), NULL,
+                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                              G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
+                          NULL, NULL, on_listener_ready, c);
+    g_object_unref(sc);
+    return 0;
+}
+
+static int find_consoles(struct hfx_qemu_dbus *q, char *err, size_t errlen)
+{
+    GVariant *ids = get_property(q, DISPLAY_PATH "/VM", "org.qemu.Display1.VM", "ConsoleIDs", err,
+                                 errlen);
+    if (!ids)
+        return -1;
+    gsize n;
+    const guint32 *id = g_variant_get_fixed_array(ids, &n, sizeof(guint32));
+    uint32_t max = hfx_engine_max_scanouts(q->engine);
+    for (gsize i = 0; i < n && (uint32_t)q->nconsoles < max; i++) {
+        char path[64];
+        snprintf(path, sizeof path, DISPLAY_PATH "/Console_%u", id[i]);
+        GVariant *type = get_property(q, path, CONSOLE_IFACE, "Type", err, errlen);
+        if (!type) {
+            g_variant_unref(ids);
+            return -1;
+        }
+        if (!strcmp(g_variant_get_string(type, NULL), "Graphic")) {
+            struct console *c = &q->consoles[q->nconsoles];
+            c->q = q;
+            c->qemu_id = id[i];
+            c->scanout = (uint32_t)q->nconsoles++;
+        }
+        g_variant_unref(type);
+    }
+    g_variant_unref(ids);
+    if (!q->nconsoles) {
+        snprintf(err, errlen, "QEMU's D-Bus display has no graphic console (is there a display "
+                              "device, e.g. -device virtio-gpu-pci?)");
+        return -1;
+    }
+    return 0;
+}
+
+static void on_closed(GDBusConnection *conn, gboolean remote, GError *error, gpointer data)
+{
+    struct hfx_qemu_dbus *q = data;
+    if (q->lost)
+        return;
+    q->lost = true;
+    hfx_log(HFX_LOG_INFO, "QEMU's D-Bus display went away");
+    if (q->cfg.lost)
+        q->cfg.lost(q->cfg.lost_data);
+}
+
+static GDBusConnection *connect_qmp(const char *path, char *err, size_t errlen)
+{
+    int qmp = hfx_qmp_open(path, err, errlen);
+    if (qmp < 0)
+        return NULL;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        snprintf(err, errlen, "socketpair: %s", g_strerror(errno));
+        close(qmp);
+        return NULL;
+    }
+    int rc = hfx_qmp_add_dbus_client(qmp, sv[1], err, errlen);
+    close(qmp);
+    close(sv[1]);
+    if (rc < 0) {
+        close(sv[0]);
+        return NULL;
+    }
+    GError *e = NULL;
+    GSocket *sock = g_socket_new_from_fd(sv[0], &e);
+    if (!sock) {
+        close(sv[0]);
+        snprintf(err, errlen, "%s", e->message);
+        g_error_free(e);
+        return NULL;
+    }
+    GSocketConnection *sc = g_socket_connection_factory_create_connection(sock);
+    g_object_unref(sock);
+    GDBusConnection *conn = g_dbus_connection_new_sync(
+        G_IO_STREAM(sc), NULL, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &e);
+    g_object_unref(sc);
+    if (!conn) {
+        snprintf(err, errlen, "D-Bus handshake with QEMU failed: %s", e->message);
+        g_error_free(e);
+    }
+    return conn;
+}
+
+static GDBusConnection *connect_bus(const char *address, char *err, size_t errlen)
+{
+    GError *e = NULL;
+    GDBusConnection *conn = g_dbus_connection_new_for_address_sync(
+        address,
+        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+        NULL, NULL, &e);
+    if (!conn) {
+        snprintf(err, errlen, "cannot connect to the D-Bus bus %s: %s", address, e->message);
+        g_error_free(e);
+    }
+    return conn;
+}
+
+static gpointer loop_main(gpointer data)
+{
+    struct hfx_qemu_dbus *q = data;
+    g_main_context_push_thread_default(q->ctx);
+    g_main_loop_run(q->loop);
+    g_main_context_pop_thread_default(q->ctx);
+    return NULL;
+}
+
+/* ---- head requests (from the network, any thread) ---- */
+
+struct head_call {
+    struct hfx_qemu_dbus *q;
+    uint32_t scanout, w, h;
+    bool enable;
+    hfx_head_done_fn done;
+    void *done_data;
+};
+
+static void on_ui_info_reply(GObject *src, GAsyncResult *res, gpointer data)
+{
+    struct head_call *hc = data;
+    GError *e = NULL;
+    GVariant *r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(src), res, &e);
+    char text[64];
+    if (r) {
+        g_variant_unref(r);
+        snprintf(text, sizeof text, "Virtual-%u", hc->scanout + 1);
+        hc->done(hc->done_data, 0, text);
+    } else {
+        snprintf(text, sizeof text, "SetUIInfo failed: %s", e->message);
+        g_error_free(e);
+        hc->done(hc->done_data, -1, text);
+    }
+    g_free(hc);
+}
+
+static gboolean set_head_here(gpointer data)
+{
+    struct head_call *hc = data;
+    struct hfx_qemu_dbus *q = hc->q;
+    if (hc->scanout >= (uint32_t)q->nconsoles || q->lost) {
+        hc->done(hc->done_data, -1, q->lost ? "the VM is gone" : "the VM has no such head");
+        g_free(hc);
+        return G_SOURCE_REMOVE;
+    }
+    char path[64];
+    snprintf(path, sizeof path, DISPLAY_PATH "/Console_%u", q->consoles[hc->scanout].qemu_id);
+    /* Width and height 0 turn the head off (virtio-gpu's ui_info). */
+    uint32_t w = hc->enable ? hc->w : 0, h = hc->enable ? hc->h : 0;
+    g_dbus_connection_call(q->conn, q->bus_name, path, CONSOLE_IFACE, "SetUIInfo",
+                           g_variant_new("(qqiiuu)", PX_TO_MM(w), PX_TO_MM(h), 0, 0, w, h), NULL,
+                           G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_ui_info_reply, hc);
+    return G_SOURCE_REMOVE;
+}
+
+static void set_head(void *data, uint32_t scanout, bool enable, uint32_t w, uint32_t h,
+                     uint32_t refresh, hfx_head_done_fn done, void *done_data)
+{
+    struct hfx_qemu_dbus *q = data;
+    struct head_call *hc = g_new0(struct head_call, 1);
+    *hc = (struct head_call){q, scanout, w, h, enable, done, done_data};
+    g_main_context_invoke(q->ctx, set_head_here, hc);
+}
+
+static const struct hfx_frontend_ops dbus_ops = {.set_head = set_head};
+
+/* ---- life cycle ---- */
+
+struct hfx_qemu_dbus *hfx_qemu_dbus_start(struct hfx_engine *e,
+                                          const struct hfx_qemu_dbus_config *cfg, char *err,
+                                          size_t errlen)
+{
+    struct hfx_qemu_dbus *q = g_new0(struct hfx_qemu_dbus, 1);
+    q->engine = e;
+    q->cfg = *cfg;
+    q->ctx = g_main_context_new();
+    q->loop = g_main_loop_new(q->ctx, FALSE);
+    q->listener_info = g_dbus_node_info_new_for_xml(listener_xml, NULL);
+    /* Everything created here dispatches on ctx, which the thread runs. */
+    g_main_context_push_thread_default(q->ctx);
+    bool p2p = !strncmp(cfg->address, "qmp:", 4);
+    q->bus_name = p2p ? NULL : "org.qemu";
+    q->conn = p2p ? connect_qmp(cfg->address + 4, err, errlen)
+                  : connect_bus(cfg->address, err, errlen);
+    int rc = q->conn ? find_consoles(q, err, errlen) : -1;
+    for (int i = 0; rc == 0 && i < q->nconsoles; i++)
+        rc = attach_console(q, &q->consoles[i], err, errlen);
+    gint64 deadline = g_get_monotonic_time() + CALL_TIMEOUT_MS * 1000;
+    while (rc == 0 && q->pending && g_get_monotonic_time() < deadline)
+        g_main_context_iteration(q->ctx, TRUE);
+    if (rc == 0 && (q->pending || q->failed)) {
+        snprintf(err, errlen, "QEMU did not take our display listeners (see the log above)");
+        rc = -1;
+    }
+    if (q->conn)
+        g_signal_connect(q->conn, "closed", G_CALLBACK(on_closed), q);
+    g_main_context_pop_thread_default(q->ctx);
+    if (rc < 0) {
+        hfx_qemu_dbus_stop(q);
+        return NULL;
+    }
+    hfx_engine_set_frontend(e, &dbus_ops, q);
+    q->thread = g_thread_new("hfx-qemu-dbus", loop_main, q);
+    hfx_log(HFX_LOG_INFO, "attached to QEMU's D-Bus display (%s): %d graphic console(s)",
+            p2p ? "peer-to-peer" : cfg->address, q->nconsoles);
+    return q;
+}
+
+int hfx_qemu_dbus_heads(const struct hfx_qemu_dbus *q)
+{
+    return q->nconsoles;
+}
+
+void hfx_qemu_dbus_stop(struct hfx_qemu_dbus *q)
+{
+    if (!q)
+        return;
+    if (q->thread) {
+        hfx_engine_set_frontend(q->engine, NULL, NULL);
+        g_main_loop_quit(q->loop);
+        g_thread_join(q->thread);
+    }
+    g_main_context_push_thread_default(q->ctx);
+    for (int i = 0; i < q->nconsoles; i++) {
+        struct console *c = &q->consoles[i];
+        if (c->listener) {
+            if (c->object_id)
+                g_dbus_connection_unregister_object(c->listener, c->object_id);
+            g_dbus_connection_close_sync(c->listener, NULL, NULL);
+            g_object_unref(c->listener);
+        }
+        if (c->pixels)
+            hfx_engine_scanout_disable(q->engine, c->scanout);
+        free(c->pixels);
+    }
+    if (q->conn) {
+        g_signal_handlers_disconnect_by_data(q->conn, q);
+        g_object_unref(q->conn);
+    }
+    /* Let pending callbacks run out before the context goes. */
+    while (g_main_context_iteration(q->ctx, FALSE))
+        ;
+    g_main_context_pop_thread_default(q->ctx);
+    g_dbus_node_info_unref(q->listener_info);
+    g_main_loop_unref(q->loop);
+    g_main_context_unref(q->ctx);
+    g_free(q);
+}
