@@ -2,7 +2,6 @@
  * encoding, coalescing, keyframes, size changes, pixel formats, life cycle.
  * Every access unit is decoded with libavcodec and checked against what the
  * synthetic source drew. */
-#include <libyuv.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include "check.h"
 #include "client/decode.h"
+#include "client/verify.h"
 #include "common/clock.h"
 #include "engine/engine.h"
 #include "source/synth.h"
@@ -124,11 +124,7 @@ static int64_t decode_all(struct collector *c, enum hfx_workload wl, uint32_t w,
                           double min_psnr)
 {
     struct hfx_decoder *d = hfx_decoder_new();
-    struct hfx_synth *ref = hfx_synth_new(wl, w, h);
-    struct hfx_rect r[8];
-    hfx_synth_next(ref, r, 8);
-    size_t ystride = (w + 63) & ~63u;
-    uint8_t *y = malloc(ystride * h), *u = malloc(ystride * h), *v = malloc(ystride * h);
+    struct hfx_verify *ver = hfx_verify_new(wl);
     int64_t last = -1;
     double worst = 99;
     pthread_mutex_lock(&c->lock);
@@ -144,11 +140,11 @@ static int64_t decode_all(struct collector *c, enum hfx_workload wl, uint32_t w,
               "decoded %ux%u for a %ux%u picture", pic.width, pic.height, w, h);
         int64_t n = hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width, pic.height);
         CHECK(n >= last, "frame number went from %lld to %lld", (long long)last, (long long)n);
-        while ((int64_t)hfx_synth_frame(ref) < n && hfx_synth_next(ref, r, 8) > 0)
-            ;
-        ARGBToI420(hfx_synth_pixels(ref), (int)hfx_synth_stride(ref), y, (int)ystride, u,
-                   (int)ystride, v, (int)ystride, (int)w, (int)h);
-        double p = hfx_psnr_y(pic.plane[0], pic.stride[0], y, (uint32_t)ystride, w, h);
+        /* Compared over the visible picture: the reference is drawn at w x h. */
+        struct hfx_decoded visible = pic;
+        visible.width = w;
+        visible.height = h;
+        double p = hfx_verify_psnr(ver, &visible, n);
         worst = p < worst ? p : worst;
         last = n;
     }
@@ -156,10 +152,7 @@ static int64_t decode_all(struct collector *c, enum hfx_workload wl, uint32_t w,
     CHECK(worst >= min_psnr, "worst luma PSNR %.1f dB < %.1f dB", worst, min_psnr);
     fprintf(stderr, "  %s %ux%u: %d packets, last frame #%lld, worst PSNR %.1f dB\n",
             hfx_workload_name(wl), w, h, c->n, (long long)last, worst);
-    free(y);
-    free(u);
-    free(v);
-    hfx_synth_free(ref);
+    hfx_verify_free(ver);
     hfx_decoder_free(d);
     return last;
 }

@@ -2,7 +2,6 @@
  * synthetic front end: decoded output, extended mode, listeners, keyframes on
  * join, and subscribers that stall or lag. */
 #include <errno.h>
-#include <libyuv.h>
 #include <poll.h>
 #include <signal.h>
 #include <pthread.h>
@@ -16,6 +15,7 @@
 #include "check.h"
 #include "client/client.h"
 #include "client/decode.h"
+#include "client/verify.h"
 #include "common/clock.h"
 #include "common/net.h"
 #include "pipeline.h"
@@ -48,35 +48,19 @@ struct watch {
 
 struct checker {
     struct hfx_decoder *dec;
-    struct hfx_synth *ref;
-    enum hfx_workload wl;
-    uint32_t w, h;
-    uint8_t *y, *u, *v;
-    uint32_t ystride;
+    struct hfx_verify *ver;
 };
 
-static void checker_init(struct checker *k, enum hfx_workload wl, uint32_t w, uint32_t h)
+static void checker_init(struct checker *k, enum hfx_workload wl)
 {
     k->dec = hfx_decoder_new();
-    k->wl = wl;
-    k->w = w;
-    k->h = h;
-    k->ref = hfx_synth_new(wl, w, h);
-    struct hfx_rect r[8];
-    hfx_synth_next(k->ref, r, 8);
-    k->ystride = (w + 63) & ~63u;
-    k->y = malloc((size_t)k->ystride * h);
-    k->u = malloc((size_t)k->ystride * h);
-    k->v = malloc((size_t)k->ystride * h);
+    k->ver = hfx_verify_new(wl);
 }
 
 static void checker_free(struct checker *k)
 {
     hfx_decoder_free(k->dec);
-    hfx_synth_free(k->ref);
-    free(k->y);
-    free(k->u);
-    free(k->v);
+    hfx_verify_free(k->ver);
 }
 
 static void checker_frame(struct checker *k, struct watch *w, const struct hxfr_frame *f)
@@ -92,12 +76,7 @@ static void checker_frame(struct checker *k, struct watch *w, const struct hxfr_
         return;
     }
     w->last_number = n;
-    struct hfx_rect r[8];
-    while ((int64_t)hfx_synth_frame(k->ref) < n && hfx_synth_next(k->ref, r, 8) > 0)
-        ;
-    ARGBToI420(hfx_synth_pixels(k->ref), (int)hfx_synth_stride(k->ref), k->y, (int)k->ystride,
-               k->u, (int)k->ystride, k->v, (int)k->ystride, (int)k->w, (int)k->h);
-    double p = hfx_psnr_y(pic.plane[0], pic.stride[0], k->y, k->ystride, k->w, k->h);
+    double p = hfx_verify_psnr(k->ver, &pic, n);
     if (p < w->worst_psnr)
         w->worst_psnr = p;
 }
@@ -156,7 +135,7 @@ static void test_streams(void)
     struct checker k[3];
     struct watch w[3];
     for (int i = 0; i < 3; i++) {
-        checker_init(&k[i], HFX_WL_TYPING, 640, 360);
+        checker_init(&k[i], HFX_WL_TYPING);
         w[i] = (struct watch){.last_number = -1, .worst_psnr = 99};
     }
     /* Read them round-robin so none of them lags. */
@@ -189,7 +168,7 @@ static void test_stalled_subscriber(void)
     if (start(&p, &sc, &ec, &fc) < 0)
         return;
     struct checker k;
-    checker_init(&k, HFX_WL_VIDEO, 1280, 720);
+    checker_init(&k, HFX_WL_VIDEO);
     struct hfx_conn reader;
     subscribe(&reader, p.addr, 0, false);
     struct watch alone = {.last_number = -1, .worst_psnr = 99};
@@ -245,7 +224,7 @@ static void test_lagging_subscriber(void)
     if (start(&p, &sc, &ec, &fc) < 0)
         return;
     struct checker k;
-    checker_init(&k, HFX_WL_VIDEO, 1280, 720);
+    checker_init(&k, HFX_WL_VIDEO);
     struct hfx_conn c;
     char err[256];
     /* A small receive buffer, set before connecting (so TCP's window scale

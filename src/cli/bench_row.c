@@ -4,7 +4,6 @@
 #include "cli/bench.h"
 
 #include <errno.h>
-#include <libyuv.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "client/decode.h"
+#include "client/verify.h"
 #include "common/clock.h"
 
 #define FRAME_NS (1000000000 / BENCH_SOURCE_FPS)
@@ -230,75 +230,26 @@ static void summarise(struct samples *s, struct bench_row_result *out)
 
 /* ---- picture quality ---- */
 
-struct reference {
-    struct hfx_synth *synth;
-    uint8_t *y, *u, *v;
-    uint32_t width, height, half_w;
-};
-
-static int reference_init(struct reference *r, const struct bench_row_spec *spec)
-{
-    memset(r, 0, sizeof *r);
-    r->width = spec->width;
-    r->height = spec->height;
-    r->half_w = (spec->width + 1) / 2;
-    size_t chroma = (size_t)r->half_w * ((spec->height + 1) / 2);
-    r->synth = hfx_synth_new(spec->wl, spec->width, spec->height);
-    r->y = malloc((size_t)spec->width * spec->height);
-    r->u = malloc(chroma);
-    r->v = malloc(chroma);
-    struct hfx_rect rects[MAX_RECTS];
-    if (!r->synth || !r->y || !r->u || !r->v)
-        return -1;
-    hfx_synth_next(r->synth, rects, MAX_RECTS);   /* frame 0, as the driver did */
-    return 0;
-}
-
-static void reference_free(struct reference *r)
-{
-    hfx_synth_free(r->synth);
-    free(r->y);
-    free(r->u);
-    free(r->v);
-}
-
-/* PSNR of a decoded picture against frame `number` of the source, or -1
- * when that frame cannot be what the source drew. */
-static double compare(struct reference *r, const struct hfx_decoded *pic, int64_t number,
-                      uint32_t last_frame)
-{
-    if (number < (int64_t)hfx_synth_frame(r->synth) || number > (int64_t)last_frame ||
-        pic->width != r->width || pic->height != r->height)
-        return -1;
-    struct hfx_rect rects[MAX_RECTS];
-    while (hfx_synth_frame(r->synth) < (uint32_t)number)
-        hfx_synth_next(r->synth, rects, MAX_RECTS);
-    /* The engine converts with the same libyuv call, so a lossless
-     * encode would compare as identical. */
-    ARGBToI420(hfx_synth_pixels(r->synth), (int)hfx_synth_stride(r->synth), r->y,
-               (int)r->width, r->u, (int)r->half_w, r->v, (int)r->half_w, (int)r->width,
-               (int)r->height);
-    return hfx_psnr_y(pic->plane[0], pic->stride[0], r->y, r->width, r->width, r->height);
-}
-
+/* Mean luma PSNR of the measured frames against what the source drew.
+ * Every frame is decoded (the IDR and warm-up included: the measured ones
+ * refer to them); only measured ones are compared, and a frame whose number
+ * is not one the driver drew (in order) counts as unmatched. */
 static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_spec *spec,
                         const struct drive *d, struct bench_row_result *out, char *err,
                         size_t errlen)
 {
     struct hfx_decoder *dec = hfx_decoder_new();
-    struct reference ref;
-    int rc = reference_init(&ref, spec);
-    if (!dec || rc < 0) {
+    struct hfx_verify *ver = hfx_verify_new(spec->wl);
+    if (!dec || !ver) {
         snprintf(err, errlen, "cannot set up the decoder and reference for the PSNR");
         hfx_decoder_free(dec);
-        reference_free(&ref);
+        hfx_verify_free(ver);
         return -1;
     }
     size_t nf;
     const struct bench_frame *f = bench_frames(p, 0, &nf);
     double sum = 0;
-    /* Every frame is decoded (the IDR and warm-up included: the measured
-     * ones refer to them); only measured ones are compared. */
+    int64_t last = -1;
     for (size_t i = 0; i < nf; i++) {
         struct hfx_decoded pic;
         int got = hfx_decoder_decode(dec, f[i].au, f[i].au_size, &pic);
@@ -307,18 +258,21 @@ static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_s
         int64_t number = got == 1 ? hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width,
                                                       pic.height)
                                 : -1;
-        double psnr = number < 0 ? -1 : compare(&ref, &pic, number, d->last_frame);
+        bool drawn = number >= last && number <= (int64_t)d->last_frame &&
+                     pic.width == spec->width && pic.height == spec->height;
+        double psnr = drawn ? hfx_verify_psnr(ver, &pic, number) : -1;
         if (psnr < 0) {
             out->unmatched++;
             continue;
         }
+        last = number;
         sum += psnr;
         out->psnr_frames++;
     }
     if (out->psnr_frames)
         out->psnr = sum / out->psnr_frames;
     hfx_decoder_free(dec);
-    reference_free(&ref);
+    hfx_verify_free(ver);
     return 0;
 }
 

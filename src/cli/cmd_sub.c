@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "client/client.h"
 #include "client/decode.h"
+#include "client/verify.h"
 #include "common/clock.h"
 #include "source/synth.h"
 
@@ -30,6 +31,9 @@ static const char help[] =
     "  --extended       use the extended protocol (HELLO): replies and errors are read\n"
     "  --decode         decode every frame and show the frame number drawn in it\n"
     "                   (synthetic source); exits 1 on a decode error or a number out of order\n"
+    "  --check WORKLOAD also compare each frame with what that workload drew (PSNR);\n"
+    "                   exits 1 if any frame is below --min-psnr\n"
+    "  --min-psnr DB    the least luma PSNR --check accepts (default 30)\n"
     "  --quiet          no progress lines\n";
 
 static atomic_bool stop;
@@ -42,19 +46,21 @@ static void on_signal(int sig)
 
 struct sub_opts {
     const char *addr, *output;
-    uint32_t scanout, frames, duration, bitrate;
+    uint32_t scanout, frames, duration, bitrate, min_psnr;
     bool extended, decode, quiet;
+    int check; /* workload to compare with, -1 for none */
 };
 
 static int parse(int argc, char **argv, struct sub_opts *o)
 {
     enum { O_CONNECT = 256, O_SCANOUT, O_OUTPUT, O_FRAMES, O_DURATION, O_BITRATE, O_EXT, O_DECODE,
-           O_QUIET };
+           O_QUIET, O_CHECK, O_MIN_PSNR };
     static const struct option opts[] = {
         {"connect", 1, 0, O_CONNECT}, {"scanout", 1, 0, O_SCANOUT}, {"output", 1, 0, O_OUTPUT},
         {"frames", 1, 0, O_FRAMES}, {"duration", 1, 0, O_DURATION},
         {"bitrate", 1, 0, O_BITRATE}, {"extended", 0, 0, O_EXT}, {"decode", 0, 0, O_DECODE},
-        {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, 'h'}, {0}};
+        {"quiet", 0, 0, O_QUIET}, {"check", 1, 0, O_CHECK}, {"min-psnr", 1, 0, O_MIN_PSNR},
+        {"help", 0, 0, 'h'}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         int rc = 0;
@@ -69,6 +75,16 @@ static int parse(int argc, char **argv, struct sub_opts *o)
         case O_EXT: o->extended = true; break;
         case O_DECODE: o->decode = true; break;
         case O_QUIET: o->quiet = true; break;
+        case O_CHECK:
+            o->check = hfx_workload_parse(optarg);
+            o->decode = true;
+            if (o->check < 0) {
+                fprintf(stderr, "hfx sub: --check takes idle, typing, scroll or video, not '%s'\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case O_MIN_PSNR: rc = cli_uint("--min-psnr", optarg, 1, 99, &o->min_psnr); break;
         case 'h': fputs(help, stdout); exit(0);
         default: fputs(help, stderr); return -1;
         }
@@ -104,7 +120,8 @@ struct progress {
     uint64_t frames, keyframes, bytes, window_frames, window_bytes;
     int64_t window_start;
     int64_t last_number;
-    uint64_t out_of_order, undecodable;
+    uint64_t out_of_order, undecodable, below_psnr;
+    double worst_psnr;
 };
 
 static void report(const struct sub_opts *o, struct progress *p, bool final)
@@ -122,13 +139,17 @@ static void report(const struct sub_opts *o, struct progress *p, bool final)
             fprintf(stderr, ", frame #%" PRId64 ", %" PRIu64 " out of order, %" PRIu64
                             " undecodable",
                     p->last_number, p->out_of_order, p->undecodable);
+        if (o->check >= 0)
+            fprintf(stderr, ", worst PSNR %.1f dB, %" PRIu64 " below %u dB", p->worst_psnr,
+                    p->below_psnr, o->min_psnr);
         fputc('\n', stderr);
     }
     p->window_start = now;
     p->window_frames = p->window_bytes = 0;
 }
 
-static void check_frame(struct hfx_decoder *dec, const struct hxfr_frame *f, struct progress *p)
+static void check_frame(const struct sub_opts *o, struct hfx_decoder *dec, struct hfx_verify *ver,
+                        const struct hxfr_frame *f, struct progress *p)
 {
     struct hfx_decoded pic;
     int r = hfx_decoder_decode(dec, f->au, f->au_size, &pic);
@@ -137,15 +158,25 @@ static void check_frame(struct hfx_decoder *dec, const struct hxfr_frame *f, str
         return;
     }
     int64_t n = hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width, pic.height);
-    if (n < 0 || n < p->last_number)
+    /* A new surface (the head was resized) starts its numbers again, with
+     * an IDR; anywhere else a lower number is a frame out of order. */
+    if (n < 0 || (n < p->last_number && !f->keyframe)) {
         p->out_of_order++;
-    else
-        p->last_number = n;
+        return;
+    }
+    p->last_number = n;
+    if (!ver)
+        return;
+    double psnr = hfx_verify_psnr(ver, &pic, n);
+    if (psnr < p->worst_psnr)
+        p->worst_psnr = psnr;
+    if (psnr < o->min_psnr)
+        p->below_psnr++;
 }
 
 int cmd_sub(int argc, char **argv)
 {
-    struct sub_opts o = {.addr = HFX_DEFAULT_ADDR};
+    struct sub_opts o = {.addr = HFX_DEFAULT_ADDR, .check = -1, .min_psnr = 30};
     if (parse(argc, argv, &o) < 0)
         return 2;
     FILE *out = open_output(o.output);
@@ -173,7 +204,8 @@ int cmd_sub(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     struct hfx_decoder *dec = o.decode ? hfx_decoder_new() : NULL;
-    struct progress p = {.window_start = hfx_now_ns(), .last_number = -1};
+    struct hfx_verify *ver = o.check >= 0 ? hfx_verify_new((enum hfx_workload)o.check) : NULL;
+    struct progress p = {.window_start = hfx_now_ns(), .last_number = -1, .worst_psnr = 99};
     int64_t end = o.duration ? hfx_now_ns() + (int64_t)o.duration * 1000000000 : INT64_MAX;
     int rc = 0;
     while (!atomic_load(&stop) && (!o.frames || p.frames < o.frames) && hfx_now_ns() < end) {
@@ -196,16 +228,17 @@ int cmd_sub(int argc, char **argv)
             p.bytes += m.u.frame.au_size;
             p.window_bytes += m.u.frame.au_size;
             if (dec)
-                check_frame(dec, &m.u.frame, &p);
+                check_frame(&o, dec, ver, &m.u.frame, &p);
         } else if (r > 0 && m.h.type == HXFR_ERROR) {
             fprintf(stderr, "hfx sub: server error %d: %s\n", m.u.error.code, m.u.error.text);
         }
         report(&o, &p, false);
     }
     report(&o, &p, true);
-    if (dec && (p.out_of_order || p.undecodable || !p.frames))
+    if (dec && (p.out_of_order || p.undecodable || p.below_psnr || !p.frames))
         rc = 1;
     hfx_decoder_free(dec);
+    hfx_verify_free(ver);
     hfx_conn_close(&conn);
     if (out != stdout)
         fclose(out);
