@@ -45,7 +45,7 @@ static void col_ended(void *data, uint32_t scanout)
     pthread_mutex_unlock(&c->lock);
 }
 
-static const struct hfx_engine_sink col_sink = {col_packet, col_ended};
+static const struct hfx_engine_sink col_sink = {.packet = col_packet, .scanout_ended = col_ended};
 
 static void col_init(struct collector *c)
 {

@@ -509,6 +509,7 @@ static const struct type_rule valid_types[] = {
     { HXFR_HELLO_RESP, HXFR_FROM_SERVER, 12 },
     { HXFR_STATS_RESP, HXFR_FROM_SERVER, 0 },
     { HXFR_ERROR, HXFR_FROM_SERVER, 260 },
+    { HXFR_CURSOR, HXFR_FROM_SERVER, 24 },
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -855,6 +856,38 @@ static void test_stream(void)
     CHECK_EQ(off, n);
 }
 
+/* CURSOR: a move carries no shape; a shape's size must match payload_size
+ * and stay within 256x256. */
+static void test_cursor(void)
+{
+    uint8_t move[HXFR_CURSOR_FIXED_SIZE];
+    CHECK_EQ(hxfr_put_cursor_head(move, 3, -5, 700, true, 0, 0, 0, 0), HXFR_CURSOR_FIXED_SIZE);
+    struct hxfr_msg m = decode_ok(move, sizeof move, HXFR_FROM_SERVER, __LINE__);
+    CHECK_EQ(m.u.cursor.scanout_id, 3);
+    CHECK_EQ(m.u.cursor.x, -5);
+    CHECK_EQ(m.u.cursor.y, 700);
+    CHECK(m.u.cursor.visible && !m.u.cursor.argb);
+
+    size_t len = HXFR_CURSOR_FIXED_SIZE + 4 * 3 * 4;
+    uint8_t *shape = calloc(1, len);
+    hxfr_put_cursor_head(shape, 1, 10, 20, false, 2, 3, 4, 3);
+    shape[HXFR_CURSOR_FIXED_SIZE] = 0xAB;
+    m = decode_ok(shape, len, HXFR_FROM_SERVER, __LINE__);
+    CHECK(m.u.cursor.width == 4 && m.u.cursor.height == 3 && m.u.cursor.hot_x == 2 &&
+          m.u.cursor.hot_y == 3 && !m.u.cursor.visible);
+    CHECK(m.u.cursor.argb == shape + HXFR_CURSOR_FIXED_SIZE && m.u.cursor.argb[0] == 0xAB);
+    /* A shape bigger than the payload, and one bigger than 256x256. */
+    hxfr_put_cursor_head(shape, 1, 0, 0, true, 0, 0, 5, 3);
+    hxfr_put_header(shape, HXFR_CURSOR, 0, 1, (uint32_t)len - HXFR_HEADER_SIZE);
+    EXPECT_DECODE(shape, len, HXFR_FROM_SERVER, HXFR_PARSE_BAD_FIELD);
+    hxfr_put_cursor_head(shape, 1, 0, 0, true, 0, 0, 257, 1);
+    hxfr_put_header(shape, HXFR_CURSOR, 0, 1, (uint32_t)len - HXFR_HEADER_SIZE);
+    EXPECT_DECODE(shape, len, HXFR_FROM_SERVER, HXFR_PARSE_BAD_FIELD);
+    free(shape);
+    /* Clients may not send it. */
+    EXPECT_DECODE(move, sizeof move, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_TYPE);
+}
+
 /* why is optional; errors must not depend on it. */
 static void test_null_why(void)
 {
@@ -887,6 +920,7 @@ int main(void)
     test_strings();
     test_stream();
     test_null_why();
+    test_cursor();
     if (failures) {
         fprintf(stderr, "test_proto: %d check(s) failed\n", failures);
         return 1;

@@ -358,6 +358,64 @@ static void test_extended(void)
     pipeline_stop(&p);
 }
 
+/* The cursor goes only to extended subscribers that asked for it: the shape
+ * first (also to a late joiner), then moves. */
+static void test_cursor(void)
+{
+    fprintf(stderr, "cursor\n");
+    struct pipeline p;
+    struct hfx_server_config sc = {0};
+    struct hfx_engine_config ec = {0};
+    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_TYPING, .width = 320, .height = 240,
+                                           .heads = 1};
+    if (start(&p, &sc, &ec, &fc) < 0)
+        return;
+    sleep_ms(200); /* the shape was defined before anyone joined */
+    char err[256];
+    struct hfx_conn c;
+    CHECK(hfx_conn_open(&c, p.addr, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_hello(&c, HXFR_CAP_CURSOR, 2000, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_subscribe(&c, 0, false, 2000, err, sizeof err) == 0, "%s", err);
+    int shapes = 0, moves = 0, frames = 0, first_cursor_shape = -1;
+    int64_t end = hfx_now_ns() + 500000000;
+    while (hfx_now_ns() < end) {
+        struct hxfr_msg m;
+        if (hfx_conn_read(&c, &m, 100, err, sizeof err) <= 0)
+            continue;
+        if (m.h.type == HXFR_FRAME_RESPONSE) {
+            frames++;
+        } else if (m.h.type == HXFR_CURSOR) {
+            bool shape = m.u.cursor.width && m.u.cursor.height;
+            if (first_cursor_shape < 0)
+                first_cursor_shape = shape;
+            shapes += shape;
+            moves += !shape;
+            if (shape)
+                CHECK(m.u.cursor.width == 16 && m.u.cursor.argb &&
+                          m.u.cursor.argb[3] == 0xff,
+                      "shape %ux%u", m.u.cursor.width, m.u.cursor.height);
+        }
+    }
+    fprintf(stderr, "  0.5 s: %d frames, %d cursor shapes, %d moves\n", frames, shapes, moves);
+    CHECK(first_cursor_shape == 1, "the first CURSOR was not the shape");
+    CHECK(shapes >= 1 && moves >= 10, "%d shapes %d moves", shapes, moves);
+    hfx_conn_close(&c);
+
+    /* Extended without the capability: frames, never a CURSOR. */
+    struct hfx_conn plain;
+    subscribe(&plain, p.addr, 0, true);
+    int cursors = 0;
+    end = hfx_now_ns() + 300000000;
+    while (hfx_now_ns() < end) {
+        struct hxfr_msg m;
+        if (hfx_conn_read(&plain, &m, 100, err, sizeof err) > 0 && m.h.type == HXFR_CURSOR)
+            cursors++;
+    }
+    CHECK(cursors == 0, "%d CURSOR messages without the capability", cursors);
+    hfx_conn_close(&plain);
+    pipeline_stop(&p);
+}
+
 /* Unix and vsock listeners serve the same protocol. */
 static void test_listeners(void)
 {
@@ -463,7 +521,7 @@ int main(int argc, char **argv)
         {"streams", test_streams}, {"extended", test_extended},
         {"joins", test_joins_share_idr}, {"listeners", test_listeners},
         {"stalled", test_stalled_subscriber}, {"lagging", test_lagging_subscriber},
-        {"flood", test_request_flood},
+        {"flood", test_request_flood}, {"cursor", test_cursor},
     };
     signal(SIGPIPE, SIG_IGN);
     /* With arguments, only the named tests run (for debugging one). */

@@ -107,12 +107,8 @@ int cmd_ctl(int argc, char **argv)
     }
     struct hxfr_msg m;
     int rc = 0;
-    if (extended) {
-        uint8_t hello[24];
-        if (hfx_conn_request(&conn, hello, hxfr_put_hello(hello, HXFR_HELLO, 1, 0, 0), &m,
-                             (int)timeout, err, sizeof err) <= 0)
-            rc = -1;
-    }
+    if (extended && hfx_conn_hello(&conn, 0, (int)timeout, err, sizeof err) < 0)
+        rc = -1;
     if (rc == 0 && !wait_reply)
         rc = hfx_conn_send(&conn, req, len, err, sizeof err);
     else if (rc == 0)

@@ -130,20 +130,27 @@ int hfx_conn_read(struct hfx_conn *c, struct hxfr_msg *msg, int timeout_ms, char
     }
 }
 
+int hfx_conn_hello(struct hfx_conn *c, uint32_t caps, int timeout_ms, char *err, size_t errlen)
+{
+    uint8_t buf[24];
+    struct hxfr_msg m;
+    if (hfx_conn_request(c, buf, hxfr_put_hello(buf, HXFR_HELLO, 1, caps, 0), &m, timeout_ms, err,
+                         errlen) <= 0)
+        return -1;
+    if (m.h.type != HXFR_HELLO_RESP) {
+        snprintf(err, errlen, "expected HELLO_RESP, got %s", hxfr_type_name(m.h.type));
+        return -1;
+    }
+    return 0;
+}
+
 int hfx_conn_subscribe(struct hfx_conn *c, uint32_t scanout, bool extended, int timeout_ms,
                        char *err, size_t errlen)
 {
     uint8_t buf[24];
     struct hxfr_msg m;
-    if (extended) {
-        if (hfx_conn_request(c, buf, hxfr_put_hello(buf, HXFR_HELLO, 1, 0, 0), &m, timeout_ms,
-                             err, errlen) <= 0)
-            return -1;
-        if (m.h.type != HXFR_HELLO_RESP) {
-            snprintf(err, errlen, "expected HELLO_RESP, got %s", hxfr_type_name(m.h.type));
-            return -1;
-        }
-    }
+    if (extended && hfx_conn_hello(c, 0, timeout_ms, err, errlen) < 0)
+        return -1;
     if (hfx_conn_send(c, buf, hxfr_put_subscribe(buf, scanout), err, errlen) < 0)
         return -1;
     int r = hfx_conn_read(c, &m, timeout_ms, err, errlen);

@@ -26,7 +26,11 @@ int hfx_conn_send(struct hfx_conn *c, const void *data, size_t len, char *err, s
  * -1 when the stream ended or is malformed (err says which). */
 int hfx_conn_read(struct hfx_conn *c, struct hxfr_msg *msg, int timeout_ms, char *err,
                   size_t errlen);
-/* Optionally HELLO (extended mode), then SUBSCRIBE and its SUBSCRIBE_RESP. */
+/* HELLO: switches the connection to the extended mode with these
+ * capabilities (HXFR_CAP_*). */
+int hfx_conn_hello(struct hfx_conn *c, uint32_t caps, int timeout_ms, char *err, size_t errlen);
+/* Optionally HELLO (extended mode, no capabilities), then SUBSCRIBE and its
+ * SUBSCRIBE_RESP. */
 int hfx_conn_subscribe(struct hfx_conn *c, uint32_t scanout, bool extended, int timeout_ms,
                        char *err, size_t errlen);
 /* Sends a request and waits for its reply (skipping FRAME_RESPONSEs). */

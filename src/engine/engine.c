@@ -293,6 +293,16 @@ void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t id)
         wake(s);
 }
 
+int hfx_engine_scanout_cursor(struct hfx_engine *e, uint32_t id, const struct hfx_cursor *c)
+{
+    if (!get_scanout(e, id) || c->width > HFX_CURSOR_MAX_SIDE || c->height > HFX_CURSOR_MAX_SIDE ||
+        ((c->width && c->height) && !c->argb))
+        return -1;
+    if (e->cfg.sink->cursor)
+        e->cfg.sink->cursor(e->cfg.sink_data, id, c);
+    return 0;
+}
+
 /* ---- worker ---- */
 
 struct work {

@@ -63,13 +63,26 @@ struct hfx_packet {
 struct hfx_packet *hfx_packet_ref(struct hfx_packet *p);
 void hfx_packet_unref(struct hfx_packet *p);
 
+/* A head's pointer: where it is and, when it changed, its shape. */
+#define HFX_CURSOR_MAX_SIDE 256
+struct hfx_cursor {
+    int32_t x, y;
+    bool visible;
+    uint16_t width, height;     /* 0: this is a move, the shape stays */
+    uint16_t hot_x, hot_y;
+    const uint8_t *argb;        /* width * height 32-bit ARGB words (bytes B,G,R,A) */
+};
+
 /* Where encoded output and scanout events go (the server). Called on the
- * scanouts' worker threads: implementations hand off and return at once. */
+ * scanouts' worker threads (cursor: the front end's thread): implementations
+ * hand off and return at once. */
 struct hfx_engine_sink {
     /* Takes over one reference to pkt. */
     void (*packet)(void *data, struct hfx_packet *pkt);
     /* A scanout was disabled by its front end: its stream has ended. */
     void (*scanout_ended)(void *data, uint32_t scanout);
+    /* The pointer moved or changed shape; the sink copies what it keeps. */
+    void (*cursor)(void *data, uint32_t scanout, const struct hfx_cursor *c);
 };
 
 /* Result of a head request, delivered once, from any thread. */
@@ -123,6 +136,9 @@ int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t scanout, const uint
                               uint32_t stride, const struct hfx_rect *rects, int nrects);
 /* The head is gone (guest disabled it): the stream ends. */
 void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t scanout);
+/* The head's pointer moved or changed shape (for the extended protocol).
+ * Returns -1 for a bad scanout or a shape over HFX_CURSOR_MAX_SIDE. */
+int hfx_engine_scanout_cursor(struct hfx_engine *e, uint32_t scanout, const struct hfx_cursor *c);
 
 /* ---- network side (any thread) ---- */
 

@@ -57,6 +57,7 @@ struct console {
      * rectangle, the engine wants the whole surface around it. */
     uint8_t *pixels;
     uint32_t width, height, stride, format;
+    struct hfx_cursor cursor;   /* position and visibility (the shape goes on at once) */
 };
 
 struct hfx_qemu_dbus {
@@ -226,6 +227,32 @@ static const char *on_update(struct console *c, GVariant *params)
     return why;
 }
 
+static const char *on_cursor_define(struct console *c, GVariant *params)
+{
+    gint32 w, h, hot_x, hot_y;
+    GVariant *data_v;
+    g_variant_get(params, "(iiii@ay)", &w, &h, &hot_x, &hot_y, &data_v);
+    gsize len;
+    const uint8_t *data = g_variant_get_fixed_array(data_v, &len, 1);
+    const char *why = NULL;
+    if (w <= 0 || h <= 0 || w > HFX_CURSOR_MAX_SIDE || h > HFX_CURSOR_MAX_SIDE || hot_x < 0 ||
+        hot_y < 0 || hot_x >= w || hot_y >= h)
+        why = "cursor size or hot spot out of range";
+    else if (len < (gsize)w * (gsize)h * 4)
+        why = "short data";
+    if (!why) {
+        struct hfx_cursor shape = c->cursor;
+        shape.width = (uint16_t)w;
+        shape.height = (uint16_t)h;
+        shape.hot_x = (uint16_t)hot_x;
+        shape.hot_y = (uint16_t)hot_y;
+        shape.argb = data;
+        hfx_engine_scanout_cursor(c->q->engine, c->scanout, &shape);
+    }
+    g_variant_unref(data_v);
+    return why;
+}
+
 static void listener_call(GDBusConnection *conn, const char *sender, const char *path,
                           const char *iface, const char *method, GVariant *params,
                           GDBusMethodInvocation *inv, gpointer data)
@@ -244,8 +271,14 @@ static void listener_call(GDBusConnection *conn, const char *sender, const char 
         c->width = c->height = 0;
     } else if (!strcmp(method, "ScanoutDMABUF") || !strcmp(method, "UpdateDMABUF")) {
         why = "DMABUF scanouts are not supported (use a 2D display device or gl=off)";
+    } else if (!strcmp(method, "MouseSet")) {
+        gint32 x, y, on;
+        g_variant_get(params, "(iii)", &x, &y, &on);
+        c->cursor = (struct hfx_cursor){.x = x, .y = y, .visible = on != 0};
+        hfx_engine_scanout_cursor(c->q->engine, c->scanout, &c->cursor);
+    } else if (!strcmp(method, "CursorDefine")) {
+        why = on_cursor_define(c, params);
     }
-    /* MouseSet and CursorDefine are accepted; the cursor is not exported yet. */
     if (why) {
         hfx_log(HFX_LOG_WARN, "console %u: %s refused: %s (surface %ux%u, args %s)", c->qemu_id,
                 method, why, c->width, c->height, "");

@@ -88,6 +88,9 @@ static const struct size_rule server_rules[] = {
     { HXFR_STATS_RESP, false, 0, HXFR_MAX_TEXT_PAYLOAD,
       "payload_size is wrong for STATS_RESP (over the text limit)" },
     { HXFR_ERROR, false, 260, 260, "payload_size is wrong for ERROR (expects 260)" },
+    { HXFR_CURSOR, false, HXFR_CURSOR_FIXED_SIZE - HXFR_HEADER_SIZE,
+      HXFR_CURSOR_FIXED_SIZE - HXFR_HEADER_SIZE + HXFR_CURSOR_MAX_SIDE * HXFR_CURSOR_MAX_SIDE * 4,
+      "payload_size is wrong for CURSOR (expects 24 plus at most a 256x256 shape)" },
 };
 
 static const struct size_rule *find_rule(uint8_t type, enum hxfr_dir dir)
@@ -244,6 +247,29 @@ static void decode_error(const uint8_t *buf, struct hxfr_msg *m)
     copy_text(m->u.error.text, buf + 16, HXFR_ERROR_TEXT_SIZE);
 }
 
+/* CURSOR: scanout_id u32 @12, x i32 @16, y i32 @20, visible u8 @24,
+ * reserved[3], hot_x u16 @28, hot_y u16 @30, width u16 @32, height u16 @34,
+ * then width * height * 4 bytes of ARGB. */
+static enum hxfr_parse decode_cursor(const uint8_t *buf, uint32_t payload, struct hxfr_msg *m,
+                                     const char **why)
+{
+    m->u.cursor.scanout_id = rd32(buf + 12);
+    m->u.cursor.x = (int32_t)rd32(buf + 16);
+    m->u.cursor.y = (int32_t)rd32(buf + 20);
+    m->u.cursor.visible = buf[24] != 0;
+    m->u.cursor.hot_x = rd16(buf + 28);
+    m->u.cursor.hot_y = rd16(buf + 30);
+    m->u.cursor.width = rd16(buf + 32);
+    m->u.cursor.height = rd16(buf + 34);
+    uint32_t w = m->u.cursor.width, h = m->u.cursor.height;
+    uint32_t shape = w && h ? w * h * 4 : 0;
+    if (w > HXFR_CURSOR_MAX_SIDE || h > HXFR_CURSOR_MAX_SIDE ||
+        payload != HXFR_CURSOR_FIXED_SIZE - HXFR_HEADER_SIZE + shape)
+        return fail(HXFR_PARSE_BAD_FIELD, why, "CURSOR shape size does not match payload_size");
+    m->u.cursor.argb = shape ? buf + HXFR_CURSOR_FIXED_SIZE : NULL;
+    return HXFR_PARSE_OK;
+}
+
 static void decode_hello(const uint8_t *buf, struct hxfr_msg *m)
 {
     m->u.hello.version = rd16(buf + 12);
@@ -295,6 +321,8 @@ static enum hxfr_parse decode_payload(const uint8_t *buf, struct hxfr_msg *m, co
         m->u.stats_resp.text = (const char *)buf + HXFR_HEADER_SIZE;
         m->u.stats_resp.len = payload;
         return HXFR_PARSE_OK;
+    case HXFR_CURSOR:
+        return decode_cursor(buf, payload, m, why);
     default: /* FRAME_REQUEST, PING, PONG: nothing beyond the header */
         return HXFR_PARSE_OK;
     }
@@ -332,6 +360,7 @@ const char *hxfr_type_name(uint8_t type)
     case HXFR_HELLO_RESP: return "HELLO_RESP";
     case HXFR_STATS_REQ: return "STATS_REQ";
     case HXFR_STATS_RESP: return "STATS_RESP";
+    case HXFR_CURSOR: return "CURSOR";
     case HXFR_ERROR: return "ERROR";
     default: return "UNKNOWN";
     }
@@ -479,6 +508,25 @@ size_t hxfr_put_hello(uint8_t out[24], uint8_t type, uint16_t version, uint32_t 
 size_t hxfr_put_stats_req(uint8_t out[16], uint32_t scanout_id, bool with_payload)
 {
     return put_opt_scanout_msg(out, HXFR_STATS_REQ, scanout_id, with_payload);
+}
+
+size_t hxfr_put_cursor_head(uint8_t out[HXFR_CURSOR_FIXED_SIZE], uint32_t scanout_id, int32_t x,
+                            int32_t y, bool visible, uint16_t hot_x, uint16_t hot_y,
+                            uint16_t width, uint16_t height)
+{
+    uint32_t shape = width && height ? (uint32_t)width * height * 4 : 0;
+    hxfr_put_header(out, HXFR_CURSOR, 0, (uint16_t)scanout_id,
+                    HXFR_CURSOR_FIXED_SIZE - HXFR_HEADER_SIZE + shape);
+    wr32(out + 12, scanout_id);
+    wr32(out + 16, (uint32_t)x);
+    wr32(out + 20, (uint32_t)y);
+    memset(out + 24, 0, 4);
+    out[24] = visible;
+    wr16(out + 28, hot_x);
+    wr16(out + 30, hot_y);
+    wr16(out + 32, width);
+    wr16(out + 34, height);
+    return HXFR_CURSOR_FIXED_SIZE;
 }
 
 size_t hxfr_put_stats_resp_head(uint8_t out[12], uint32_t len)

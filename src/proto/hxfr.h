@@ -27,6 +27,13 @@
  * own limit. */
 #define HXFR_MAX_SCANOUTS 16u
 
+/* CURSOR: a position, and a shape of at most this many pixels a side. */
+#define HXFR_CURSOR_FIXED_SIZE 36u
+#define HXFR_CURSOR_MAX_SIDE 256u
+
+/* HELLO capability bits. */
+#define HXFR_CAP_CURSOR 0x01u /* send CURSOR messages with the frames */
+
 /* Header flags. Deployed clients always send 0. */
 #define HXFR_FLAG_EXTENDED 0x01u /* HELLO sets it; marks extended-only traffic */
 
@@ -48,6 +55,7 @@ enum hxfr_type {
     HXFR_HELLO_RESP = 0x41,
     HXFR_STATS_REQ = 0x50,
     HXFR_STATS_RESP = 0x51,
+    HXFR_CURSOR = 0x60,
     HXFR_ERROR = 0xFF,
 };
 
@@ -99,6 +107,13 @@ struct hxfr_msg {
         struct { bool has_scanout; uint32_t scanout_id; } stats_req;
         struct { const char *text; uint32_t len; } stats_resp;   /* not NUL-terminated */
         struct hxfr_frame frame;
+        struct {
+            uint32_t scanout_id;
+            int32_t x, y;
+            bool visible;
+            uint16_t hot_x, hot_y, width, height; /* width/height 0: position only */
+            const uint8_t *argb;                   /* width * height * 4 bytes */
+        } cursor;
     } u;
 };
 
@@ -143,6 +158,11 @@ size_t hxfr_put_scanout_resp(uint8_t out[84], uint32_t scanout_id, bool success,
 size_t hxfr_put_error(uint8_t out[272], uint16_t session, int32_t code, const char *text);
 size_t hxfr_put_hello(uint8_t out[24], uint8_t type, uint16_t version, uint32_t caps, uint32_t max_scanouts);
 size_t hxfr_put_stats_req(uint8_t out[16], uint32_t scanout_id, bool with_payload);
+/* CURSOR up to the shape; the caller appends width * height * 4 bytes of
+ * ARGB (none when width or height is 0: a move). */
+size_t hxfr_put_cursor_head(uint8_t out[HXFR_CURSOR_FIXED_SIZE], uint32_t scanout_id, int32_t x,
+                            int32_t y, bool visible, uint16_t hot_x, uint16_t hot_y,
+                            uint16_t width, uint16_t height);
 /* STATS_RESP: header only; the caller appends len bytes of text. */
 size_t hxfr_put_stats_resp_head(uint8_t out[12], uint32_t len);
 

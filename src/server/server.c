@@ -47,6 +47,7 @@ struct client {
     int fd;
     uint64_t serial;
     bool extended;
+    uint32_t caps;          /* HELLO capability bits */
     bool subscribed;
     bool closing;           /* flush what is queued, then close */
     bool lingering;         /* flushed and half-closed: waiting for the peer's close */
@@ -64,7 +65,7 @@ struct client {
     int64_t last_key_req_ns;
 };
 
-enum inbox_kind { IN_PACKET, IN_ENDED, IN_HEAD_DONE };
+enum inbox_kind { IN_PACKET, IN_ENDED, IN_HEAD_DONE, IN_CURSOR };
 
 struct inbox_item {
     struct inbox_item *next;
@@ -74,6 +75,15 @@ struct inbox_item {
     uint64_t serial;        /* IN_HEAD_DONE: the requesting client */
     int status;
     char text[HXFR_CONNECTOR_SIZE];
+    struct hfx_cursor cursor;   /* IN_CURSOR; argb points into shape[] */
+    uint8_t shape[];
+};
+
+/* The last pointer state of a scanout, for subscribers that join later. */
+struct cursor_state {
+    bool known;
+    struct hfx_cursor c;        /* c.argb points at shape */
+    uint8_t *shape;
 };
 
 struct head_req {
@@ -93,6 +103,7 @@ struct hfx_server {
     _Atomic(struct inbox_item *) inbox;
     struct client *clients;
     struct client *subs[HFX_MAX_SCANOUTS];
+    struct cursor_state cursors[HFX_MAX_SCANOUTS];
     uint64_t next_serial;
     int nclients;
     struct hfx_server_stats stats;
@@ -140,9 +151,26 @@ static void sink_ended(void *data, uint32_t scanout)
     inbox_push(data, it);
 }
 
+static void sink_cursor(void *data, uint32_t scanout, const struct hfx_cursor *c)
+{
+    size_t shape = c->width && c->height ? (size_t)c->width * c->height * 4 : 0;
+    struct inbox_item *it = calloc(1, sizeof *it + shape);
+    if (!it)
+        return;
+    it->kind = IN_CURSOR;
+    it->scanout = scanout;
+    it->cursor = *c;
+    if (shape) {
+        memcpy(it->shape, c->argb, shape);
+        it->cursor.argb = it->shape;
+    }
+    inbox_push(data, it);
+}
+
 const struct hfx_engine_sink hfx_server_sink = {
     .packet = sink_packet,
     .scanout_ended = sink_ended,
+    .cursor = sink_cursor,
 };
 
 static void head_done(void *data, int status, const char *text)
@@ -289,6 +317,25 @@ static void queue_bytes(struct client *c, const void *data, size_t len)
     m->len = len;
     enqueue(c, m);
     update_events(c);
+}
+
+static bool wants_cursor(const struct client *c)
+{
+    return c->extended && (c->caps & HXFR_CAP_CURSOR);
+}
+
+static void queue_cursor(struct client *cl, uint32_t scanout, const struct hfx_cursor *c)
+{
+    size_t shape = c->width && c->height ? (size_t)c->width * c->height * 4 : 0;
+    uint8_t *msg = malloc(HXFR_CURSOR_FIXED_SIZE + shape);
+    if (!msg)
+        return;
+    hxfr_put_cursor_head(msg, scanout, c->x, c->y, c->visible, c->hot_x, c->hot_y,
+                         shape ? c->width : 0, shape ? c->height : 0);
+    if (shape)
+        memcpy(msg + HXFR_CURSOR_FIXED_SIZE, c->argb, shape);
+    queue_bytes(cl, msg, HXFR_CURSOR_FIXED_SIZE + shape);
+    free(msg);
 }
 
 /* ---- client life cycle ---- */
@@ -472,6 +519,8 @@ static void handle_subscribe(struct client *c, uint32_t id)
         s->subs[id]->sub_prev = c;
     s->subs[id] = c;
     s->stats.subscribers++;
+    if (wants_cursor(c) && s->cursors[id].known)
+        queue_cursor(c, id, &s->cursors[id].c);
     hfx_engine_subscribe(s->engine, id, +1);
 }
 
@@ -561,7 +610,8 @@ static void handle_message(struct client *c, const struct hxfr_msg *m)
             return;
         }
         c->extended = true;
-        queue_bytes(c, buf, hxfr_put_hello(buf, HXFR_HELLO_RESP, HFX_SERVER_VERSION, 0,
+        c->caps = m->u.hello.caps & HXFR_CAP_CURSOR;
+        queue_bytes(c, buf, hxfr_put_hello(buf, HXFR_HELLO_RESP, HFX_SERVER_VERSION, c->caps,
                                            hfx_engine_max_scanouts(s->engine)));
         break;
     case HXFR_SUBSCRIBE:
@@ -686,6 +736,34 @@ static void deliver_packet(struct hfx_server *s, struct hfx_packet *pkt)
         queue_frame(c, pkt);
 }
 
+/* Keeps the newest position and shape for late joiners and sends the
+ * change to those who asked for the cursor: a move as a move, a new shape
+ * with its pixels. */
+static void deliver_cursor(struct hfx_server *s, uint32_t scanout, const struct hfx_cursor *c)
+{
+    struct cursor_state *st = &s->cursors[scanout];
+    bool new_shape = c->width && c->height;
+    if (new_shape) {
+        size_t bytes = (size_t)c->width * c->height * 4;
+        uint8_t *shape = malloc(bytes);
+        if (!shape)
+            return;
+        memcpy(shape, c->argb, bytes);
+        free(st->shape);
+        st->shape = shape;
+        st->c = *c;
+        st->c.argb = shape;
+    } else {
+        st->c.x = c->x;
+        st->c.y = c->y;
+        st->c.visible = c->visible;
+    }
+    st->known = true;
+    for (struct client *cl = s->subs[scanout]; cl; cl = cl->sub_next)
+        if (wants_cursor(cl))
+            queue_cursor(cl, scanout, new_shape ? &st->c : c);
+}
+
 static void deliver_ended(struct hfx_server *s, uint32_t scanout)
 {
     /* The stream ends cleanly: what is queued goes out, then the close. */
@@ -718,6 +796,9 @@ static void drain_inbox(struct hfx_server *s)
             break;
         case IN_HEAD_DONE:
             deliver_head_done(s, it);
+            break;
+        case IN_CURSOR:
+            deliver_cursor(s, it->scanout, &it->cursor);
             break;
         }
         free(it);
@@ -873,6 +954,8 @@ void hfx_server_free(struct hfx_server *s)
     }
     for (int i = 0; i < s->nlisten; i++)
         close(s->listen_fd[i]);
+    for (int i = 0; i < HFX_MAX_SCANOUTS; i++)
+        free(s->cursors[i].shape);
     if (s->epfd >= 0)
         close(s->epfd);
     if (s->wake_fd >= 0)

@@ -135,6 +135,26 @@ static const uint8_t *pixels_in_format(struct hfx_synth_frontend *f, struct head
     return h->converted;
 }
 
+/* A 16x16 arrow, so the cursor path of the extended protocol has a shape
+ * and a pointer that moves with the frames. */
+#define CURSOR_SIDE 16
+
+static void move_cursor(struct hfx_synth_frontend *f, uint32_t id, bool define)
+{
+    struct head *h = &f->heads[id];
+    uint32_t n = hfx_synth_frame(h->synth);
+    struct hfx_cursor c = {.x = (int32_t)(n % 640), .y = (int32_t)(n % 360), .visible = true};
+    uint32_t argb[CURSOR_SIDE * CURSOR_SIDE];
+    if (define) {
+        for (int y = 0; y < CURSOR_SIDE; y++)
+            for (int x = 0; x < CURSOR_SIDE; x++)
+                argb[y * CURSOR_SIDE + x] = x <= y ? 0xff000000u | (x == y ? 0xffffffu : 0) : 0;
+        c.width = c.height = CURSOR_SIDE;
+        c.argb = (const uint8_t *)argb;
+    }
+    hfx_engine_scanout_cursor(f->engine, id, &c);
+}
+
 static void play_head(struct hfx_synth_frontend *f, uint32_t id)
 {
     struct head *h = &f->heads[id];
@@ -146,6 +166,7 @@ static void play_head(struct hfx_synth_frontend *f, uint32_t id)
     const uint8_t *px = pixels_in_format(f, h, rects, n);
     if (h->shown) {
         hfx_engine_scanout_update(f->engine, id, px, stride, rects, n);
+        move_cursor(f, id, false);
         return;
     }
     /* Frame 0 damages the whole head: it is the surface the engine starts from. */
@@ -154,6 +175,7 @@ static void play_head(struct hfx_synth_frontend *f, uint32_t id)
                                f->cfg.format, px, stride, err, sizeof err) < 0)
         hfx_log(HFX_LOG_ERROR, "synthetic head %u: %s", id, err);
     h->shown = true;
+    move_cursor(f, id, true);
 }
 
 static void *frontend_main(void *arg)
