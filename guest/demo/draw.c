@@ -186,10 +186,13 @@ static int step_heads(struct drawer *dr, int64_t now)
             continue;
         }
         if (!p->drawn && !render(dr, h)) {
-            /* An idle source never changes again: nothing to flip. */
-            if (dr->o->frames > 0)
-                p->done = true;
+            /* An idle source never changes again: nothing to flip, and
+             * with --frames nothing to wait for. */
             p->due = now + RESCAN_NS;
+            if (dr->o->frames > 0) {
+                p->done = true;
+                wait = 0;
+            }
             continue;
         }
         int r = dr->o->dirty ? present_dirty(dr, h) : head_flip(&dr->d, h);

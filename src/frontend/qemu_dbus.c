@@ -58,6 +58,11 @@ struct console {
     uint8_t *pixels;
     uint32_t width, height, stride, format;
     struct hfx_cursor cursor;   /* position and visibility (the shape goes on at once) */
+    /* A surface learnt from partial updates is shown only once they have
+     * covered all of it: until then it is partly black, not what the guest
+     * shows. */
+    bool filling;
+    pixman_region32_t filled;
 };
 
 struct hfx_qemu_dbus {
@@ -109,7 +114,8 @@ static const char *on_scanout(struct console *c, GVariant *params)
         why = "size out of range";
     else if (stride < w * 4 || len < (gsize)stride * (h - 1) + (gsize)w * 4)
         why = "short data";
-    if (!why && c->pixels && c->width == w && c->height == h && c->format == fourcc) {
+    if (!why && c->pixels && !c->filling && c->width == w && c->height == h &&
+        c->format == fourcc) {
         /* The same surface again (QEMU 7.2 sends every full-surface update
          * this way): pass on only what changed. */
         struct hfx_rect rects[MAX_DIFF_RECTS];
@@ -127,6 +133,7 @@ static const char *on_scanout(struct console *c, GVariant *params)
             why = "out of memory";
     }
     if (!why) {
+        c->filling = false;
         c->width = w;
         c->height = h;
         c->stride = w * 4;
@@ -171,7 +178,7 @@ static bool follow_resize(struct console *c, uint32_t fourcc)
     if (hv)
         g_variant_unref(hv);
     if (w < 2 || h < 2 || w > HFX_MAX_WIDTH || h > HFX_MAX_HEIGHT ||
-        (w == c->width && h == c->height))
+        (c->pixels && w == c->width && h == c->height))
         return false;
     uint8_t *px = calloc((size_t)w * h, 4);
     if (!px)
@@ -182,6 +189,8 @@ static bool follow_resize(struct console *c, uint32_t fourcc)
     c->height = h;
     c->stride = w * 4;
     c->format = fourcc;
+    c->filling = true;
+    pixman_region32_clear(&c->filled);
     hfx_log(HFX_LOG_DEBUG, "console %u: resized to %ux%u by partial updates", c->qemu_id, w, h);
     return true;
 }
@@ -196,13 +205,10 @@ static const char *on_update(struct console *c, GVariant *params)
     const uint8_t *data = g_variant_get_fixed_array(data_v, &len, 1);
     const char *why = NULL;
     uint32_t fourcc = fourcc_of(pformat);
-    bool resized = false;
-    if (!c->pixels)
-        why = "Update before Scanout";
-    else if (!fourcc || fourcc != c->format)
+    if (!fourcc || (c->pixels && fourcc != c->format))
         why = "Update in another format than its Scanout";
-    else if (!rect_fits(x, y, w, h, c->width, c->height) &&
-             !((resized = follow_resize(c, fourcc)) && rect_fits(x, y, w, h, c->width, c->height)))
+    else if ((!c->pixels || !rect_fits(x, y, w, h, c->width, c->height)) &&
+             !(follow_resize(c, fourcc) && rect_fits(x, y, w, h, c->width, c->height)))
         why = "rectangle outside the surface";
     else if (stride < (guint32)w * 4 || len < (gsize)stride * (guint32)(h - 1) + (gsize)w * 4)
         why = "short data";
@@ -216,12 +222,18 @@ static const char *on_update(struct console *c, GVariant *params)
             rects[i].x += x;
             rects[i].y += y;
         }
-        char err[256];
-        if (resized)
-            hfx_engine_scanout_set(c->q->engine, c->scanout, c->width, c->height, c->format,
-                                   c->pixels, c->stride, err, sizeof err);
-        else if (n > 0)
+        if (c->filling) {
+            pixman_region32_union_rect(&c->filled, &c->filled, x, y, (unsigned)w, (unsigned)h);
+            pixman_box32_t all = {0, 0, (int32_t)c->width, (int32_t)c->height};
+            if (pixman_region32_contains_rectangle(&c->filled, &all) == PIXMAN_REGION_IN) {
+                char err[256];
+                c->filling = false;
+                hfx_engine_scanout_set(c->q->engine, c->scanout, c->width, c->height, c->format,
+                                       c->pixels, c->stride, err, sizeof err);
+            }
+        } else if (n > 0) {
             hfx_engine_scanout_update(c->q->engine, c->scanout, c->pixels, c->stride, rects, n);
+        }
     }
     g_variant_unref(data_v);
     return why;
@@ -253,6 +265,17 @@ static const char *on_cursor_define(struct console *c, GVariant *params)
     return why;
 }
 
+/* QEMU 7.2 does not tell D-Bus listeners when a head's surface goes away
+ * (its 2D switch to no surface sends nothing), so a head we turned off ends
+ * its stream here, once QEMU has taken the request. */
+static void end_console(struct console *c)
+{
+    hfx_engine_scanout_disable(c->q->engine, c->scanout);
+    free(c->pixels);
+    c->pixels = NULL;
+    c->width = c->height = 0;
+}
+
 static void listener_call(GDBusConnection *conn, const char *sender, const char *path,
                           const char *iface, const char *method, GVariant *params,
                           GDBusMethodInvocation *inv, gpointer data)
@@ -265,10 +288,7 @@ static void listener_call(GDBusConnection *conn, const char *sender, const char 
         why = on_update(c, params);
     } else if (!strcmp(method, "Disable")) {
         hfx_log(HFX_LOG_DEBUG, "console %u: disabled", c->qemu_id);
-        hfx_engine_scanout_disable(c->q->engine, c->scanout);
-        free(c->pixels);
-        c->pixels = NULL;
-        c->width = c->height = 0;
+        end_console(c);
     } else if (!strcmp(method, "ScanoutDMABUF") || !strcmp(method, "UpdateDMABUF")) {
         why = "DMABUF scanouts are not supported (use a 2D display device or gl=off)";
     } else if (!strcmp(method, "MouseSet")) {
@@ -408,6 +428,7 @@ static int find_consoles(struct hfx_qemu_dbus *q, char *err, size_t errlen)
         if (!strcmp(g_variant_get_string(type, NULL), "Graphic")) {
             struct console *c = &q->consoles[q->nconsoles];
             c->q = q;
+            pixman_region32_init(&c->filled);
             c->qemu_id = id[i];
             c->scanout = (uint32_t)q->nconsoles++;
         }
@@ -513,6 +534,8 @@ static void on_ui_info_reply(GObject *src, GAsyncResult *res, gpointer data)
     char text[64];
     if (r) {
         g_variant_unref(r);
+        if (!hc->enable)
+            end_console(&hc->q->consoles[hc->scanout]);
         snprintf(text, sizeof text, "Virtual-%u", hc->scanout + 1);
         hc->done(hc->done_data, 0, text);
     } else {
@@ -621,6 +644,7 @@ void hfx_qemu_dbus_stop(struct hfx_qemu_dbus *q)
         if (c->pixels)
             hfx_engine_scanout_disable(q->engine, c->scanout);
         free(c->pixels);
+        pixman_region32_fini(&c->filled);
     }
     if (q->conn) {
         g_signal_handlers_disconnect_by_data(q->conn, q);

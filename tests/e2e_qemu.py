@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""End-to-end: a real QEMU (TCG) boots the test guest (guest/build), which
+draws the synthetic workloads on its virtio-gpu heads with page flips; the
+exporter serves them through QEMU's D-Bus display; subscribers on the host
+decode the streams and check the frame numbers the guest drew, in order, and
+the picture against a re-creation of what it drew.
+
+Checks, each printed with what it measured:
+  heads       4 heads: head 0 at boot, heads 1-3 turned on by ENABLE_SCANOUT;
+              every head's stream decodes, numbers in order, PSNR >= 30 dB
+  enable      ENABLE_SCANOUT head 3 at 1920x1080: the guest sees the connector
+              connect with that mode and the stream restarts at that size
+  disable     DISABLE_SCANOUT head 3: the connector disconnects and the
+              subscriber's stream ends cleanly
+  guest-sub   a subscriber inside the guest receives frames through 10.0.2.2
+  restart     the exporter is killed mid-stream: the VM keeps running, a new
+              exporter attaches and a reconnecting subscriber gets an IDR at once
+
+Environment: HFX_BIN (the hfx binary), HFX_GUEST_BUILD (guest/build).
+Every QEMU and exporter started here is killed when the test ends.
+"""
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HFX = os.environ.get("HFX_BIN", "build/hfx")
+HERE = os.path.dirname(os.path.abspath(__file__))
+GUEST = os.path.join(HERE, "..", "guest")
+MIN_PSNR = 30
+MAX_STALE_SHARE = 0.05
+TYPING = "typing"
+
+procs = []
+failures = []
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(name, ok, detail):
+    log(("PASS " if ok else "FAIL ") + name + ": " + detail)
+    if not ok:
+        failures.append(name)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(args, **kw):
+    p = subprocess.Popen(args, start_new_session=True, **kw)
+    procs.append(p)
+    return p
+
+
+def kill_all():
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def qemu_args(heads, run, serial):
+    out = subprocess.run([os.path.join(GUEST, "qemu-args"), "--heads", str(heads), "--net",
+                          "--run", run, "--serial", serial],
+                         check=True, capture_output=True, text=True).stdout
+    return [a for a in out.split("\n") if a]
+
+
+class Serial:
+    """The guest's console, read as it grows."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def text(self):
+        try:
+            with open(self.path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_for(self, pattern, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            time.sleep(0.1)
+        return None
+
+    def count(self, pattern):
+        return len(re.findall(pattern, self.text()))
+
+
+def ctl(addr, *args, timeout=15):
+    r = subprocess.run([HFX, "ctl", "--connect", addr, *args], capture_output=True, text=True,
+                       timeout=timeout)
+    return r.returncode, (r.stdout + r.stderr).strip()
+
+
+def sub(addr, scanout, seconds, out, check_workload=TYPING, extra=()):
+    """Runs hfx sub with --check; returns (exit code, last progress line).
+
+    QEMU 7.2's D-Bus listener sends a page-flipped surface by reference and
+    serializes it later, so a frame may carry what the guest drew into that
+    buffer next (one or two numbers ahead) and the following one looks one
+    behind: --allow-stale lets those through, and the test bounds how many."""
+    args = [HFX, "sub", "--connect", addr, "--scanout", str(scanout), "--duration", str(seconds),
+            "--output", out, "--allow-stale", *extra]
+    if check_workload:
+        args += ["--check", check_workload, "--min-psnr", str(MIN_PSNR)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
+    lines = [l for l in r.stderr.splitlines() if l.startswith("hfx sub:")]
+    notes = [l for l in lines if " reads #" in l]
+    return r.returncode, "; ".join(notes + lines[-1:]) if lines else r.stderr.strip()[-300:]
+
+
+def stream_ok(rc, line):
+    """hfx sub passed, and stale frames (see sub) are rare."""
+    m = re.search(r"scanout \d+: (\d+) frames.* (\d+) stale", line)
+    return (rc == 0 and m is not None and " 0 out of order" in line and " 0 undecodable" in line
+            and int(m.group(2)) <= MAX_STALE_SHARE * int(m.group(1)))
+
+
+def probe(path):
+    r = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                        "-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0",
+                        path], capture_output=True, text=True)
+    return r.stdout.strip()
+
+
+def wait_port(addr_port, timeout=20):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", addr_port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def first_frame_after_subscribe(port, scanout, timeout=10):
+    """Subscribes like the deployed client; seconds until the first frame and
+    whether it is a keyframe."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        t0 = time.monotonic()
+        s.sendall(struct.pack("<IBBHII", 0x52465848, 0x30, 0, scanout, 4, scanout))
+        buf = b""
+        msgs = []
+        while len(msgs) < 2 and time.monotonic() - t0 < timeout:
+            buf += s.recv(65536)
+            while len(buf) >= 12:
+                magic, typ, flags, sess, size = struct.unpack("<IBBHI", buf[:12])
+                if len(buf) < 12 + size:
+                    break
+                msgs.append((typ, buf[:12 + size], time.monotonic() - t0))
+                buf = buf[12 + size:]
+        if len(msgs) < 2 or msgs[0][0] != 0x31 or msgs[1][0] != 0x02:
+            return None, False
+        return msgs[1][2], msgs[1][1][28] == 1
+    finally:
+        s.close()
+
+
+def test_hfx_run(tmp):
+    """Everything that goes through `hfx run`."""
+    port = free_port()
+    addr = "tcp:127.0.0.1:%d" % port
+    serial = Serial(os.path.join(tmp, "run.serial"))
+    guest_run = "both --workload typing --host 10.0.2.2 --port %d --scanout 0 --seconds 600" % port
+    qemu = qemu_args(4, guest_run, serial.path)
+    exporter_log = open(os.path.join(tmp, "run.log"), "w")
+    run = spawn([HFX, "run", "--listen", addr, "--", "qemu-system-x86_64", *qemu],
+                stdout=exporter_log, stderr=subprocess.STDOUT)
+    t0 = time.monotonic()
+    m = serial.wait_for(r"hfx-guest: head 0 connected (\d+)x(\d+)", 60)
+    check("boot", m is not None and wait_port(port),
+          "head 0 connected %.1f s after start" % (time.monotonic() - t0) if m else
+          "the guest never reported head 0 (serial: %r)" % serial.text()[-500:])
+    if not m:
+        return
+
+    # Heads 1-3 come on the way the deployed display manager turns them on.
+    sizes = {1: (1024, 768), 2: (800, 600), 3: (1280, 720)}
+    for head, (w, h) in sizes.items():
+        t = time.monotonic()
+        rc, out = ctl(addr, "enable", str(head), "%dx%d" % (w, h))
+        seen = serial.wait_for(r"hfx-guest: head %d connected %dx%d" % (head, w, h), 30)
+        check("enable head %d" % head, rc == 0 and "Virtual-%d" % (head + 1) in out and seen,
+              "SCANOUT_RESP %r, guest connected %dx%d %.1f s after the request" %
+              (out, w, h, time.monotonic() - t) if seen else "rc %d %r, guest did not connect" %
+              (rc, out))
+
+    # Every head streams what the guest draws.
+    for head in range(4):
+        path = os.path.join(tmp, "head%d.264" % head)
+        rc, line = sub(addr, head, 4, path)
+        check("heads: head %d" % head, stream_ok(rc, line) and " 0 below" in line,
+              "%s; ffprobe %s" % (line, probe(path)))
+
+    # A new mode for head 3: the guest modesets, the stream restarts at it.
+    rc, out = ctl(addr, "enable", "3", "1920x1080")
+    seen = serial.wait_for(r"hfx-guest: head 3 connected 1920x1080", 30)
+    path = os.path.join(tmp, "head3-1080.264")
+    src, line = sub(addr, 3, 3, path)
+    info = probe(path)
+    check("enable 1920x1080", rc == 0 and seen is not None and info.startswith("1920,1080") and
+          stream_ok(src, line), "SCANOUT_RESP %r, guest %s, stream %s (%s)" %
+          (out, "connected 1920x1080" if seen else "did not switch", info, line))
+
+    # Disable head 3 while someone watches it: the stream ends cleanly.
+    watcher = subprocess.Popen([HFX, "sub", "--connect", addr, "--scanout", "3", "--duration",
+                                "30", "--output", os.path.join(tmp, "head3-end.264")],
+                               stderr=subprocess.PIPE, text=True)
+    procs.append(watcher)
+    time.sleep(1.5)
+    t = time.monotonic()
+    rc, out = ctl(addr, "disable", "3")
+    gone = serial.wait_for(r"hfx-guest: head 3 disconnected", 30)
+    try:
+        watcher.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    err = watcher.stderr.read() if watcher.poll() is not None else ""
+    check("disable", rc == 0 and gone is not None and watcher.returncode == 0 and
+          "closed" in err, "SCANOUT_RESP in %.2f s (%r), guest %s, subscriber exit %s: %s" %
+          (time.monotonic() - t, out, "disconnected" if gone else "still connected",
+           watcher.returncode, err.strip().splitlines()[-1] if err.strip() else ""))
+
+    # The in-guest subscriber, through QEMU's user networking.
+    m = serial.wait_for(r"hfx-guest: sub scanout 0 frames (\d+) keyframes (\d+)", 30)
+    check("guest-sub", m is not None and int(m.group(1)) > 0,
+          "in-guest subscriber: %s" % (m.group(0) if m else "no report on the serial console"))
+
+    run.send_signal(signal.SIGTERM)
+    try:
+        run.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    check("run exit", run.returncode is not None, "hfx run exited %s on SIGTERM (QEMU stopped)" %
+          run.returncode)
+
+
+def test_restart(tmp):
+    """The VM never depends on the exporter."""
+    qmp = os.path.join(tmp, "qmp.sock")
+    serial = Serial(os.path.join(tmp, "restart.serial"))
+    qemu = spawn(["qemu-system-x86_64", *qemu_args(2, "draw --workload typing", serial.path),
+                  "-display", "dbus,p2p=yes", "-qmp", "unix:%s,server=on,wait=off" % qmp],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not serial.wait_for(r"hfx-guest: head 0 connected", 60):
+        check("restart", False, "the guest did not boot")
+        return
+    port = free_port()
+    addr = "tcp:127.0.0.1:%d" % port
+    log_path = os.path.join(tmp, "serve1.log")
+    serve = spawn([HFX, "serve", "--qemu-dbus", "qmp:" + qmp, "--listen", addr],
+                  stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    wait_port(port)
+    watcher = subprocess.Popen([HFX, "sub", "--connect", addr, "--scanout", "0", "--duration",
+                                "20", "--output", os.path.join(tmp, "before.264")],
+                               stderr=subprocess.PIPE, text=True)
+    procs.append(watcher)
+    time.sleep(2)
+    os.killpg(serve.pid, signal.SIGKILL)
+    serve.wait()
+    frames_before = serial.count(r"hfx-guest: head 0 frame")
+    time.sleep(2)
+    alive = qemu.poll() is None and serial.count(r"hfx-guest: head 0 frame") > frames_before
+    watcher.wait(timeout=20)
+    serve2 = spawn([HFX, "serve", "--qemu-dbus", "qmp:" + qmp, "--listen", addr],
+                   stdout=open(os.path.join(tmp, "serve2.log"), "w"), stderr=subprocess.STDOUT)
+    up = wait_port(port)
+    first, key = first_frame_after_subscribe(port, 0) if up else (None, False)
+    path = os.path.join(tmp, "after.264")
+    rc, line = sub(addr, 0, 3, path) if up else (1, "no exporter")
+    check("restart", alive and up and first is not None and key and stream_ok(rc, line),
+          "VM %s after the exporter was killed; new exporter %s; first frame after SUBSCRIBE "
+          "%s (%s); then %s" % ("kept drawing" if alive else "STOPPED",
+                                "attached" if up else "did not attach",
+                                "%.0f ms" % (first * 1000) if first is not None else "never",
+                                "keyframe" if key else "not a keyframe", line))
+    os.killpg(serve2.pid, signal.SIGTERM)
+    os.killpg(qemu.pid, signal.SIGKILL)
+
+
+def main():
+    subprocess.run([os.path.join(GUEST, "build")], check=True, stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="hfx-e2e-") as tmp:
+        try:
+            test_hfx_run(tmp)
+            test_restart(tmp)
+        finally:
+            kill_all()
+    if failures:
+        log("FAILED: " + ", ".join(failures))
+        return 1
+    log("all end-to-end checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
