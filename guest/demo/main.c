@@ -108,7 +108,7 @@ static void usage(void)
           "  draw [--workload typing|video|scroll|idle] [--fps N] [--frames N] [--seconds S] [--dirty]\n"
           "  sub [--host H] [--port P] [--scanout N] [--seconds S] [--connect-seconds S]\n"
           "  both [draw and sub options] [--seconds S] [--linger-ms MS]\n"
-          "  latency [--host H] [--port P] --head N [--reps R] [--change small|full]\n"
+          "  latency [--host H] [--port P] [--head N] [--reps R] [--change small|full]\n"
           "          [--quiet-ms MS] [--flips N] [--timeout-ms MS] [--dirty]\n"
           "  vnc-latency [--host H] [--port 5900] [--head 0] [same as latency] [--copyrect]\n",
           stderr);
