@@ -15,6 +15,8 @@ Checks, each printed with what it measured:
   guest-sub   a subscriber inside the guest receives frames through 10.0.2.2
   restart     the exporter is killed mid-stream: the VM keeps running, a new
               exporter attaches and a reconnecting subscriber gets an IDR at once
+  bus         hfx serve --qemu-dbus with a bus address (QEMU on a private
+              dbus-daemon) instead of the peer-to-peer QMP attachment
 
 Environment: HFX_BIN (the hfx binary), HFX_GUEST_BUILD (guest/build).
 Every QEMU and exporter started here is killed when the test ends.
@@ -302,12 +304,38 @@ def test_restart(tmp):
     os.killpg(qemu.pid, signal.SIGKILL)
 
 
+def test_bus(tmp):
+    """hfx serve --qemu-dbus with a D-Bus bus address: QEMU on a private bus."""
+    bus = os.path.join(tmp, "bus.sock")
+    daemon = spawn(["dbus-daemon", "--session", "--nofork", "--address=unix:path=" + bus],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.monotonic() + 10
+    while not os.path.exists(bus) and time.monotonic() < end:
+        time.sleep(0.05)
+    serial = Serial(os.path.join(tmp, "bus.serial"))
+    qemu = spawn(["qemu-system-x86_64", *qemu_args(2, "draw --workload typing", serial.path),
+                  "-display", "dbus,addr=unix:path=" + bus],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    booted = serial.wait_for(r"hfx-guest: head 0 connected", 60) is not None
+    port = free_port()
+    addr = "tcp:127.0.0.1:%d" % port
+    serve = spawn([HFX, "serve", "--qemu-dbus", "unix:path=" + bus, "--listen", addr],
+                  stdout=open(os.path.join(tmp, "bus-serve.log"), "w"), stderr=subprocess.STDOUT)
+    up = booted and wait_port(port)
+    rc, line = sub(addr, 0, 3, os.path.join(tmp, "bus.264")) if up else (1, "no exporter")
+    check("bus", up and stream_ok(rc, line), "QEMU on a private bus (-display dbus,addr=...): %s" %
+          line)
+    for p in (serve, qemu, daemon):
+        os.killpg(p.pid, signal.SIGKILL)
+
+
 def main():
     subprocess.run([os.path.join(GUEST, "build")], check=True, stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="hfx-e2e-") as tmp:
         try:
             test_hfx_run(tmp)
             test_restart(tmp)
+            test_bus(tmp)
         finally:
             kill_all()
     if failures:
