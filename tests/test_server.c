@@ -30,6 +30,15 @@ static int start(struct pipeline *p, struct hfx_server_config *scfg,
     return rc;
 }
 
+/* The common case: default server and engine, one synthetic head. */
+static int start_head(struct pipeline *p, enum hfx_workload wl, uint32_t w, uint32_t h)
+{
+    struct hfx_server_config sc = {0};
+    struct hfx_engine_config ec = {0};
+    struct hfx_synth_frontend_config fc = {.workload = wl, .width = w, .height = h, .heads = 1};
+    return start(p, &sc, &ec, &fc);
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
@@ -266,11 +275,7 @@ static void test_joins_share_idr(void)
 {
     fprintf(stderr, "joins on a static screen\n");
     struct pipeline p;
-    struct hfx_server_config sc = {0};
-    struct hfx_engine_config ec = {0};
-    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_IDLE, .width = 1920, .height = 1080,
-                                           .heads = 1};
-    if (start(&p, &sc, &ec, &fc) < 0)
+    if (start_head(&p, HFX_WL_IDLE, 1920, 1080) < 0)
         return;
     sleep_ms(100);
     struct hfx_conn c[4];
@@ -297,11 +302,7 @@ static void test_extended(void)
 {
     fprintf(stderr, "extended mode\n");
     struct pipeline p;
-    struct hfx_server_config sc = {0};
-    struct hfx_engine_config ec = {0};
-    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_TYPING, .width = 320, .height = 240,
-                                           .heads = 1};
-    if (start(&p, &sc, &ec, &fc) < 0)
+    if (start_head(&p, HFX_WL_TYPING, 320, 240) < 0)
         return;
     char err[256];
     struct hfx_conn c;
@@ -364,11 +365,7 @@ static void test_cursor(void)
 {
     fprintf(stderr, "cursor\n");
     struct pipeline p;
-    struct hfx_server_config sc = {0};
-    struct hfx_engine_config ec = {0};
-    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_TYPING, .width = 320, .height = 240,
-                                           .heads = 1};
-    if (start(&p, &sc, &ec, &fc) < 0)
+    if (start_head(&p, HFX_WL_TYPING, 320, 240) < 0)
         return;
     sleep_ms(200); /* the shape was defined before anyone joined */
     char err[256];
@@ -464,11 +461,7 @@ static void test_request_flood(void)
 {
     fprintf(stderr, "request flood\n");
     struct pipeline p;
-    struct hfx_server_config sc = {0};
-    struct hfx_engine_config ec = {0};
-    struct hfx_synth_frontend_config fc = {.workload = HFX_WL_TYPING, .width = 320, .height = 240,
-                                           .heads = 1};
-    if (start(&p, &sc, &ec, &fc) < 0)
+    if (start_head(&p, HFX_WL_TYPING, 320, 240) < 0)
         return;
     struct hfx_conn watcher;
     subscribe(&watcher, p.addr, 0, false);

@@ -38,17 +38,7 @@ int cmd_latency(int argc, char **argv)
 {
     struct probe_opts o;
     probe_opts_default(&o, 15937);
-    const struct arg_spec specs[] = {
-        { "--host", ARG_STR, &o.host, 0, 0 },
-        { "--port", ARG_INT, &o.port, 1, 65535 },
-        { "--head", ARG_INT, &o.head, 0, 15 },
-        { "--reps", ARG_INT, &o.reps, 1, 100000 },
-        { "--change", ARG_STR, &o.change, 0, 0 },
-        { "--quiet-ms", ARG_INT, &o.quiet_ms, 0, 60000 },
-        { "--flips", ARG_INT, &o.flips, 0, 10000000 },
-        { "--timeout-ms", ARG_INT, &o.timeout_ms, 1, 600000 },
-        { "--dirty", ARG_FLAG, &o.dirty, 0, 0 },
-    };
+    const struct arg_spec specs[] = { PROBE_SPECS(o) };
     if (args_parse(argc, argv, 1, specs, sizeof specs / sizeof specs[0], "latency") < 0 ||
         probe_opts_check(&o, "latency") < 0)
         return 2;

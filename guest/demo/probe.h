@@ -45,6 +45,16 @@ struct probe {
     uint32_t applied[2]; /* changes each buffer holds */
 };
 
+/* The options latency and vnc-latency share, for their arg_spec tables. */
+#define PROBE_SPECS(o)                                                                             \
+    { "--host", ARG_STR, &(o).host, 0, 0 }, { "--port", ARG_INT, &(o).port, 1, 65535 },           \
+        { "--head", ARG_INT, &(o).head, 0, 15 }, { "--reps", ARG_INT, &(o).reps, 1, 100000 },      \
+        { "--change", ARG_STR, &(o).change, 0, 0 },                                               \
+        { "--quiet-ms", ARG_INT, &(o).quiet_ms, 0, 60000 },                                       \
+        { "--flips", ARG_INT, &(o).flips, 0, 10000000 },                                          \
+        { "--timeout-ms", ARG_INT, &(o).timeout_ms, 1, 600000 },                                  \
+        { "--dirty", ARG_FLAG, &(o).dirty, 0, 0 }
+
 void probe_opts_default(struct probe_opts *o, long port);
 int probe_opts_check(const struct probe_opts *o, const char *cmd);
 /* Opens the display and modesets o->head (which must be connected) with a
