@@ -18,7 +18,11 @@ Checks, each printed with what it measured:
   bus         hfx serve --qemu-dbus with a bus address (QEMU on a private
               dbus-daemon) instead of the peer-to-peer QMP attachment
 
-Environment: HFX_BIN (the hfx binary), HFX_GUEST_BUILD (guest/build).
+The first five run twice when HFX_QEMU names a QEMU built with the exporter
+compiled in (scripts/build-qemu): once through `hfx run` (stock QEMU, D-Bus
+display) and once with `-object helix-frame-export` inside that QEMU.
+
+Environment: HFX_BIN (the hfx binary), HFX_QEMU (optional, see above).
 Every QEMU and exporter started here is killed when the test ends.
 """
 import os
@@ -182,19 +186,36 @@ def first_frame_after_subscribe(port, scanout, timeout=10):
         s.close()
 
 
-def test_hfx_run(tmp):
-    """Everything that goes through `hfx run`."""
+def exporter_cmd(kind, addr, qemu):
+    """The command that boots the guest with the exporter: `hfx run` around
+    Debian's QEMU, or the QEMU built with the exporter inside."""
+    if kind == "hfx run":
+        return [HFX, "run", "--listen", addr, "--", "qemu-system-x86_64", *qemu]
+    return [os.environ["HFX_QEMU"], "-L", "/usr/share/seabios", "-L", "/usr/share/qemu", *qemu,
+            "-display", "none", "-object", "helix-frame-export,id=hfx0,listen=" + addr]
+
+
+def test_heads(tmp, kind):
+    """Heads, ENABLE/DISABLE and the in-guest subscriber, with one exporter."""
     port = free_port()
     addr = "tcp:127.0.0.1:%d" % port
-    serial = Serial(os.path.join(tmp, "run.serial"))
+    tag = kind.replace(" ", "-")
+    serial = Serial(os.path.join(tmp, tag + ".serial"))
     guest_run = "both --workload typing --host 10.0.2.2 --port %d --scanout 0 --seconds 600" % port
     qemu = qemu_args(4, guest_run, serial.path)
-    exporter_log = open(os.path.join(tmp, "run.log"), "w")
-    run = spawn([HFX, "run", "--listen", addr, "--", "qemu-system-x86_64", *qemu],
-                stdout=exporter_log, stderr=subprocess.STDOUT)
+    exporter_log_path = os.path.join(tmp, tag + ".log")
+    run = spawn(exporter_cmd(kind, addr, qemu), stdout=open(exporter_log_path, "w"),
+                stderr=subprocess.STDOUT)
+    run_checks(tmp, kind, addr, port, serial, run, exporter_log_path)
+
+
+def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
+    def ck(name, ok, detail):
+        check("%s: %s" % (kind, name), ok, detail)
+
     t0 = time.monotonic()
     m = serial.wait_for(r"hfx-guest: head 0 connected (\d+)x(\d+)", 60)
-    check("boot", m is not None and wait_port(port),
+    ck("boot", m is not None and wait_port(port),
           "head 0 connected %.1f s after start" % (time.monotonic() - t0) if m else
           "the guest never reported head 0 (serial: %r)" % serial.text()[-500:])
     if not m:
@@ -206,7 +227,7 @@ def test_hfx_run(tmp):
         t = time.monotonic()
         rc, out = ctl(addr, "enable", str(head), "%dx%d" % (w, h))
         seen = serial.wait_for(r"hfx-guest: head %d connected %dx%d" % (head, w, h), 30)
-        check("enable head %d" % head, rc == 0 and "Virtual-%d" % (head + 1) in out and seen,
+        ck("enable head %d" % head, rc == 0 and "Virtual-%d" % (head + 1) in out and seen,
               "SCANOUT_RESP %r, guest connected %dx%d %.1f s after the request" %
               (out, w, h, time.monotonic() - t) if seen else "rc %d %r, guest did not connect" %
               (rc, out))
@@ -215,7 +236,7 @@ def test_hfx_run(tmp):
     for head in range(4):
         path = os.path.join(tmp, "head%d.264" % head)
         rc, line = sub(addr, head, 4, path)
-        check("heads: head %d" % head, stream_ok(rc, line) and " 0 below" in line,
+        ck("heads: head %d" % head, stream_ok(rc, line) and " 0 below" in line,
               "%s; ffprobe %s" % (line, probe(path)))
 
     # A new mode for head 3: the guest modesets, the stream restarts at it.
@@ -224,7 +245,7 @@ def test_hfx_run(tmp):
     path = os.path.join(tmp, "head3-1080.264")
     src, line = sub(addr, 3, 3, path)
     info = probe(path)
-    check("enable 1920x1080", rc == 0 and seen is not None and info.startswith("1920,1080") and
+    ck("enable 1920x1080", rc == 0 and seen is not None and info.startswith("1920,1080") and
           stream_ok(src, line), "SCANOUT_RESP %r, guest %s, stream %s (%s)" %
           (out, "connected 1920x1080" if seen else "did not switch", info, line))
 
@@ -242,14 +263,14 @@ def test_hfx_run(tmp):
     except subprocess.TimeoutExpired:
         pass
     err = watcher.stderr.read() if watcher.poll() is not None else ""
-    check("disable", rc == 0 and gone is not None and watcher.returncode == 0 and
+    ck("disable", rc == 0 and gone is not None and watcher.returncode == 0 and
           "closed" in err, "SCANOUT_RESP in %.2f s (%r), guest %s, subscriber exit %s: %s" %
           (time.monotonic() - t, out, "disconnected" if gone else "still connected",
            watcher.returncode, err.strip().splitlines()[-1] if err.strip() else ""))
 
     # The in-guest subscriber, through QEMU's user networking.
     m = serial.wait_for(r"hfx-guest: sub scanout 0 frames (\d+) keyframes (\d+)", 30)
-    check("guest-sub", m is not None and int(m.group(1)) > 0,
+    ck("guest-sub", m is not None and int(m.group(1)) > 0,
           "in-guest subscriber: %s" % (m.group(0) if m else "no report on the serial console"))
 
     run.send_signal(signal.SIGTERM)
@@ -257,8 +278,10 @@ def test_hfx_run(tmp):
         run.wait(timeout=20)
     except subprocess.TimeoutExpired:
         pass
-    check("run exit", run.returncode is not None, "hfx run exited %s on SIGTERM (QEMU stopped)" %
-          run.returncode)
+    with open(exporter_log_path, errors="replace") as f:
+        timing = re.search(r"display callbacks: (.*)", f.read())
+    ck("exit", run.returncode is not None and (kind == "hfx run" or timing is not None),
+          "exited %s on SIGTERM%s" % (run.returncode, "; " + timing.group(1) if timing else ""))
 
 
 def test_restart(tmp):
@@ -333,9 +356,11 @@ def main():
     subprocess.run([os.path.join(GUEST, "build")], check=True, stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="hfx-e2e-") as tmp:
         try:
-            test_hfx_run(tmp)
+            test_heads(tmp, "hfx run")
             test_restart(tmp)
             test_bus(tmp)
+            if os.environ.get("HFX_QEMU"):
+                test_heads(tmp, "in-QEMU")
         finally:
             kill_all()
     if failures:

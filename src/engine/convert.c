@@ -1,6 +1,7 @@
 #include "engine/convert.h"
 
 #include <libyuv.h>
+#include <pixman.h>
 #include <string.h>
 
 #include "engine/engine.h"
@@ -24,6 +25,19 @@ static to_i420_fn converter(uint32_t fourcc)
         return BGRAToI420;
     default:
         return NULL;
+    }
+}
+
+uint32_t hfx_format_from_pixman(uint32_t pixman_format)
+{
+    switch (pixman_format) {
+    case PIXMAN_x8r8g8b8: return HFX_FMT_XRGB8888;
+    case PIXMAN_a8r8g8b8: return HFX_FMT_ARGB8888;
+    case PIXMAN_x8b8g8r8: return HFX_FMT_XBGR8888;
+    case PIXMAN_a8b8g8r8: return HFX_FMT_ABGR8888;
+    case PIXMAN_b8g8r8x8: return HFX_FMT_BGRX8888;
+    case PIXMAN_b8g8r8a8: return HFX_FMT_BGRA8888;
+    default: return 0;
     }
 }
 

@@ -35,6 +35,9 @@
 #define HFX_FMT_BGRA8888 HFX_FOURCC('B', 'A', '2', '4') /* memory A,R,G,B */
 
 bool hfx_format_supported(uint32_t fourcc);
+/* The fourcc of a pixman format code (what QEMU's display surfaces use), or
+ * 0 when the engine does not take that format. */
+uint32_t hfx_format_from_pixman(uint32_t pixman_format);
 
 /* Room reserved in front of every access unit so the server can put its
  * message header there and send the packet as one buffer. */

@@ -81,19 +81,6 @@ struct hfx_qemu_dbus {
     struct console consoles[HFX_MAX_SCANOUTS];
 };
 
-static uint32_t fourcc_of(uint32_t pixman_format)
-{
-    switch (pixman_format) {
-    case PIXMAN_x8r8g8b8: return HFX_FMT_XRGB8888;
-    case PIXMAN_a8r8g8b8: return HFX_FMT_ARGB8888;
-    case PIXMAN_x8b8g8r8: return HFX_FMT_XBGR8888;
-    case PIXMAN_a8b8g8r8: return HFX_FMT_ABGR8888;
-    case PIXMAN_b8g8r8x8: return HFX_FMT_BGRX8888;
-    case PIXMAN_b8g8r8a8: return HFX_FMT_BGRA8888;
-    default: return 0;
-    }
-}
-
 static GVariant *get_property(struct hfx_qemu_dbus *q, const char *path, const char *iface,
                               const char *name, char *err, size_t errlen);
 
@@ -107,7 +94,7 @@ static const char *on_scanout(struct console *c, GVariant *params)
     gsize len;
     const uint8_t *data = g_variant_get_fixed_array(data_v, &len, 1);
     const char *why = NULL;
-    uint32_t fourcc = fourcc_of(pformat);
+    uint32_t fourcc = hfx_format_from_pixman(pformat);
     if (!fourcc)
         why = "unsupported pixel format";
     else if (w < 2 || h < 2 || w > HFX_MAX_WIDTH || h > HFX_MAX_HEIGHT)
@@ -204,7 +191,7 @@ static const char *on_update(struct console *c, GVariant *params)
     gsize len;
     const uint8_t *data = g_variant_get_fixed_array(data_v, &len, 1);
     const char *why = NULL;
-    uint32_t fourcc = fourcc_of(pformat);
+    uint32_t fourcc = hfx_format_from_pixman(pformat);
     if (!fourcc || (c->pixels && fourcc != c->format))
         why = "Update in another format than its Scanout";
     else if ((!c->pixels || !rect_fits(x, y, w, h, c->width, c->height)) &&

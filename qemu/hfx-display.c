@@ -1,0 +1,424 @@
+/*
+ * helix-frame-export compiled into QEMU: a user-creatable object that
+ * attaches a display listener to every graphic console, the way QEMU's own
+ * VNC, SPICE and D-Bus displays do, and feeds the exporter's engine directly
+ * from the consoles' surfaces.
+ *
+ *   -object helix-frame-export,id=hfx0,listen=tcp:127.0.0.1:15937
+ *           [,encoder=x264|openh264][,bitrate=BPS][,threads=N]
+ *           [,idr-interval=MS][,idle-refresh=MS]
+ *
+ * The listener callbacks run on QEMU's main thread under its global lock.
+ * They only convert the damaged pixels into the engine's staging picture and
+ * wake an encode worker: nothing here waits for the encoder or the network,
+ * whose threads take no lock the main thread needs beyond the engine's O(1)
+ * picture swap. Head requests from the network (ENABLE/DISABLE_SCANOUT) come
+ * back to the main thread as bottom halves and become dpy_set_ui_info().
+ *
+ * Time spent inside the callbacks is measured; `qom-get hfx0 stats` and the
+ * log line at exit report it.
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qemu/module.h"
+#include "qemu/timer.h"
+#include "qom/object_interfaces.h"
+#include "sysemu/sysemu.h"
+#include "hw/qdev-core.h"
+#include "ui/console.h"
+
+#include "engine/engine.h"
+#include "server/exporter.h"
+
+#define TYPE_HFX_EXPORT "helix-frame-export"
+OBJECT_DECLARE_SIMPLE_TYPE(HfxExport, HFX_EXPORT)
+
+/* Durations of the most recent callbacks, for percentiles. */
+#define TIMING_RING 8192
+
+typedef struct HfxHead {
+    DisplayChangeListener dcl;
+    struct HfxExport *hfx;
+    uint32_t scanout;
+    DisplaySurface *ds;
+    bool shown;                 /* the engine has this head's size and format */
+    bool pending_full;          /* a new buffer of the same size: all of it is new */
+    uint32_t width, height, fourcc;
+    struct hfx_cursor cursor;
+} HfxHead;
+
+struct HfxExport {
+    Object parent_obj;
+    char *listen, *encoder;
+    uint32_t bitrate, threads, idr_interval, idle_refresh;
+    struct hfx_exporter x;
+    bool running;
+    int nheads;
+    HfxHead heads[HFX_MAX_SCANOUTS];
+    Notifier machine_done, exit;
+    uint32_t timing[TIMING_RING];   /* ns */
+    uint64_t calls;
+    uint64_t max_ns;
+};
+
+/* ---- timing ---- */
+
+static int64_t begin(void)
+{
+    return get_clock();
+}
+
+static void end(HfxExport *h, int64_t t0)
+{
+    uint64_t d = (uint64_t)(get_clock() - t0);
+    h->timing[h->calls % TIMING_RING] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    h->calls++;
+    h->max_ns = MAX(h->max_ns, d);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static char *timing_text(HfxExport *h)
+{
+    size_t n = MIN(h->calls, (uint64_t)TIMING_RING);
+    if (!n) {
+        return g_strdup("calls=0");
+    }
+    g_autofree uint32_t *v = g_memdup2(h->timing, n * sizeof(uint32_t));
+    qsort(v, n, sizeof(uint32_t), cmp_u32);
+    return g_strdup_printf("calls=%" PRIu64 " p50_us=%.1f p99_us=%.1f max_us=%.1f",
+                           h->calls, v[(n - 1) / 2] / 1e3, v[(n * 99 - 1) / 100] / 1e3,
+                           h->max_ns / 1e3);
+}
+
+/* ---- the display listener (main thread, global lock held) ---- */
+
+static void show_surface(HfxHead *hd)
+{
+    DisplaySurface *ds = hd->ds;
+    char err[256];
+    if (hfx_engine_scanout_set(hd->hfx->x.engine, hd->scanout, surface_width(ds),
+                               surface_height(ds), hd->fourcc, surface_data(ds),
+                               surface_stride(ds), err, sizeof err) < 0) {
+        warn_report("helix-frame-export: head %u: %s", hd->scanout, err);
+        hd->shown = false;
+        return;
+    }
+    hd->shown = true;
+    hd->pending_full = false;
+    hd->width = surface_width(ds);
+    hd->height = surface_height(ds);
+}
+
+static void hfx_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *new_surface)
+{
+    HfxHead *hd = container_of(dcl, HfxHead, dcl);
+    int64_t t0 = begin();
+    hd->ds = new_surface;
+    uint32_t fourcc = new_surface ? hfx_format_from_pixman(surface_format(new_surface)) : 0;
+    if (!new_surface || is_placeholder(new_surface) || !fourcc) {
+        /* The guest turned the head off (or shows nothing we can take). */
+        if (hd->shown) {
+            hfx_engine_scanout_disable(hd->hfx->x.engine, hd->scanout);
+        }
+        hd->shown = false;
+        hd->ds = NULL;
+    } else if (hd->shown && surface_width(new_surface) == hd->width &&
+               surface_height(new_surface) == hd->height && fourcc == hd->fourcc) {
+        /* A page flip: same geometry, another buffer. Its content is
+         * converted with the update that follows (or at the next refresh),
+         * once, instead of here and again there. */
+        hd->pending_full = true;
+    } else {
+        hd->fourcc = fourcc;
+        show_surface(hd);
+    }
+    end(hd->hfx, t0);
+}
+
+static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int h)
+{
+    HfxHead *hd = container_of(dcl, HfxHead, dcl);
+    if (!hd->ds || !hd->shown) {
+        return;
+    }
+    int64_t t0 = begin();
+    struct hfx_rect r = {x, y, w, h};
+    if (hd->pending_full) {
+        r = (struct hfx_rect){0, 0, (int32_t)hd->width, (int32_t)hd->height};
+        hd->pending_full = false;
+    }
+    hfx_engine_scanout_update(hd->hfx->x.engine, hd->scanout, surface_data(hd->ds),
+                              surface_stride(hd->ds), &r, 1);
+    end(hd->hfx, t0);
+}
+
+static void hfx_refresh(DisplayChangeListener *dcl)
+{
+    HfxHead *hd = container_of(dcl, HfxHead, dcl);
+    graphic_hw_update(dcl->con);
+    if (hd->pending_full) {
+        hfx_gfx_update(dcl, 0, 0, hd->width, hd->height);
+    }
+}
+
+static bool hfx_check_format(DisplayChangeListener *dcl, pixman_format_code_t format)
+{
+    return hfx_format_from_pixman(format) != 0;
+}
+
+static void hfx_mouse_set(DisplayChangeListener *dcl, int x, int y, int on)
+{
+    HfxHead *hd = container_of(dcl, HfxHead, dcl);
+    hd->cursor = (struct hfx_cursor){.x = x, .y = y, .visible = on != 0};
+    hfx_engine_scanout_cursor(hd->hfx->x.engine, hd->scanout, &hd->cursor);
+}
+
+static void hfx_cursor_define(DisplayChangeListener *dcl, QEMUCursor *c)
+{
+    HfxHead *hd = container_of(dcl, HfxHead, dcl);
+    if (c->width > HFX_CURSOR_MAX_SIDE || c->height > HFX_CURSOR_MAX_SIDE) {
+        return;
+    }
+    struct hfx_cursor shape = hd->cursor;
+    shape.width = c->width;
+    shape.height = c->height;
+    shape.hot_x = c->hot_x;
+    shape.hot_y = c->hot_y;
+    shape.argb = (const uint8_t *)c->data;
+    hfx_engine_scanout_cursor(hd->hfx->x.engine, hd->scanout, &shape);
+}
+
+static const DisplayChangeListenerOps hfx_dcl_ops = {
+    .dpy_name = TYPE_HFX_EXPORT,
+    .dpy_refresh = hfx_refresh,
+    .dpy_gfx_switch = hfx_gfx_switch,
+    .dpy_gfx_update = hfx_gfx_update,
+    .dpy_gfx_check_format = hfx_check_format,
+    .dpy_mouse_set = hfx_mouse_set,
+    .dpy_cursor_define = hfx_cursor_define,
+};
+
+/* ---- head requests from the network ---- */
+
+typedef struct HeadRequest {
+    HfxExport *hfx;
+    uint32_t scanout, w, h, refresh;
+    bool enable;
+    hfx_head_done_fn done;
+    void *done_data;
+} HeadRequest;
+
+/* 96 dpi, what QEMU's own displays assume. */
+static uint32_t px_to_mm(uint32_t px)
+{
+    return px * 254 / 960;
+}
+
+static void set_head_bh(void *opaque)
+{
+    HeadRequest *req = opaque;
+    HfxExport *hfx = req->hfx;
+    char text[64];
+    if (req->scanout >= (uint32_t)hfx->nheads) {
+        req->done(req->done_data, -1, "the VM has no such head");
+    } else {
+        QemuConsole *con = hfx->heads[req->scanout].dcl.con;
+        QemuUIInfo info = {
+            .width = req->enable ? req->w : 0,
+            .height = req->enable ? req->h : 0,
+            .width_mm = px_to_mm(req->enable ? req->w : 0),
+            .height_mm = px_to_mm(req->enable ? req->h : 0),
+            .refresh_rate = req->enable && req->refresh ? req->refresh * 1000 : 0,
+        };
+        if (!dpy_ui_info_supported(con)) {
+            req->done(req->done_data, -1, "this display device cannot switch heads");
+        } else if (dpy_set_ui_info(con, &info, false) < 0) {
+            req->done(req->done_data, -1, "dpy_set_ui_info failed");
+        } else {
+            snprintf(text, sizeof text, "Virtual-%u", req->scanout + 1);
+            req->done(req->done_data, 0, text);
+        }
+    }
+    g_free(req);
+}
+
+/* Called on the server's thread: hand over to the main loop. */
+static void set_head(void *data, uint32_t scanout, bool enable, uint32_t w, uint32_t h,
+                     uint32_t refresh, hfx_head_done_fn done, void *done_data)
+{
+    HeadRequest *req = g_new0(HeadRequest, 1);
+    *req = (HeadRequest){data, scanout, w, h, refresh, enable, done, done_data};
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), set_head_bh, req);
+}
+
+static const struct hfx_frontend_ops hfx_frontend = {.set_head = set_head};
+
+/* ---- life cycle ---- */
+
+static void attach_consoles(HfxExport *hfx)
+{
+    uint32_t max = hfx_engine_max_scanouts(hfx->x.engine);
+    QemuConsole *con;
+    for (int i = 0; (con = qemu_console_lookup_by_index(i)) && (uint32_t)hfx->nheads < max;
+         i++) {
+        if (!qemu_console_is_graphic(con)) {
+            continue;
+        }
+        HfxHead *hd = &hfx->heads[hfx->nheads];
+        hd->hfx = hfx;
+        hd->scanout = hfx->nheads++;
+        hd->dcl.ops = &hfx_dcl_ops;
+        hd->dcl.con = con;
+        register_displaychangelistener(&hd->dcl);
+    }
+    info_report("helix-frame-export: serving %d head(s) on %s", hfx->nheads, hfx->listen);
+}
+
+static void machine_done(Notifier *n, void *data)
+{
+    attach_consoles(container_of(n, HfxExport, machine_done));
+}
+
+static void report_at_exit(Notifier *n, void *data)
+{
+    HfxExport *hfx = container_of(n, HfxExport, exit);
+    g_autofree char *t = timing_text(hfx);
+    info_report("helix-frame-export: display callbacks: %s", t);
+}
+
+static void hfx_complete(UserCreatable *uc, Error **errp)
+{
+    HfxExport *hfx = HFX_EXPORT(uc);
+    struct hfx_server_config scfg = {.nlisten = 1};
+    scfg.listen[0] = hfx->listen ? hfx->listen : "tcp:127.0.0.1:15937";
+    struct hfx_engine_config ecfg = {
+        .max_scanouts = HFX_MAX_SCANOUTS,
+        .encoder = hfx->encoder,
+        .bitrate = hfx->bitrate,
+        .threads = (int)hfx->threads,
+        .idr_interval_ms = hfx->idr_interval,
+        .idle_refresh_ms = hfx->idle_refresh,
+    };
+    char err[512];
+    if (hfx_exporter_init(&hfx->x, &scfg, &ecfg, err, sizeof err) < 0 ||
+        hfx_exporter_start_thread(&hfx->x, err, sizeof err) < 0) {
+        error_setg(errp, "helix-frame-export: %s", err);
+        return;
+    }
+    if (!hfx->listen) {
+        hfx->listen = g_strdup(scfg.listen[0]);
+    }
+    hfx->running = true;
+    hfx_engine_set_frontend(hfx->x.engine, &hfx_frontend, hfx);
+    hfx->exit.notify = report_at_exit;
+    qemu_add_exit_notifier(&hfx->exit);
+    /* -object is created before the devices; consoles exist once the
+     * machine is done (or already, for object-add at run time). */
+    if (phase_check(PHASE_MACHINE_READY)) {
+        attach_consoles(hfx);
+    } else {
+        hfx->machine_done.notify = machine_done;
+        qemu_add_machine_init_done_notifier(&hfx->machine_done);
+    }
+}
+
+static void hfx_finalize(Object *obj)
+{
+    HfxExport *hfx = HFX_EXPORT(obj);
+    if (hfx->running) {
+        for (int i = 0; i < hfx->nheads; i++) {
+            unregister_displaychangelistener(&hfx->heads[i].dcl);
+        }
+        hfx_exporter_stop(&hfx->x);
+        hfx_exporter_free(&hfx->x);
+        qemu_remove_exit_notifier(&hfx->exit);
+    }
+    g_free(hfx->listen);
+    g_free(hfx->encoder);
+}
+
+/* ---- properties ---- */
+
+static char *get_listen(Object *obj, Error **errp)
+{
+    return g_strdup(HFX_EXPORT(obj)->listen);
+}
+
+static void set_listen(Object *obj, const char *value, Error **errp)
+{
+    HfxExport *hfx = HFX_EXPORT(obj);
+    g_free(hfx->listen);
+    hfx->listen = g_strdup(value);
+}
+
+static char *get_encoder(Object *obj, Error **errp)
+{
+    return g_strdup(HFX_EXPORT(obj)->encoder);
+}
+
+static void set_encoder(Object *obj, const char *value, Error **errp)
+{
+    HfxExport *hfx = HFX_EXPORT(obj);
+    g_free(hfx->encoder);
+    hfx->encoder = g_strdup(value);
+}
+
+static char *get_stats(Object *obj, Error **errp)
+{
+    return timing_text(HFX_EXPORT(obj));
+}
+
+static bool hfx_can_be_deleted(UserCreatable *uc)
+{
+    return false;
+}
+
+static void hfx_class_init(ObjectClass *oc, void *data)
+{
+    UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);
+    ucc->complete = hfx_complete;
+    ucc->can_be_deleted = hfx_can_be_deleted;
+    object_class_property_add_str(oc, "listen", get_listen, set_listen);
+    object_class_property_set_description(oc, "listen",
+        "tcp:HOST:PORT, unix:PATH or vsock:CID:PORT (default tcp:127.0.0.1:15937)");
+    object_class_property_add_str(oc, "encoder", get_encoder, set_encoder);
+    object_class_property_set_description(oc, "encoder", "x264 (default) or openh264");
+    object_class_property_add_uint32_ptr(oc, "bitrate", offsetof(HfxExport, bitrate),
+                                         OBJ_PROP_FLAG_READWRITE);
+    object_class_property_set_description(oc, "bitrate", "bits/s (default: by resolution)");
+    object_class_property_add_uint32_ptr(oc, "threads", offsetof(HfxExport, threads),
+                                         OBJ_PROP_FLAG_READWRITE);
+    object_class_property_add_uint32_ptr(oc, "idr-interval", offsetof(HfxExport, idr_interval),
+                                         OBJ_PROP_FLAG_READWRITE);
+    object_class_property_add_uint32_ptr(oc, "idle-refresh", offsetof(HfxExport, idle_refresh),
+                                         OBJ_PROP_FLAG_READWRITE);
+    object_class_property_add_str(oc, "stats", get_stats, NULL);
+    object_class_property_set_description(oc, "stats",
+        "time spent inside QEMU's display callbacks");
+}
+
+static const TypeInfo hfx_info = {
+    .name = TYPE_HFX_EXPORT,
+    .parent = TYPE_OBJECT,
+    .instance_size = sizeof(HfxExport),
+    .instance_finalize = hfx_finalize,
+    .class_init = hfx_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { TYPE_USER_CREATABLE },
+        { }
+    },
+};
+
+static void hfx_register_types(void)
+{
+    type_register_static(&hfx_info);
+}
+
+type_init(hfx_register_types);
