@@ -514,6 +514,65 @@ static void test_odd_size(void)
     hfx_synth_free(s);
 }
 
+/* Deferred updates: the caller only records the damage; the worker
+ * converts it and lets each source go exactly once. */
+static atomic_int released;
+
+static void release_copy(void *data)
+{
+    free(data);
+    atomic_fetch_add(&released, 1);
+}
+
+static void test_deferred(void)
+{
+    fprintf(stderr, "deferred updates\n");
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "x264", 1);
+    struct hfx_synth *s = hfx_synth_new(HFX_WL_TYPING, 640, 480);
+    show(e, 0, s);
+    hfx_engine_subscribe(e, 0, +1);
+    col_wait(&c, 1, 2000);
+    struct hfx_rect r[8];
+    size_t bytes = (size_t)hfx_synth_stride(s) * 480;
+    int64_t slowest = 0;
+    for (int i = 0; i < 60; i++) {
+        int n = hfx_synth_next(s, r, 8);
+        uint8_t *copy = malloc(bytes);
+        memcpy(copy, hfx_synth_pixels(s), bytes);
+        int64_t t0 = hfx_now_ns();
+        CHECK(hfx_engine_scanout_update_deferred(e, 0, copy, hfx_synth_stride(s), r, n,
+                                                 release_copy, copy) == 0, "refused");
+        int64_t dt = hfx_now_ns() - t0;
+        slowest = dt > slowest ? dt : slowest;
+        if (i % 3 == 0)
+            sleep_ms(5);
+    }
+    uint32_t final = hfx_synth_frame(s);
+    int prev = -1;
+    while (prev != col_count(&c)) {
+        prev = col_count(&c);
+        sleep_ms(300);
+    }
+    CHECK(atomic_load(&released) == 60, "%d of 60 sources released", atomic_load(&released));
+    int64_t last = decode_all(&c, HFX_WL_TYPING, 640, 480, 30.0);
+    CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
+          final);
+    fprintf(stderr, "  slowest deferred call %.1f us\n", slowest / 1e3);
+    /* A source still pending when the engine goes is released too. */
+    atomic_store(&released, 0);
+    uint8_t *copy = malloc(bytes);
+    memcpy(copy, hfx_synth_pixels(s), bytes);
+    struct hfx_rect all = {0, 0, 640, 480};
+    hfx_engine_scanout_update_deferred(e, 0, copy, hfx_synth_stride(s), &all, 1, release_copy,
+                                       copy);
+    hfx_engine_free(e);
+    CHECK(atomic_load(&released) == 1, "a pending source was not released at teardown");
+    col_clear(&c);
+    hfx_synth_free(s);
+}
+
 int main(void)
 {
     test_bad_arguments();
@@ -525,6 +584,7 @@ int main(void)
     test_odd_size();
     test_timers();
     test_timestamps();
+    test_deferred();
     test_two_engines_and_fallback();
     return check_summary("test_engine");
 }

@@ -30,6 +30,19 @@
  * region stays cheap to walk and is still a superset of what changed. */
 #define MAX_DAMAGE_RECTS 64
 
+/* An update handed over for the worker to convert. */
+struct deferred {
+    struct deferred *next;
+    const uint8_t *pixels;
+    uint32_t stride;
+    void (*release)(void *data);
+    void *release_data;
+    int64_t t0;
+    uint32_t generation;        /* the surface it belongs to */
+    int nrects;
+    struct hfx_rect rects[];
+};
+
 struct scanout {
     struct hfx_engine *e;
     uint32_t id;
@@ -61,6 +74,11 @@ struct scanout {
     uint32_t mb_w, mb_h;
     int64_t last_idr_ns, last_frame_ns;
     uint64_t seq;
+
+    /* Deferred updates: the front end appends, the worker takes them all. */
+    pthread_mutex_t deferred_lock;
+    struct deferred *deferred, **deferred_tail;
+    atomic_uint set_generation;     /* generation as the front end last set it */
 
     /* Any thread. */
     atomic_int subscribers;
@@ -197,6 +215,7 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, ui
     s->height = height;
     s->format = format;
     s->generation++;
+    atomic_store(&s->set_generation, s->generation);
     pixman_region32_fini(&s->damage);
     pixman_region32_init_rect(&s->damage, 0, 0, width, height);
     pixman_region32_clear(&s->fixup);
@@ -211,18 +230,11 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, ui
     return 0;
 }
 
-int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
-                              uint32_t stride, const struct hfx_rect *rects, int nrects)
+/* Converts damage from the surface into staging, under the lock. Returns
+ * whether anything changed. t0 is when the update was handed in. */
+static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, uint32_t stride,
+                                const struct hfx_rect *rects, int nrects, int64_t t0)
 {
-    struct scanout *s = get_scanout(e, id);
-    if (!s || !pixels || nrects < 0 || (nrects > 0 && !rects))
-        return -1;
-    int64_t t0 = hfx_now_ns();
-    pthread_mutex_lock(&s->lock);
-    if (!s->enabled || stride < s->width * 4) {
-        pthread_mutex_unlock(&s->lock);
-        return -1;
-    }
     pixman_region32_t fresh;
     pixman_region32_init(&fresh);
     for (int i = 0; i < nrects; i++) {
@@ -259,15 +271,77 @@ int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *
         pixman_region32_union(&s->damage, &s->damage, &fresh);
         bound_region(&s->damage);
         note_update(s, t0, hfx_now_ns());
+        atomic_fetch_add(&s->updates, 1);
     }
     pixman_region32_fini(&fresh);
-    pthread_mutex_unlock(&s->lock);
-    if (changed) {
-        atomic_fetch_add(&s->updates, 1);
-        if (atomic_load(&s->subscribers) > 0)
-            wake(s);
+    return changed;
+}
+
+int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
+                              uint32_t stride, const struct hfx_rect *rects, int nrects)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (!s || !pixels || nrects < 0 || (nrects > 0 && !rects))
+        return -1;
+    int64_t t0 = hfx_now_ns();
+    pthread_mutex_lock(&s->lock);
+    if (!s->enabled || stride < s->width * 4) {
+        pthread_mutex_unlock(&s->lock);
+        return -1;
     }
+    bool changed = apply_update_locked(s, pixels, stride, rects, nrects, t0);
+    pthread_mutex_unlock(&s->lock);
+    if (changed && atomic_load(&s->subscribers) > 0)
+        wake(s);
     return 0;
+}
+
+int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
+                                       uint32_t stride, const struct hfx_rect *rects,
+                                       int nrects, void (*release)(void *data),
+                                       void *release_data)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (!s || !pixels || nrects < 0 || (nrects > 0 && !rects) || !release)
+        return -1;
+    struct deferred *d = malloc(sizeof *d + (size_t)nrects * sizeof *rects);
+    if (!d)
+        return -1;
+    *d = (struct deferred){.pixels = pixels, .stride = stride, .nrects = nrects,
+                           .release = release, .release_data = release_data,
+                           .t0 = hfx_now_ns(), .generation = atomic_load(&s->set_generation)};
+    memcpy(d->rects, rects, (size_t)nrects * sizeof *rects);
+    pthread_mutex_lock(&s->deferred_lock);
+    *s->deferred_tail = d;
+    s->deferred_tail = &d->next;
+    pthread_mutex_unlock(&s->deferred_lock);
+    wake(s);
+    return 0;
+}
+
+/* On the worker: converts what front ends handed over without converting
+ * (hfx_engine_scanout_update_deferred), oldest first, then lets the sources
+ * go. Updates for a surface that has since been replaced are dropped. */
+static void apply_deferred(struct scanout *s)
+{
+    pthread_mutex_lock(&s->deferred_lock);
+    struct deferred *list = s->deferred;
+    s->deferred = NULL;
+    s->deferred_tail = &s->deferred;
+    pthread_mutex_unlock(&s->deferred_lock);
+    if (!list)
+        return;
+    pthread_mutex_lock(&s->lock);
+    for (struct deferred *d = list; d; d = d->next)
+        if (s->enabled && d->generation == s->generation && d->stride >= s->width * 4)
+            apply_update_locked(s, d->pixels, d->stride, d->rects, d->nrects, d->t0);
+    pthread_mutex_unlock(&s->lock);
+    while (list) {
+        struct deferred *next = list->next;
+        list->release(list->release_data);
+        free(list);
+        list = next;
+    }
 }
 
 void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t id)
@@ -281,6 +355,7 @@ void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t id)
     s->staging = s->spare = NULL;
     s->enabled = false;
     s->generation++;
+    atomic_store(&s->set_generation, s->generation);
     pixman_region32_clear(&s->damage);
     pixman_region32_clear(&s->fixup);
     s->fixup_src = NULL;
@@ -543,6 +618,7 @@ static void *worker_main(void *arg)
             hfx_log(HFX_LOG_ERROR, "scanout %u: wake read: %s", s->id, strerror(errno));
         if (atomic_load(&s->quit))
             break;
+        apply_deferred(s);
 
         bool watched = atomic_load(&s->subscribers) > 0;
         struct work w;
@@ -676,6 +752,8 @@ static int scanout_start(struct hfx_engine *e, struct scanout *s, uint32_t id)
     s->e = e;
     s->id = id;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->deferred_lock, NULL);
+    s->deferred_tail = &s->deferred;
     pixman_region32_init(&s->damage);
     pixman_region32_init(&s->fixup);
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -689,6 +767,7 @@ static void scanout_stop(struct scanout *s)
     atomic_store(&s->quit, true);
     wake(s);
     pthread_join(s->thread, NULL);
+    apply_deferred(s); /* releases what is still pending */
     close(s->wake_fd);
     hfx_picture_free(s->staging);
     hfx_picture_free(s->spare);
@@ -697,6 +776,7 @@ static void scanout_stop(struct scanout *s)
     pixman_region32_fini(&s->damage);
     pixman_region32_fini(&s->fixup);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->deferred_lock);
 }
 
 struct hfx_engine *hfx_engine_new(const struct hfx_engine_config *cfg, char *err, size_t errlen)

@@ -137,6 +137,17 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t scanout, uint32_t widt
  * region is converted. Rectangles are clipped to the surface. */
 int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t scanout, const uint8_t *pixels,
                               uint32_t stride, const struct hfx_rect *rects, int nrects);
+/* Like hfx_engine_scanout_update, but the caller's thread only records the
+ * damage: the scanout's worker converts it, then calls release(release_data)
+ * on its own thread (once per call, also when the update is dropped because
+ * the surface was replaced meanwhile). pixels must stay valid until then; a
+ * front end whose surfaces change only on its own thread (QEMU's 2D
+ * displays) should not change them meanwhile, or a frame may show the newer
+ * content. For a caller that must return at once, whatever the damage. */
+int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t scanout,
+                                       const uint8_t *pixels, uint32_t stride,
+                                       const struct hfx_rect *rects, int nrects,
+                                       void (*release)(void *data), void *release_data);
 /* The head is gone (guest disabled it): the stream ends. */
 void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t scanout);
 /* The head's pointer moved or changed shape (for the extended protocol).
