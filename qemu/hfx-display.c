@@ -9,10 +9,13 @@
  *           [,idr-interval=MS][,idle-refresh=MS]
  *
  * The listener callbacks run on QEMU's main thread under its global lock.
- * They only convert the damaged pixels into the engine's staging picture and
- * wake an encode worker: nothing here waits for the encoder or the network,
- * whose threads take no lock the main thread needs beyond the engine's O(1)
- * picture swap. Head requests from the network (ENABLE/DISABLE_SCANOUT) come
+ * An update only records the damage and a reference to the surface's pixman
+ * image; the scanout's worker converts it and the reference is dropped back
+ * on the main thread. So a callback costs the same whatever the damage, and
+ * nothing here waits for the encoder or the network. (2D display surfaces
+ * change only on the main thread, when the device copies a guest frame into
+ * them; a frame converted after the next copy shows the newer picture, and
+ * the update that follows the copy sends it again anyway.) Head requests from the network (ENABLE/DISABLE_SCANOUT) come
  * back to the main thread as bottom halves and become dpy_set_ui_info().
  *
  * Time spent inside the callbacks is measured; `qom-get hfx0 stats` and the
@@ -20,6 +23,7 @@
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qapi/visitor.h"
 #include "qemu/error-report.h"
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
@@ -142,6 +146,18 @@ static void hfx_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *new_surfa
     end(hd->hfx, t0);
 }
 
+static void unref_image_bh(void *image)
+{
+    pixman_image_unref(image);
+}
+
+/* On the engine's worker: pixman's reference counts are not atomic, so the
+ * reference goes back to the main thread. */
+static void release_image(void *image)
+{
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), unref_image_bh, image);
+}
+
 static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int h)
 {
     HfxHead *hd = container_of(dcl, HfxHead, dcl);
@@ -154,8 +170,12 @@ static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int 
         r = (struct hfx_rect){0, 0, (int32_t)hd->width, (int32_t)hd->height};
         hd->pending_full = false;
     }
-    hfx_engine_scanout_update(hd->hfx->x.engine, hd->scanout, surface_data(hd->ds),
-                              surface_stride(hd->ds), &r, 1);
+    pixman_image_t *image = pixman_image_ref(hd->ds->image);
+    if (hfx_engine_scanout_update_deferred(hd->hfx->x.engine, hd->scanout, surface_data(hd->ds),
+                                           surface_stride(hd->ds), &r, 1, release_image,
+                                           image) < 0) {
+        pixman_image_unref(image);
+    }
     end(hd->hfx, t0);
 }
 
@@ -375,6 +395,20 @@ static char *get_stats(Object *obj, Error **errp)
     return timing_text(HFX_EXPORT(obj));
 }
 
+/* A uint32 field of the instance; QOM's *_uint32_ptr helpers take a pointer
+ * shared by the class, so per-object fields go through an offset. */
+static void access_u32(Object *obj, Visitor *v, const char *name, void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, (uint32_t *)((char *)obj + (uintptr_t)opaque), errp);
+}
+
+static void add_u32(ObjectClass *oc, const char *name, size_t offset, const char *description)
+{
+    object_class_property_add(oc, name, "uint32", access_u32, access_u32, NULL,
+                              (void *)(uintptr_t)offset);
+    object_class_property_set_description(oc, name, description);
+}
+
 static bool hfx_can_be_deleted(UserCreatable *uc)
 {
     return false;
@@ -390,15 +424,12 @@ static void hfx_class_init(ObjectClass *oc, void *data)
         "tcp:HOST:PORT, unix:PATH or vsock:CID:PORT (default tcp:127.0.0.1:15937)");
     object_class_property_add_str(oc, "encoder", get_encoder, set_encoder);
     object_class_property_set_description(oc, "encoder", "x264 (default) or openh264");
-    object_class_property_add_uint32_ptr(oc, "bitrate", offsetof(HfxExport, bitrate),
-                                         OBJ_PROP_FLAG_READWRITE);
-    object_class_property_set_description(oc, "bitrate", "bits/s (default: by resolution)");
-    object_class_property_add_uint32_ptr(oc, "threads", offsetof(HfxExport, threads),
-                                         OBJ_PROP_FLAG_READWRITE);
-    object_class_property_add_uint32_ptr(oc, "idr-interval", offsetof(HfxExport, idr_interval),
-                                         OBJ_PROP_FLAG_READWRITE);
-    object_class_property_add_uint32_ptr(oc, "idle-refresh", offsetof(HfxExport, idle_refresh),
-                                         OBJ_PROP_FLAG_READWRITE);
+    add_u32(oc, "bitrate", offsetof(HfxExport, bitrate), "bits/s (default: by resolution)");
+    add_u32(oc, "threads", offsetof(HfxExport, threads), "encoder threads per head (default 1)");
+    add_u32(oc, "idr-interval", offsetof(HfxExport, idr_interval),
+            "an IDR at least every this many ms (default 0: only when needed)");
+    add_u32(oc, "idle-refresh", offsetof(HfxExport, idle_refresh),
+            "an all-skip frame after this many ms without one (default 0: off)");
     object_class_property_add_str(oc, "stats", get_stats, NULL);
     object_class_property_set_description(oc, "stats",
         "time spent inside QEMU's display callbacks");
