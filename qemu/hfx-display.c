@@ -65,6 +65,7 @@ struct HfxExport {
     uint32_t timing[TIMING_RING];   /* ns */
     uint64_t calls;
     uint64_t max_ns;
+    bool reported;
 };
 
 /* ---- timing ---- */
@@ -306,11 +307,20 @@ static void machine_done(Notifier *n, void *data)
     attach_consoles(container_of(n, HfxExport, machine_done));
 }
 
-static void report_at_exit(Notifier *n, void *data)
+/* Once, when the object goes or QEMU exits, whichever comes first. */
+static void report_timing(HfxExport *hfx)
 {
-    HfxExport *hfx = container_of(n, HfxExport, exit);
+    if (hfx->reported) {
+        return;
+    }
+    hfx->reported = true;
     g_autofree char *t = timing_text(hfx);
     info_report("helix-frame-export: display callbacks: %s", t);
+}
+
+static void report_at_exit(Notifier *n, void *data)
+{
+    report_timing(container_of(n, HfxExport, exit));
 }
 
 static void hfx_complete(UserCreatable *uc, Error **errp)
@@ -353,6 +363,7 @@ static void hfx_finalize(Object *obj)
 {
     HfxExport *hfx = HFX_EXPORT(obj);
     if (hfx->running) {
+        report_timing(hfx);
         for (int i = 0; i < hfx->nheads; i++) {
             unregister_displaychangelistener(&hfx->heads[i].dcl);
         }
