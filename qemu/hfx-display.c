@@ -39,8 +39,14 @@
 #define TYPE_HFX_EXPORT "helix-frame-export"
 OBJECT_DECLARE_SIMPLE_TYPE(HfxExport, HFX_EXPORT)
 
-/* Durations of the most recent callbacks, for percentiles. */
+/* Durations of the most recent callbacks of one kind, for percentiles. */
 #define TIMING_RING 8192
+
+typedef struct Timing {
+    uint32_t ns[TIMING_RING];
+    uint64_t calls;
+    uint64_t max_ns;
+} Timing;
 
 typedef struct HfxHead {
     DisplayChangeListener dcl;
@@ -62,9 +68,9 @@ struct HfxExport {
     int nheads;
     HfxHead heads[HFX_MAX_SCANOUTS];
     Notifier machine_done, exit;
-    uint32_t timing[TIMING_RING];   /* ns */
-    uint64_t calls;
-    uint64_t max_ns;
+    /* Updates (the hot path) apart from surface switches (new sizes and page
+     * flips), so each has its own percentiles. */
+    Timing updates, switches;
     bool reported;
 };
 
@@ -75,12 +81,12 @@ static int64_t begin(void)
     return get_clock();
 }
 
-static void end(HfxExport *h, int64_t t0)
+static void end(Timing *t, int64_t t0)
 {
     uint64_t d = (uint64_t)(get_clock() - t0);
-    h->timing[h->calls % TIMING_RING] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
-    h->calls++;
-    h->max_ns = MAX(h->max_ns, d);
+    t->ns[t->calls % TIMING_RING] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    t->calls++;
+    t->max_ns = MAX(t->max_ns, d);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -89,17 +95,24 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static char *timing_one(const char *what, const Timing *t)
+{
+    size_t n = MIN(t->calls, (uint64_t)TIMING_RING);
+    if (!n) {
+        return g_strdup_printf("%s: calls=0", what);
+    }
+    g_autofree uint32_t *v = g_memdup2(t->ns, n * sizeof(uint32_t));
+    qsort(v, n, sizeof(uint32_t), cmp_u32);
+    return g_strdup_printf("%s: calls=%" PRIu64 " p50_us=%.1f p99_us=%.1f max_us=%.1f", what,
+                           t->calls, v[(n - 1) / 2] / 1e3, v[(n * 99 - 1) / 100] / 1e3,
+                           t->max_ns / 1e3);
+}
+
 static char *timing_text(HfxExport *h)
 {
-    size_t n = MIN(h->calls, (uint64_t)TIMING_RING);
-    if (!n) {
-        return g_strdup("calls=0");
-    }
-    g_autofree uint32_t *v = g_memdup2(h->timing, n * sizeof(uint32_t));
-    qsort(v, n, sizeof(uint32_t), cmp_u32);
-    return g_strdup_printf("calls=%" PRIu64 " p50_us=%.1f p99_us=%.1f max_us=%.1f",
-                           h->calls, v[(n - 1) / 2] / 1e3, v[(n * 99 - 1) / 100] / 1e3,
-                           h->max_ns / 1e3);
+    g_autofree char *u = timing_one("updates", &h->updates);
+    g_autofree char *s = timing_one("surface switches", &h->switches);
+    return g_strdup_printf("%s; %s", u, s);
 }
 
 /* ---- the display listener (main thread, global lock held) ---- */
@@ -144,7 +157,7 @@ static void hfx_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *new_surfa
         hd->fourcc = fourcc;
         show_surface(hd);
     }
-    end(hd->hfx, t0);
+    end(&hd->hfx->switches, t0);
 }
 
 static void unref_image_bh(void *image)
@@ -177,7 +190,7 @@ static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int 
                                            image) < 0) {
         pixman_image_unref(image);
     }
-    end(hd->hfx, t0);
+    end(&hd->hfx->updates, t0);
 }
 
 static void hfx_refresh(DisplayChangeListener *dcl)

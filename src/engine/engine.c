@@ -319,9 +319,24 @@ int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t id, const 
     return 0;
 }
 
+/* The rectangles of a pixman region, for apply_update_locked. */
+static int region_rects(pixman_region32_t *r, struct hfx_rect **out)
+{
+    int n;
+    const pixman_box32_t *b = pixman_region32_rectangles(r, &n);
+    *out = n ? malloc((size_t)n * sizeof **out) : NULL;
+    if (n && !*out)
+        return -1;
+    for (int i = 0; i < n; i++)
+        (*out)[i] = (struct hfx_rect){b[i].x1, b[i].y1, b[i].x2 - b[i].x1, b[i].y2 - b[i].y1};
+    return n;
+}
+
 /* On the worker: converts what front ends handed over without converting
- * (hfx_engine_scanout_update_deferred), oldest first, then lets the sources
- * go. Updates for a surface that has since been replaced are dropped. */
+ * (hfx_engine_scanout_update_deferred), then lets the sources go. Where a
+ * newer update covers an older one's rectangles, only the newer is
+ * converted: a burst of page flips costs one conversion, not one each.
+ * Updates for a surface that has since been replaced are dropped. */
 static void apply_deferred(struct scanout *s)
 {
     pthread_mutex_lock(&s->deferred_lock);
@@ -331,11 +346,49 @@ static void apply_deferred(struct scanout *s)
     pthread_mutex_unlock(&s->deferred_lock);
     if (!list)
         return;
-    pthread_mutex_lock(&s->lock);
+    int n = 0;
     for (struct deferred *d = list; d; d = d->next)
-        if (s->enabled && d->generation == s->generation && d->stride >= s->width * 4)
-            apply_update_locked(s, d->pixels, d->stride, d->rects, d->nrects, d->t0);
-    pthread_mutex_unlock(&s->lock);
+        n++;
+    struct deferred **order = malloc((size_t)n * sizeof *order);
+    pixman_region32_t *left = malloc((size_t)n * sizeof *left);
+    if (order && left) {
+        int i = 0;
+        for (struct deferred *d = list; d; d = d->next)
+            order[i++] = d;
+        /* Newest first: what each update leaves to the older ones. */
+        pixman_region32_t newer;
+        pixman_region32_init(&newer);
+        for (i = n - 1; i >= 0; i--) {
+            pixman_region32_init_rects(&left[i], NULL, 0);
+            for (int r = 0; r < order[i]->nrects; r++) {
+                const struct hfx_rect *rc = &order[i]->rects[r];
+                if (rc->w > 0 && rc->h > 0)
+                    pixman_region32_union_rect(&left[i], &left[i], rc->x, rc->y,
+                                               (unsigned)rc->w, (unsigned)rc->h);
+            }
+            pixman_region32_t mine;
+            pixman_region32_init(&mine);
+            pixman_region32_copy(&mine, &left[i]);
+            pixman_region32_subtract(&left[i], &left[i], &newer);
+            pixman_region32_union(&newer, &newer, &mine);
+            pixman_region32_fini(&mine);
+        }
+        pixman_region32_fini(&newer);
+        pthread_mutex_lock(&s->lock);
+        for (i = 0; i < n; i++) {
+            struct deferred *d = order[i];
+            struct hfx_rect *rects = NULL;
+            int nr = region_rects(&left[i], &rects);
+            if (nr > 0 && s->enabled && d->generation == s->generation &&
+                d->stride >= s->width * 4)
+                apply_update_locked(s, d->pixels, d->stride, rects, nr, d->t0);
+            free(rects);
+            pixman_region32_fini(&left[i]);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(order);
+    free(left);
     while (list) {
         struct deferred *next = list->next;
         list->release(list->release_data);
