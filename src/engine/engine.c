@@ -14,6 +14,7 @@
 #include <pixman.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,6 +662,11 @@ static int next_timeout_ms(const struct scanout *s, int64_t now)
 static void *worker_main(void *arg)
 {
     struct scanout *s = arg;
+    /* Encoding is batch work: a woken worker must not preempt the thread
+     * that woke it (QEMU's main loop, in the middle of a display callback),
+     * which SCHED_BATCH's wake-up penalty avoids. Failure only costs that. */
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     for (;;) {
         struct pollfd pfd = {.fd = s->wake_fd, .events = POLLIN};
         int timeout = next_timeout_ms(s, hfx_now_ns());
