@@ -117,6 +117,18 @@ static void show(struct hfx_engine *e, uint32_t id, struct hfx_synth *s)
     CHECK(rc == 0, "%s", err);
 }
 
+/* One scanout showing frame 0 of a workload, subscribed, its IDR arrived. */
+static void watched_head(struct collector *c, struct hfx_engine **e, struct hfx_synth **s,
+                         const char *encoder, enum hfx_workload wl, uint32_t w, uint32_t h)
+{
+    col_init(c);
+    *e = make_engine(c, encoder, 1);
+    *s = hfx_synth_new(wl, w, h);
+    show(*e, 0, *s);
+    hfx_engine_subscribe(*e, 0, +1);
+    col_wait(c, 1, 5000);
+}
+
 /* Decodes every collected packet in order; checks each yields a picture
  * whose stamped frame number does not go backwards and whose luma matches
  * what a second synth drew for that number. Returns the last number. */
@@ -163,12 +175,9 @@ static void test_coalescing(const char *encoder)
 {
     fprintf(stderr, "coalescing (%s)\n", encoder);
     struct collector c;
-    col_init(&c);
-    struct hfx_engine *e = make_engine(&c, encoder, 1);
-    struct hfx_synth *s = hfx_synth_new(HFX_WL_TYPING, 1280, 720);
-    show(e, 0, s);
-    hfx_engine_subscribe(e, 0, +1);
-    col_wait(&c, 1, 5000);
+    struct hfx_engine *e;
+    struct hfx_synth *s;
+    watched_head(&c, &e, &s, encoder, HFX_WL_TYPING, 1280, 720);
     struct hfx_rect r[8];
     for (int i = 0; i < 300; i++) {
         int n = hfx_synth_next(s, r, 8);
@@ -442,12 +451,9 @@ static void test_timestamps(void)
 {
     fprintf(stderr, "timestamps\n");
     struct collector c;
-    col_init(&c);
-    struct hfx_engine *e = make_engine(&c, "x264", 1);
-    struct hfx_synth *s = hfx_synth_new(HFX_WL_TYPING, 640, 480);
-    show(e, 0, s);
-    hfx_engine_subscribe(e, 0, +1);
-    col_wait(&c, 1, 2000);
+    struct hfx_engine *e;
+    struct hfx_synth *s;
+    watched_head(&c, &e, &s, "x264", HFX_WL_TYPING, 640, 480);
     struct hfx_rect r[8];
     int n = hfx_synth_next(s, r, 8);
     int64_t before = hfx_now_ns();
@@ -474,14 +480,11 @@ static void test_timestamps(void)
 static void test_odd_size(void)
 {
     fprintf(stderr, "odd size\n");
-    struct collector c;
-    col_init(&c);
-    struct hfx_engine *e = make_engine(&c, "x264", 1);
     const uint32_t w = 641, h = 361;
-    struct hfx_synth *s = hfx_synth_new(HFX_WL_TYPING, w, h);
-    show(e, 0, s);
-    hfx_engine_subscribe(e, 0, +1);
-    col_wait(&c, 1, 2000);
+    struct collector c;
+    struct hfx_engine *e;
+    struct hfx_synth *s;
+    watched_head(&c, &e, &s, "x264", HFX_WL_TYPING, w, h);
     struct hfx_rect r[8];
     for (int i = 0; i < 40; i++) {
         int n = hfx_synth_next(s, r, 8);
@@ -528,12 +531,9 @@ static void test_deferred(void)
 {
     fprintf(stderr, "deferred updates\n");
     struct collector c;
-    col_init(&c);
-    struct hfx_engine *e = make_engine(&c, "x264", 1);
-    struct hfx_synth *s = hfx_synth_new(HFX_WL_TYPING, 640, 480);
-    show(e, 0, s);
-    hfx_engine_subscribe(e, 0, +1);
-    col_wait(&c, 1, 2000);
+    struct hfx_engine *e;
+    struct hfx_synth *s;
+    watched_head(&c, &e, &s, "x264", HFX_WL_TYPING, 640, 480);
     struct hfx_rect r[8];
     size_t bytes = (size_t)hfx_synth_stride(s) * 480;
     int64_t slowest = 0;
