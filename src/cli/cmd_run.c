@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/log.h"
 #include "frontend/qmp.h"
 
 static const char help[] =
@@ -133,6 +134,9 @@ int cmd_run(int argc, char **argv)
         if (qemu_status < 0)
             kill(qemu_pid, SIGKILL);
     } else {
+        /* If this process dies, the VM runs on; this is how to reattach. */
+        hfx_log(HFX_LOG_INFO, "QEMU pid %d; attach again with: hfx serve --qemu-dbus %s",
+                (int)qemu_pid, address);
         pthread_t t;
         pthread_create(&t, NULL, reaper, NULL);
         int serve_rc = serve_run(&o);
