@@ -314,6 +314,10 @@ static void test_extended(void)
               m.u.hello.max_scanouts == 4,
           "HELLO: %s", err);
     CHECK(hfx_conn_subscribe(&c, 0, false, 2000, err, sizeof err) == 0, "%s", err);
+    /* The first frame: the head has its surface, so CONFIG_RESP knows its size. */
+    struct watch first = {.last_number = -1, .worst_psnr = 99};
+    for (int i = 0; i < 50 && !first.frames && !first.ended; i++)
+        watch_for(&c, NULL, &first, 100);
     struct hxfr_config cfg = {.bitrate = 3000000, .fps_num = 60, .fps_den = 1, .profile = 66,
                               .level = 40, .realtime = 1};
     CHECK(hfx_conn_request(&c, buf, hxfr_put_config(buf, HXFR_CONFIG_REQ, 0, &cfg), &m, 2000,
