@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "client/client.h"
+#include "client/hfx-client.h"
+#include "proto/hxfr.h"
 #include "client/decode.h"
 #include "client/verify.h"
 #include "common/clock.h"
@@ -37,6 +38,7 @@ static const char help[] =
     "  --allow-stale    with --decode: do not fail on a frame one or two numbers behind the\n"
     "                   one before it (QEMU 7.2's D-Bus display sends page-flipped surfaces\n"
     "                   by reference, so one can be read after the guest drew the next)\n"
+    "  --reconnect      when the stream is lost, connect again (with backoff) and resume\n"
     "  --quiet          no progress lines\n";
 
 static atomic_bool stop;
@@ -50,20 +52,21 @@ static void on_signal(int sig)
 struct sub_opts {
     const char *addr, *output;
     uint32_t scanout, frames, duration, bitrate, min_psnr;
-    bool extended, decode, quiet, allow_stale;
+    bool extended, decode, quiet, allow_stale, reconnect;
     int check; /* workload to compare with, -1 for none */
 };
 
 static int parse(int argc, char **argv, struct sub_opts *o)
 {
     enum { O_CONNECT = 256, O_SCANOUT, O_OUTPUT, O_FRAMES, O_DURATION, O_BITRATE, O_EXT, O_DECODE,
-           O_QUIET, O_CHECK, O_MIN_PSNR, O_ALLOW_STALE };
+           O_QUIET, O_CHECK, O_MIN_PSNR, O_ALLOW_STALE, O_RECONNECT };
     static const struct option opts[] = {
         {"connect", 1, 0, O_CONNECT}, {"scanout", 1, 0, O_SCANOUT}, {"output", 1, 0, O_OUTPUT},
         {"frames", 1, 0, O_FRAMES}, {"duration", 1, 0, O_DURATION},
         {"bitrate", 1, 0, O_BITRATE}, {"extended", 0, 0, O_EXT}, {"decode", 0, 0, O_DECODE},
         {"quiet", 0, 0, O_QUIET}, {"check", 1, 0, O_CHECK}, {"min-psnr", 1, 0, O_MIN_PSNR},
-        {"allow-stale", 0, 0, O_ALLOW_STALE}, {"help", 0, 0, 'h'}, {0}};
+        {"allow-stale", 0, 0, O_ALLOW_STALE}, {"reconnect", 0, 0, O_RECONNECT},
+        {"help", 0, 0, 'h'}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         int rc = 0;
@@ -88,6 +91,7 @@ static int parse(int argc, char **argv, struct sub_opts *o)
             }
             break;
         case O_ALLOW_STALE: o->allow_stale = true; break;
+        case O_RECONNECT: o->reconnect = true; break;
         case O_MIN_PSNR: rc = cli_uint("--min-psnr", optarg, 1, 99, &o->min_psnr); break;
         case 'h': fputs(help, stdout); exit(0);
         default: fputs(help, stderr); return -1;
@@ -153,10 +157,10 @@ static void report(const struct sub_opts *o, struct progress *p, bool final)
 }
 
 static void check_frame(const struct sub_opts *o, struct hfx_decoder *dec, struct hfx_verify *ver,
-                        const struct hxfr_frame *f, struct progress *p)
+                        const struct hfx_client_frame *f, struct progress *p)
 {
     struct hfx_decoded pic;
-    int r = hfx_decoder_decode(dec, f->au, f->au_size, &pic);
+    int r = hfx_decoder_decode(dec, f->data, f->size, &pic);
     if (r <= 0) {
         p->undecodable++;
         return;
@@ -168,7 +172,7 @@ static void check_frame(const struct sub_opts *o, struct hfx_decoder *dec, struc
         p->stale++;
         return;
     }
-    if (n < 0 || (n < p->last_number && !f->keyframe)) {
+    if (n < 0 || (n < p->last_number && !f->keyframe && !f->resumed)) {
         /* The first few are described: which frame came after which. */
         if (p->out_of_order++ < 5)
             fprintf(stderr, "hfx sub: frame %" PRIu64 " (%s) reads #%" PRId64 " after #%" PRId64
@@ -194,21 +198,13 @@ int cmd_sub(int argc, char **argv)
     if (!out)
         return 2;
     char err[512];
-    struct hfx_conn conn;
-    if (hfx_conn_open(&conn, o.addr, err, sizeof err) < 0 ||
-        hfx_conn_subscribe(&conn, o.scanout, o.extended, 5000, err, sizeof err) < 0) {
+    struct hfx_client_options co = {.address = o.addr, .scanout = o.scanout,
+                                    .extended = o.extended, .bitrate = o.bitrate,
+                                    .reconnect = o.reconnect};
+    struct hfx_client *client;
+    if (hfx_client_open(&co, &client, err, sizeof err) < 0) {
         fprintf(stderr, "hfx sub: %s\n", err);
         return 1;
-    }
-    if (o.bitrate) {
-        uint8_t buf[40];
-        struct hxfr_config cfg = {.bitrate = o.bitrate, .fps_num = 60, .fps_den = 1,
-                                  .profile = 66, .level = 40, .realtime = 1};
-        if (hfx_conn_send(&conn, buf, hxfr_put_config(buf, HXFR_CONFIG_REQ, (uint16_t)o.scanout,
-                                                      &cfg), err, sizeof err) < 0) {
-            fprintf(stderr, "hfx sub: %s\n", err);
-            return 1;
-        }
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
@@ -220,28 +216,29 @@ int cmd_sub(int argc, char **argv)
     int64_t end = o.duration ? hfx_now_ns() + (int64_t)o.duration * 1000000000 : INT64_MAX;
     int rc = 0;
     while (!atomic_load(&stop) && (!o.frames || p.frames < o.frames) && hfx_now_ns() < end) {
-        struct hxfr_msg m;
-        int r = hfx_conn_read(&conn, &m, 200, err, sizeof err);
+        struct hfx_client_frame f;
+        int r = hfx_client_next(client, &f, 200, err, sizeof err);
         if (r < 0) {
             fprintf(stderr, "hfx sub: %s\n", err);
-            rc = !strstr(err, "closed"); /* the server ending the stream is a clean end */
+            if (!strstr(err, "closed")) /* the server ending the stream is a clean end */
+                rc = 1;
             break;
         }
-        if (r > 0 && m.h.type == HXFR_FRAME_RESPONSE) {
-            if (fwrite(m.u.frame.au, 1, m.u.frame.au_size, out) != m.u.frame.au_size) {
+        if (r > 0 && f.data) {
+            if (fwrite(f.data, 1, f.size, out) != f.size) {
                 fprintf(stderr, "hfx sub: writing the stream failed (reader gone?)\n");
                 break;
             }
             fflush(out);
             p.frames++;
             p.window_frames++;
-            p.keyframes += m.u.frame.keyframe;
-            p.bytes += m.u.frame.au_size;
-            p.window_bytes += m.u.frame.au_size;
+            p.keyframes += f.keyframe;
+            p.bytes += f.size;
+            p.window_bytes += f.size;
             if (dec)
-                check_frame(&o, dec, ver, &m.u.frame, &p);
-        } else if (r > 0 && m.h.type == HXFR_ERROR) {
-            fprintf(stderr, "hfx sub: server error %d: %s\n", m.u.error.code, m.u.error.text);
+                check_frame(&o, dec, ver, &f, &p);
+        } else if (r > 0 && o.extended && f.type == HXFR_ERROR) {
+            fprintf(stderr, "hfx sub: the server reported an error\n");
         }
         report(&o, &p, false);
     }
@@ -251,7 +248,7 @@ int cmd_sub(int argc, char **argv)
         rc = 1;
     hfx_decoder_free(dec);
     hfx_verify_free(ver);
-    hfx_conn_close(&conn);
+    hfx_client_close(client);
     if (out != stdout)
         fclose(out);
     return rc;
