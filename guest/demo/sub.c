@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/hfx-client.h"
 #include "common/clock.h"
 #include "say.h"
 
@@ -46,10 +47,32 @@ static void report(const struct sub_opts *o, uint64_t frames, uint64_t keys, uin
               (unsigned long long)frames, (unsigned long long)keys, (unsigned long long)bytes);
 }
 
+/* The deployed guest consumer's way, through libhfx-client: plain v1 (no
+ * HELLO), retried until the exporter answers (the guest may boot first). */
+static struct hfx_client *sub_open(const struct sub_opts *o, volatile sig_atomic_t *stop)
+{
+    char addr[300], err[256] = "";
+    snprintf(addr, sizeof addr, "tcp:%s:%ld", o->host, o->port);
+    struct hfx_client_options co = {.address = addr, .scanout = (uint32_t)o->scanout};
+    int64_t deadline = hfx_now_ns() + (int64_t)(o->connect_seconds * 1e9);
+    for (;;) {
+        struct hfx_client *c;
+        if (hfx_client_open(&co, &c, err, sizeof err) == 0) {
+            guest_say("sub scanout %ld subscribed", o->scanout);
+            return c;
+        }
+        if (*stop || hfx_now_ns() >= deadline) {
+            guest_warn("sub: scanout %ld at %s: %s", o->scanout, addr, err);
+            return NULL;
+        }
+        usleep(RETRY_US);
+    }
+}
+
 int sub_run(const struct sub_opts *o, volatile sig_atomic_t *stop)
 {
-    struct hfx_conn c;
-    if (sub_connect(&c, o, stop) < 0)
+    struct hfx_client *c = sub_open(o, stop);
+    if (!c)
         return 1;
     uint64_t frames = 0, keys = 0, bytes = 0;
     int64_t start = hfx_now_ns(), next_report = start + 1000000000;
@@ -62,19 +85,19 @@ int sub_run(const struct sub_opts *o, volatile sig_atomic_t *stop)
             report(o, frames, keys, bytes);
             next_report += 1000000000;
         }
-        struct hxfr_msg m;
-        int r = hfx_conn_read(&c, &m, TICK_MS, err, sizeof err);
+        struct hfx_client_frame f;
+        int r = hfx_client_next(c, &f, TICK_MS, err, sizeof err);
         if (r < 0) {
             guest_warn("sub: %s", err);
             break;
         }
-        if (r == 1 && m.h.type == HXFR_FRAME_RESPONSE) {
+        if (r == 1 && f.data) {
             frames++;
-            keys += m.u.frame.keyframe;
-            bytes += m.u.frame.au_size;
+            keys += f.keyframe;
+            bytes += f.size;
         }
     }
     report(o, frames, keys, bytes);
-    hfx_conn_close(&c);
+    hfx_client_close(c);
     return frames > 0 ? 0 : 1;
 }
