@@ -13,7 +13,7 @@
 
 #include "client/client.h"
 #include "common/clock.h"
-#include "server/server.h"
+#include "server/exporter.h"
 
 struct bench_sub {
     struct hfx_conn conn;
@@ -29,10 +29,8 @@ struct bench_sub {
 };
 
 struct bench_pipeline {
-    struct hfx_server *server;
-    struct hfx_engine *engine;
-    pthread_t server_thread;
-    bool server_running;
+    struct hfx_exporter x;
+    bool running;
     char addr[64];
     pthread_mutex_t lock;       /* guards packets: the workers append */
     struct bench_packet *packets;
@@ -58,7 +56,7 @@ static bool grow(void **array, size_t *cap, size_t need, size_t elem)
 /* The per-frame costs (convert, encode, first damage) never reach the wire,
  * so the packets pass through here first to be noted down; the subscriber's
  * frames are joined with these notes by pts afterwards. */
-static void tap_packet(void *data, struct hfx_packet *pkt)
+static void note_packet(void *data, const struct hfx_packet *pkt)
 {
     struct bench_pipeline *p = data;
     struct bench_packet rec = {
@@ -73,16 +71,7 @@ static void tap_packet(void *data, struct hfx_packet *pkt)
     if (grow((void **)&p->packets, &p->cap, p->npackets + 1, sizeof *p->packets))
         p->packets[p->npackets++] = rec;
     pthread_mutex_unlock(&p->lock);
-    hfx_server_sink.packet(p->server, pkt);
 }
-
-static void tap_ended(void *data, uint32_t scanout)
-{
-    struct bench_pipeline *p = data;
-    hfx_server_sink.scanout_ended(p->server, scanout);
-}
-
-static const struct hfx_engine_sink tap_sink = {.packet = tap_packet, .scanout_ended = tap_ended};
 
 /* ---- subscribers ---- */
 
@@ -184,12 +173,6 @@ int64_t bench_subscribers_cpu_ns(struct bench_pipeline *p)
 
 /* ---- life cycle ---- */
 
-static void *server_main(void *arg)
-{
-    hfx_server_run(arg);
-    return NULL;
-}
-
 static void init_subs(struct bench_pipeline *p)
 {
     pthread_condattr_t ca;
@@ -218,38 +201,30 @@ struct bench_pipeline *bench_pipeline_start(const struct bench_pipeline_config *
     init_subs(p);
     /* Port 0: several benchmarks (or a running hfx serve) must not collide. */
     struct hfx_server_config scfg = {.listen = {"tcp:127.0.0.1:0"}, .nlisten = 1};
-    p->server = hfx_server_new(&scfg, err, errlen);
-    if (!p->server) {
-        bench_pipeline_free(p);
-        return NULL;
-    }
-    snprintf(p->addr, sizeof p->addr, "tcp:127.0.0.1:%d", hfx_server_port(p->server, 0));
     struct hfx_engine_config ecfg = {
         .max_scanouts = cfg->scanouts,
         .encoder = cfg->encoder,
         .threads = cfg->threads,
         .no_damage_hints = cfg->no_damage_hints,
-        .sink = &tap_sink,
-        .sink_data = p,
     };
-    p->engine = hfx_engine_new(&ecfg, err, errlen);
-    if (!p->engine) {
+    p->x.observe = note_packet;
+    p->x.observe_data = p;
+    if (hfx_exporter_init(&p->x, &scfg, &ecfg, err, errlen) < 0) {
         bench_pipeline_free(p);
         return NULL;
     }
-    hfx_server_attach(p->server, p->engine);
-    if (pthread_create(&p->server_thread, NULL, server_main, p->server) != 0) {
-        snprintf(err, errlen, "cannot start the server thread");
+    p->running = true;
+    if (hfx_exporter_start_thread(&p->x, err, errlen) < 0) {
         bench_pipeline_free(p);
         return NULL;
     }
-    p->server_running = true;
+    snprintf(p->addr, sizeof p->addr, "tcp:127.0.0.1:%d", hfx_server_port(p->x.server, 0));
     return p;
 }
 
 struct hfx_engine *bench_pipeline_engine(struct bench_pipeline *p)
 {
-    return p->engine;
+    return p->x.engine;
 }
 
 void bench_pipeline_halt(struct bench_pipeline *p)
@@ -263,14 +238,11 @@ void bench_pipeline_halt(struct bench_pipeline *p)
         pthread_join(sub->thread, NULL);
         sub->running = false;
     }
-    if (p->server_running) {
-        hfx_server_stop(p->server);
-        pthread_join(p->server_thread, NULL);
-        p->server_running = false;
+    if (p->running) {
+        hfx_exporter_stop(&p->x);
+        hfx_exporter_free(&p->x);
+        p->running = false;
     }
-    /* Before the server goes: the workers call its sink. */
-    hfx_engine_free(p->engine);
-    p->engine = NULL;
 }
 
 const struct bench_frame *bench_frames(const struct bench_pipeline *p, uint32_t scanout,
@@ -291,7 +263,6 @@ void bench_pipeline_free(struct bench_pipeline *p)
     if (!p)
         return;
     bench_pipeline_halt(p);
-    hfx_server_free(p->server);
     for (int i = 0; i < HFX_MAX_SCANOUTS; i++) {
         struct bench_sub *sub = &p->subs[i];
         for (size_t k = 0; k < sub->n; k++)

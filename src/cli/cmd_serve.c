@@ -168,7 +168,7 @@ static bool start_source(struct serve_opts *o, struct hfx_exporter *x,
 int serve_run(struct serve_opts *o)
 {
     char err[512];
-    struct hfx_exporter x;
+    struct hfx_exporter x = {0};
     if (hfx_exporter_init(&x, &o->server, &o->engine, err, sizeof err) < 0) {
         fprintf(stderr, "hfx: %s\n", err);
         return 1;

@@ -17,10 +17,15 @@ struct hfx_exporter {
     struct hfx_engine *engine;
     pthread_t loop;
     bool threaded;
+    /* Optional, set before init: sees every packet before the server does,
+     * on the encode worker's thread (the benchmark notes per-frame costs that
+     * never reach the wire). */
+    void (*observe)(void *data, const struct hfx_packet *pkt);
+    void *observe_data;
 };
 
 /* Opens the listeners and creates the engine with the server as its sink
- * (ecfg's sink fields are filled in). */
+ * (ecfg's sink fields are filled in). Keeps observe and observe_data. */
 int hfx_exporter_init(struct hfx_exporter *x, const struct hfx_server_config *scfg,
                       const struct hfx_engine_config *ecfg, char *err, size_t errlen);
 /* Runs the server loop on a thread of its own (instead of hfx_server_run). */
