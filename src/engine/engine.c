@@ -75,6 +75,7 @@ struct scanout {
     uint32_t mb_w, mb_h;
     int64_t last_idr_ns, last_frame_ns;
     uint64_t seq;
+    int64_t content_ns;     /* when the content last encoded was produced */
 
     /* Deferred updates: the front end appends, the worker takes them all. */
     pthread_mutex_t deferred_lock;
@@ -574,7 +575,15 @@ static void emit(struct scanout *s, const struct hfx_au *au, const struct work *
     p->keyframe = au->keyframe;
     p->generation = s->cur_generation;
     p->seq = s->seq++;
-    p->pts_ns = w->have_content ? w->last_ns : enc_start;
+    /* A frame without new content (an IDR on request, an idle refresh)
+     * shows the content of the frame before it, so it carries its time:
+     * pts never goes backwards, even when an update arrived during the
+     * encode that produced this one. */
+    if (w->have_content)
+        s->content_ns = w->last_ns;
+    else if (!s->content_ns)
+        s->content_ns = enc_start;
+    p->pts_ns = s->content_ns;
     p->first_damage_ns = w->have_content ? w->first_ns : enc_start;
     p->convert_ns = w->convert_ns;
     p->encode_ns = enc_end - enc_start;
