@@ -475,6 +475,49 @@ static void test_timestamps(void)
     hfx_synth_free(s);
 }
 
+/* A keyframe of a screen that has been still carries the time its content
+ * was drawn, not the time it was encoded: otherwise an update converting
+ * while that keyframe encodes would get an older pts than the keyframe. */
+static void test_still_screen_timestamp(void)
+{
+    fprintf(stderr, "timestamp of a still screen's keyframe\n");
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "x264", 1);
+    struct hfx_synth *s = hfx_synth_new(HFX_WL_TYPING, 640, 480);
+    int64_t before = hfx_now_ns();
+    show(e, 0, s);
+    int64_t after = hfx_now_ns();
+    sleep_ms(50);
+    hfx_engine_subscribe(e, 0, +1);
+    CHECK(col_wait(&c, 1, 5000) >= 1, "no keyframe on subscribe");
+    if (c.n >= 1)
+        CHECK(c.pkts[0]->keyframe && c.pkts[0]->pts_ns >= before && c.pkts[0]->pts_ns <= after,
+              "keyframe %d pts %+.3f ms from the drawing [0, %.3f]", c.pkts[0]->keyframe,
+              (c.pkts[0]->pts_ns - before) / 1e6, (after - before) / 1e6);
+    /* Keyframes asked for while updates stream in: pts never goes back. */
+    struct hfx_rect r[8];
+    for (int i = 0; i < 200; i++) {
+        int n = hfx_synth_next(s, r, 8);
+        hfx_engine_scanout_update(e, 0, hfx_synth_pixels(s), hfx_synth_stride(s), r, n);
+        if (i % 3 == 0)
+            hfx_engine_request_keyframe(e, 0);
+        if (i % 10 == 0)
+            sleep_ms(2);
+    }
+    sleep_ms(300);
+    pthread_mutex_lock(&c.lock);
+    int back = 0;
+    for (int i = 1; i < c.n; i++)
+        back += c.pkts[i]->pts_ns < c.pkts[i - 1]->pts_ns;
+    CHECK(back == 0, "pts went backwards %d times in %d frames", back, c.n);
+    fprintf(stderr, "  %d frames, pts went backwards %d times\n", c.n, back);
+    pthread_mutex_unlock(&c.lock);
+    hfx_engine_free(e);
+    col_clear(&c);
+    hfx_synth_free(s);
+}
+
 /* Odd sizes: damage at the edges converts and copies back across the
  * padding line, which repeats the picture's last line. */
 static void test_odd_size(void)
@@ -584,6 +627,7 @@ int main(void)
     test_odd_size();
     test_timers();
     test_timestamps();
+    test_still_screen_timestamp();
     test_deferred();
     test_two_engines_and_fallback();
     return check_summary("test_engine");

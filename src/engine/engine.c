@@ -75,7 +75,7 @@ struct scanout {
     uint32_t mb_w, mb_h;
     int64_t last_idr_ns, last_frame_ns;
     uint64_t seq;
-    int64_t content_ns;     /* when the content last encoded was produced */
+    int64_t shown_ns;       /* when the content of `current` was produced */
 
     /* Deferred updates: the front end appends, the worker takes them all. */
     pthread_mutex_t deferred_lock;
@@ -154,7 +154,10 @@ static void note_update(struct scanout *s, int64_t start_ns, int64_t end_ns)
 {
     if (!s->pending_updates)
         s->first_update_ns = start_ns;
-    s->last_update_ns = start_ns;
+    /* Updates can be applied out of the order they were handed in (a
+     * deferred one after a direct one), and pts must never go backwards. */
+    if (start_ns > s->last_update_ns)
+        s->last_update_ns = start_ns;
     s->convert_ns += end_ns - start_ns;
     s->pending_updates++;
 }
@@ -497,6 +500,7 @@ static void take_work(struct scanout *s, struct work *w)
         w->updates = s->pending_updates;
         s->pending_updates = 0;
         s->convert_ns = 0;
+        s->shown_ns = w->last_ns;
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -576,14 +580,10 @@ static void emit(struct scanout *s, const struct hfx_au *au, const struct work *
     p->generation = s->cur_generation;
     p->seq = s->seq++;
     /* A frame without new content (an IDR on request, an idle refresh)
-     * shows the content of the frame before it, so it carries its time:
-     * pts never goes backwards, even when an update arrived during the
-     * encode that produced this one. */
-    if (w->have_content)
-        s->content_ns = w->last_ns;
-    else if (!s->content_ns)
-        s->content_ns = enc_start;
-    p->pts_ns = s->content_ns;
+     * carries the time its content was produced, not the time of encoding:
+     * an update converting meanwhile is older than this encode, and its
+     * frame must not go back in time. */
+    p->pts_ns = s->shown_ns;
     p->first_damage_ns = w->have_content ? w->first_ns : enc_start;
     p->convert_ns = w->convert_ns;
     p->encode_ns = enc_end - enc_start;
