@@ -61,7 +61,7 @@ typedef struct HfxHead {
 
 struct HfxExport {
     Object parent_obj;
-    char *listen, *encoder;
+    char *listen, *encoder, *secret_file;
     uint32_t bitrate, threads, idr_interval, idle_refresh;
     struct hfx_exporter x;
     bool running;
@@ -341,6 +341,7 @@ static void hfx_complete(UserCreatable *uc, Error **errp)
     HfxExport *hfx = HFX_EXPORT(uc);
     struct hfx_server_config scfg = {.nlisten = 1};
     scfg.listen[0] = hfx->listen ? hfx->listen : "tcp:127.0.0.1:15937";
+    scfg.secret_file = hfx->secret_file;
     struct hfx_engine_config ecfg = {
         .max_scanouts = HFX_MAX_SCANOUTS,
         .encoder = hfx->encoder,
@@ -386,6 +387,7 @@ static void hfx_finalize(Object *obj)
     }
     g_free(hfx->listen);
     g_free(hfx->encoder);
+    g_free(hfx->secret_file);
 }
 
 /* ---- properties ---- */
@@ -400,6 +402,18 @@ static void set_listen(Object *obj, const char *value, Error **errp)
     HfxExport *hfx = HFX_EXPORT(obj);
     g_free(hfx->listen);
     hfx->listen = g_strdup(value);
+}
+
+static char *get_secret_file(Object *obj, Error **errp)
+{
+    return g_strdup(HFX_EXPORT(obj)->secret_file);
+}
+
+static void set_secret_file(Object *obj, const char *value, Error **errp)
+{
+    HfxExport *hfx = HFX_EXPORT(obj);
+    g_free(hfx->secret_file);
+    hfx->secret_file = g_strdup(value);
 }
 
 static char *get_encoder(Object *obj, Error **errp)
@@ -445,7 +459,11 @@ static void hfx_class_init(ObjectClass *oc, void *data)
     ucc->can_be_deleted = hfx_can_be_deleted;
     object_class_property_add_str(oc, "listen", get_listen, set_listen);
     object_class_property_set_description(oc, "listen",
-        "tcp:HOST:PORT, unix:PATH or vsock:CID:PORT (default tcp:127.0.0.1:15937)");
+        "tcp:HOST:PORT, unix:PATH or vsock:CID:PORT (default tcp:127.0.0.1:15937); "
+        "append ,,v1=off to serve only clients with a token");
+    object_class_property_add_str(oc, "secret-file", get_secret_file, set_secret_file);
+    object_class_property_set_description(oc, "secret-file",
+        "the secret access tokens derive from, created if missing (default: random per run)");
     object_class_property_add_str(oc, "encoder", get_encoder, set_encoder);
     object_class_property_set_description(oc, "encoder", "x264 (default) or openh264");
     add_u32(oc, "bitrate", offsetof(HfxExport, bitrate), "bits/s (default: by resolution)");

@@ -116,9 +116,28 @@ class Serial:
         return len(re.findall(pattern, self.text()))
 
 
+# The exporters here share one secret file, so the control token (which the
+# extended requests, e.g. stats, present) is known before any starts.
+SECRET = None
+TOKEN = None
+
+
+def make_secret(tmp):
+    global SECRET, TOKEN
+    SECRET = os.path.join(tmp, "secret")
+    with open(SECRET, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    os.chmod(SECRET, 0o600)
+    TOKEN = subprocess.run([HFX, "token", "--secret-file", SECRET], capture_output=True,
+                           text=True, check=True).stdout.strip()
+
+
 def ctl(addr, *args, timeout=15):
-    r = subprocess.run([HFX, "ctl", "--connect", addr, *args], capture_output=True, text=True,
-                       timeout=timeout)
+    """hfx ctl; stats (extended mode) presents the control token, ENABLE and
+    DISABLE go as the deployed v1 control client sends them."""
+    token = ["--token", TOKEN] if args and args[0] == "stats" else []
+    r = subprocess.run([HFX, "ctl", "--connect", addr, *token, *args], capture_output=True,
+                       text=True, timeout=timeout)
     return r.returncode, (r.stdout + r.stderr).strip()
 
 
@@ -212,9 +231,11 @@ def exporter_cmd(kind, addr, qemu):
     """The command that boots the guest with the exporter: `hfx run` around
     Debian's QEMU, or the QEMU built with the exporter inside."""
     if kind == "hfx run":
-        return [HFX, "run", "--listen", addr, "--", "qemu-system-x86_64", *qemu]
+        return [HFX, "run", "--listen", addr, "--secret-file", SECRET, "--",
+                "qemu-system-x86_64", *qemu]
     return [os.environ["HFX_QEMU"], "-L", "/usr/share/seabios", "-L", "/usr/share/qemu", *qemu,
-            "-display", "none", "-object", "helix-frame-export,id=hfx0,listen=" + addr]
+            "-display", "none", "-object",
+            "helix-frame-export,id=hfx0,listen=%s,secret-file=%s" % (addr, SECRET)]
 
 
 def test_heads(tmp, kind):
@@ -324,8 +345,8 @@ def test_restart(tmp):
     port = free_port()
     addr = "tcp:127.0.0.1:%d" % port
     log_path = os.path.join(tmp, "serve1.log")
-    serve = spawn([HFX, "serve", "--qemu-dbus", "qmp:" + qmp, "--listen", addr],
-                  stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    serve = spawn([HFX, "serve", "--qemu-dbus", "qmp:" + qmp, "--listen", addr,
+                   "--secret-file", SECRET], stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     wait_port(port)
     watcher = subprocess.Popen([HFX, "sub", "--connect", addr, "--scanout", "0", "--duration",
                                 "20", "--output", os.path.join(tmp, "before.264")],
@@ -338,7 +359,8 @@ def test_restart(tmp):
     time.sleep(2)
     alive = qemu.poll() is None and serial.count(r"hfx-guest: head 0 frame") > frames_before
     watcher.wait(timeout=20)
-    serve2 = spawn([HFX, "serve", "--qemu-dbus", "qmp:" + qmp, "--listen", addr],
+    serve2 = spawn([HFX, "serve", "--qemu-dbus", "qmp:" + qmp, "--listen", addr,
+                    "--secret-file", SECRET],
                    stdout=open(os.path.join(tmp, "serve2.log"), "w"), stderr=subprocess.STDOUT)
     up = wait_port(port)
     first, key = first_frame_after_subscribe(port, 0) if up else (None, False)
@@ -350,6 +372,11 @@ def test_restart(tmp):
                                 "attached" if up else "did not attach",
                                 "%.0f ms" % (first * 1000) if first is not None else "never",
                                 "keyframe" if key else "not a keyframe", line))
+    # The guest's lease manager holds the control token it got at boot: the
+    # new exporter, with the same secret file, must still take it.
+    rc, out = ctl(addr, "stats", "0") if up else (1, "no exporter")
+    check("restart: control token", rc == 0 and '"id":0' in out,
+          "the control token from before the restart: %s" % ("accepted" if rc == 0 else out))
     os.killpg(serve2.pid, signal.SIGTERM)
     os.killpg(qemu.pid, signal.SIGKILL)
 
@@ -382,6 +409,7 @@ def test_bus(tmp):
 def main():
     subprocess.run([os.path.join(GUEST, "build")], check=True, stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="hfx-e2e-") as tmp:
+        make_secret(tmp)
         try:
             test_heads(tmp, "hfx run")
             test_restart(tmp)

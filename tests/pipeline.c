@@ -30,6 +30,7 @@ int pipeline_start(struct pipeline *p, struct hfx_server_config *scfg,
         snprintf(p->addr, sizeof p->addr, "tcp:127.0.0.1:%d", hfx_server_port(p->x.server, 0));
     else
         snprintf(p->addr, sizeof p->addr, "%s", first);
+    hfx_server_control_token(p->x.server, p->token);
     return 0;
 }
 

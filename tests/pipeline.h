@@ -11,6 +11,7 @@ struct pipeline {
     struct hfx_exporter x;
     struct hfx_synth_frontend *fe;
     char addr[64]; /* of the first listener, for hfx_conn_open */
+    char token[HXFR_MAX_TOKEN + 1]; /* the control token */
 };
 
 /* Returns -1 after printing why it could not start. */

@@ -127,7 +127,8 @@ static bool cycle(const struct pipeline *p, int i, char *err, size_t errlen)
     struct hfx_conn c;
     if (hfx_conn_open(&c, p->addr, err, errlen) < 0)
         return false;
-    if (hfx_conn_subscribe(&c, scanout, extended, IO_TIMEOUT_MS, err, errlen) < 0) {
+    if ((extended && hfx_conn_extended(&c, 0, p->token, IO_TIMEOUT_MS, err, errlen) < 0) ||
+        hfx_conn_subscribe(&c, scanout, IO_TIMEOUT_MS, err, errlen) < 0) {
         hfx_conn_close(&c);
         return false;
     }

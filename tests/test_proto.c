@@ -169,6 +169,11 @@ static size_t make_samples(struct sample s[MAX_SAMPLES])
     ADD("HELLO", HXFR_FROM_CLIENT, hxfr_put_hello(out, HXFR_HELLO, 1, 0x5, 0));
     ADD("STATS_REQ", HXFR_FROM_CLIENT, hxfr_put_stats_req(out, 15, true));
     ADD("STATS_REQ empty", HXFR_FROM_CLIENT, hxfr_put_stats_req(out, 0, false));
+    ADD("AUTH", HXFR_FROM_CLIENT, hxfr_put_auth(out, "hfx1.h3.0000000000000001.abc"));
+    ADD("TOKEN_REQ", HXFR_FROM_CLIENT, hxfr_put_token_req(out, 3, HXFR_TOKEN_MINT));
+    ADD("AUTH_RESP", HXFR_FROM_SERVER, hxfr_put_auth_resp(out, HXFR_SCOPE_CONTROL));
+    ADD("TOKEN_RESP", HXFR_FROM_SERVER, hxfr_put_token_resp(out, 3, HXFR_TOKEN_MINT, "hfx1.x"));
+    ADD("TOKEN_RESP revoke", HXFR_FROM_SERVER, hxfr_put_token_resp(out, 3, HXFR_TOKEN_REVOKE, NULL));
     ADD("SUBSCRIBE_RESP", HXFR_FROM_SERVER, hxfr_put_subscribe_resp(out, 5, true));
     ADD("FRAME_RESPONSE", HXFR_FROM_SERVER,
         hxfr_put_frame_head(out, 1, 1000, 900, true, sizeof sample_au) +
@@ -510,6 +515,10 @@ static const struct type_rule valid_types[] = {
     { HXFR_STATS_RESP, HXFR_FROM_SERVER, 0 },
     { HXFR_ERROR, HXFR_FROM_SERVER, 260 },
     { HXFR_CURSOR, HXFR_FROM_SERVER, 24 },
+    { HXFR_AUTH, HXFR_FROM_CLIENT, 1 },
+    { HXFR_TOKEN_REQ, HXFR_FROM_CLIENT, 8 },
+    { HXFR_AUTH_RESP, HXFR_FROM_SERVER, 4 },
+    { HXFR_TOKEN_RESP, HXFR_FROM_SERVER, 8 },
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -888,6 +897,39 @@ static void test_cursor(void)
     EXPECT_DECODE(move, sizeof move, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_TYPE);
 }
 
+/* Tokens are printable ASCII within the size limit; TOKEN_REQ names a
+ * scanout and an operation that exist. */
+static void test_tokens(void)
+{
+    uint8_t b[20 + HXFR_MAX_TOKEN];
+    char longest[HXFR_MAX_TOKEN + 2];
+    memset(longest, 'A', sizeof longest - 1);
+    longest[sizeof longest - 1] = 0;
+    struct hxfr_msg m = decode_ok(b, hxfr_put_auth(b, longest), HXFR_FROM_CLIENT, __LINE__);
+    CHECK_EQ(strlen(m.u.auth.token), HXFR_MAX_TOKEN); /* the builder cut the extra one */
+    hxfr_put_auth(b, "good");
+    b[13] = ' ';
+    EXPECT_DECODE(b, 16, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_FIELD);
+    b[13] = 0x80;
+    EXPECT_DECODE(b, 16, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_FIELD);
+    hxfr_put_header(b, HXFR_AUTH, 0, 0, 0);
+    EXPECT_HEADER(b, 12, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_SIZE);
+    hxfr_put_header(b, HXFR_AUTH, 0, 0, HXFR_MAX_TOKEN + 1);
+    EXPECT_HEADER(b, 12, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_SIZE);
+
+    m = decode_ok(b, hxfr_put_token_req(b, 15, HXFR_TOKEN_REVOKE), HXFR_FROM_CLIENT, __LINE__);
+    CHECK(m.u.token.scanout_id == 15 && m.u.token.op == HXFR_TOKEN_REVOKE && !m.u.token.token[0]);
+    EXPECT_DECODE(b, hxfr_put_token_req(b, 16, HXFR_TOKEN_MINT), HXFR_FROM_CLIENT,
+                  HXFR_PARSE_BAD_FIELD);
+    EXPECT_DECODE(b, hxfr_put_token_req(b, 1, (enum hxfr_token_op)3), HXFR_FROM_CLIENT,
+                  HXFR_PARSE_BAD_FIELD);
+    m = decode_ok(b, hxfr_put_token_resp(b, 2, HXFR_TOKEN_MINT, "hfx1.h2.x.y"), HXFR_FROM_SERVER,
+                  __LINE__);
+    CHECK(m.u.token.scanout_id == 2 && strcmp(m.u.token.token, "hfx1.h2.x.y") == 0);
+    m = decode_ok(b, hxfr_put_auth_resp(b, 7), HXFR_FROM_SERVER, __LINE__);
+    CHECK_EQ(m.u.auth_resp.scope, 7);
+}
+
 /* why is optional; errors must not depend on it. */
 static void test_null_why(void)
 {
@@ -921,6 +963,7 @@ int main(void)
     test_stream();
     test_null_why();
     test_cursor();
+    test_tokens();
     if (failures) {
         fprintf(stderr, "test_proto: %d check(s) failed\n", failures);
         return 1;

@@ -118,11 +118,14 @@ static void watch_for(struct hfx_conn *c, struct checker *k, struct watch *w, in
     }
 }
 
-static void subscribe(struct hfx_conn *c, const char *addr, uint32_t id, bool ext)
+/* ext_token: NULL for a v1 client, else the token an extended one presents. */
+static void subscribe(struct hfx_conn *c, const char *addr, uint32_t id, const char *ext_token)
 {
     char err[256];
     CHECK(hfx_conn_open(c, addr, err, sizeof err) == 0, "%s", err);
-    CHECK(hfx_conn_subscribe(c, id, ext, 5000, err, sizeof err) == 0, "%s", err);
+    if (ext_token)
+        CHECK(hfx_conn_extended(c, 0, ext_token, 5000, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_subscribe(c, id, 5000, err, sizeof err) == 0, "%s", err);
 }
 
 /* Three subscribers on two heads: every frame decodes, numbers increase, the
@@ -138,9 +141,9 @@ static void test_streams(void)
     if (start(&p, &sc, &ec, &fc) < 0)
         return;
     struct hfx_conn c[3];
-    subscribe(&c[0], p.addr, 0, false);
-    subscribe(&c[1], p.addr, 0, true);
-    subscribe(&c[2], p.addr, 1, false);
+    subscribe(&c[0], p.addr, 0, NULL);
+    subscribe(&c[1], p.addr, 0, p.token);
+    subscribe(&c[2], p.addr, 1, NULL);
     struct checker k[3];
     struct watch w[3];
     for (int i = 0; i < 3; i++) {
@@ -179,7 +182,7 @@ static void test_stalled_subscriber(void)
     struct checker k;
     checker_init(&k, HFX_WL_VIDEO);
     struct hfx_conn reader;
-    subscribe(&reader, p.addr, 0, false);
+    subscribe(&reader, p.addr, 0, NULL);
     struct watch alone = {.last_number = -1, .worst_psnr = 99};
     watch_for(&reader, &k, &alone, 1000);
 
@@ -245,7 +248,7 @@ static void test_lagging_subscriber(void)
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)hfx_server_port(p.x.server, 0)),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK(connect(c.fd, (struct sockaddr *)&sin, sizeof sin) == 0, "connect");
-    CHECK(hfx_conn_subscribe(&c, 0, false, 5000, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_subscribe(&c, 0, 5000, err, sizeof err) == 0, "%s", err);
     struct watch w = {.last_number = -1, .worst_psnr = 99};
     watch_for(&c, &k, &w, 300);
     sleep_ms(3000); /* the socket buffers and the queue fill up */
@@ -281,7 +284,7 @@ static void test_joins_share_idr(void)
     struct hfx_conn c[4];
     int64_t t0 = hfx_now_ns();
     for (int i = 0; i < 4; i++)
-        subscribe(&c[i], p.addr, 0, i % 2);
+        subscribe(&c[i], p.addr, 0, i % 2 ? p.token : NULL);
     for (int i = 0; i < 4; i++) {
         struct watch w = {.last_number = -1, .worst_psnr = 99};
         watch_for(&c[i], NULL, &w, 300);
@@ -313,7 +316,8 @@ static void test_extended(void)
                            sizeof err) == 1 && m.h.type == HXFR_HELLO_RESP &&
               m.u.hello.max_scanouts == 4,
           "HELLO: %s", err);
-    CHECK(hfx_conn_subscribe(&c, 0, false, 2000, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_auth(&c, p.token, 2000, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_subscribe(&c, 0, 2000, err, sizeof err) == 0, "%s", err);
     /* The first frame: the head has its surface, so CONFIG_RESP knows its size. */
     struct watch first = {.last_number = -1, .worst_psnr = 99};
     for (int i = 0; i < 50 && !first.frames && !first.ended; i++)
@@ -351,7 +355,7 @@ static void test_extended(void)
 
     /* A KEYFRAME_REQ is answered by an IDR. */
     struct hfx_conn k;
-    subscribe(&k, p.addr, 0, true);
+    subscribe(&k, p.addr, 0, p.token);
     struct watch w = {.last_number = -1, .worst_psnr = 99};
     watch_for(&k, NULL, &w, 300);
     CHECK(hfx_conn_send(&k, buf, hxfr_put_keyframe_req(buf, 0, false), err, sizeof err) == 0,
@@ -375,8 +379,9 @@ static void test_cursor(void)
     char err[256];
     struct hfx_conn c;
     CHECK(hfx_conn_open(&c, p.addr, err, sizeof err) == 0, "%s", err);
-    CHECK(hfx_conn_hello(&c, HXFR_CAP_CURSOR, 2000, err, sizeof err) == 0, "%s", err);
-    CHECK(hfx_conn_subscribe(&c, 0, false, 2000, err, sizeof err) == 0, "%s", err);
+    CHECK(hfx_conn_extended(&c, HXFR_CAP_CURSOR, p.token, 2000, err, sizeof err) == 0, "%s",
+          err);
+    CHECK(hfx_conn_subscribe(&c, 0, 2000, err, sizeof err) == 0, "%s", err);
     int shapes = 0, moves = 0, frames = 0, first_cursor_shape = -1;
     int64_t end = hfx_now_ns() + 500000000;
     while (hfx_now_ns() < end) {
@@ -404,7 +409,7 @@ static void test_cursor(void)
 
     /* Extended without the capability: frames, never a CURSOR. */
     struct hfx_conn plain;
-    subscribe(&plain, p.addr, 0, true);
+    subscribe(&plain, p.addr, 0, p.token);
     int cursors = 0;
     end = hfx_now_ns() + 300000000;
     while (hfx_now_ns() < end) {
@@ -431,7 +436,7 @@ static void test_listeners(void)
     if (start(&p, &sc, &ec, &fc) < 0)
         return;
     struct hfx_conn c;
-    subscribe(&c, path, 0, false);
+    subscribe(&c, path, 0, NULL);
     struct watch w = {.last_number = -1, .worst_psnr = 99};
     watch_for(&c, NULL, &w, 300);
     CHECK(w.frames > 5, "only %d frames over the unix socket", w.frames);
@@ -451,7 +456,7 @@ static void test_listeners(void)
         return;
     struct hfx_conn v;
     if (hfx_conn_open(&v, "vsock:1:25999", err, sizeof err) == 0) {
-        CHECK(hfx_conn_subscribe(&v, 0, false, 2000, err, sizeof err) == 0, "%s", err);
+        CHECK(hfx_conn_subscribe(&v, 0, 2000, err, sizeof err) == 0, "%s", err);
         hfx_conn_close(&v);
     } else {
         fprintf(stderr, "  vsock: listening works, loopback connect does not (%s)\n", err);
@@ -468,7 +473,7 @@ static void test_request_flood(void)
     if (start_head(&p, HFX_WL_TYPING, 320, 240) < 0)
         return;
     struct hfx_conn watcher;
-    subscribe(&watcher, p.addr, 0, false);
+    subscribe(&watcher, p.addr, 0, NULL);
     char err[256];
     int fd = hfx_connect(p.addr, err, sizeof err);
     uint8_t pings[12 * 1024];

@@ -27,7 +27,7 @@ int sub_connect(struct hfx_conn *c, const struct sub_opts *o, volatile sig_atomi
     for (;;) {
         if (hfx_conn_open(c, addr, err, sizeof err) == 0) {
             /* Plain v1, no HELLO: what a deployed client sends. */
-            if (hfx_conn_subscribe(c, (uint32_t)o->scanout, false, 5000, err, sizeof err) == 0) {
+            if (hfx_conn_subscribe(c, (uint32_t)o->scanout, 5000, err, sizeof err) == 0) {
                 guest_say("sub scanout %ld subscribed", o->scanout);
                 return 0;
             }

@@ -125,7 +125,7 @@ int bench_subscribe(struct bench_pipeline *p, uint32_t scanout, char *err, size_
     struct bench_sub *sub = &p->subs[scanout];
     if (hfx_conn_open(&sub->conn, p->addr, err, errlen) < 0)
         return -1;
-    if (hfx_conn_subscribe(&sub->conn, scanout, false, 5000, err, errlen) < 0) {
+    if (hfx_conn_subscribe(&sub->conn, scanout, 5000, err, errlen) < 0) {
         hfx_conn_close(&sub->conn);
         return -1;
     }

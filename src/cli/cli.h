@@ -13,6 +13,7 @@ int cmd_sub(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 /* hfx serve's options and main loop, shared with hfx run. */
 struct serve_opts {
@@ -20,6 +21,7 @@ struct serve_opts {
     struct hfx_server_config server;
     struct hfx_synth_frontend_config source;
     const char *qemu_dbus;      /* attach to QEMU instead of the synthetic source */
+    const char *token_out;      /* write the control token here */
     uint32_t duration;
 };
 void serve_opts_init(struct serve_opts *o);
@@ -34,6 +36,13 @@ void serve_stop(void);
 int cli_uint(const char *opt, const char *val, uint32_t min, uint32_t max, uint32_t *out);
 int cli_size(const char *opt, const char *val, uint32_t *w, uint32_t *h);
 int cli_format(const char *opt, const char *val, uint32_t *fourcc);
+/* The access token a client presents: --token, else the first line of
+ * --token-file, else $HFX_TOKEN, else $HFX_TOKEN_FILE's. NULL (and out "")
+ * when there is none; -1 through *bad after printing why a file failed. */
+const char *cli_token(const char *token, const char *token_file, char out[HXFR_MAX_TOKEN + 1],
+                      bool *bad);
+/* Writes text and a newline to a new mode-0600 file; -1 after printing why. */
+int cli_write_private(const char *path, const char *text);
 
 #define HFX_DEFAULT_ADDR "tcp:127.0.0.1:15937"
 

@@ -15,9 +15,14 @@ static const char help[] =
     "  keyframe N          ask for an IDR on scanout N\n"
     "  stats [N]           print the server's statistics as JSON\n"
     "  ping                check that the server answers\n"
+    "  mint N              print a new token for scanout N only (revokes its earlier ones;\n"
+    "                      needs the control token)\n"
+    "  revoke N            revoke every token for scanout N (needs the control token)\n"
     "\n"
     "  --connect ADDR      server address (default " HFX_DEFAULT_ADDR ")\n"
-    "  --timeout MS        how long to wait for a reply (default 10000)\n";
+    "  --timeout MS        how long to wait for a reply (default 10000)\n"
+    "  --token TOKEN       present this access token (extended mode); also $HFX_TOKEN\n"
+    "  --token-file PATH   read it from the file's first line; also $HFX_TOKEN_FILE\n";
 
 static int print_reply(const struct hxfr_msg *m)
 {
@@ -36,6 +41,12 @@ static int print_reply(const struct hxfr_msg *m)
     case HXFR_STATS_RESP:
         printf("%.*s\n", (int)m->u.stats_resp.len, m->u.stats_resp.text);
         return 0;
+    case HXFR_TOKEN_RESP:
+        if (m->u.token.op == HXFR_TOKEN_MINT)
+            printf("%s\n", m->u.token.token);
+        else
+            printf("scanout %u: tokens revoked\n", m->u.token.scanout_id);
+        return 0;
     default:
         fprintf(stderr, "hfx ctl: unexpected reply %s\n", hxfr_type_name(m->h.type));
         return 1;
@@ -45,13 +56,18 @@ static int print_reply(const struct hxfr_msg *m)
 int cmd_ctl(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"connect", 1, 0, 'c'}, {"timeout", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0}};
-    const char *addr = HFX_DEFAULT_ADDR;
+        {"connect", 1, 0, 'c'}, {"timeout", 1, 0, 't'}, {"token", 1, 0, 'k'},
+        {"token-file", 1, 0, 'f'}, {"help", 0, 0, 'h'}, {0}};
+    const char *addr = HFX_DEFAULT_ADDR, *token_arg = NULL, *token_file = NULL;
     uint32_t timeout = 10000;
     int c;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         if (c == 'c')
             addr = optarg;
+        else if (c == 'k')
+            token_arg = optarg;
+        else if (c == 'f')
+            token_file = optarg;
         else if (c == 't' && cli_uint("--timeout", optarg, 1, 600000, &timeout) < 0)
             return 2;
         else if (c == 'h') {
@@ -68,6 +84,11 @@ int cmd_ctl(int argc, char **argv)
         fputs(help, stderr);
         return 2;
     }
+    char token_buf[HXFR_MAX_TOKEN + 1];
+    bool bad;
+    const char *token = cli_token(token_arg, token_file, token_buf, &bad);
+    if (bad)
+        return 2;
     uint8_t req[32];
     size_t len = 0;
     bool extended = false, wait_reply = true;
@@ -92,6 +113,11 @@ int cmd_ctl(int argc, char **argv)
             return 2;
         len = hxfr_put_stats_req(req, id, argc == 2);
         extended = true;
+    } else if ((!strcmp(cmd, "mint") || !strcmp(cmd, "revoke")) && argc == 2) {
+        if (cli_uint("scanout", argv[1], 0, 15, &id) < 0)
+            return 2;
+        len = hxfr_put_token_req(req, id, cmd[0] == 'm' ? HXFR_TOKEN_MINT : HXFR_TOKEN_REVOKE);
+        extended = true;
     } else if (!strcmp(cmd, "ping") && argc == 1) {
         len = hxfr_put_ping(req, HXFR_PING, 0);
     } else {
@@ -107,7 +133,9 @@ int cmd_ctl(int argc, char **argv)
     }
     struct hxfr_msg m;
     int rc = 0;
-    if (extended && hfx_conn_hello(&conn, 0, (int)timeout, err, sizeof err) < 0)
+    /* A token needs the extended mode; without one, requests go as v1. */
+    if ((extended || token) &&
+        hfx_conn_extended(&conn, 0, token, (int)timeout, err, sizeof err) < 0)
         rc = -1;
     if (rc == 0 && !wait_reply)
         rc = hfx_conn_send(&conn, req, len, err, sizeof err);

@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "frontend/qmp.h"
+#include "server/access.h"
 
 static const char help[] =
     "usage: hfx run [hfx serve options] -- qemu-system-... [qemu options]\n"
@@ -26,18 +27,41 @@ static const char help[] =
     "\n"
     "Options before '--' are hfx serve's (see 'hfx serve --help'), e.g.\n"
     "  hfx run --listen tcp:127.0.0.1:15937 -- qemu-system-x86_64 -accel tcg \\\n"
-    "      -vga none -device virtio-gpu-pci,max_outputs=4 ...\n";
+    "      -vga none -device virtio-gpu-pci,max_outputs=4 ...\n"
+    "\n"
+    "The guest receives the control token through fw_cfg, as\n"
+    "opt/helix-frame-export/control-token (the lease manager reads it from\n"
+    "/sys/firmware/qemu_fw_cfg/by_name/opt/helix-frame-export/control-token/raw).\n"
+    "The secret is --secret-file if given, else a new one in the private directory.\n";
 
 #define QMP_WAIT_MS 30000
+#define HFX_FW_CFG_TOKEN "opt/helix-frame-export/control-token"
+
+/* The control token in a file QEMU hands the guest (fw_cfg); the secret is
+ * created first when it does not exist yet. */
+static int prepare_token(const char *secret_path, const char *token_path)
+{
+    char err[512], token[HFX_TOKEN_SIZE];
+    struct hfx_access *a = hfx_access_new(secret_path, err, sizeof err);
+    if (!a) {
+        fprintf(stderr, "hfx run: %s\n", err);
+        return -1;
+    }
+    hfx_access_control_token(a, token);
+    hfx_access_free(a);
+    return cli_write_private(token_path, token);
+}
 
 static pid_t qemu_pid;
 static _Atomic int qemu_status = -1;
 
-static pid_t spawn_qemu(char **qemu_argv, int qemu_argc, const char *qmp_path)
+static pid_t spawn_qemu(char **qemu_argv, int qemu_argc, const char *qmp_path,
+                        const char *token_path)
 {
-    char **argv = calloc((size_t)qemu_argc + 6, sizeof *argv);
-    char qmp_arg[512];
+    char **argv = calloc((size_t)qemu_argc + 8, sizeof *argv);
+    char qmp_arg[512], fw_cfg_arg[512];
     snprintf(qmp_arg, sizeof qmp_arg, "unix:%s,server=on,wait=off", qmp_path);
+    snprintf(fw_cfg_arg, sizeof fw_cfg_arg, "name=" HFX_FW_CFG_TOKEN ",file=%s", token_path);
     int n = 0;
     for (int i = 0; i < qemu_argc; i++)
         argv[n++] = qemu_argv[i];
@@ -45,6 +69,8 @@ static pid_t spawn_qemu(char **qemu_argv, int qemu_argc, const char *qmp_path)
     argv[n++] = "dbus,p2p=yes";
     argv[n++] = "-qmp";
     argv[n++] = qmp_arg;
+    argv[n++] = "-fw_cfg";
+    argv[n++] = fw_cfg_arg;
     argv[n] = NULL;
     pid_t pid = fork();
     if (pid == 0) {
@@ -120,13 +146,19 @@ int cmd_run(int argc, char **argv)
         return 1;
     }
     char qmp_path[sizeof dir + 16], address[sizeof qmp_path + 8];
+    char secret_path[sizeof dir + 16], token_path[sizeof dir + 16];
     snprintf(qmp_path, sizeof qmp_path, "%s/qmp.sock", dir);
     snprintf(address, sizeof address, "qmp:%s", qmp_path);
+    snprintf(secret_path, sizeof secret_path, "%s/secret", dir);
+    snprintf(token_path, sizeof token_path, "%s/control-token", dir);
     o.qemu_dbus = address;
+    if (!o.server.secret_file)
+        o.server.secret_file = secret_path;
 
-    qemu_pid = spawn_qemu(argv + sep + 1, argc - sep - 1, qmp_path);
     int rc = 1;
-    if (qemu_pid < 0) {
+    if (prepare_token(o.server.secret_file, token_path) < 0) {
+        /* prepare_token said why */
+    } else if ((qemu_pid = spawn_qemu(argv + sep + 1, argc - sep - 1, qmp_path, token_path)) < 0) {
         fprintf(stderr, "hfx run: fork: %s\n", strerror(errno));
     } else if (wait_for_qmp(qmp_path) < 0) {
         fprintf(stderr, "hfx run: QEMU %s before its QMP socket answered\n",
@@ -135,8 +167,11 @@ int cmd_run(int argc, char **argv)
             kill(qemu_pid, SIGKILL);
     } else {
         /* If this process dies, the VM runs on; this is how to reattach. */
-        hfx_log(HFX_LOG_INFO, "QEMU pid %d; attach again with: hfx serve --qemu-dbus %s",
-                (int)qemu_pid, address);
+        hfx_log(HFX_LOG_INFO,
+                "QEMU pid %d; attach again with: hfx serve --qemu-dbus %s --secret-file %s",
+                (int)qemu_pid, address, o.server.secret_file);
+        hfx_log(HFX_LOG_INFO, "control token in %s (hfx ctl --token-file %s ...)", token_path,
+                token_path);
         pthread_t t;
         pthread_create(&t, NULL, reaper, NULL);
         int serve_rc = serve_run(&o);
@@ -147,6 +182,8 @@ int cmd_run(int argc, char **argv)
         rc = serve_rc && qemu_status == 0 ? serve_rc : exit_code(qemu_status);
     }
     unlink(qmp_path);
+    unlink(token_path);
+    unlink(secret_path);
     rmdir(dir);
     return rc;
 }

@@ -36,7 +36,14 @@ static const char help[] =
     "  --idle-refresh MS   an all-skip frame after MS without a frame (default 0: off)\n"
     "server:\n"
     "  --listen ADDR       tcp:HOST:PORT, unix:PATH or vsock:CID:PORT; repeatable\n"
-    "                      (default " HFX_DEFAULT_ADDR ")\n"
+    "                      (default " HFX_DEFAULT_ADDR "). Append ,v1=off to serve there\n"
+    "                      only clients that present a token; by default plain v1 clients\n"
+    "                      (which cannot) may watch and switch any head: unsafe where\n"
+    "                      untrusted code can connect (docs/protocol.md, Access control)\n"
+    "  --secret-file PATH  the secret tokens derive from; created (mode 0600) if missing,\n"
+    "                      so a restarted exporter keeps its control token\n"
+    "                      (default: a new random secret each run)\n"
+    "  --token-out PATH    write the control token to PATH (mode 0600)\n"
     "  --queue-bytes N     per-client queue bound (default 33554432)\n"
     "  --duration SEC      stop after SEC seconds (default: run until signalled)\n"
     "  -v, --verbose       log every connection and encoder event\n";
@@ -62,9 +69,11 @@ void serve_opts_init(struct serve_opts *o)
 int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
     enum { O_WORKLOAD = 256, O_SIZE, O_HEADS, O_FPS, O_FORMAT, O_SCANOUTS, O_ENCODER, O_BITRATE,
-           O_THREADS, O_IDR, O_REFRESH, O_LISTEN, O_QUEUE, O_DURATION, O_QEMU };
+           O_THREADS, O_IDR, O_REFRESH, O_LISTEN, O_QUEUE, O_DURATION, O_QEMU,
+           O_SECRET, O_TOKEN_OUT };
     static const struct option opts[] = {
-        {"qemu-dbus", 1, 0, O_QEMU},
+        {"qemu-dbus", 1, 0, O_QEMU}, {"secret-file", 1, 0, O_SECRET},
+        {"token-out", 1, 0, O_TOKEN_OUT},
         {"workload", 1, 0, O_WORKLOAD}, {"size", 1, 0, O_SIZE}, {"heads", 1, 0, O_HEADS},
         {"fps", 1, 0, O_FPS}, {"format", 1, 0, O_FORMAT}, {"scanouts", 1, 0, O_SCANOUTS},
         {"encoder", 1, 0, O_ENCODER}, {"bitrate", 1, 0, O_BITRATE}, {"threads", 1, 0, O_THREADS},
@@ -121,6 +130,8 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
             break;
         case O_DURATION: rc = cli_uint("--duration", optarg, 1, 86400 * 365, &o->duration); break;
         case O_QEMU: o->qemu_dbus = optarg; break;
+        case O_SECRET: o->server.secret_file = optarg; break;
+        case O_TOKEN_OUT: o->token_out = optarg; break;
         case 'v': hfx_log_set_level(HFX_LOG_DEBUG); break;
         case 'h': fputs(help, stdout); exit(0);
         default: fputs(help, stderr); return -1;
@@ -172,6 +183,14 @@ int serve_run(struct serve_opts *o)
     if (hfx_exporter_init(&x, &o->server, &o->engine, err, sizeof err) < 0) {
         fprintf(stderr, "hfx: %s\n", err);
         return 1;
+    }
+    if (o->token_out) {
+        char token[HXFR_MAX_TOKEN + 1];
+        hfx_server_control_token(x.server, token);
+        if (cli_write_private(o->token_out, token) < 0) {
+            hfx_exporter_free(&x);
+            return 1;
+        }
     }
     struct hfx_synth_frontend *synth = NULL;
     struct hfx_qemu_dbus *qemu = NULL;

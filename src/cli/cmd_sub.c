@@ -30,6 +30,8 @@ static const char help[] =
     "  --duration SEC   stop after SEC seconds\n"
     "  --bitrate BPS    ask for this bitrate (CONFIG_REQ)\n"
     "  --extended       use the extended protocol (HELLO): replies and errors are read\n"
+    "  --token TOKEN    present this access token (implies --extended); also $HFX_TOKEN\n"
+    "  --token-file F   read the token from F's first line; also $HFX_TOKEN_FILE\n"
     "  --decode         decode every frame and show the frame number drawn in it\n"
     "                   (synthetic source); exits 1 on a decode error or a number out of order\n"
     "  --check WORKLOAD also compare each frame with what that workload drew (PSNR);\n"
@@ -50,7 +52,7 @@ static void on_signal(int sig)
 }
 
 struct sub_opts {
-    const char *addr, *output;
+    const char *addr, *output, *token_arg, *token_file;
     uint32_t scanout, frames, duration, bitrate, min_psnr;
     bool extended, decode, quiet, allow_stale, reconnect;
     int check; /* workload to compare with, -1 for none */
@@ -59,13 +61,15 @@ struct sub_opts {
 static int parse(int argc, char **argv, struct sub_opts *o)
 {
     enum { O_CONNECT = 256, O_SCANOUT, O_OUTPUT, O_FRAMES, O_DURATION, O_BITRATE, O_EXT, O_DECODE,
-           O_QUIET, O_CHECK, O_MIN_PSNR, O_ALLOW_STALE, O_RECONNECT };
+           O_QUIET, O_CHECK, O_MIN_PSNR, O_ALLOW_STALE, O_RECONNECT, O_TOKEN,
+           O_TOKEN_FILE };
     static const struct option opts[] = {
         {"connect", 1, 0, O_CONNECT}, {"scanout", 1, 0, O_SCANOUT}, {"output", 1, 0, O_OUTPUT},
         {"frames", 1, 0, O_FRAMES}, {"duration", 1, 0, O_DURATION},
         {"bitrate", 1, 0, O_BITRATE}, {"extended", 0, 0, O_EXT}, {"decode", 0, 0, O_DECODE},
         {"quiet", 0, 0, O_QUIET}, {"check", 1, 0, O_CHECK}, {"min-psnr", 1, 0, O_MIN_PSNR},
         {"allow-stale", 0, 0, O_ALLOW_STALE}, {"reconnect", 0, 0, O_RECONNECT},
+        {"token", 1, 0, O_TOKEN}, {"token-file", 1, 0, O_TOKEN_FILE},
         {"help", 0, 0, 'h'}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -92,6 +96,8 @@ static int parse(int argc, char **argv, struct sub_opts *o)
             break;
         case O_ALLOW_STALE: o->allow_stale = true; break;
         case O_RECONNECT: o->reconnect = true; break;
+        case O_TOKEN: o->token_arg = optarg; break;
+        case O_TOKEN_FILE: o->token_file = optarg; break;
         case O_MIN_PSNR: rc = cli_uint("--min-psnr", optarg, 1, 99, &o->min_psnr); break;
         case 'h': fputs(help, stdout); exit(0);
         default: fputs(help, stderr); return -1;
@@ -197,10 +203,16 @@ int cmd_sub(int argc, char **argv)
     FILE *out = open_output(o.output);
     if (!out)
         return 2;
-    char err[512];
+    char err[512], token_buf[HXFR_MAX_TOKEN + 1];
+    bool bad;
+    const char *token = cli_token(o.token_arg, o.token_file, token_buf, &bad);
+    if (bad)
+        return 2;
+    /* A token needs the extended mode. */
+    o.extended |= token != NULL;
     struct hfx_client_options co = {.address = o.addr, .scanout = o.scanout,
-                                    .extended = o.extended, .bitrate = o.bitrate,
-                                    .reconnect = o.reconnect};
+                                    .extended = o.extended, .token = token,
+                                    .bitrate = o.bitrate, .reconnect = o.reconnect};
     struct hfx_client *client;
     if (hfx_client_open(&co, &client, err, sizeof err) < 0) {
         fprintf(stderr, "hfx sub: %s\n", err);

@@ -1,4 +1,7 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@ static const char usage[] =
     "  sub     subscribe to a scanout and write its H.264 (Annex B)\n"
     "  ctl     enable or disable a head, request a keyframe, read stats\n"
     "  bench   measure convert+encode cost, latency, bitrate, PSNR\n"
+    "  token   print the control token a secret file yields\n"
     "\n"
     "'hfx COMMAND --help' describes each.\n";
 
@@ -67,6 +71,68 @@ int cli_format(const char *opt, const char *val, uint32_t *fourcc)
     return -1;
 }
 
+static int read_token_file(const char *path, char out[HXFR_MAX_TOKEN + 1])
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "hfx: cannot read the token file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[HXFR_MAX_TOKEN + 2] = "";
+    bool got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = 0;
+    if (!got || !line[0] || strlen(line) > HXFR_MAX_TOKEN) {
+        fprintf(stderr, "hfx: %s does not hold a token on its first line\n", path);
+        return -1;
+    }
+    strcpy(out, line);
+    return 0;
+}
+
+const char *cli_token(const char *token, const char *token_file, char out[HXFR_MAX_TOKEN + 1],
+                      bool *bad)
+{
+    *bad = false;
+    out[0] = 0;
+    if (!token && !token_file) {
+        token = getenv("HFX_TOKEN");
+        token_file = getenv("HFX_TOKEN_FILE");
+        if (token && !*token)
+            token = NULL;
+        if (token_file && !*token_file)
+            token_file = NULL;
+    }
+    if (token) {
+        if (strlen(token) > HXFR_MAX_TOKEN) {
+            fprintf(stderr, "hfx: a token has at most %u characters\n", HXFR_MAX_TOKEN);
+            *bad = true;
+            return NULL;
+        }
+        strcpy(out, token);
+        return out;
+    }
+    if (token_file) {
+        *bad = read_token_file(token_file, out) < 0;
+        return *bad ? NULL : out;
+    }
+    return NULL;
+}
+
+int cli_write_private(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && fchmod(fd, 0600) == 0 && dprintf(fd, "%s\n", text) > 0;
+    int saved = errno;
+    if (fd >= 0 && close(fd) < 0)
+        ok = false;
+    if (!ok) {
+        fprintf(stderr, "hfx: cannot write %s: %s\n", path, strerror(saved));
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
@@ -76,6 +142,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"serve", cmd_serve}, {"sub", cmd_sub}, {"ctl", cmd_ctl}, {"bench", cmd_bench}, {"run", cmd_run},
+        {"token", cmd_token},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name))

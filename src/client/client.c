@@ -144,13 +144,65 @@ int hfx_conn_hello(struct hfx_conn *c, uint32_t caps, int timeout_ms, char *err,
     return 0;
 }
 
-int hfx_conn_subscribe(struct hfx_conn *c, uint32_t scanout, bool extended, int timeout_ms,
-                       char *err, size_t errlen)
+int hfx_conn_auth(struct hfx_conn *c, const char *token, int timeout_ms, uint32_t *scope,
+                  char *err, size_t errlen)
+{
+    uint8_t buf[12 + HXFR_MAX_TOKEN];
+    struct hxfr_msg m;
+    if (!token || !*token || strlen(token) > HXFR_MAX_TOKEN) {
+        snprintf(err, errlen, "a token is 1 to %u characters", HXFR_MAX_TOKEN);
+        return -1;
+    }
+    if (hfx_conn_request(c, buf, hxfr_put_auth(buf, token), &m, timeout_ms, err, errlen) <= 0)
+        return -1;
+    if (m.h.type == HXFR_ERROR) {
+        snprintf(err, errlen, "token refused: %s (%d)", m.u.error.text, m.u.error.code);
+        return -1;
+    }
+    if (m.h.type != HXFR_AUTH_RESP) {
+        snprintf(err, errlen, "expected AUTH_RESP, got %s", hxfr_type_name(m.h.type));
+        return -1;
+    }
+    if (scope)
+        *scope = m.u.auth_resp.scope;
+    return 0;
+}
+
+int hfx_conn_extended(struct hfx_conn *c, uint32_t caps, const char *token, int timeout_ms,
+                      char *err, size_t errlen)
+{
+    if (hfx_conn_hello(c, caps, timeout_ms, err, errlen) < 0)
+        return -1;
+    return token && *token ? hfx_conn_auth(c, token, timeout_ms, NULL, err, errlen) : 0;
+}
+
+int hfx_conn_token(struct hfx_conn *c, uint32_t scanout, enum hxfr_token_op op,
+                   char out[HXFR_MAX_TOKEN + 1], int timeout_ms, char *err, size_t errlen)
+{
+    uint8_t buf[20];
+    struct hxfr_msg m;
+    if (hfx_conn_request(c, buf, hxfr_put_token_req(buf, scanout, op), &m, timeout_ms, err,
+                         errlen) <= 0)
+        return -1;
+    if (m.h.type == HXFR_ERROR) {
+        snprintf(err, errlen, "TOKEN_REQ refused: %s (%d)", m.u.error.text, m.u.error.code);
+        return -1;
+    }
+    if (m.h.type != HXFR_TOKEN_RESP || m.u.token.scanout_id != scanout) {
+        snprintf(err, errlen, "expected TOKEN_RESP for scanout %u, got %s", scanout,
+                 hxfr_type_name(m.h.type));
+        return -1;
+    }
+    if (out)
+        memcpy(out, m.u.token.token, sizeof m.u.token.token);
+    return 0;
+}
+
+int hfx_conn_subscribe(struct hfx_conn *c, uint32_t scanout, int timeout_ms, char *err,
+                       size_t errlen)
 {
     uint8_t buf[24];
     struct hxfr_msg m;
-    if (extended && hfx_conn_hello(c, 0, timeout_ms, err, errlen) < 0)
-        return -1;
     if (hfx_conn_send(c, buf, hxfr_put_subscribe(buf, scanout), err, errlen) < 0)
         return -1;
     int r = hfx_conn_read(c, &m, timeout_ms, err, errlen);

@@ -29,10 +29,20 @@ int hfx_conn_read(struct hfx_conn *c, struct hxfr_msg *msg, int timeout_ms, char
 /* HELLO: switches the connection to the extended mode with these
  * capabilities (HXFR_CAP_*). */
 int hfx_conn_hello(struct hfx_conn *c, uint32_t caps, int timeout_ms, char *err, size_t errlen);
-/* Optionally HELLO (extended mode, no capabilities), then SUBSCRIBE and its
- * SUBSCRIBE_RESP. */
-int hfx_conn_subscribe(struct hfx_conn *c, uint32_t scanout, bool extended, int timeout_ms,
-                       char *err, size_t errlen);
+/* AUTH (extended mode): presents a token; scope (optional) receives what it
+ * grants, a scanout id or HXFR_SCOPE_CONTROL. */
+int hfx_conn_auth(struct hfx_conn *c, const char *token, int timeout_ms, uint32_t *scope,
+                  char *err, size_t errlen);
+/* HELLO, then AUTH when token is neither NULL nor empty. */
+int hfx_conn_extended(struct hfx_conn *c, uint32_t caps, const char *token, int timeout_ms,
+                      char *err, size_t errlen);
+/* TOKEN_REQ (needs the control token): mints a token for one scanout into
+ * out, or revokes every token for it (out receives ""). */
+int hfx_conn_token(struct hfx_conn *c, uint32_t scanout, enum hxfr_token_op op,
+                   char out[HXFR_MAX_TOKEN + 1], int timeout_ms, char *err, size_t errlen);
+/* SUBSCRIBE and its SUBSCRIBE_RESP. */
+int hfx_conn_subscribe(struct hfx_conn *c, uint32_t scanout, int timeout_ms, char *err,
+                       size_t errlen);
 /* Sends a request and waits for its reply (skipping FRAME_RESPONSEs). */
 int hfx_conn_request(struct hfx_conn *c, const void *req, size_t len, struct hxfr_msg *reply,
                      int timeout_ms, char *err, size_t errlen);

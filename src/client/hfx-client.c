@@ -16,6 +16,7 @@
 struct hfx_client {
     struct hfx_client_options o;
     char *address;
+    char token[HXFR_MAX_TOKEN + 1];
     struct hfx_conn conn;
     bool connected;
     bool resumed;           /* the next frame is the first of a subscription */
@@ -29,8 +30,8 @@ static int subscribe(struct hfx_client *c, char *err, size_t errlen)
     int t = c->o.timeout_ms;
     if (hfx_conn_open(&c->conn, c->address, err, errlen) < 0)
         return -1;
-    if ((c->o.extended && hfx_conn_hello(&c->conn, c->o.caps, t, err, errlen) < 0) ||
-        hfx_conn_subscribe(&c->conn, c->o.scanout, false, t, err, errlen) < 0) {
+    if ((c->o.extended && hfx_conn_extended(&c->conn, c->o.caps, c->o.token, t, err, errlen) < 0) ||
+        hfx_conn_subscribe(&c->conn, c->o.scanout, t, err, errlen) < 0) {
         hfx_conn_close(&c->conn);
         return -1;
     }
@@ -58,6 +59,11 @@ int hfx_client_open(const struct hfx_client_options *o, struct hfx_client **out,
         snprintf(err, errlen, "an address and a scanout 0..%u are needed", HXFR_MAX_SCANOUTS - 1);
         return -1;
     }
+    if (o->token && (!o->extended || strlen(o->token) > HXFR_MAX_TOKEN)) {
+        snprintf(err, errlen, "a token needs the extended mode and at most %u characters",
+                 HXFR_MAX_TOKEN);
+        return -1;
+    }
     struct hfx_client *c = calloc(1, sizeof *c);
     if (!c || !(c->address = strdup(o->address))) {
         free(c);
@@ -66,6 +72,10 @@ int hfx_client_open(const struct hfx_client_options *o, struct hfx_client **out,
     }
     c->o = *o;
     c->o.address = c->address;
+    if (o->token) {
+        strcpy(c->token, o->token);
+        c->o.token = c->token;
+    }
     if (c->o.timeout_ms <= 0)
         c->o.timeout_ms = DEFAULT_TIMEOUT_MS;
     if (c->o.max_backoff_ms <= 0)

@@ -28,6 +28,7 @@ struct hfx_client_options {
     uint32_t scanout;       /* 0..15 */
     bool extended;          /* HELLO first: the extended protocol (replies, errors) */
     uint32_t caps;          /* with extended: HXFR_CAP_* bits (e.g. the cursor) */
+    const char *token;      /* with extended: the access token to present (AUTH) */
     uint32_t bitrate;       /* ask the server for this many bit/s; 0 = its default */
     int timeout_ms;         /* connect and subscribe; 0 = 5000 */
     bool reconnect;         /* when the stream is lost, connect again with backoff */

@@ -74,6 +74,8 @@ static const struct size_rule client_rules[] = {
     { HXFR_SUBSCRIBE, false, 4, 4, "payload_size is wrong for SUBSCRIBE (expects 4)" },
     { HXFR_HELLO, false, 12, 12, "payload_size is wrong for HELLO (expects 12)" },
     { HXFR_STATS_REQ, true, 4, 4, "payload_size is wrong for STATS_REQ (expects 0 or 4)" },
+    { HXFR_AUTH, false, 1, HXFR_MAX_TOKEN, "payload_size is wrong for AUTH (expects 1..128)" },
+    { HXFR_TOKEN_REQ, false, 8, 8, "payload_size is wrong for TOKEN_REQ (expects 8)" },
 };
 
 static const struct size_rule server_rules[] = {
@@ -88,6 +90,9 @@ static const struct size_rule server_rules[] = {
     { HXFR_STATS_RESP, false, 0, HXFR_MAX_TEXT_PAYLOAD,
       "payload_size is wrong for STATS_RESP (over the text limit)" },
     { HXFR_ERROR, false, 260, 260, "payload_size is wrong for ERROR (expects 260)" },
+    { HXFR_AUTH_RESP, false, 4, 4, "payload_size is wrong for AUTH_RESP (expects 4)" },
+    { HXFR_TOKEN_RESP, false, 8, 8 + HXFR_MAX_TOKEN,
+      "payload_size is wrong for TOKEN_RESP (expects 8..136)" },
     { HXFR_CURSOR, false, HXFR_CURSOR_FIXED_SIZE - HXFR_HEADER_SIZE,
       HXFR_CURSOR_FIXED_SIZE - HXFR_HEADER_SIZE + HXFR_CURSOR_MAX_SIDE * HXFR_CURSOR_MAX_SIDE * 4,
       "payload_size is wrong for CURSOR (expects 24 plus at most a 256x256 shape)" },
@@ -270,6 +275,30 @@ static enum hxfr_parse decode_cursor(const uint8_t *buf, uint32_t payload, struc
     return HXFR_PARSE_OK;
 }
 
+/* A token is printable ASCII without spaces, so it survives files,
+ * environment variables and command lines unchanged. */
+static enum hxfr_parse decode_token(const uint8_t *p, uint32_t len, char *out, const char **why)
+{
+    for (uint32_t i = 0; i < len; i++)
+        if (p[i] < 0x21 || p[i] > 0x7e)
+            return fail(HXFR_PARSE_BAD_FIELD, why, "token holds a byte that is not printable ASCII");
+    memcpy(out, p, len);
+    out[len] = 0;
+    return HXFR_PARSE_OK;
+}
+
+static enum hxfr_parse decode_token_msg(const uint8_t *buf, uint32_t payload, struct hxfr_msg *m,
+                                        const char **why)
+{
+    m->u.token.scanout_id = rd32(buf + 12);
+    m->u.token.op = rd32(buf + 16);
+    if (m->u.token.scanout_id >= HXFR_MAX_SCANOUTS)
+        return fail(HXFR_PARSE_BAD_FIELD, why, "scanout_id is out of range");
+    if (m->u.token.op != HXFR_TOKEN_MINT && m->u.token.op != HXFR_TOKEN_REVOKE)
+        return fail(HXFR_PARSE_BAD_FIELD, why, "token operation is neither 1 (mint) nor 2 (revoke)");
+    return decode_token(buf + 20, payload - 8, m->u.token.token, why);
+}
+
 static void decode_hello(const uint8_t *buf, struct hxfr_msg *m)
 {
     m->u.hello.version = rd16(buf + 12);
@@ -323,6 +352,14 @@ static enum hxfr_parse decode_payload(const uint8_t *buf, struct hxfr_msg *m, co
         return HXFR_PARSE_OK;
     case HXFR_CURSOR:
         return decode_cursor(buf, payload, m, why);
+    case HXFR_AUTH:
+        return decode_token(buf + 12, payload, m->u.auth.token, why);
+    case HXFR_AUTH_RESP:
+        m->u.auth_resp.scope = rd32(buf + 12);
+        return HXFR_PARSE_OK;
+    case HXFR_TOKEN_REQ:
+    case HXFR_TOKEN_RESP:
+        return decode_token_msg(buf, payload, m, why);
     default: /* FRAME_REQUEST, PING, PONG: nothing beyond the header */
         return HXFR_PARSE_OK;
     }
@@ -361,6 +398,10 @@ const char *hxfr_type_name(uint8_t type)
     case HXFR_STATS_REQ: return "STATS_REQ";
     case HXFR_STATS_RESP: return "STATS_RESP";
     case HXFR_CURSOR: return "CURSOR";
+    case HXFR_AUTH: return "AUTH";
+    case HXFR_AUTH_RESP: return "AUTH_RESP";
+    case HXFR_TOKEN_REQ: return "TOKEN_REQ";
+    case HXFR_TOKEN_RESP: return "TOKEN_RESP";
     case HXFR_ERROR: return "ERROR";
     default: return "UNKNOWN";
     }
@@ -527,6 +568,48 @@ size_t hxfr_put_cursor_head(uint8_t out[HXFR_CURSOR_FIXED_SIZE], uint32_t scanou
     wr16(out + 32, width);
     wr16(out + 34, height);
     return HXFR_CURSOR_FIXED_SIZE;
+}
+
+static uint32_t token_len(const char *token)
+{
+    size_t n = token ? strlen(token) : 0;
+    return (uint32_t)(n > HXFR_MAX_TOKEN ? HXFR_MAX_TOKEN : n);
+}
+
+size_t hxfr_put_auth(uint8_t out[12 + HXFR_MAX_TOKEN], const char *token)
+{
+    uint32_t n = token_len(token);
+    hxfr_put_header(out, HXFR_AUTH, 0, 0, n);
+    if (n)
+        memcpy(out + 12, token, n);
+    return 12 + n;
+}
+
+size_t hxfr_put_auth_resp(uint8_t out[16], uint32_t scope)
+{
+    hxfr_put_header(out, HXFR_AUTH_RESP, 0, 0, 4);
+    wr32(out + 12, scope);
+    return 16;
+}
+
+size_t hxfr_put_token_req(uint8_t out[20], uint32_t scanout_id, enum hxfr_token_op op)
+{
+    hxfr_put_header(out, HXFR_TOKEN_REQ, 0, (uint16_t)scanout_id, 8);
+    wr32(out + 12, scanout_id);
+    wr32(out + 16, (uint32_t)op);
+    return 20;
+}
+
+size_t hxfr_put_token_resp(uint8_t out[20 + HXFR_MAX_TOKEN], uint32_t scanout_id,
+                           enum hxfr_token_op op, const char *token)
+{
+    uint32_t n = token_len(token);
+    hxfr_put_header(out, HXFR_TOKEN_RESP, 0, (uint16_t)scanout_id, 8 + n);
+    wr32(out + 12, scanout_id);
+    wr32(out + 16, (uint32_t)op);
+    if (n)
+        memcpy(out + 20, token, n);
+    return 20 + n;
 }
 
 size_t hxfr_put_stats_resp_head(uint8_t out[12], uint32_t len)

@@ -31,6 +31,14 @@
 #define HXFR_CURSOR_FIXED_SIZE 36u
 #define HXFR_CURSOR_MAX_SIDE 256u
 
+/* AUTH / TOKEN_RESP: a token is 1..HXFR_MAX_TOKEN printable ASCII bytes. */
+#define HXFR_MAX_TOKEN 128u
+/* AUTH_RESP scope of the control token (otherwise a scanout id). */
+#define HXFR_SCOPE_CONTROL 0xFFFFFFFFu
+
+/* TOKEN_REQ operations. */
+enum hxfr_token_op { HXFR_TOKEN_MINT = 1, HXFR_TOKEN_REVOKE = 2 };
+
 /* HELLO capability bits. */
 #define HXFR_CAP_CURSOR 0x01u /* send CURSOR messages with the frames */
 
@@ -53,6 +61,10 @@ enum hxfr_type {
     /* Extended mode (not in deployed v1 clients; docs/protocol.md). */
     HXFR_HELLO = 0x40,
     HXFR_HELLO_RESP = 0x41,
+    HXFR_AUTH = 0x42,
+    HXFR_AUTH_RESP = 0x43,
+    HXFR_TOKEN_REQ = 0x44,
+    HXFR_TOKEN_RESP = 0x45,
     HXFR_STATS_REQ = 0x50,
     HXFR_STATS_RESP = 0x51,
     HXFR_CURSOR = 0x60,
@@ -67,6 +79,7 @@ enum hxfr_status {
     HXFR_E_NO_IOSURFACE = -4,
     HXFR_E_ENCODE_FAILED = -5,
     HXFR_E_NOT_CONFIGURED = -6,
+    HXFR_E_DENIED = -7,          /* extended: no token grants this */
     HXFR_E_INTERNAL = -99,
 };
 
@@ -106,6 +119,12 @@ struct hxfr_msg {
         struct { uint16_t version; uint32_t caps; uint32_t max_scanouts; } hello;
         struct { bool has_scanout; uint32_t scanout_id; } stats_req;
         struct { const char *text; uint32_t len; } stats_resp;   /* not NUL-terminated */
+        struct { char token[HXFR_MAX_TOKEN + 1]; } auth;         /* NUL-terminated */
+        struct { uint32_t scope; } auth_resp;
+        struct {
+            uint32_t scanout_id, op;
+            char token[HXFR_MAX_TOKEN + 1];                      /* TOKEN_RESP; "" for a revoke */
+        } token;                                                 /* TOKEN_REQ, TOKEN_RESP */
         struct hxfr_frame frame;
         struct {
             uint32_t scanout_id;
@@ -163,6 +182,13 @@ size_t hxfr_put_stats_req(uint8_t out[16], uint32_t scanout_id, bool with_payloa
 size_t hxfr_put_cursor_head(uint8_t out[HXFR_CURSOR_FIXED_SIZE], uint32_t scanout_id, int32_t x,
                             int32_t y, bool visible, uint16_t hot_x, uint16_t hot_y,
                             uint16_t width, uint16_t height);
+/* AUTH carries a token of 1..HXFR_MAX_TOKEN bytes (longer ones are cut). */
+size_t hxfr_put_auth(uint8_t out[12 + HXFR_MAX_TOKEN], const char *token);
+size_t hxfr_put_auth_resp(uint8_t out[16], uint32_t scope);
+size_t hxfr_put_token_req(uint8_t out[20], uint32_t scanout_id, enum hxfr_token_op op);
+/* token: NULL or "" for a revoke. */
+size_t hxfr_put_token_resp(uint8_t out[20 + HXFR_MAX_TOKEN], uint32_t scanout_id,
+                           enum hxfr_token_op op, const char *token);
 /* STATS_RESP: header only; the caller appends len bytes of text. */
 size_t hxfr_put_stats_resp_head(uint8_t out[12], uint32_t len);
 

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "proto/hxfr.h"
+#include "server/access.h"
 
 #define HFX_SERVER_VERSION 1
 #define MAX_IOV 64
@@ -47,6 +48,11 @@ struct client {
     int fd;
     uint64_t serial;
     bool extended;
+    bool v1_ok;             /* its listener serves clients without a token */
+    bool control;           /* presented the control token */
+    uint8_t bad_auths;
+    uint32_t heads;         /* bit N: presented a token for scanout N ... */
+    uint64_t head_epoch[HFX_MAX_SCANOUTS];  /* ... at this epoch */
     uint32_t caps;          /* HELLO capability bits */
     bool subscribed;
     bool closing;           /* flush what is queued, then close */
@@ -98,7 +104,9 @@ struct hfx_server {
     int epfd;
     int wake_fd;
     int listen_fd[HFX_MAX_LISTENERS];
+    bool listen_v1[HFX_MAX_LISTENERS];
     int nlisten;
+    struct hfx_access *access;
     atomic_bool stop;
     _Atomic(struct inbox_item *) inbox;
     struct client *clients;
@@ -378,10 +386,10 @@ static void destroy_client(struct client *c)
     free(c);
 }
 
-static void accept_clients(struct hfx_server *s, int lfd)
+static void accept_clients(struct hfx_server *s, int li)
 {
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(s->listen_fd[li], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 hfx_log(HFX_LOG_WARN, "accept: %s", strerror(errno));
@@ -402,6 +410,7 @@ static void accept_clients(struct hfx_server *s, int lfd)
         c->srv = s;
         c->fd = fd;
         c->serial = ++s->next_serial;
+        c->v1_ok = s->listen_v1[li];
         c->events = EPOLLIN;
         struct epoll_event ev = {.events = c->events, .data.ptr = c};
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -494,6 +503,54 @@ static bool scanout_ok(struct client *c, uint32_t id)
     return false;
 }
 
+/* Deployed v1 clients cannot carry a token: where their listener allows
+ * them they may do anything, as with the reference server. Everyone else
+ * needs a grant. */
+static bool unrestricted(const struct client *c)
+{
+    return !c->extended && c->v1_ok;
+}
+
+static bool may_control(const struct client *c)
+{
+    return unrestricted(c) || c->control;
+}
+
+static bool may_watch(const struct client *c, uint32_t id)
+{
+    if (may_control(c))
+        return true;
+    return id < HFX_MAX_SCANOUTS && (c->heads >> id & 1) &&
+           c->head_epoch[id] == hfx_access_epoch(c->srv->access, id);
+}
+
+static void deny(struct client *c, const char *text)
+{
+    c->srv->stats.denied++;
+    hfx_log(HFX_LOG_INFO, "client %" PRIu64 ": denied: %s", c->serial, text);
+    reply_error(c, HXFR_E_DENIED, text);
+}
+
+static bool check_watch(struct client *c, uint32_t id)
+{
+    if (may_watch(c, id))
+        return true;
+    char text[128];
+    snprintf(text, sizeof text, "scanout %u needs a token that grants it (send AUTH)", id);
+    deny(c, text);
+    return false;
+}
+
+static bool check_control(struct client *c, const char *what)
+{
+    if (may_control(c))
+        return true;
+    char text[128];
+    snprintf(text, sizeof text, "%s needs the control token (send AUTH)", what);
+    deny(c, text);
+    return false;
+}
+
 static void handle_subscribe(struct client *c, uint32_t id)
 {
     struct hfx_server *s = c->srv;
@@ -507,6 +564,18 @@ static void handle_subscribe(struct client *c, uint32_t id)
         /* A deployed subscriber requires SUBSCRIBE_RESP as its first reply. */
         queue_bytes(c, buf, hxfr_put_subscribe_resp(buf, id, false));
         close_later(c);
+        return;
+    }
+    if (!may_watch(c, id)) {
+        if (c->extended) {
+            check_watch(c, id);
+        } else {
+            /* A v1 client on a listener that wants tokens: refused the way
+             * the deployed subscriber understands. */
+            s->stats.denied++;
+            queue_bytes(c, buf, hxfr_put_subscribe_resp(buf, id, false));
+            close_later(c);
+        }
         return;
     }
     queue_bytes(c, buf, hxfr_put_subscribe_resp(buf, id, true));
@@ -527,7 +596,7 @@ static void handle_subscribe(struct client *c, uint32_t id)
 static void handle_config(struct client *c, const struct hxfr_msg *m)
 {
     uint32_t id = c->subscribed ? c->scanout : m->h.session_id;
-    if (!scanout_ok(c, id))
+    if (!scanout_ok(c, id) || !check_watch(c, id))
         return;
     if (m->u.config.bitrate)
         hfx_engine_set_bitrate(c->srv->engine, id, m->u.config.bitrate);
@@ -547,7 +616,7 @@ static void handle_config(struct client *c, const struct hxfr_msg *m)
 static void handle_head(struct client *c, uint32_t id, bool enable, uint32_t w, uint32_t h,
                         uint32_t refresh)
 {
-    if (!scanout_ok(c, id))
+    if (!scanout_ok(c, id) || !check_control(c, enable ? "ENABLE_SCANOUT" : "DISABLE_SCANOUT"))
         return;
     struct head_req *req = malloc(sizeof *req);
     if (!req) {
@@ -562,7 +631,7 @@ static void handle_stats(struct client *c, bool one, uint32_t id)
 {
     struct hfx_server *s = c->srv;
     uint32_t n = hfx_engine_max_scanouts(s->engine);
-    if (one && !scanout_ok(c, id))
+    if (one ? !scanout_ok(c, id) || !check_watch(c, id) : !check_control(c, "STATS_REQ for all scanouts"))
         return;
     char *text = malloc(HXFR_MAX_TEXT_PAYLOAD);
     if (!text)
@@ -572,10 +641,10 @@ static void handle_stats(struct client *c, bool one, uint32_t id)
                             "{\"clients\":%d,\"subscribers\":%d,\"frames_sent\":%" PRIu64
                             ",\"frames_dropped\":%" PRIu64 ",\"skips_to_idr\":%" PRIu64
                             ",\"clients_dropped\":%" PRIu64 ",\"malformed\":%" PRIu64
-                            ",\"scanouts\":[",
+                            ",\"denied\":%" PRIu64 ",\"scanouts\":[",
                             s->nclients, s->stats.subscribers, s->stats.frames_sent,
                             s->stats.frames_dropped, s->stats.skips_to_idr,
-                            s->stats.clients_dropped, s->stats.malformed);
+                            s->stats.clients_dropped, s->stats.malformed, s->stats.denied);
     bool first = true;
     for (uint32_t i = one ? id : 0; i < (one ? id + 1 : n); i++) {
         struct hfx_scanout_stats st;
@@ -596,6 +665,73 @@ static void handle_stats(struct client *c, bool one, uint32_t id)
     hxfr_put_stats_resp_head((uint8_t *)text, (uint32_t)len);
     queue_bytes(c, text, HXFR_HEADER_SIZE + len);
     free(text);
+}
+
+/* Guessing a 256-bit MAC is hopeless, but a client that keeps trying is
+ * not one to keep talking to. */
+#define MAX_BAD_AUTHS 8
+
+static void handle_auth(struct client *c, const char *token)
+{
+    if (!c->extended) {
+        reply_error(c, HXFR_E_INVALID_MSG, "AUTH needs the extended mode (HELLO)");
+        return;
+    }
+    struct hfx_access_check r;
+    hfx_access_check(c->srv->access, token, &r);
+    uint32_t scope = HXFR_SCOPE_CONTROL;
+    switch (r.grant) {
+    case HFX_GRANT_NONE:
+        deny(c, r.why);
+        if (++c->bad_auths >= MAX_BAD_AUTHS)
+            close_later(c);
+        return;
+    case HFX_GRANT_CONTROL:
+        c->control = true;
+        break;
+    case HFX_GRANT_HEAD:
+        c->heads |= 1u << r.scanout;
+        c->head_epoch[r.scanout] = r.epoch;
+        scope = r.scanout;
+        break;
+    }
+    uint8_t buf[16];
+    queue_bytes(c, buf, hxfr_put_auth_resp(buf, scope));
+}
+
+/* Subscribers whose token for the scanout no longer holds stop receiving it. */
+static void cut_off_revoked(struct hfx_server *s, uint32_t id)
+{
+    for (struct client *c = s->subs[id], *next; c; c = next) {
+        next = c->sub_next;
+        if (!may_watch(c, id)) {
+            reply_error(c, HXFR_E_DENIED, "the token for this scanout was revoked");
+            unsubscribe(c);
+        }
+    }
+}
+
+static void handle_token(struct client *c, const struct hxfr_msg *m)
+{
+    uint32_t id = m->u.token.scanout_id;
+    if (!c->extended) {
+        reply_error(c, HXFR_E_INVALID_MSG, "TOKEN_REQ needs the extended mode (HELLO)");
+        return;
+    }
+    if (!c->control) {
+        deny(c, "minting or revoking tokens needs the control token");
+        return;
+    }
+    if (!scanout_ok(c, id))
+        return;
+    char token[HFX_TOKEN_SIZE] = "";
+    if (m->u.token.op == HXFR_TOKEN_MINT)
+        hfx_access_mint(c->srv->access, id, token);
+    else
+        hfx_access_revoke(c->srv->access, id);
+    cut_off_revoked(c->srv, id);
+    uint8_t buf[20 + HXFR_MAX_TOKEN];
+    queue_bytes(c, buf, hxfr_put_token_resp(buf, id, m->u.token.op, token));
 }
 
 static void handle_message(struct client *c, const struct hxfr_msg *m)
@@ -624,7 +760,7 @@ static void handle_message(struct client *c, const struct hxfr_msg *m)
         uint32_t id = m->u.keyframe.has_scanout ? m->u.keyframe.scanout_id
                       : c->subscribed           ? c->scanout
                                                 : m->h.session_id;
-        if (scanout_ok(c, id))
+        if (scanout_ok(c, id) && check_watch(c, id))
             hfx_engine_request_keyframe(s->engine, id);
         break;
     }
@@ -644,6 +780,12 @@ static void handle_message(struct client *c, const struct hxfr_msg *m)
             handle_stats(c, m->u.stats_req.has_scanout, m->u.stats_req.scanout_id);
         else
             reply_error(c, HXFR_E_INVALID_MSG, "STATS_REQ needs the extended mode (HELLO)");
+        break;
+    case HXFR_AUTH:
+        handle_auth(c, m->u.auth.token);
+        break;
+    case HXFR_TOKEN_REQ:
+        handle_token(c, m);
         break;
     case HXFR_FRAME_REQUEST:
         reply_error(c, HXFR_E_INVALID_MSG,
@@ -847,7 +989,7 @@ int hfx_server_run(struct hfx_server *s)
             if (tag == TAG_WAKE) {
                 drain_inbox(s);
             } else if (IS_LISTEN_TAG(tag)) {
-                accept_clients(s, s->listen_fd[tag - 16]);
+                accept_clients(s, (int)(tag - 16));
             } else {
                 struct client *c = evs[i].data.ptr;
                 bool gone = (evs[i].events & (EPOLLERR | EPOLLHUP)) && !(evs[i].events & EPOLLIN);
@@ -871,6 +1013,31 @@ int hfx_server_run(struct hfx_server *s)
 }
 
 /* ---- life cycle ---- */
+
+/* "ADDR[,v1=on|off]": the address, and whether clients without a token are
+ * served there (on unless said otherwise: deployed clients cannot carry one). */
+static int listen_spec(const char *spec, char *addr, size_t len, bool *v1, char *err,
+                       size_t errlen)
+{
+    const char *comma = strrchr(spec, ',');
+    *v1 = true;
+    size_t n = comma ? (size_t)(comma - spec) : strlen(spec);
+    if (comma) {
+        if (strcmp(comma, ",v1=off") == 0)
+            *v1 = false;
+        else if (strcmp(comma, ",v1=on") != 0) {
+            snprintf(err, errlen, "listener '%s': the only option is ,v1=on or ,v1=off", spec);
+            return -1;
+        }
+    }
+    if (n >= len) {
+        snprintf(err, errlen, "listener address is too long");
+        return -1;
+    }
+    memcpy(addr, spec, n);
+    addr[n] = 0;
+    return 0;
+}
 
 struct hfx_server *hfx_server_new(const struct hfx_server_config *cfg, char *err, size_t errlen)
 {
@@ -898,18 +1065,32 @@ struct hfx_server *hfx_server_new(const struct hfx_server_config *cfg, char *err
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wake_fd, &ev);
+    s->access = hfx_access_new(cfg->secret_file, err, errlen);
+    if (!s->access) {
+        hfx_server_free(s);
+        return NULL;
+    }
     int nl = cfg->nlisten ? cfg->nlisten : 1;
     for (int i = 0; i < nl && i < HFX_MAX_LISTENERS; i++) {
-        const char *spec = cfg->nlisten ? cfg->listen[i] : "tcp:127.0.0.1:15937";
-        int fd = hfx_listen(spec, err, errlen);
+        char addr[512];
+        bool v1;
+        if (listen_spec(cfg->nlisten ? cfg->listen[i] : "tcp:127.0.0.1:15937", addr, sizeof addr,
+                        &v1, err, errlen) < 0) {
+            hfx_server_free(s);
+            return NULL;
+        }
+        int fd = hfx_listen(addr, err, errlen);
         if (fd < 0) {
             hfx_server_free(s);
             return NULL;
         }
+        s->listen_v1[s->nlisten] = v1;
         s->listen_fd[s->nlisten++] = fd;
         ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_LISTEN(i)};
         epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
-        hfx_log(HFX_LOG_INFO, "listening on %s", spec);
+        hfx_log(HFX_LOG_INFO, "listening on %s (%s)", addr,
+                v1 ? "v1 clients without a token allowed: any client may watch and switch any head"
+                   : "token required");
     }
     return s;
 }
@@ -930,6 +1111,11 @@ void hfx_server_stop(struct hfx_server *s)
 int hfx_server_port(const struct hfx_server *s, int i)
 {
     return i < s->nlisten ? hfx_listen_port(s->listen_fd[i]) : -1;
+}
+
+void hfx_server_control_token(const struct hfx_server *s, char out[HXFR_MAX_TOKEN + 1])
+{
+    hfx_access_control_token(s->access, out);
 }
 
 void hfx_server_get_stats(const struct hfx_server *s, struct hfx_server_stats *out)
@@ -956,6 +1142,7 @@ void hfx_server_free(struct hfx_server *s)
         close(s->listen_fd[i]);
     for (int i = 0; i < HFX_MAX_SCANOUTS; i++)
         free(s->cursors[i].shape);
+    hfx_access_free(s->access);
     if (s->epfd >= 0)
         close(s->epfd);
     if (s->wake_fd >= 0)

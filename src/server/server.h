@@ -10,14 +10,20 @@
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "proto/hxfr.h"
 
 #define HFX_DEFAULT_PORT 15937
 #define HFX_MAX_LISTENERS 8
 
 struct hfx_server_config {
-    /* "tcp:HOST:PORT", "unix:PATH" or "vsock:CID:PORT" (CID "any" for all). */
+    /* "tcp:HOST:PORT", "unix:PATH" or "vsock:CID:PORT" (CID "any" for all),
+     * optionally followed by ",v1=off": that listener serves only clients
+     * that present a token (docs/protocol.md, "Access control"). */
     const char *listen[HFX_MAX_LISTENERS];
     int nlisten;
+    /* The secret tokens derive from: NULL for a random one per run; a file
+     * that does not exist is created. */
+    const char *secret_file;
     size_t queue_bytes;         /* per-client queue bound; 0 = 32 MiB */
     uint32_t stuck_ms;          /* no progress this long with data queued: drop; 0 = 5000 */
     uint32_t keyframe_gap_ms;   /* least time between IDRs asked for a lagging client; 0 = 1000 */
@@ -41,10 +47,15 @@ int hfx_server_port(const struct hfx_server *s, int i);
  * first (its workers call the sink). */
 void hfx_server_free(struct hfx_server *s);
 
+/* The token that grants everything (for the trusted guest daemon and host
+ * tools); the same for as long as the secret is. */
+void hfx_server_control_token(const struct hfx_server *s, char out[HXFR_MAX_TOKEN + 1]);
+
 struct hfx_server_stats {
     int clients, subscribers;
     uint64_t frames_sent, bytes_sent, frames_dropped, skips_to_idr, clients_dropped;
     uint64_t malformed;
+    uint64_t denied;            /* requests refused for want of a token */
 };
 void hfx_server_get_stats(const struct hfx_server *s, struct hfx_server_stats *out);
 
