@@ -8,5 +8,7 @@ int cmd_sub(int argc, char **argv);
 int cmd_both(int argc, char **argv);
 int cmd_latency(int argc, char **argv);
 int cmd_vnc_latency(int argc, char **argv);
+int cmd_lease(int argc, char **argv);
+int cmd_lease_test(int argc, char **argv);
 
 #endif

@@ -33,6 +33,17 @@ int display_open(struct display *d, int wait_ms)
         guest_warn("cannot become DRM master: %s", strerror(errno));
         goto fail;
     }
+    return display_adopt(d, d->fd, 0);
+fail:
+    close(d->fd);
+    d->fd = -1;
+    return -1;
+}
+
+int display_adopt(struct display *d, int fd, int id)
+{
+    memset(d, 0, sizeof *d);
+    d->fd = fd;
     uint64_t dumb = 0;
     if (drmGetCap(d->fd, DRM_CAP_DUMB_BUFFER, &dumb) != 0 || !dumb) {
         guest_warn("%s has no dumb buffers", CARD);
@@ -47,6 +58,7 @@ int display_open(struct display *d, int wait_ms)
                                                           : DISPLAY_MAX_HEADS;
     for (int i = 0; i < d->nheads; i++) {
         d->heads[i].index = i;
+        d->heads[i].id = id + i;
         d->heads[i].connector_id = res->connectors[i];
     }
     d->ncrtcs = res->count_crtcs < DISPLAY_MAX_HEADS ? res->count_crtcs : DISPLAY_MAX_HEADS;
@@ -175,7 +187,7 @@ int head_enable(struct display *d, struct head *h, const drmModeModeInfo *mode, 
 {
     uint32_t crtc = h->on ? h->crtc_id : pick_crtc(d, h);
     if (!crtc) {
-        guest_warn("head %d: no free CRTC", h->index);
+        guest_warn("head %d: no free CRTC", h->id);
         return -1;
     }
     struct dumb nb[2];
@@ -189,7 +201,7 @@ int head_enable(struct display *d, struct head *h, const drmModeModeInfo *mode, 
         fill(ctx, &nb[b]);
     drmModeModeInfo m = *mode;
     if (drmModeSetCrtc(d->fd, crtc, nb[0].fb_id, 0, 0, &h->connector_id, 1, &m) != 0) {
-        guest_warn("head %d: modeset %ux%u on CRTC %u: %s", h->index, mode->hdisplay,
+        guest_warn("head %d: modeset %ux%u on CRTC %u: %s", h->id, mode->hdisplay,
                    mode->vdisplay, crtc, strerror(errno));
         dumb_destroy(d->fd, &nb[0]);
         dumb_destroy(d->fd, &nb[1]);
@@ -213,7 +225,7 @@ void head_disable(struct display *d, struct head *h)
     if (!h->on)
         return;
     if (drmModeSetCrtc(d->fd, h->crtc_id, 0, 0, 0, NULL, 0, NULL) != 0)
-        guest_warn("head %d: cannot disable CRTC %u: %s", h->index, h->crtc_id, strerror(errno));
+        guest_warn("head %d: cannot disable CRTC %u: %s", h->id, h->crtc_id, strerror(errno));
     for (int b = 0; b < 2; b++)
         dumb_destroy(d->fd, &h->buf[b]);
     h->on = false;

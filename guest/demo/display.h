@@ -22,7 +22,8 @@ struct dumb {
 };
 
 struct head {
-    int index;
+    int index;               /* position in d->heads */
+    int id;                  /* the scanout id: index, or the leased head's id */
     uint32_t connector_id;
     uint32_t crtc_id;        /* while on */
     bool on;
@@ -59,6 +60,10 @@ typedef void (*fill_fn)(void *ctx, struct dumb *b);
 /* Waits up to wait_ms for /dev/dri/card0, opens it and becomes DRM master.
  * Returns 0, or -1 after saying why. */
 int display_open(struct display *d, int wait_ms);
+/* Uses a DRM lease instead (the fd the lease manager sent): the lessee is
+ * master of what it was leased, which the kernel shows it as if it were the
+ * whole card. Its one connector is head `id`. Closes fd on failure. */
+int display_adopt(struct display *d, int fd, int id);
 void display_close(struct display *d);
 
 int display_probe(struct display *d, int index, struct head_state *st);

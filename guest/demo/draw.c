@@ -48,6 +48,7 @@ void draw_opts_default(struct draw_opts *o)
     memset(o, 0, sizeof *o);
     o->workload = "typing";
     o->fps = 60;
+    o->lease_fd = -1;
 }
 
 static void fill_from_synth(void *ctx, struct dumb *b)
@@ -75,7 +76,7 @@ static void frame_shown(struct painter *p, int index, uint32_t frame, long limit
 static void on_flip(struct display *d, struct head *h, void *ctx)
 {
     struct drawer *dr = ctx;
-    frame_shown(&dr->p[h->index], h->index, dr->p[h->index].queued, dr->o->frames);
+    frame_shown(&dr->p[h->index], h->id, dr->p[h->index].queued, dr->o->frames);
 }
 
 /* A head just connected, or its preferred mode changed: a new source at the
@@ -86,7 +87,7 @@ static void head_start(struct drawer *dr, struct head *h, const drmModeModeInfo 
     struct hfx_synth *s = hfx_synth_new(dr->wl, mode->hdisplay, mode->vdisplay);
     struct hfx_rect r[MAX_RECTS];
     if (s == NULL || hfx_synth_next(s, r, MAX_RECTS) < 0) {
-        guest_warn("head %d: no %s source at %ux%u", h->index, dr->o->workload, mode->hdisplay,
+        guest_warn("head %d: no %s source at %ux%u", h->id, dr->o->workload, mode->hdisplay,
                    mode->vdisplay);
         hfx_synth_free(s);
         return;
@@ -98,15 +99,15 @@ static void head_start(struct drawer *dr, struct head *h, const drmModeModeInfo 
     painter_reset(p);
     p->synth = s;
     p->due = hfx_now_ns();
-    guest_say("head %d connected %ux%u", h->index, mode->hdisplay, mode->vdisplay);
-    frame_shown(p, h->index, 0, dr->o->frames);
+    guest_say("head %d connected %ux%u", h->id, mode->hdisplay, mode->vdisplay);
+    frame_shown(p, h->id, 0, dr->o->frames);
 }
 
 static void head_stop(struct drawer *dr, struct head *h)
 {
     head_disable(&dr->d, h);
     painter_reset(&dr->p[h->index]);
-    guest_say("head %d disconnected", h->index);
+    guest_say("head %d disconnected", h->id);
 }
 
 /* Brings every head in line with what its connector says now. */
@@ -168,7 +169,7 @@ static int present_dirty(struct drawer *dr, struct head *h)
                                   (uint16_t)(p->last[i].y + p->last[i].h) };
     if (drmModeDirtyFB(dr->d.fd, head_front(h)->fb_id, clips, (uint32_t)p->nlast) != 0)
         return -1;
-    frame_shown(p, h->index, p->queued, dr->o->frames);
+    frame_shown(p, h->id, p->queued, dr->o->frames);
     return 0;
 }
 
@@ -199,7 +200,7 @@ static int step_heads(struct drawer *dr, int64_t now)
         if (r < 0) {
             /* EBUSY and friends: try again shortly with the same frame. */
             if (errno != EBUSY)
-                guest_warn("head %d: flip: %s", i, strerror(errno));
+                guest_warn("head %d: flip: %s", h->id, strerror(errno));
             p->due = now + 5000000;
             wait = wait < 5000000 ? wait : 5000000;
             continue;
@@ -242,7 +243,8 @@ int draw_run(const struct draw_opts *o, volatile sig_atomic_t *stop)
     }
     dr->wl = (enum hfx_workload)wl;
     dr->period = o->fps > 0 ? 1000000000LL / o->fps : 0;
-    if (display_open(&dr->d, 10000) < 0) {
+    if ((o->lease_fd >= 0 ? display_adopt(&dr->d, o->lease_fd, o->lease_head)
+                          : display_open(&dr->d, 10000)) < 0) {
         free(dr);
         return 1;
     }

@@ -14,6 +14,7 @@
 #include "args.h"
 #include "commands.h"
 #include "draw.h"
+#include "lease_client.h"
 #include "say.h"
 #include "sub.h"
 
@@ -32,11 +33,6 @@ static void catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 }
-
-#define DRAW_SPECS(o)                                                                              \
-    { "--workload", ARG_STR, &(o).workload, 0, 0 }, { "--fps", ARG_INT, &(o).fps, 0, 1000 },       \
-        { "--frames", ARG_INT, &(o).frames, 0, 1L << 30 },                                        \
-        { "--dirty", ARG_FLAG, &(o).dirty, 0, 0 }
 
 #define SUB_SPECS(o)                                                                               \
     { "--host", ARG_STR, &(o).host, 0, 0 }, { "--port", ARG_INT, &(o).port, 1, 65535 },           \
@@ -61,6 +57,33 @@ int cmd_sub(int argc, char **argv)
     if (args_parse(argc, argv, 1, specs, sizeof specs / sizeof specs[0], "sub") < 0)
         return 2;
     return sub_run(&o, &stop);
+}
+
+/* What a desktop does: get a head from the lease manager, then draw on it
+ * through the lease (modesets and flips as its DRM master). */
+int cmd_lease(int argc, char **argv)
+{
+    struct draw_opts o;
+    draw_opts_default(&o);
+    const char *path = LEASE_SOCKET, *size = "640x480";
+    const struct arg_spec specs[] = { DRAW_SPECS(o), { "--seconds", ARG_DOUBLE, &o.seconds, 0, 0 },
+                                      { "--socket", ARG_STR, &path, 0, 0 },
+                                      { "--size", ARG_STR, &size, 0, 0 } };
+    uint32_t w, h;
+    if (args_parse(argc, argv, 1, specs, sizeof specs / sizeof specs[0], "lease") < 0)
+        return 2;
+    if (lease_parse_size(size, &w, &h) < 0) {
+        guest_warn("lease: --size wants WxH, not '%s'", size);
+        return 2;
+    }
+    int sock;
+    struct lease_resp r;
+    if (lease_take(path, w, h, &sock, &o.lease_fd, &r) < 0)
+        return 1;
+    o.lease_head = (int)r.scanout_id;
+    int rc = draw_run(&o, &stop);
+    close(sock);
+    return rc;
 }
 
 /* Draw in this process, subscribe in a child. --seconds bounds both; when
@@ -110,7 +133,10 @@ static void usage(void)
           "  both [draw and sub options] [--seconds S] [--linger-ms MS]\n"
           "  latency [--host H] [--port P] [--head N] [--reps R] [--change small|full]\n"
           "          [--quiet-ms MS] [--flips N] [--timeout-ms MS] [--dirty]\n"
-          "  vnc-latency [--host H] [--port 5900] [--head 0] [same as latency] [--copyrect]\n",
+          "  vnc-latency [--host H] [--port 5900] [--head 0] [same as latency] [--copyrect]\n"
+          "  lease [--socket PATH] [--size WxH] [draw options] [--seconds S]\n"
+          "  lease-test [--socket PATH] [--size WxH] [--draw-seconds S] [--count N]\n"
+          "             [--pause-seconds S]\n",
           stderr);
 }
 
@@ -130,7 +156,8 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "draw", cmd_draw },       { "sub", cmd_sub },
         { "both", cmd_both },       { "latency", cmd_latency },
-        { "vnc-latency", cmd_vnc_latency },
+        { "vnc-latency", cmd_vnc_latency }, { "lease", cmd_lease },
+        { "lease-test", cmd_lease_test },
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0)

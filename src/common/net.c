@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,7 +167,43 @@ int hfx_listen_port(int fd)
     }
 }
 
+/* A connect that gives up after timeout_ms: non-blocking, then poll for
+ * writability and read the outcome with SO_ERROR. */
+static int connect_within(int fd, const struct addr *a, int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return connect(fd, (const struct sockaddr *)&a->ss, a->len);
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -1;
+    int r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
+    if (r < 0 && errno == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int n;
+        while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+            ;
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (n == 0)
+            soerr = ETIMEDOUT;
+        else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+            soerr = errno;
+        r = soerr ? -1 : 0;
+        errno = soerr;
+    }
+    int saved = errno;
+    if (fcntl(fd, F_SETFL, flags) < 0 && r == 0)
+        return -1;
+    errno = saved;
+    return r;
+}
+
 int hfx_connect(const char *spec, char *err, size_t errlen)
+{
+    return hfx_connect_timeout(spec, -1, err, errlen);
+}
+
+int hfx_connect_timeout(const char *spec, int timeout_ms, char *err, size_t errlen)
 {
     struct addr a;
     if (parse(spec, &a, err, errlen) < 0)
@@ -176,7 +213,7 @@ int hfx_connect(const char *spec, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot create the socket: %s", spec, strerror(errno));
         return -1;
     }
-    if (connect(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
+    if (connect_within(fd, &a, timeout_ms) < 0) {
         snprintf(err, errlen, "cannot connect to %s: %s%s", spec, strerror(errno),
                  errno == ECONNREFUSED ? " (is hfx serve running there?)" : "");
         close(fd);
@@ -187,4 +224,28 @@ int hfx_connect(const char *spec, char *err, size_t errlen)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     return fd;
+}
+
+ssize_t hfx_send_with_fd(int sock, const void *buf, size_t len, int fd, int flags)
+{
+    struct iovec iov = {(void *)buf, len};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        memset(&ctl, 0, sizeof ctl);
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof ctl.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n;
+    while ((n = sendmsg(sock, &mh, flags)) < 0 && errno == EINTR)
+        ;
+    return n;
 }

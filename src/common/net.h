@@ -2,6 +2,7 @@
 #define HFX_COMMON_NET_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Socket addresses as users write them, for the server and the clients.
  * Opens a non-blocking listening socket for "tcp:HOST:PORT", "unix:PATH" or
@@ -11,5 +12,11 @@ int hfx_listen(const char *spec, char *err, size_t errlen);
 int hfx_listen_port(int fd);
 /* Connects (blocking) to the same kind of address; for clients. */
 int hfx_connect(const char *spec, char *err, size_t errlen);
+/* The same, giving up after timeout_ms (negative: no limit). */
+int hfx_connect_timeout(const char *spec, int timeout_ms, char *err, size_t errlen);
+/* One sendmsg of len bytes on a unix socket, with fd attached as SCM_RIGHTS
+ * when fd >= 0; flags as for sendmsg (MSG_NOSIGNAL is the caller's choice).
+ * Returns what sendmsg returns (retried on EINTR). */
+ssize_t hfx_send_with_fd(int sock, const void *buf, size_t len, int fd, int flags);
 
 #endif

@@ -1,5 +1,7 @@
 #include "frontend/qmp.h"
 
+#include "common/net.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -57,23 +59,7 @@ static int await_reply(int fd, char *err, size_t errlen)
 
 static int send_all(int fd, const char *s, int pass_fd, char *err, size_t errlen)
 {
-    struct iovec iov = {(void *)s, strlen(s)};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (pass_fd >= 0) {
-        memset(&ctl, 0, sizeof ctl);
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = sizeof ctl.buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-    }
-    if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)iov.iov_len) {
+    if (hfx_send_with_fd(fd, s, strlen(s), pass_fd, MSG_NOSIGNAL) != (ssize_t)strlen(s)) {
         snprintf(err, errlen, "QMP: send failed: %s", strerror(errno));
         return -1;
     }
