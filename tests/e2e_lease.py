@@ -18,6 +18,11 @@ guest pauses at its "sync" lines.
              given back (half by request, half by closing): all 15 off
   malformed  bad requests get an error and no fd, the manager's fds do not
              grow, a good request is served after them; no head left on
+  token      a lease with a token (command 3): the token opens its own head
+             on the exporter and no other; given back, it is revoked and its
+             subscriber cut off. The exporter serves only clients with a
+             token here (v1=off), so the manager works with the control token
+             QEMU's fw_cfg gave it
 
 Environment: HFX_BIN (the hfx binary). Everything started here is killed at
 the end.
@@ -43,8 +48,9 @@ MIN_FRAMES = 30
 
 
 def qemu_args(port, serial):
-    run = ("lease-test --size %dx%d --count %d --draw-seconds %d --pause-seconds %d" %
-           (SIZE[0], SIZE[1], HEADS - 1, DRAW_SECONDS, PAUSE_SECONDS))
+    run = ("lease-test --size %dx%d --count %d --draw-seconds %d --pause-seconds %d "
+           "--host tcp:10.0.2.2:%d" % (SIZE[0], SIZE[1], HEADS - 1, DRAW_SECONDS, PAUSE_SECONDS,
+                                       port))
     append = "hfx.manager=1 hfx.manager_args=--host,tcp:10.0.2.2:%d" % port
     out = subprocess.run([os.path.join(vm.GUEST, "qemu-args"), "--heads", str(HEADS), "--net",
                           "--run", run, "--append", append, "--serial", serial],
@@ -76,6 +82,15 @@ def off_except_console(on):
     return on is not None and not [h for h in on if h != 0]
 
 
+def host_off(serial, addr, sync, name, after):
+    """At the guest's sync line, the exporter must have every head but the
+    console off."""
+    s = serial.wait_for(r"hfx-guest: sync %s" % sync, 10)
+    on = wait_heads(addr, off_except_console) if s else None
+    vm.check(name, off_except_console(on), "heads on after %s: %s" %
+             (after, sorted(on) if on is not None else "?"))
+
+
 def guest_check(serial, name, timeout):
     m = serial.wait_for(r"hfx-guest: check %s (ok|FAIL) (.*)" % re.escape(name), timeout)
     vm.check("guest: " + name, m is not None and m.group(1) == "ok",
@@ -88,7 +103,9 @@ def run(tmp):
     addr = "tcp:127.0.0.1:%d" % port
     serial = vm.Serial(os.path.join(tmp, "lease.serial"))
     t_start = time.monotonic()
-    vm.spawn([vm.HFX, "run", "--listen", addr, "--secret-file", vm.SECRET, "--",
+    # v1=off: only clients with a token are served, so the manager must be
+    # using the control token it got through fw_cfg.
+    vm.spawn([vm.HFX, "run", "--listen", addr + ",v1=off", "--secret-file", vm.SECRET, "--",
               "qemu-system-x86_64", *qemu_args(port, serial.path)],
              stdout=open(os.path.join(tmp, "hfx-run.log"), "w"), stderr=subprocess.STDOUT)
 
@@ -103,7 +120,8 @@ def run(tmp):
     drawn = serial.wait_for(r"hfx-guest: head %d connected (\d+)x(\d+)" % head, 10)
     result = []
     path = os.path.join(tmp, "head%d.264" % head)
-    watcher = threading.Thread(target=lambda: result.append(vm.sub(addr, head, 30, path)))
+    watcher = threading.Thread(target=lambda: result.append(
+        vm.sub(addr, head, 30, path, extra=("--token", vm.TOKEN))))
     watcher.start()
     vm.check("lease", m.group(2) == "Virtual-%d" % (head + 1) and drawn is not None and
              (int(drawn.group(1)), int(drawn.group(2))) == SIZE,
@@ -150,21 +168,18 @@ def run(tmp):
              "%d heads leased; the exporter has %s on at %dx%d" %
              (len(want), sorted(h for h in (on or {}) if on[h] == SIZE), *SIZE))
     guest_check(serial, "many-release", 30)
-    s = serial.wait_for(r"hfx-guest: sync many-off", 10)
-    on = wait_heads(addr, off_except_console) if s else None
-    vm.check("many: host off", off_except_console(on),
-             "heads on after every lease was given back: %s" %
-             (sorted(on) if on is not None else "?"))
+    host_off(serial, addr, "many-off", "many: host off", "every lease was given back")
 
     # malformed: refused, nothing held, nothing leaked.
     guest_check(serial, "malformed", 60)
-    s = serial.wait_for(r"hfx-guest: sync malformed-off", 10)
-    on = wait_heads(addr, off_except_console) if s else None
-    vm.check("malformed: host off", off_except_console(on),
-             "heads on after the malformed requests: %s" % (sorted(on) if on is not None else "?"))
+    host_off(serial, addr, "malformed-off", "malformed: host off", "the malformed requests")
     refusals = re.findall(r"hfx-guest: scenario malformed ([^:]+): (.*)", serial.text())
     for what, answer in refusals:
         vm.log("     %s -> %s" % (what, answer))
+
+    # token: a lease with a token (command 3) against the exporter.
+    guest_check(serial, "token", 60)
+    host_off(serial, addr, "token-off", "token: host off", "the token lease was given back")
 
     done = serial.wait_for(r"hfx-guest: exit (\d+)", 30)
     vm.check("guest exit", done is not None and done.group(1) == "0",

@@ -102,6 +102,31 @@ int lease_recv(int sock, struct lease_resp *r, int *fd, int timeout_ms, char *wh
     return 0;
 }
 
+int lease_recv_token(int sock, char out[LEASE_TOKEN_SIZE + 1], int timeout_ms, char *why,
+                     size_t whylen)
+{
+    size_t have = 0;
+    int64_t deadline = hfx_now_ns() + (int64_t)timeout_ms * 1000000;
+    while (have < LEASE_TOKEN_SIZE) {
+        int left = (int)((deadline - hfx_now_ns()) / 1000000);
+        struct pollfd p = { .fd = sock, .events = POLLIN };
+        if (left <= 0 || poll(&p, 1, left) == 0) {
+            snprintf(why, whylen, "no token within %d ms", timeout_ms);
+            return -1;
+        }
+        ssize_t n = recv(sock, out + have, LEASE_TOKEN_SIZE - have, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(why, whylen, "token cut off after %zu bytes", have);
+            return -1;
+        }
+        have += (size_t)n;
+    }
+    out[LEASE_TOKEN_SIZE] = '\0';
+    return 0;
+}
+
 int lease_take(const char *path, uint32_t w, uint32_t h, int *sock, int *fd,
                struct lease_resp *r)
 {

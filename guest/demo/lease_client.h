@@ -20,6 +20,10 @@ int lease_send(int sock, uint8_t cmd, uint32_t width, uint32_t height);
  * on timeout, error or end of stream, with why set. */
 int lease_recv(int sock, struct lease_resp *r, int *fd, int timeout_ms, char *why,
                size_t whylen);
+/* Reads the token that follows a command-3 response into out (NUL-ended).
+ * 0, or -1 with why set. */
+int lease_recv_token(int sock, char out[LEASE_TOKEN_SIZE + 1], int timeout_ms, char *why,
+                     size_t whylen);
 /* Connects, asks for a w x h head and says what came back:
  *   hfx-guest: lease head N connector NAME WxH fd ok in X ms
  *   hfx-guest: lease error TEXT

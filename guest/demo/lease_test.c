@@ -10,6 +10,9 @@
  *             lease; then all given back
  *   malformed bad requests get an error and no fd, hold no head and leak
  *             nothing in the manager; a good request is served after them
+ *   token     a lease with a token (command 3): on the exporter (--host) the
+ *             token opens its own head and no other, and once the lease is
+ *             given back it is revoked and its subscriber cut off
  *
  * After each step it prints "hfx-guest: sync NAME" and pauses, for the host
  * to look at the exporter's heads before the next step changes them. */
@@ -31,13 +34,14 @@
 #include "display.h"
 #include "draw.h"
 #include "lease_client.h"
+#include "client/client.h"
 #include "say.h"
 
 #define MAX_HEADS 16
 #define WAIT_MS 10000
 
 struct scenario {
-    const char *path, *size;
+    const char *path, *size, *host;
     long count;
     double draw_seconds, pause_seconds;
     uint32_t w, h;
@@ -409,6 +413,102 @@ static void step_malformed(struct scenario *sc)
     sync_point(sc, "malformed-off");
 }
 
+/* An extended connection to the exporter that presented token; scope is
+ * what the token grants. -1 with err set when refused. */
+static int open_with_token(struct scenario *sc, struct hfx_conn *c, const char *token,
+                           uint32_t *scope, char *err, size_t errlen)
+{
+    if (hfx_conn_open(c, sc->host, err, errlen) < 0)
+        return -1;
+    if (hfx_conn_hello(c, 0, WAIT_MS, err, errlen) < 0 ||
+        hfx_conn_auth(c, token, WAIT_MS, scope, err, errlen) < 0) {
+        hfx_conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the stream until the server's ERROR (the revocation) or timeout_ms. */
+static bool cut_off(struct hfx_conn *c, int timeout_ms, char *text, size_t len)
+{
+    int64_t deadline = hfx_now_ns() + (int64_t)timeout_ms * 1000000;
+    char err[128];
+    while (hfx_now_ns() < deadline) {
+        struct hxfr_msg m;
+        int r = hfx_conn_read(c, &m, 100, err, sizeof err);
+        if (r < 0)
+            break;
+        if (r == 1 && m.h.type == HXFR_ERROR) {
+            snprintf(text, len, "%s", m.u.error.text);
+            return m.u.error.code == HXFR_E_DENIED;
+        }
+    }
+    snprintf(text, len, "no ERROR");
+    return false;
+}
+
+static void step_token(struct scenario *sc)
+{
+    if (!sc->host) {
+        check(sc, "token", false, "no --host to check the token against");
+        return;
+    }
+    char why[256], token[LEASE_TOKEN_SIZE + 1] = "";
+    struct lease_resp r = { 0 };
+    int fd = -1, sock = lease_connect(sc->path, WAIT_MS);
+    bool leased = sock >= 0 && lease_send(sock, LEASE_CMD_LEASE_TOKEN, sc->w, sc->h) == 0 &&
+                  lease_recv(sock, &r, &fd, 30000, why, sizeof why) == 0 &&
+                  r.status == LEASE_OK && fd >= 0 &&
+                  lease_recv_token(sock, token, WAIT_MS, why, sizeof why) == 0;
+    if (!leased) {
+        check(sc, "token", false, "no lease with a token: %s", r.status ? r.text : why);
+        if (fd >= 0)
+            close(fd);
+        if (sock >= 0)
+            close(sock);
+        return;
+    }
+    uint32_t head = r.scanout_id, scope = 0;
+    char own_err[256] = "", other_err[256] = "", cut_text[HXFR_ERROR_TEXT_SIZE + 1] = "";
+    char late_err[256] = "";
+    struct hfx_conn own, other, late;
+    bool own_ok = open_with_token(sc, &own, token, &scope, own_err, sizeof own_err) == 0;
+    if (own_ok && (scope != head ||
+                   hfx_conn_subscribe(&own, head, WAIT_MS, own_err, sizeof own_err) < 0))
+        own_ok = false;
+    bool other_refused = false;
+    if (open_with_token(sc, &other, token, NULL, other_err, sizeof other_err) == 0) {
+        other_refused = hfx_conn_subscribe(&other, 0, WAIT_MS, other_err, sizeof other_err) < 0 &&
+                        strstr(other_err, "(-7)") != NULL;
+        hfx_conn_close(&other);
+    }
+    /* Given back: the token must stop working at once. */
+    struct lease_resp rel = { 0 };
+    int nofd = -1;
+    bool released = lease_send(sock, LEASE_CMD_RELEASE, head, 0) == 0 &&
+                    lease_recv(sock, &rel, &nofd, 30000, why, sizeof why) == 0 &&
+                    rel.status == LEASE_OK;
+    if (nofd >= 0)
+        close(nofd);
+    bool was_cut = own_ok && cut_off(&own, 3000, cut_text, sizeof cut_text);
+    if (own_ok)
+        hfx_conn_close(&own);
+    bool late_open = open_with_token(sc, &late, token, NULL, late_err, sizeof late_err) == 0;
+    bool late_refused = !late_open && strstr(late_err, "revoked") != NULL;
+    if (late_open)
+        hfx_conn_close(&late);
+    close(fd);
+    close(sock);
+    check(sc, "token", own_ok && other_refused && released && was_cut && late_refused,
+          "head %u token %.14s...: own head %s; head 0 %s; given back %s; its subscriber %s; "
+          "the token afterwards %s",
+          head, token, own_ok ? "subscribed" : own_err,
+          other_refused ? "refused" : other_err[0] ? other_err : "NOT refused",
+          released ? "ok" : why, was_cut ? cut_text : "NOT cut off",
+          late_refused ? "refused (revoked)" : late_err[0] ? late_err : "STILL accepted");
+    sync_point(sc, "token-off");
+}
+
 static int count_connectors(struct scenario *sc)
 {
     for (sc->nconn = 0; sc->nconn < MAX_HEADS; sc->nconn++) {
@@ -428,6 +528,7 @@ int cmd_lease_test(int argc, char **argv)
                            .draw_seconds = 6, .pause_seconds = 2 };
     const struct arg_spec specs[] = {
         { "--socket", ARG_STR, &sc.path, 0, 0 },
+        { "--host", ARG_STR, &sc.host, 0, 0 },
         { "--size", ARG_STR, &sc.size, 0, 0 },
         { "--count", ARG_INT, &sc.count, 1, MAX_HEADS - 1 },
         { "--draw-seconds", ARG_DOUBLE, &sc.draw_seconds, 0, 0 },
@@ -449,6 +550,7 @@ int cmd_lease_test(int argc, char **argv)
     step_draw_kill(&sc);
     step_many(&sc);
     step_malformed(&sc);
+    step_token(&sc);
     guest_say("scenario done, %d check(s) failed", sc.failed);
     return sc.failed ? 1 : 0;
 }

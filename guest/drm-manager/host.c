@@ -6,10 +6,11 @@
 #include "common/net.h"
 #include "log.h"
 
-void host_init(struct host *h, const char *addr, int timeout_ms)
+void host_init(struct host *h, const char *addr, const char *token, int timeout_ms)
 {
     memset(h, 0, sizeof *h);
     h->addr = addr;
+    h->token = token;
     h->timeout_ms = timeout_ms;
     h->conn.fd = -1;
 }
@@ -37,6 +38,12 @@ static int host_connect(struct host *h, char *err, size_t errlen)
         return -1;
     }
     h->open = true;
+    if (h->token && hfx_conn_extended(&h->conn, 0, h->token, h->timeout_ms, why, sizeof why) < 0) {
+        mgr_warn("host %s: %s", h->addr, why);
+        snprintf(err, errlen, "host %s refused the control token", h->addr);
+        host_close(h);
+        return -1;
+    }
     return 0;
 }
 
@@ -98,4 +105,40 @@ int host_disable(struct host *h, uint32_t head, char *err, size_t errlen)
     if (host_request(h, req, len, &m, err, errlen) < 0)
         return -1;
     return scanout_reply(&m, head, err, errlen);
+}
+
+/* The exchange is the one hfx_conn_token makes; a failure drops the
+ * connection so a late reply cannot answer the next request. */
+static int token_request(struct host *h, uint32_t head, enum hxfr_token_op op,
+                         char out[HXFR_MAX_TOKEN + 1], char *err, size_t errlen)
+{
+    if (!h->token) {
+        snprintf(err, errlen, "no control token for the host");
+        return -1;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool reused = h->open;
+        if (host_connect(h, err, errlen) < 0)
+            return -1;
+        char why[256];
+        if (hfx_conn_token(&h->conn, head, op, out, h->timeout_ms, why, sizeof why) == 0)
+            return 0;
+        mgr_warn("host %s: %s", h->addr, why);
+        snprintf(err, errlen, "host gave no token for head %u", head);
+        host_close(h);
+        if (!reused)
+            break;
+    }
+    return -1;
+}
+
+int host_mint_token(struct host *h, uint32_t head, char out[HXFR_MAX_TOKEN + 1], char *err,
+                    size_t errlen)
+{
+    return token_request(h, head, HXFR_TOKEN_MINT, out, err, errlen);
+}
+
+int host_revoke_token(struct host *h, uint32_t head, char *err, size_t errlen)
+{
+    return token_request(h, head, HXFR_TOKEN_REVOKE, NULL, err, errlen);
 }

@@ -11,10 +11,15 @@
 #define LEASE_REQ_SIZE 9
 #define LEASE_RESP_SIZE 69
 #define LEASE_TEXT_SIZE 64
+/* Command 3 (ours, not the deployed launchers'): the 69-byte response is
+ * followed by the lessee's access token, NUL-padded to this size. */
+#define LEASE_TOKEN_SIZE 128
+#define LEASE_RESP_TOKEN_SIZE (LEASE_RESP_SIZE + LEASE_TOKEN_SIZE)
 
 enum lease_cmd {
     LEASE_CMD_LEASE = 1,
     LEASE_CMD_RELEASE = 2, /* the head id travels in the width field */
+    LEASE_CMD_LEASE_TOKEN = 3, /* a lease, and a token for watching that head only */
 };
 
 enum lease_status { LEASE_OK = 0, LEASE_ERROR = 1 };

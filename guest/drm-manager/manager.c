@@ -40,6 +40,27 @@ static void host_reset(struct manager *m)
     mgr_log("heads 1..%d off on the host in %.1f ms", m->max_head, ms_since(t0));
 }
 
+/* The control token comes out of band (fw_cfg): without it the manager
+ * still leases, over plain v1, where the exporter's listener allows that. */
+static void load_token(struct manager *m, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        mgr_warn("no control token (%s: %s): heads are switched as a plain v1 client and "
+                 "leases come without tokens", path, strerror(errno));
+        return;
+    }
+    char line[HXFR_MAX_TOKEN + 2] = "";
+    if (fgets(line, sizeof line, f))
+        line[strcspn(line, "\r\n")] = 0;
+    fclose(f);
+    if (!line[0] || strlen(line) > HXFR_MAX_TOKEN) {
+        mgr_warn("%s holds no token", path);
+        return;
+    }
+    strcpy(m->token, line);
+}
+
 int manager_open(struct manager *m, const struct settings *s)
 {
     memset(m, 0, sizeof *m);
@@ -64,10 +85,12 @@ int manager_open(struct manager *m, const struct settings *s)
         kms_close(&m->kms);
         return -1;
     }
-    host_init(&m->host, s->host, (int)s->host_timeout_ms);
+    load_token(m, s->token_file);
+    host_init(&m->host, s->host, m->token[0] ? m->token : NULL, (int)s->host_timeout_ms);
     host_reset(m);
-    mgr_log("serving heads 1..%d (%s..%s) of %s on %s, host %s", max, m->kms.heads[1].name,
-            m->kms.heads[max].name, s->card, s->socket, s->host);
+    mgr_log("serving heads 1..%d (%s..%s) of %s on %s, host %s (%s)", max,
+            m->kms.heads[1].name, m->kms.heads[max].name, s->card, s->socket, s->host,
+            m->token[0] ? "control token: leases can carry head tokens" : "no control token");
     return 0;
 }
 
@@ -79,7 +102,7 @@ int manager_open(struct manager *m, const struct settings *s)
 static void respond(struct client *c, uint8_t status, uint32_t id, const char *text, int fd,
                     const uint8_t *tail, size_t tail_len)
 {
-    uint8_t buf[LEASE_RESP_SIZE + 256];
+    uint8_t buf[LEASE_RESP_TOKEN_SIZE];
     struct lease_resp r = { .status = status, .scanout_id = id };
     snprintf(r.text, sizeof r.text, "%s", text);
     lease_resp_put(buf, &r);
@@ -124,7 +147,10 @@ static void head_release(struct manager *m, int i, const char *why)
     char err[256];
     if (h->state == HEAD_LEASED && kms_revoke(&m->kms, &h->lease, err, sizeof err) < 0)
         mgr_warn("head %d: %s", i, err);
-    /* host_revoke_token(&m->host, i) goes here once heads have tokens. */
+    /* Its token goes with the lease: the next lessee of the head must not
+     * share the screen with this one. */
+    if (m->host.token && host_revoke_token(&m->host, (uint32_t)i, err, sizeof err) < 0)
+        mgr_warn("head %d: revoking its token: %s", i, err);
     if (host_disable(&m->host, (uint32_t)i, err, sizeof err) < 0)
         mgr_warn("head %d: DISABLE_SCANOUT: %s", i, err);
     mgr_log("release head %d %s pid %d (%s) in %.1f ms", i, m->kms.heads[i].name,
@@ -160,15 +186,19 @@ static void lease_grant(struct manager *m, int i)
         lease_fail(m, i, err);
         return;
     }
-    /* TOKEN: here, after ENABLE succeeded and before the response, "lease
-     * with token" (cmd 3) will get the head's access token from the host,
-     *     uint8_t token[...]; size_t len;
-     *     if (host_mint_token(&m->host, i, token, &len, err, sizeof err) < 0)
-     *         -> close(fd), kms_revoke(), lease_fail(m, i, err)
-     * and send it after the 69 bytes: respond(..., fd, token, len). */
+    char token[LEASE_TOKEN_SIZE + 1] = "";
+    if (h->with_token && host_mint_token(&m->host, (uint32_t)i, token, err, sizeof err) < 0) {
+        close(fd);
+        char e2[256];
+        if (kms_revoke(&m->kms, &h->lease, e2, sizeof e2) < 0)
+            mgr_warn("head %d: %s", i, e2);
+        lease_fail(m, i, err);
+        return;
+    }
     h->state = HEAD_LEASED;
     c->waiting = false;
-    respond(c, LEASE_OK, (uint32_t)i, m->kms.heads[i].name, fd, NULL, 0);
+    respond(c, LEASE_OK, (uint32_t)i, m->kms.heads[i].name, fd, (const uint8_t *)token,
+            h->with_token ? LEASE_TOKEN_SIZE : 0);
     /* The client has its copy (or is dead and its copy is gone): the lease
      * now lives exactly as long as the client keeps it. */
     close(fd);
@@ -217,8 +247,13 @@ static void check_pending(struct manager *m, int i, int64_t now)
 
 /* ---- requests ---- */
 
-static void start_lease(struct manager *m, struct client *c, uint32_t w, uint32_t hgt)
+static void start_lease(struct manager *m, struct client *c, uint32_t w, uint32_t hgt,
+                        bool with_token)
 {
+    if (with_token && !m->host.token) {
+        respond_error(c, 0, "no control token: the manager cannot mint head tokens");
+        return;
+    }
     if (w == 0 && hgt == 0) {
         w = LEASE_DEFAULT_W;
         hgt = LEASE_DEFAULT_H;
@@ -250,7 +285,8 @@ static void start_lease(struct manager *m, struct client *c, uint32_t w, uint32_
         return;
     }
     *h = (struct mhead){ .state = HEAD_PENDING, .owner = c, .w = w, .h = hgt, .started = now,
-                         .deadline = now + m->s->connect_timeout_ms * 1000000 };
+                         .deadline = now + m->s->connect_timeout_ms * 1000000,
+                         .with_token = with_token };
     c->held++;
     c->waiting = true;
     check_pending(m, i, hfx_now_ns());
@@ -274,7 +310,8 @@ static void on_request(struct manager *m, struct client *c)
     c->in_len = 0;
     switch (r.cmd) {
     case LEASE_CMD_LEASE:
-        start_lease(m, c, r.width, r.height);
+    case LEASE_CMD_LEASE_TOKEN:
+        start_lease(m, c, r.width, r.height, r.cmd == LEASE_CMD_LEASE_TOKEN);
         break;
     case LEASE_CMD_RELEASE:
         release_request(m, c, r.width);

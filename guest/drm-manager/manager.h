@@ -31,6 +31,7 @@ struct mhead {
     uint32_t w, h;
     int64_t started, deadline; /* ns, CLOCK_MONOTONIC */
     bool hotplugged;           /* a DRM hotplug uevent came after the host's ENABLE reply */
+    bool with_token;           /* asked for by command 3: the response carries a head token */
     struct kms_lease lease;
 };
 
@@ -38,6 +39,7 @@ struct manager {
     const struct settings *s;
     struct kms kms;
     struct host host;
+    char token[HXFR_MAX_TOKEN + 1]; /* the control token; "" when there is none */
     int listen_fd, uevent_fd;
     int max_head; /* heads 1..max_head are leased; 0 is the console */
     struct mhead heads[KMS_MAX_HEADS];
