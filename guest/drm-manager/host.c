@@ -107,8 +107,6 @@ int host_disable(struct host *h, uint32_t head, char *err, size_t errlen)
     return scanout_reply(&m, head, err, errlen);
 }
 
-/* The exchange is the one hfx_conn_token makes; a failure drops the
- * connection so a late reply cannot answer the next request. */
 static int token_request(struct host *h, uint32_t head, enum hxfr_token_op op,
                          char out[HXFR_MAX_TOKEN + 1], char *err, size_t errlen)
 {
@@ -116,20 +114,21 @@ static int token_request(struct host *h, uint32_t head, enum hxfr_token_op op,
         snprintf(err, errlen, "no control token for the host");
         return -1;
     }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        bool reused = h->open;
-        if (host_connect(h, err, errlen) < 0)
-            return -1;
-        char why[256];
-        if (hfx_conn_token(&h->conn, head, op, out, h->timeout_ms, why, sizeof why) == 0)
-            return 0;
-        mgr_warn("host %s: %s", h->addr, why);
+    uint8_t req[20];
+    struct hxfr_msg m;
+    char why[256];
+    if (host_request(h, req, hxfr_put_token_req(req, head, op), &m, err, errlen) < 0)
+        return -1;
+    if (hfx_conn_expect(&m, HXFR_TOKEN_RESP, "TOKEN_REQ", why, sizeof why) < 0 ||
+        m.u.token.scanout_id != head) {
+        mgr_warn("host %s: head %u: %s", h->addr, head, m.h.type == HXFR_TOKEN_RESP
+                 ? "TOKEN_RESP for another head" : why);
         snprintf(err, errlen, "host gave no token for head %u", head);
-        host_close(h);
-        if (!reused)
-            break;
+        return -1;
     }
-    return -1;
+    if (out)
+        memcpy(out, m.u.token.token, sizeof m.u.token.token);
+    return 0;
 }
 
 int host_mint_token(struct host *h, uint32_t head, char out[HXFR_MAX_TOKEN + 1], char *err,

@@ -130,6 +130,20 @@ int hfx_conn_read(struct hfx_conn *c, struct hxfr_msg *msg, int timeout_ms, char
     }
 }
 
+int hfx_conn_expect(const struct hxfr_msg *reply, uint8_t want, const char *what, char *err,
+                    size_t errlen)
+{
+    if (reply->h.type == want)
+        return 0;
+    if (reply->h.type == HXFR_ERROR)
+        snprintf(err, errlen, "%s refused: %s (%d)", what, reply->u.error.text,
+                 reply->u.error.code);
+    else
+        snprintf(err, errlen, "expected %s, got %s", hxfr_type_name(want),
+                 hxfr_type_name(reply->h.type));
+    return -1;
+}
+
 int hfx_conn_hello(struct hfx_conn *c, uint32_t caps, int timeout_ms, char *err, size_t errlen)
 {
     uint8_t buf[24];
@@ -137,11 +151,7 @@ int hfx_conn_hello(struct hfx_conn *c, uint32_t caps, int timeout_ms, char *err,
     if (hfx_conn_request(c, buf, hxfr_put_hello(buf, HXFR_HELLO, 1, caps, 0), &m, timeout_ms, err,
                          errlen) <= 0)
         return -1;
-    if (m.h.type != HXFR_HELLO_RESP) {
-        snprintf(err, errlen, "expected HELLO_RESP, got %s", hxfr_type_name(m.h.type));
-        return -1;
-    }
-    return 0;
+    return hfx_conn_expect(&m, HXFR_HELLO_RESP, "HELLO", err, errlen);
 }
 
 int hfx_conn_auth(struct hfx_conn *c, const char *token, int timeout_ms, uint32_t *scope,
@@ -153,16 +163,9 @@ int hfx_conn_auth(struct hfx_conn *c, const char *token, int timeout_ms, uint32_
         snprintf(err, errlen, "a token is 1 to %u characters", HXFR_MAX_TOKEN);
         return -1;
     }
-    if (hfx_conn_request(c, buf, hxfr_put_auth(buf, token), &m, timeout_ms, err, errlen) <= 0)
+    if (hfx_conn_request(c, buf, hxfr_put_auth(buf, token), &m, timeout_ms, err, errlen) <= 0 ||
+        hfx_conn_expect(&m, HXFR_AUTH_RESP, "token", err, errlen) < 0)
         return -1;
-    if (m.h.type == HXFR_ERROR) {
-        snprintf(err, errlen, "token refused: %s (%d)", m.u.error.text, m.u.error.code);
-        return -1;
-    }
-    if (m.h.type != HXFR_AUTH_RESP) {
-        snprintf(err, errlen, "expected AUTH_RESP, got %s", hxfr_type_name(m.h.type));
-        return -1;
-    }
     if (scope)
         *scope = m.u.auth_resp.scope;
     return 0;
@@ -182,15 +185,11 @@ int hfx_conn_token(struct hfx_conn *c, uint32_t scanout, enum hxfr_token_op op,
     uint8_t buf[20];
     struct hxfr_msg m;
     if (hfx_conn_request(c, buf, hxfr_put_token_req(buf, scanout, op), &m, timeout_ms, err,
-                         errlen) <= 0)
+                         errlen) <= 0 ||
+        hfx_conn_expect(&m, HXFR_TOKEN_RESP, "TOKEN_REQ", err, errlen) < 0)
         return -1;
-    if (m.h.type == HXFR_ERROR) {
-        snprintf(err, errlen, "TOKEN_REQ refused: %s (%d)", m.u.error.text, m.u.error.code);
-        return -1;
-    }
-    if (m.h.type != HXFR_TOKEN_RESP || m.u.token.scanout_id != scanout) {
-        snprintf(err, errlen, "expected TOKEN_RESP for scanout %u, got %s", scanout,
-                 hxfr_type_name(m.h.type));
+    if (m.u.token.scanout_id != scanout) {
+        snprintf(err, errlen, "TOKEN_RESP for scanout %u, not %u", m.u.token.scanout_id, scanout);
         return -1;
     }
     if (out)
@@ -208,16 +207,8 @@ int hfx_conn_subscribe(struct hfx_conn *c, uint32_t scanout, int timeout_ms, cha
     int r = hfx_conn_read(c, &m, timeout_ms, err, errlen);
     if (r == 0)
         snprintf(err, errlen, "no SUBSCRIBE_RESP within %d ms", timeout_ms);
-    if (r <= 0)
+    if (r <= 0 || hfx_conn_expect(&m, HXFR_SUBSCRIBE_RESP, "subscribe", err, errlen) < 0)
         return -1;
-    if (m.h.type == HXFR_ERROR) {
-        snprintf(err, errlen, "subscribe refused: %s (%d)", m.u.error.text, m.u.error.code);
-        return -1;
-    }
-    if (m.h.type != HXFR_SUBSCRIBE_RESP) {
-        snprintf(err, errlen, "expected SUBSCRIBE_RESP, got %s", hxfr_type_name(m.h.type));
-        return -1;
-    }
     if (!m.u.subscribe_resp.success) {
         snprintf(err, errlen, "the server refused scanout %u", scanout);
         return -1;

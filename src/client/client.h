@@ -43,6 +43,10 @@ int hfx_conn_token(struct hfx_conn *c, uint32_t scanout, enum hxfr_token_op op,
 /* SUBSCRIBE and its SUBSCRIBE_RESP. */
 int hfx_conn_subscribe(struct hfx_conn *c, uint32_t scanout, int timeout_ms, char *err,
                        size_t errlen);
+/* 0 when reply is a `want` message; else -1 with err saying what came
+ * instead: "WHAT refused: TEXT (CODE)" for the server's ERROR. */
+int hfx_conn_expect(const struct hxfr_msg *reply, uint8_t want, const char *what, char *err,
+                    size_t errlen);
 /* Sends a request and waits for its reply (skipping FRAME_RESPONSEs). */
 int hfx_conn_request(struct hfx_conn *c, const void *req, size_t len, struct hxfr_msg *reply,
                      int timeout_ms, char *err, size_t errlen);
