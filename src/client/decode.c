@@ -1,6 +1,7 @@
 #include "client/decode.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include <libavcodec/avcodec.h>
@@ -11,7 +12,7 @@ struct hfx_decoder {
     AVFrame *frame;
 };
 
-struct hfx_decoder *hfx_decoder_new(void)
+static struct hfx_decoder *open_decoder(bool strict)
 {
     const AVCodec *codec = avcodec_find_decoder(AV_CODEC_ID_H264);
     if (!codec)
@@ -28,12 +29,26 @@ struct hfx_decoder *hfx_decoder_new(void)
      * and each access unit must come out as soon as it goes in. */
     d->ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
     d->ctx->thread_count = 1;
+    if (strict) {
+        d->ctx->apply_cropping = 0;
+        d->ctx->err_recognition |= AV_EF_EXPLODE | AV_EF_BITSTREAM | AV_EF_BUFFER;
+    }
     if (avcodec_open2(d->ctx, codec, NULL) < 0)
         goto fail;
     return d;
 fail:
     hfx_decoder_free(d);
     return NULL;
+}
+
+struct hfx_decoder *hfx_decoder_new(void)
+{
+    return open_decoder(false);
+}
+
+struct hfx_decoder *hfx_decoder_new_strict(void)
+{
+    return open_decoder(true);
 }
 
 void hfx_decoder_free(struct hfx_decoder *d)

@@ -17,6 +17,10 @@ struct hfx_decoded {
 };
 
 struct hfx_decoder *hfx_decoder_new(void);
+/* For checking an encoder's reconstruction: pictures come out whole (the
+ * macroblocks past the cropping included) and a damaged stream is an error,
+ * not concealed. */
+struct hfx_decoder *hfx_decoder_new_strict(void);
 void hfx_decoder_free(struct hfx_decoder *d);
 /* Decodes one access unit (Annex B). Returns 1 and fills out when it yields a
  * picture, 0 when it yields none, -1 on a decode error. Our streams have no

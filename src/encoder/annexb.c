@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encoder/h264/bits.h"
+
 static int reserve(struct hfx_annexb *b, size_t more)
 {
     if (b->size + more <= b->cap)
@@ -27,6 +29,17 @@ int hfx_annexb_append(struct hfx_annexb *b, const uint8_t *nal, size_t len)
     memcpy(b->data + b->size, start_code, 4);
     memcpy(b->data + b->size + 4, nal + sc, len - sc);
     b->size += 4 + len - sc;
+    return 0;
+}
+
+int hfx_annexb_append_escaped(struct hfx_annexb *b, const uint8_t *head, size_t head_len,
+                              const uint8_t *rbsp, size_t len)
+{
+    if (reserve(b, head_len + len + len / 2 + 1) < 0)
+        return -1;
+    memcpy(b->data + b->size, head, head_len);
+    b->size += head_len;
+    b->size += h264_escape(b->data + b->size, rbsp, len);
     return 0;
 }
 

@@ -14,6 +14,10 @@ struct hfx_annexb {
 
 /* Appends one NAL unit given with its own 3- or 4-byte start code. */
 int hfx_annexb_append(struct hfx_annexb *b, const uint8_t *nal, size_t len);
+/* Appends head (start code and NAL header, as given) and then rbsp with
+ * emulation prevention bytes inserted: a NAL unit the caller wrote. */
+int hfx_annexb_append_escaped(struct hfx_annexb *b, const uint8_t *head, size_t head_len,
+                              const uint8_t *rbsp, size_t len);
 void hfx_annexb_free(struct hfx_annexb *b);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 static const struct hfx_encoder_ops *const backends[] = {
+    &hfx_encoder_hybrid,
     &hfx_encoder_x264,
     &hfx_encoder_openh264,
 };
@@ -18,7 +19,7 @@ const struct hfx_encoder_ops *hfx_encoder_find(const char *name)
 
 const char *hfx_encoder_names(void)
 {
-    return "x264,openh264";
+    return "hybrid,x264,openh264";
 }
 
 /* Anchored at 8 Mbit/s for 1080p60 desktop content. Bits needed grow more

@@ -3,6 +3,9 @@
  * prediction) that lets later code write P slices into it by hand. */
 #include "encoder/encoder.h"
 #include "encoder/annexb.h"
+#include "encoder/h264/params.h"
+#include "encoder/h264/pwriter.h"
+#include "encoder/writer_policy.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,7 +32,19 @@ struct hfx_encoder {
     uint8_t *mb_info;             /* one byte per macroblock, reused per frame */
     struct hfx_annexb au;         /* the access unit returned by encode() */
     int64_t frames;
+    uint32_t fps;
+    int quality;
     char log_error[256];          /* x264's first error, for open()'s message */
+
+    /* The hybrid: the writer continues x264's stream for small changes. */
+    bool hybrid;
+    struct h264_params params;    /* of x264's stream */
+    struct h264_pwriter *writer;  /* made from x264's first SPS and PPS */
+    bool recon_ok;                /* recon and recon_pos describe x264's last picture */
+    bool writer_ran;              /* the writer coded frames since x264's last one */
+    struct hfx_writer_policy policy;
+    x264_picture_t recon;         /* x264's last picture, valid until its next call */
+    struct h264_slice_pos recon_pos;
 };
 
 static void log_cb(void *priv, int level, const char *fmt, va_list args)
@@ -49,13 +64,11 @@ static void log_cb(void *priv, int level, const char *fmt, va_list args)
  * and an IDR gets the same quality as the frames around it, while the cap
  * keeps any burst within the rate. ABR instead starts every encoder from a
  * guessed QP and blurs the first IDR a subscriber sees. */
-#define CRF 23.0f
-
-static void set_rate(x264_param_t *param, uint32_t bitrate)
+static void set_rate(x264_param_t *param, uint32_t bitrate, int quality)
 {
     int kbit = (int)((bitrate + 500) / 1000);
     param->rc.i_rc_method = X264_RC_CRF;
-    param->rc.f_rf_constant = CRF;
+    param->rc.f_rf_constant = (float)quality;
     param->rc.i_vbv_max_bitrate = kbit;
     param->rc.i_vbv_buffer_size = (int)(kbit * VBV_SECONDS);
 }
@@ -104,7 +117,7 @@ static int init_param(struct hfx_encoder *enc, const struct hfx_encoder_params *
     /* The level stays automatic (i_level_idc -1): x264 derives it from the
      * frame size, fps and VBV, which gives 4.2 / 5.2 / 6.0 for
      * 1080p / 4K / 5K at 60 fps (checked by the encoder test). */
-    set_rate(param, p->bitrate);
+    set_rate(param, p->bitrate, enc->quality);
     return x264_param_apply_profile(param, "baseline");
 }
 
@@ -114,12 +127,13 @@ static void x264_close(struct hfx_encoder *enc)
         return;
     if (enc->x264)
         x264_encoder_close(enc->x264);
+    h264_pwriter_free(enc->writer);
     free(enc->mb_info);
     hfx_annexb_free(&enc->au);
     free(enc);
 }
 
-static struct hfx_encoder *x264_open(const struct hfx_encoder_params *p, char *err,
+static struct hfx_encoder *open_with(const struct hfx_encoder_params *p, bool hybrid, char *err,
                                      size_t errlen)
 {
     struct hfx_encoder *enc = calloc(1, sizeof(*enc));
@@ -127,6 +141,15 @@ static struct hfx_encoder *x264_open(const struct hfx_encoder_params *p, char *e
         snprintf(err, errlen, "Out of memory opening the x264 encoder.");
         return NULL;
     }
+    if (p->quality < 0 || p->quality > 51) {
+        snprintf(err, errlen, "Quality %d is not a QP (1..51).", p->quality);
+        free(enc);
+        return NULL;
+    }
+    enc->hybrid = hybrid;
+    enc->fps = p->fps;
+    enc->quality = p->quality ? p->quality : HFX_DEFAULT_QUALITY;
+    hfx_writer_policy_init(&enc->policy, p->bitrate, p->fps);
     /* 4:2:0 H.264 crops in steps of two pixels, so an odd visible size is
      * coded one row or column larger; the planes' padding supplies it. */
     enc->width = (p->width + 1) & ~1u;
@@ -161,9 +184,24 @@ static struct hfx_encoder *x264_open(const struct hfx_encoder_params *p, char *e
 
 static void fill_mb_info(struct hfx_encoder *enc, const struct hfx_mb_damage *damage)
 {
-    size_t n = (size_t)enc->mb_width * enc->mb_height;
-    for (size_t i = 0; i < n; i++)
-        enc->mb_info[i] = damage->changed[i] ? 0 : X264_MBINFO_CONSTANT;
+    memset(enc->mb_info, X264_MBINFO_CONSTANT, (size_t)enc->mb_width * enc->mb_height);
+    for (uint32_t i = 0; i < damage->nboxes; i++) {
+        const struct hfx_mb_box *b = &damage->boxes[i];
+        for (uint32_t y = b->y1; y < b->y2; y++)
+            memset(enc->mb_info + (size_t)y * enc->mb_width + b->x1, 0, b->x2 - b->x1);
+    }
+}
+
+static bool damage_fits(const struct hfx_encoder *enc, const struct hfx_mb_damage *damage)
+{
+    if (damage->mb_width != enc->mb_width || damage->mb_height != enc->mb_height)
+        return false;
+    for (uint32_t i = 0; i < damage->nboxes; i++) {
+        const struct hfx_mb_box *b = &damage->boxes[i];
+        if (b->x1 >= b->x2 || b->y1 >= b->y2 || b->x2 > enc->mb_width || b->y2 > enc->mb_height)
+            return false;
+    }
+    return true;
 }
 
 /* Joins the NALs with 4-byte start codes (x264 gives 3-byte ones to the
@@ -180,10 +218,10 @@ static int build_au(struct hfx_encoder *enc, const x264_nal_t *nals, int n)
     return 0;
 }
 
-static int x264_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
+static int encode_x264(struct hfx_encoder *enc, const struct hfx_picture *pic,
                        const struct hfx_mb_damage *damage, bool force_idr, struct hfx_au *out)
 {
-    x264_picture_t in, recon;
+    x264_picture_t in;
     x264_picture_init(&in);
     in.img.i_csp = X264_CSP_I420;
     in.img.i_plane = 3;
@@ -198,22 +236,115 @@ static int x264_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
      * skip analysing what did not change. The encode is synchronous, so the
      * one buffer can be refilled next frame and needs no free callback. */
     if (damage && !idr) {
-        if (damage->mb_width != enc->mb_width || damage->mb_height != enc->mb_height)
-            return -1;
         fill_mb_info(enc, damage);
         in.prop.mb_info = enc->mb_info;
     }
 
     x264_nal_t *nals;
     int n;
-    if (x264_encoder_encode(enc->x264, &nals, &n, &in, &recon) <= 0)
+    if (x264_encoder_encode(enc->x264, &nals, &n, &in, &enc->recon) <= 0)
         return -1;
     enc->frames++;
     if (build_au(enc, nals, n) < 0)
         return -1;
     out->data = enc->au.data;
     out->size = enc->au.size;
-    out->keyframe = recon.i_type == X264_TYPE_IDR;
+    out->keyframe = enc->recon.i_type == X264_TYPE_IDR;
+    return 0;
+}
+
+static int x264_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
+                       const struct hfx_mb_damage *damage, bool force_idr, struct hfx_au *out)
+{
+    if (damage && !damage_fits(enc, damage))
+        return -1;
+    return encode_x264(enc, pic, damage, force_idr, out);
+}
+
+/* The writer is made from x264's IDR, whose SPS and PPS it shares (and
+ * made again should a later IDR bring others). A stream it cannot continue
+ * leaves the hybrid an x264 encoder. */
+static void start_writer(struct hfx_encoder *enc)
+{
+    struct h264_params params;
+    char err[256];
+    if (h264_params_parse(&params, enc->au.data, enc->au.size, err, sizeof err) < 0) {
+        fprintf(stderr, "hybrid encoder: %s; x264 codes every frame\n", err);
+        enc->hybrid = false;
+        return;
+    }
+    if (enc->writer && memcmp(&params, &enc->params, sizeof params) == 0)
+        return;
+    h264_pwriter_free(enc->writer);
+    enc->params = params;
+    enc->writer = h264_pwriter_new(&params, enc->width, enc->height);
+    if (!enc->writer) {
+        fprintf(stderr, "hybrid encoder: cannot set up the P-slice writer; x264 codes every "
+                        "frame\n");
+        enc->hybrid = false;
+    }
+}
+
+/* x264 after the writer has coded frames: its rate control thinks no time
+ * has passed since its last frame, and would starve the IDR it must now
+ * write as if it followed that frame directly. A new x264 (same settings,
+ * so the same SPS and PPS) starts from a full VBV buffer, which is what the
+ * writer's small frames have left. Opening costs a few milliseconds, as
+ * much as the IDR itself, and only on these switches. */
+static int reopen_x264(struct hfx_encoder *enc)
+{
+    x264_param_t param;
+    x264_encoder_parameters(enc->x264, &param);
+    x264_encoder_close(enc->x264);
+    enc->x264 = x264_encoder_open(&param);
+    enc->frames = 0;
+    enc->recon_ok = false;
+    return enc->x264 ? 0 : -1;
+}
+
+static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
+                         const struct hfx_mb_damage *damage, bool force_idr, struct hfx_au *out)
+{
+    if (damage && !damage_fits(enc, damage))
+        return -1;
+    uint32_t total = enc->mb_width * enc->mb_height;
+    struct hfx_writer_policy *pol = &enc->policy;
+    enum hfx_writer_choice c = hfx_writer_policy_choose(
+        pol, damage ? damage->count : total, total, damage != NULL, force_idr || !enc->frames,
+        enc->recon_ok || pol->writing);
+    if (c == HFX_CHOOSE_WRITER) {
+        if (!pol->writing) {
+            const x264_image_t *img = &enc->recon.img;
+            h264_pwriter_take_reference(enc->writer, img->plane[0], img->i_stride[0],
+                                        img->plane[1], img->i_stride[1], enc->recon_pos);
+        }
+        enc->au.size = 0;
+        int64_t bits = h264_pwriter_encode(enc->writer, pic, damage,
+                                           hfx_writer_policy_qp(pol, enc->quality), &enc->au);
+        if (bits >= 0) {
+            hfx_writer_policy_done(pol, c, bits);
+            enc->writer_ran = true;
+            out->data = enc->au.data;
+            out->size = enc->au.size;
+            out->keyframe = false;
+            return 0;
+        }
+        /* Out of memory mid-picture: its reference is no longer known. */
+        c = HFX_CHOOSE_X264_IDR;
+        pol->writing = true;
+    }
+    if (enc->writer_ran && reopen_x264(enc) < 0)
+        return -1;
+    enc->writer_ran = false;
+    if (encode_x264(enc, pic, damage, force_idr || c == HFX_CHOOSE_X264_IDR, out) < 0)
+        return -1;
+    hfx_writer_policy_done(pol, c, (int64_t)out->size * 8);
+    if (out->keyframe && enc->hybrid)
+        start_writer(enc);
+    /* Where x264 left frame_num and the picture order count, for the
+     * writer to continue from. */
+    enc->recon_ok = enc->writer &&
+                    h264_slice_pos_parse(&enc->params, out->data, out->size, &enc->recon_pos) == 0;
     return 0;
 }
 
@@ -221,8 +352,37 @@ static int x264_set_bitrate(struct hfx_encoder *enc, uint32_t bitrate)
 {
     x264_param_t param;
     x264_encoder_parameters(enc->x264, &param);
-    set_rate(&param, bitrate);
+    set_rate(&param, bitrate, enc->quality);
+    hfx_writer_policy_set_bitrate(&enc->policy, bitrate, enc->fps);
     return x264_encoder_reconfig(enc->x264, &param) < 0 ? -1 : 0;
+}
+
+static struct hfx_encoder *x264_open(const struct hfx_encoder_params *p, char *err, size_t errlen)
+{
+    return open_with(p, false, err, errlen);
+}
+
+static struct hfx_encoder *hybrid_open(const struct hfx_encoder_params *p, char *err,
+                                       size_t errlen)
+{
+    return open_with(p, true, err, errlen);
+}
+
+bool hfx_encoder_hybrid_writer_picture(struct hfx_encoder *enc, const uint8_t *plane[3],
+                                       uint32_t stride[3])
+{
+    if (!enc->hybrid || !enc->policy.writing)
+        return false;
+    for (int i = 0; i < 3; i++)
+        plane[i] = h264_pwriter_plane(enc->writer, i, &stride[i]);
+    return true;
+}
+
+static void hybrid_stats(struct hfx_encoder *enc, struct hfx_encoder_stats *out)
+{
+    out->writer_frames = enc->policy.writer_frames;
+    out->x264_frames = enc->policy.x264_frames;
+    out->switch_idrs = enc->policy.switch_idrs;
 }
 
 const struct hfx_encoder_ops hfx_encoder_x264 = {
@@ -231,4 +391,13 @@ const struct hfx_encoder_ops hfx_encoder_x264 = {
     .encode = x264_encode,
     .set_bitrate = x264_set_bitrate,
     .close = x264_close,
+};
+
+const struct hfx_encoder_ops hfx_encoder_hybrid = {
+    .name = "hybrid",
+    .open = hybrid_open,
+    .encode = hybrid_encode,
+    .set_bitrate = x264_set_bitrate,
+    .close = x264_close,
+    .stats = hybrid_stats,
 };

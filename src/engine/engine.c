@@ -71,7 +71,9 @@ struct scanout {
     const struct hfx_encoder_ops *ops;
     struct hfx_encoder *enc;
     uint32_t enc_bitrate;
-    uint8_t *mb_map;
+    /* The damage of `current` in macroblocks, as the encoder takes it. */
+    struct hfx_mb_box *mb_boxes;
+    uint32_t mb_nboxes, mb_boxes_cap, mb_count;
     uint32_t mb_w, mb_h;
     int64_t last_idr_ns, last_frame_ns;
     uint64_t seq;
@@ -447,16 +449,44 @@ struct work {
     struct hfx_picture *retired;  /* free after unlocking */
 };
 
+/* The macroblocks a region touches, as banded boxes: O(its rectangles),
+ * never a pass over the picture. Out of memory, the boxes are left empty
+ * with the whole picture counted: the encoder is then told everything may
+ * have changed. */
 static void mark_mbs(struct scanout *s, pixman_region32_t *region)
 {
     int n;
     const pixman_box32_t *b = pixman_region32_rectangles(region, &n);
-    for (int i = 0; i < n; i++) {
-        uint32_t mx1 = (uint32_t)b[i].x1 / 16, mx2 = ((uint32_t)b[i].x2 + 15) / 16;
-        uint32_t my1 = (uint32_t)b[i].y1 / 16, my2 = ((uint32_t)b[i].y2 + 15) / 16;
-        for (uint32_t my = my1; my < my2; my++)
-            memset(s->mb_map + (size_t)my * s->mb_w + mx1, 1, mx2 - mx1);
+    s->mb_nboxes = 0;
+    s->mb_count = s->mb_w * s->mb_h;
+    pixman_box32_t stack[64], *mb = n <= 64 ? stack : malloc((size_t)n * sizeof *mb);
+    if (!mb)
+        return;
+    for (int i = 0; i < n; i++)
+        mb[i] = (pixman_box32_t){b[i].x1 / 16, b[i].y1 / 16, (b[i].x2 + 15) / 16,
+                                 (b[i].y2 + 15) / 16};
+    pixman_region32_t r;
+    pixman_region32_init_rects(&r, mb, n);
+    if (mb != stack)
+        free(mb);
+    const pixman_box32_t *rb = pixman_region32_rectangles(&r, &n);
+    if ((uint32_t)n > s->mb_boxes_cap) {
+        struct hfx_mb_box *nb = realloc(s->mb_boxes, (size_t)n * sizeof *nb);
+        if (!nb) {
+            pixman_region32_fini(&r);
+            return;
+        }
+        s->mb_boxes = nb;
+        s->mb_boxes_cap = (uint32_t)n;
     }
+    s->mb_count = 0;
+    for (int i = 0; i < n; i++) {
+        s->mb_boxes[i] = (struct hfx_mb_box){(uint32_t)rb[i].x1, (uint32_t)rb[i].y1,
+                                             (uint32_t)rb[i].x2, (uint32_t)rb[i].y2};
+        s->mb_count += (uint32_t)((rb[i].x2 - rb[i].x1) * (rb[i].y2 - rb[i].y1));
+    }
+    s->mb_nboxes = (uint32_t)n;
+    pixman_region32_fini(&r);
 }
 
 /* Takes whatever the front end produced since the last call: O(1) in the
@@ -486,7 +516,6 @@ static void take_work(struct scanout *s, struct work *w)
         struct hfx_picture *t = s->current;
         s->current = s->staging;
         s->staging = t;
-        memset(s->mb_map, 0, (size_t)s->mb_w * s->mb_h);
         mark_mbs(s, &s->damage);
         pixman_region32_copy(&s->fixup, &s->damage);
         s->fixup_src = s->current;
@@ -554,15 +583,10 @@ static bool open_encoder(struct scanout *s)
     return true;
 }
 
-static void resize_mb_map(struct scanout *s)
+static void set_mb_size(struct scanout *s)
 {
-    uint32_t mw = (s->current->width + 15) / 16, mh = (s->current->height + 15) / 16;
-    if (mw * mh != s->mb_w * s->mb_h) {
-        free(s->mb_map);
-        s->mb_map = calloc((size_t)mw * mh, 1);
-    }
-    s->mb_w = mw;
-    s->mb_h = mh;
+    s->mb_w = (s->current->width + 15) / 16;
+    s->mb_h = (s->current->height + 15) / 16;
 }
 
 static void emit(struct scanout *s, const struct hfx_au *au, const struct work *w,
@@ -611,14 +635,6 @@ static void emit(struct scanout *s, const struct hfx_au *au, const struct work *
     s->e->cfg.sink->packet(s->e->cfg.sink_data, p);
 }
 
-static uint32_t count_damaged(const struct scanout *s)
-{
-    uint32_t n = 0;
-    for (size_t i = 0; i < (size_t)s->mb_w * s->mb_h; i++)
-        n += s->mb_map[i] != 0;
-    return n;
-}
-
 static void encode_one(struct scanout *s, const struct work *w, bool idr)
 {
     uint32_t bitrate = wanted_bitrate(s);
@@ -627,10 +643,12 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
     /* A frame with no new content is an idle refresh: every macroblock is
      * unchanged, which x264 turns into skips. */
     if (!w->have_content)
-        memset(s->mb_map, 0, (size_t)s->mb_w * s->mb_h);
-    bool hints = !idr && !w->new_surface && !s->e->cfg.no_damage_hints;
-    struct hfx_mb_damage dmg = {s->mb_map, s->mb_w, s->mb_h};
-    uint32_t damaged = hints ? count_damaged(s) : s->mb_w * s->mb_h;
+        s->mb_nboxes = s->mb_count = 0;
+    /* Out of memory for the boxes: everything may have changed. */
+    bool lost = s->mb_count && !s->mb_nboxes;
+    bool hints = !idr && !w->new_surface && !s->e->cfg.no_damage_hints && !lost;
+    struct hfx_mb_damage dmg = {s->mb_boxes, s->mb_nboxes, s->mb_count, s->mb_w, s->mb_h};
+    uint32_t damaged = hints ? s->mb_count : s->mb_w * s->mb_h;
     struct hfx_au au;
     int64_t t0 = hfx_now_ns();
     int rc = s->ops->encode(s->enc, s->current, hints ? &dmg : NULL, idr, &au);
@@ -707,10 +725,10 @@ static void *worker_main(void *arg)
         if (w.new_surface || w.ended)
             close_encoder(s);
         if (w.new_surface)
-            resize_mb_map(s);
+            set_mb_size(s);
         if (w.ended)
             s->e->cfg.sink->scanout_ended(s->e->cfg.sink_data, s->id);
-        if (!watched || !s->current || !s->mb_map)
+        if (!watched || !s->current)
             continue;
 
         bool idr = atomic_load(&s->keyframe_req_ns) != 0;
@@ -840,7 +858,7 @@ static void scanout_stop(struct scanout *s)
     hfx_picture_free(s->staging);
     hfx_picture_free(s->spare);
     hfx_picture_free(s->current);
-    free(s->mb_map);
+    free(s->mb_boxes);
     pixman_region32_fini(&s->damage);
     pixman_region32_fini(&s->fixup);
     pthread_mutex_destroy(&s->lock);

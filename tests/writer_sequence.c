@@ -1,0 +1,226 @@
+#include "writer_sequence.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/decode.h"
+#include "common/picture.h"
+#include "encoder/encoder.h"
+#include "engine/convert.h"
+#include "mb_damage.h"
+
+struct wseq {
+    uint32_t width, height, fourcc;
+    uint8_t *surface;           /* packed 32-bit pixels */
+    uint32_t stride;
+    struct hfx_picture *pic;
+    struct hfx_encoder *enc;
+    struct hfx_decoder *dec;
+    struct test_damage dmg;
+    struct wseq_stats st;
+};
+
+static uint32_t rd16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+
+/* Content that stresses different parts of the coder: noise (large
+ * levels, escapes), text-like edges, flat areas (skips inside damage),
+ * gradients (intra prediction). */
+static void paint(struct wseq *q, uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint8_t kind,
+                  uint32_t seed)
+{
+    uint32_t s = seed * 2654435761u + 1;
+    /* Full-range noise only in small rectangles: over a large area it is
+     * what no screen shows, and x264 under its rate cap blurs it to
+     * nothing; photo-like texture there instead. */
+    bool full_noise = w <= 64 && h <= 64;
+    for (uint32_t r = y; r < y + h; r++) {
+        uint8_t *row = q->surface + (size_t)r * q->stride;
+        for (uint32_t c = x; c < x + w; c++) {
+            uint32_t v;
+            if (kind < 6) {
+                s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+                v = full_noise ? s : (0x606060u + (s & 0x1f1f1fu)) ^ (seed & 0x3f3f3fu);
+            } else if (kind < 10) {
+                v = ((c / 3 + r / 5 + seed) % 7) < 2 ? 0x101010u : 0xf0f0f0u;
+            } else if (kind < 14) {
+                v = seed * 0x9e3779b9u;
+            } else {
+                v = (c * 255 / (q->width + 1)) | (r * 255 / (q->height + 1)) << 8 |
+                    ((seed & 0xff) << 16);
+            }
+            memcpy(row + (size_t)c * 4, &v, 4);
+        }
+    }
+}
+
+struct wseq *wseq_new(uint32_t width, uint32_t height, uint32_t fourcc, int quality, char *err,
+                      size_t errlen)
+{
+    struct wseq *q = calloc(1, sizeof *q);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    q->width = width;
+    q->height = height;
+    q->fourcc = fourcc;
+    q->stride = width * 4;
+    q->surface = calloc((size_t)q->stride, height);
+    q->pic = hfx_picture_new(width, height);
+    q->dec = hfx_decoder_new_strict();
+    struct hfx_encoder_params p = {
+        .width = width, .height = height, .fps = 60,
+        /* High enough that the cap never raises the QP: the sequences
+         * check the writer at the quality asked for (test_writer checks
+         * the cap). */
+        .bitrate = 100000000, .threads = 1,
+        .quality = quality,
+    };
+    q->enc = hfx_encoder_hybrid.open(&p, err, errlen);
+    if (!q->surface || !q->pic || !q->dec || !q->enc ||
+        test_damage_init(&q->dmg, width, height) < 0) {
+        if (q->enc)
+            snprintf(err, errlen, "out of memory");
+        wseq_free(q);
+        return NULL;
+    }
+    q->st.min_psnr = 99.0;
+    /* Frame 0: a picture with some of everything, as x264's IDR. */
+    paint(q, 0, 0, width, height, 14, 7);
+    paint(q, width / 4, height / 4, width / 2, height / 2, 6, 3);
+    hfx_convert_rect(q->pic, q->surface, q->stride, fourcc, 0, 0, width, height);
+    uint8_t idr[WSEQ_STEP_BYTES] = {240, 0, 0, 0, 0, 0, 0xa0, 0};
+    if (wseq_step(q, idr, 0, err, errlen) < 0) {
+        wseq_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+void wseq_free(struct wseq *q)
+{
+    if (!q)
+        return;
+    if (q->enc)
+        hfx_encoder_hybrid.close(q->enc);
+    hfx_decoder_free(q->dec);
+    hfx_picture_free(q->pic);
+    test_damage_free(&q->dmg);
+    free(q->surface);
+    free(q);
+}
+
+/* The first place the decoder's picture and the writer's differ. */
+static int compare(struct wseq *q, const struct hfx_decoded *d, char *err, size_t errlen)
+{
+    const uint8_t *plane[3];
+    uint32_t stride[3];
+    if (!hfx_encoder_hybrid_writer_picture(q->enc, plane, stride))
+        return 0;
+    q->st.checked++;
+    uint32_t mw = q->dmg.mb.mb_width, mh = q->dmg.mb.mb_height;
+    if (d->width < mw * 16 || d->height < mh * 16) {
+        snprintf(err, errlen, "decoded %ux%u, not the whole %ux%u macroblocks", d->width,
+                 d->height, mw * 16, mh * 16);
+        return -1;
+    }
+    for (int p = 0; p < 3; p++) {
+        uint32_t size = p ? 8 : 16;
+        for (uint32_t y = 0; y < mh * size; y++) {
+            const uint8_t *a = plane[p] + (size_t)y * stride[p];
+            const uint8_t *b = d->plane[p] + (size_t)y * d->stride[p];
+            if (memcmp(a, b, mw * size) == 0)
+                continue;
+            uint32_t x = 0;
+            while (a[x] == b[x])
+                x++;
+            snprintf(err, errlen,
+                     "frame %llu: plane %d (%u,%u) of macroblock (%u,%u): writer %u, decoder %u",
+                     (unsigned long long)q->st.frames, p, x, y, x / size, y / size, a[x], b[x]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_psnr, char *err,
+              size_t errlen)
+{
+    /* Small rectangles mostly, then large ones, the whole picture, a
+     * keyframe asked for, nothing changed (an idle refresh), and now and
+     * then damage not given at all (which sends the stream back to x264). */
+    uint8_t op = step[0];
+    bool small = op < 200, whole = op >= 230 && op < 240, force_idr = op >= 240 && op < 248;
+    bool idle = op >= 248 && op < 254, all = op >= 254;
+    uint32_t w = q->width, h = q->height;
+    test_damage_clear(&q->dmg);
+    if (!idle) {
+        uint32_t maxw = small ? (w < 64 ? w : 64) : w, maxh = small ? (h < 64 ? h : 64) : h;
+        uint32_t rw = whole ? w : 1 + rd16(step + 5) % maxw;
+        uint32_t rh = whole ? h : 1 + step[7] % maxh;
+        uint32_t x = rd16(step + 1) % (w - rw + 1), y = rd16(step + 3) % (h - rh + 1);
+        uint8_t edges = step[6];
+        if (edges & 1)
+            x = w - rw;
+        if (edges & 2)
+            y = h - rh;
+        if (edges & 4)
+            x = 0;
+        if (edges & 8)
+            y = 0;
+        paint(q, x, y, rw, rh, (uint8_t)(edges >> 4), rd16(step + 1) ^ step[0]);
+        /* Conversion starts on even coordinates (4:2:0). */
+        uint32_t cx = x & ~1u, cy = y & ~1u;
+        hfx_convert_rect(q->pic, q->surface, q->stride, q->fourcc, cx, cy, x + rw - cx,
+                         y + rh - cy);
+        test_damage_add(&q->dmg, cx, cy, x + rw - cx, y + rh - cy);
+    }
+    const struct hfx_mb_damage *dmg = test_damage_boxes(&q->dmg);
+    struct hfx_au au;
+    if (hfx_encoder_hybrid.encode(q->enc, q->pic, all ? NULL : dmg, force_idr, &au) < 0) {
+        snprintf(err, errlen, "frame %llu: encode failed", (unsigned long long)q->st.frames);
+        return -1;
+    }
+    struct hfx_decoded d;
+    int got = hfx_decoder_decode(q->dec, au.data, au.size, &d);
+    if (got != 1) {
+        const uint8_t *pl[3];
+        uint32_t st[3];
+        snprintf(err, errlen, "frame %llu (%s, %zu bytes): decoder returned %d",
+                 (unsigned long long)q->st.frames,
+                 hfx_encoder_hybrid_writer_picture(q->enc, pl, st) ? "writer" : "x264", au.size,
+                 got);
+        return -1;
+    }
+    q->st.frames++;
+    uint64_t checked = q->st.checked;
+    if (compare(q, &d, err, errlen) < 0)
+        return -1;
+    if (q->st.checked == checked || all)
+        return 0;
+    /* The writer's own quality: what it coded. x264's frames, and what
+     * the writer's skips keep of them, are x264's. */
+    double psnr = test_damage_psnr(&q->dmg, q->pic, &d);
+    if (psnr < q->st.min_psnr)
+        q->st.min_psnr = psnr;
+    if (psnr < min_psnr) {
+        snprintf(err, errlen, "frame %llu: the writer's macroblocks at %.2f dB",
+                 (unsigned long long)q->st.frames, psnr);
+        return -1;
+    }
+    return 0;
+}
+
+void wseq_stats(const struct wseq *q, struct wseq_stats *out)
+{
+    *out = q->st;
+    struct hfx_encoder_stats es = {0};
+    hfx_encoder_hybrid.stats(q->enc, &es);
+    out->writer_frames = es.writer_frames;
+    out->switch_idrs = es.switch_idrs;
+}

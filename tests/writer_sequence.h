@@ -1,0 +1,33 @@
+/* Randomised damage sequences through the hybrid encoder, each frame
+ * decoded by libavcodec and compared with the writer's reconstruction bit
+ * for bit. Shared by test_writer (seeded sequences) and fuzz_writer
+ * (libFuzzer's inputs), at a bitrate cap that never binds. A step is 8 bytes: what changes, where, how large,
+ * with what content; every byte value is a valid step. */
+#ifndef HFX_TESTS_WRITER_SEQUENCE_H
+#define HFX_TESTS_WRITER_SEQUENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WSEQ_STEP_BYTES 8
+
+struct wseq;
+
+/* A sequence on a width x height surface in a DRM fourcc the engine takes;
+ * starts with x264's IDR. NULL with err filled on failure. */
+struct wseq *wseq_new(uint32_t width, uint32_t height, uint32_t fourcc, int quality, char *err,
+                      size_t errlen);
+void wseq_free(struct wseq *q);
+/* Applies one step. 0, or -1 with err filled: an encode or decode error,
+ * a reconstruction that differs from the decoder's, or PSNR below
+ * min_psnr. */
+int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_psnr, char *err,
+              size_t errlen);
+
+struct wseq_stats {
+    uint64_t frames, writer_frames, checked, switch_idrs;
+    double min_psnr;
+};
+void wseq_stats(const struct wseq *q, struct wseq_stats *out);
+
+#endif
