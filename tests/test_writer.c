@@ -154,6 +154,12 @@ static const struct hfx_decoded *synth_frame(struct synth_run *r,
 
 #define TYPING_FRAMES 180
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static void typing(void)
 {
     double worst = 99.0;
@@ -168,14 +174,20 @@ static void typing(void)
         struct hfx_decoded d;
         synth_frame(&r, ops[k], true, &d, NULL);
         uint64_t first = r.bytes;
+        int64_t ns[TYPING_FRAMES];
+        int nf = 0;
         for (int i = 0; i < TYPING_FRAMES; i++) {
-            if (!synth_frame(&r, ops[k], false, &d, NULL))
+            if (!synth_frame(&r, ops[k], false, &d, &ns[nf]))
                 break;
+            nf++;
             double p = test_damage_psnr(&r.dmg, r.pic, &d);
             if (k == 0 && p < worst)
                 worst = p;
         }
         bytes[k] = r.bytes - first;
+        qsort(ns, (size_t)nf, sizeof ns[0], cmp_i64);
+        if (nf)
+            printf("typing %s: encode p50 %.3f ms\n", ops[k]->name, (double)ns[nf / 2] / 1e6);
         if (k == 0) {
             struct hfx_encoder_stats st = {0};
             ops[k]->stats(r.enc, &st);

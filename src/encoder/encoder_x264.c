@@ -295,11 +295,15 @@ static int reopen_x264(struct hfx_encoder *enc)
 {
     x264_param_t param;
     x264_encoder_parameters(enc->x264, &param);
+    /* param's strings belong to the old encoder: open before closing it. */
+    x264_t *fresh = x264_encoder_open(&param);
+    if (!fresh)
+        return -1;
     x264_encoder_close(enc->x264);
-    enc->x264 = x264_encoder_open(&param);
+    enc->x264 = fresh;
     enc->frames = 0;
     enc->recon_ok = false;
-    return enc->x264 ? 0 : -1;
+    return 0;
 }
 
 static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,

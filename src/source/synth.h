@@ -14,9 +14,13 @@ enum hfx_workload {
     HFX_WL_TYPING,  /* one character cell (and the frame-number strip) per frame */
     HFX_WL_SCROLL,  /* a text page scrolling vertically: whole-frame change */
     HFX_WL_VIDEO,   /* natural-looking content moving in two directions */
+    HFX_WL_WINDOW,  /* a small window (200x150) mid-screen, repainted with new content */
+    HFX_WL_HALF,    /* the left half of the screen: a page scrolling; the right half still */
 };
+#define HFX_WORKLOADS (HFX_WL_HALF + 1)
 
-/* Parses "idle", "typing", "scroll", "video"; -1 if unknown. */
+/* Parses "idle", "typing", "scroll", "video", "window", "half"; -1 if
+ * unknown. */
 int hfx_workload_parse(const char *name);
 const char *hfx_workload_name(enum hfx_workload wl);
 

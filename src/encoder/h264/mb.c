@@ -1,5 +1,6 @@
 #include "encoder/h264/mb.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,7 +218,7 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
             top[p] = at - s->stride[p];
         if (m.x > 0) {
             for (int i = 0; i < size; i++)
-                left[p][i] = at[(size_t)i * s->stride[p] - 1];
+                left[p][i] = at[(ptrdiff_t)i * (ptrdiff_t)s->stride[p] - 1];
             lft[p] = left[p];
         }
     }

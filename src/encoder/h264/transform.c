@@ -71,6 +71,8 @@ int h264_quant4x4(const int32_t coef[16], int qp, bool intra, int start, int16_t
     return nz;
 }
 
+/* The specification's << on negative values is a multiplication (C leaves
+ * it undefined); its >> is arithmetic, as in every compiler we build with. */
 static uint8_t clip(int32_t x)
 {
     return (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
@@ -82,7 +84,7 @@ void h264_recon4x4(uint8_t *dst, int stride, const int16_t levels[16], int qp, b
     int32_t d[16];
     for (int i = 0; i < 16; i++) {
         int r = h264_zigzag[i];
-        d[r] = (levels[i] * v[qp % 6][cls(r)]) << (qp / 6);
+        d[r] = levels[i] * v[qp % 6][cls(r)] * (1 << (qp / 6));
     }
     if (dc_scaled)
         d[0] = dc;
@@ -153,7 +155,7 @@ void h264_dequant_luma_dc(const int16_t levels[16], int qp, int32_t dc[16])
     int32_t scale = 16 * v[qp % 6][0];
     for (int i = 0; i < 16; i++) {
         if (qp >= 36)
-            dc[i] = (f[i] * scale) << (qp / 6 - 6);
+            dc[i] = f[i] * scale * (1 << (qp / 6 - 6));
         else
             dc[i] = (f[i] * scale + (1 << (5 - qp / 6))) >> (6 - qp / 6);
     }
@@ -179,7 +181,7 @@ void h264_dequant_chroma_dc(const int16_t levels[4], int qp, int32_t dc[4])
                     c[0] + c[1] - c[2] - c[3], c[0] - c[1] - c[2] + c[3]};
     int32_t scale = 16 * v[qp % 6][0];
     for (int i = 0; i < 4; i++)
-        dc[i] = ((f[i] * scale) << (qp / 6)) >> 5;
+        dc[i] = (f[i] * scale * (1 << (qp / 6))) >> 5;
 }
 
 int h264_chroma_qp(int qp, int offset)
