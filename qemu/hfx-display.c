@@ -5,7 +5,7 @@
  * from the consoles' surfaces.
  *
  *   -object helix-frame-export,id=hfx0,listen=tcp:127.0.0.1:15937
- *           [,encoder=x264|openh264][,bitrate=BPS][,threads=N]
+ *           [,encoder=hybrid|x264|openh264][,bitrate=BPS][,threads=N]
  *           [,idr-interval=MS][,idle-refresh=MS]
  *
  * The listener callbacks run on QEMU's main thread under its global lock.
@@ -465,7 +465,8 @@ static void hfx_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, "secret-file",
         "the secret access tokens derive from, created if missing (default: random per run)");
     object_class_property_add_str(oc, "encoder", get_encoder, set_encoder);
-    object_class_property_set_description(oc, "encoder", "x264 (default) or openh264");
+    object_class_property_set_description(
+        oc, "encoder", "hybrid (default: x264 plus the P-slice writer), x264 or openh264");
     add_u32(oc, "bitrate", offsetof(HfxExport, bitrate), "bits/s (default: by resolution)");
     add_u32(oc, "threads", offsetof(HfxExport, threads), "encoder threads per head (default 1)");
     add_u32(oc, "idr-interval", offsetof(HfxExport, idr_interval),

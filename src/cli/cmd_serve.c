@@ -29,7 +29,9 @@ static const char help[] =
     "  --format FOURCC     XRGB8888 (default), ARGB8888, XBGR8888, ABGR8888, BGRX8888, BGRA8888\n"
     "engine:\n"
     "  --scanouts N        scanouts 1..16 (default 16)\n"
-    "  --encoder NAME      x264 (default) or openh264\n"
+    "  --encoder NAME      hybrid (default: x264, and our P-slice writer for small\n"
+    "                      changes), x264 or openh264\n"
+    "  --quality QP        1..51, lower is sharper (default 23): the writer's QP, x264's CRF\n"
     "  --bitrate BPS       default bitrate in bit/s (default: scaled to the size)\n"
     "  --threads N         encoder threads per scanout (default 1)\n"
     "  --idr-interval MS   an IDR at least this often (default 0: only when needed)\n"
@@ -70,14 +72,14 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
     enum { O_WORKLOAD = 256, O_SIZE, O_HEADS, O_FPS, O_FORMAT, O_SCANOUTS, O_ENCODER, O_BITRATE,
            O_THREADS, O_IDR, O_REFRESH, O_LISTEN, O_QUEUE, O_DURATION, O_QEMU,
-           O_SECRET, O_TOKEN_OUT };
+           O_SECRET, O_TOKEN_OUT, O_QUALITY };
     static const struct option opts[] = {
         {"qemu-dbus", 1, 0, O_QEMU}, {"secret-file", 1, 0, O_SECRET},
         {"token-out", 1, 0, O_TOKEN_OUT},
         {"workload", 1, 0, O_WORKLOAD}, {"size", 1, 0, O_SIZE}, {"heads", 1, 0, O_HEADS},
         {"fps", 1, 0, O_FPS}, {"format", 1, 0, O_FORMAT}, {"scanouts", 1, 0, O_SCANOUTS},
         {"encoder", 1, 0, O_ENCODER}, {"bitrate", 1, 0, O_BITRATE}, {"threads", 1, 0, O_THREADS},
-        {"idr-interval", 1, 0, O_IDR}, {"idle-refresh", 1, 0, O_REFRESH},
+        {"quality", 1, 0, O_QUALITY}, {"idr-interval", 1, 0, O_IDR}, {"idle-refresh", 1, 0, O_REFRESH},
         {"listen", 1, 0, O_LISTEN}, {"queue-bytes", 1, 0, O_QUEUE},
         {"duration", 1, 0, O_DURATION}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0}};
     uint32_t v;
@@ -114,6 +116,10 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
         case O_THREADS:
             rc = cli_uint("--threads", optarg, 1, 64, &v);
             o->engine.threads = (int)v;
+            break;
+        case O_QUALITY:
+            rc = cli_uint("--quality", optarg, 1, 51, &v);
+            o->engine.quality = (int)v;
             break;
         case O_IDR: rc = cli_uint("--idr-interval", optarg, 0, 3600000, &o->engine.idr_interval_ms); break;
         case O_REFRESH: rc = cli_uint("--idle-refresh", optarg, 0, 3600000, &o->engine.idle_refresh_ms); break;

@@ -93,6 +93,8 @@ struct scanout {
     atomic_uint bitrate_req;        /* 0 = default for the size */
     atomic_bool quit;
     atomic_uint_fast64_t updates, frames, keyframes, bytes, coalesced;
+    atomic_uint_fast64_t writer_frames, x264_frames, switch_idrs;
+    struct hfx_encoder_stats enc_seen;  /* worker: the open encoder's counters so far */
     atomic_int_fast64_t last_encode_ns;
     atomic_bool enc_open;
     atomic_uintptr_t enc_name;      /* const char * of the backend in use */
@@ -561,6 +563,7 @@ static bool open_encoder(struct scanout *s)
         .fps = s->e->cfg.fps,
         .bitrate = wanted_bitrate(s),
         .threads = s->e->cfg.threads,
+        .quality = s->e->cfg.quality,
     };
     char err[256] = "";
     s->ops = s->e->ops;
@@ -576,6 +579,7 @@ static bool open_encoder(struct scanout *s)
         return false;
     }
     s->enc_bitrate = p.bitrate;
+    s->enc_seen = (struct hfx_encoder_stats){0};
     atomic_store(&s->enc_name, (uintptr_t)s->ops->name);
     atomic_store(&s->enc_open, true);
     hfx_log(HFX_LOG_INFO, "scanout %u: %s encoder open at %ux%u, %u bit/s", s->id, s->ops->name,
@@ -659,6 +663,14 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
         close_encoder(s);
         want_keyframe(s);
         return;
+    }
+    if (s->ops->stats) {
+        struct hfx_encoder_stats st = {0};
+        s->ops->stats(s->enc, &st);
+        atomic_fetch_add(&s->writer_frames, st.writer_frames - s->enc_seen.writer_frames);
+        atomic_fetch_add(&s->x264_frames, st.x264_frames - s->enc_seen.x264_frames);
+        atomic_fetch_add(&s->switch_idrs, st.switch_idrs - s->enc_seen.switch_idrs);
+        s->enc_seen = st;
     }
     if (au.keyframe)
         s->last_idr_ns = t1;
@@ -824,6 +836,9 @@ void hfx_engine_stats(struct hfx_engine *e, uint32_t id, struct hfx_scanout_stat
     out->bytes = atomic_load(&s->bytes);
     out->coalesced = atomic_load(&s->coalesced);
     out->last_encode_ns = atomic_load(&s->last_encode_ns);
+    out->writer_frames = atomic_load(&s->writer_frames);
+    out->x264_frames = atomic_load(&s->x264_frames);
+    out->switch_idrs = atomic_load(&s->switch_idrs);
 }
 
 uint32_t hfx_engine_max_scanouts(const struct hfx_engine *e)
@@ -876,7 +891,7 @@ struct hfx_engine *hfx_engine_new(const struct hfx_engine_config *cfg, char *err
         snprintf(err, errlen, "the engine needs a sink for its output");
         return NULL;
     }
-    const struct hfx_encoder_ops *ops = hfx_encoder_find(cfg->encoder ? cfg->encoder : "x264");
+    const struct hfx_encoder_ops *ops = hfx_encoder_find(cfg->encoder ? cfg->encoder : "hybrid");
     if (!ops) {
         snprintf(err, errlen, "unknown encoder '%s' (available: %s)", cfg->encoder,
                  hfx_encoder_names());

@@ -103,10 +103,11 @@ struct hfx_frontend_ops {
 
 struct hfx_engine_config {
     uint32_t max_scanouts;      /* 1..HFX_MAX_SCANOUTS */
-    const char *encoder;        /* backend name; NULL = "x264" */
+    const char *encoder;        /* backend name; NULL = "hybrid" */
     uint32_t bitrate;           /* bits/s; 0 = scaled to the resolution */
     uint32_t fps;               /* nominal rate for rate control; 0 = 60 */
     int threads;                /* encoder threads per scanout; 0 = 1 */
+    int quality;                /* QP (x264: CRF); 0 = HFX_DEFAULT_QUALITY */
     uint32_t idr_interval_ms;   /* periodic IDR; 0 = never */
     uint32_t idle_refresh_ms;   /* all-skip frame after this long without one; 0 = off */
     bool no_damage_hints;       /* encode whole frames (benchmark baseline) */
@@ -175,6 +176,9 @@ struct hfx_scanout_stats {
     uint32_t bitrate;
     uint64_t updates, frames, keyframes, bytes;
     uint64_t coalesced;         /* updates folded into a later frame */
+    /* The hybrid encoder: frames of its P-slice writer and of x264, and the
+     * IDRs spent handing the stream back to x264. */
+    uint64_t writer_frames, x264_frames, switch_idrs;
     int64_t last_encode_ns;
 };
 /* A consistent-enough snapshot for display (counters are read atomically). */

@@ -26,6 +26,12 @@
 #define RIPPLE_LEN 96.0
 #define TAU 6.283185307179586
 
+/* window: the window's outer size, and the chart's bar pitch (a 4-pixel
+ * bar and a gap). */
+#define WIN_W 200
+#define WIN_H 150
+#define BAR_PITCH 5
+
 #define MAX_DAMAGE 2
 
 enum {
@@ -34,6 +40,7 @@ enum {
     SEED_PAGE = 0x5eed0003,
     SEED_SCENE = 0x5eed0004,
     SEED_TYPING = 0x5eed0005,
+    SEED_WINDOW = 0x5eed0006,
 };
 
 struct surface {
@@ -69,7 +76,8 @@ struct hfx_synth {
     bool started;
     struct font font;
     struct terminal term;    /* typing */
-    struct surface tex;      /* scroll: the page; video: the scene */
+    struct hfx_rect win;     /* window: where the window is */
+    struct surface tex;      /* scroll, half: the page; video: the scene */
     struct surface sprites;  /* video: BALLS shaded discs side by side */
     int32_t *disc_half;      /* video: half-width of a disc on each sprite row */
 };
@@ -602,6 +610,57 @@ static void scroll_render(struct hfx_synth *s)
         memcpy(surface_row(&s->fb, y), surface_row(&s->tex, sy), (size_t)s->fb.w * 4);
 }
 
+/* A small monitor-style window: a readout line of text over a bar chart
+ * that moves one bar to the left every frame. The whole window is
+ * repainted, as a toolkit repaints its window; the title bar comes out the
+ * same every time, the text and the chart are new. Everything depends on
+ * the frame number alone. */
+static const struct window_style monitor_style = { 0x2d6a8a, 0x1f4c66, 0x10161c, 0x8fd0ff };
+
+/* Bar n of the chart's endless series: a slow swing plus noise. */
+static int32_t bar_height(uint32_t n, int32_t max)
+{
+    struct rng r = { SEED_WINDOW + (uint64_t)n * 0x100 };
+    double swing = 0.5 + 0.3 * sin(n * 0.13) + 0.1 * sin(n * 0.41);
+    int32_t h = (int32_t)(swing * max) + (int32_t)rng_below(&r, (uint32_t)max / 4 + 1) - max / 8;
+    return max_i32(min_i32(h, max), 1);
+}
+
+static void window_render(struct hfx_synth *s)
+{
+    struct rng title = { SEED_WINDOW };
+    struct hfx_rect client = draw_window(&s->fb, &s->font, &title, s->win, &monitor_style);
+    struct rng text = { SEED_WINDOW ^ (uint64_t)s->frame << 8 };
+    draw_words(&s->fb, &s->font, &text, client.x + 4, client.x + client.w - 4, client.y + 2,
+               monitor_style.text, false);
+    struct hfx_rect chart = { client.x + 4, client.y + CELL_H + 6, client.w - 8,
+                              client.h - CELL_H - 10 };
+    if (chart.w <= 0 || chart.h <= 0)
+        return;
+    for (int32_t y = chart.y + chart.h - 1; y >= chart.y; y -= 16)
+        fill_rect(&s->fb, (struct hfx_rect){ chart.x, y, chart.w, 1 }, 0x283440);
+    for (int32_t i = 0; i * BAR_PITCH < chart.w; i++) {
+        int32_t h = bar_height(s->frame + (uint32_t)i, chart.h);
+        int32_t w = min_i32(BAR_PITCH - 1, chart.w - i * BAR_PITCH);
+        fill_gradient(&s->fb, (struct hfx_rect){ chart.x + i * BAR_PITCH, chart.y + chart.h - h, w, h },
+                      0x9fe870, 0x3a7a2a);
+    }
+}
+
+/* half: the left half shows a page scrolling as in scroll, over the desktop
+ * drawn at creation, which the right half keeps showing. */
+static struct hfx_rect half_rect(const struct hfx_synth *s)
+{
+    return (struct hfx_rect){ 0, 0, s->fb.w / 2, s->fb.h };
+}
+
+static void half_render(struct hfx_synth *s)
+{
+    int32_t sy = (int32_t)((uint64_t)s->frame * SCROLL_STEP % (uint64_t)s->tex.h);
+    for (int32_t y = 0; y < s->fb.h; y++, sy = sy + 1 == s->tex.h ? 0 : sy + 1)
+        memcpy(surface_row(&s->fb, y), surface_row(&s->tex, sy), (size_t)s->tex.w * 4);
+}
+
 /* ---- frames and damage ---- */
 
 static const struct hfx_rect stamp_rect = { 0, 0, HFX_STAMP_W, HFX_STAMP_H };
@@ -637,12 +696,39 @@ static int typing_step(struct hfx_synth *s, struct hfx_rect *damage)
     return n;
 }
 
+static bool rect_contains(struct hfx_rect outer, struct hfx_rect inner)
+{
+    return inner.x >= outer.x && inner.y >= outer.y && inner.x + inner.w <= outer.x + outer.w &&
+           inner.y + inner.h <= outer.y + outer.h;
+}
+
+/* A part of the screen repainted: that part, and the strip unless it lies
+ * inside. */
+static int part_step(struct hfx_synth *s, struct hfx_rect *damage)
+{
+    s->frame++;
+    if (s->wl == HFX_WL_WINDOW) {
+        window_render(s);
+        damage[0] = s->win;
+    } else {
+        half_render(s);
+        damage[0] = half_rect(s);
+    }
+    int n = 1;
+    if (stamp(s) && !rect_contains(damage[0], stamp_rect))
+        damage[n++] = stamp_rect;
+    return n;
+}
+
 /* Produces the next frame; returns its damage count. */
 static int step(struct hfx_synth *s, struct hfx_rect *damage)
 {
     switch (s->wl) {
     case HFX_WL_TYPING:
         return typing_step(s, damage);
+    case HFX_WL_WINDOW:
+    case HFX_WL_HALF:
+        return part_step(s, damage);
     case HFX_WL_SCROLL:
         s->frame++;
         scroll_render(s);
@@ -719,6 +805,23 @@ static bool prepare(struct hfx_synth *s)
             return false;
         video_render(s);
         break;
+    case HFX_WL_WINDOW: {
+        struct rng r = { SEED_DESKTOP };
+        draw_desktop(&s->fb, &s->font, &r);
+        int32_t w = min_i32(WIN_W, s->fb.w), h = min_i32(WIN_H, s->fb.h);
+        s->win = (struct hfx_rect){ (s->fb.w - w) / 2, (s->fb.h - h) / 2, w, h };
+        window_render(s);
+        break;
+    }
+    case HFX_WL_HALF: {
+        struct rng r = { SEED_DESKTOP };
+        draw_desktop(&s->fb, &s->font, &r);
+        if (!surface_init(&s->tex, half_rect(s).w, 2 * s->fb.h))
+            return false;
+        draw_page(&s->tex, &s->font);
+        half_render(s);
+        break;
+    }
     }
     stamp(s);
     return true;
@@ -726,7 +829,7 @@ static bool prepare(struct hfx_synth *s)
 
 struct hfx_synth *hfx_synth_new(enum hfx_workload wl, uint32_t width, uint32_t height)
 {
-    if ((unsigned)wl > HFX_WL_VIDEO || width < MIN_SIDE || width > MAX_SIDE ||
+    if ((unsigned)wl >= HFX_WORKLOADS || width < MIN_SIDE || width > MAX_SIDE ||
         height < MIN_SIDE || height > MAX_SIDE)
         return NULL;
     struct hfx_synth *s = calloc(1, sizeof *s);
@@ -772,11 +875,13 @@ static const char *const workload_names[] = {
     [HFX_WL_TYPING] = "typing",
     [HFX_WL_SCROLL] = "scroll",
     [HFX_WL_VIDEO] = "video",
+    [HFX_WL_WINDOW] = "window",
+    [HFX_WL_HALF] = "half",
 };
 
 int hfx_workload_parse(const char *name)
 {
-    for (int i = 0; name != NULL && i <= HFX_WL_VIDEO; i++)
+    for (int i = 0; name != NULL && i < HFX_WORKLOADS; i++)
         if (strcmp(name, workload_names[i]) == 0)
             return i;
     return -1;
@@ -784,5 +889,5 @@ int hfx_workload_parse(const char *name)
 
 const char *hfx_workload_name(enum hfx_workload wl)
 {
-    return (unsigned)wl <= HFX_WL_VIDEO ? workload_names[wl] : "unknown";
+    return (unsigned)wl < HFX_WORKLOADS ? workload_names[wl] : "unknown";
 }
