@@ -23,7 +23,8 @@ static bool check(bool ok, const char *file, int line, const char *what)
 
 #define MAX_RECTS 8
 
-static const enum hfx_workload workloads[] = { HFX_WL_IDLE, HFX_WL_TYPING, HFX_WL_SCROLL, HFX_WL_VIDEO };
+static const enum hfx_workload workloads[] = { HFX_WL_IDLE,  HFX_WL_TYPING, HFX_WL_SCROLL,
+                                               HFX_WL_VIDEO, HFX_WL_WINDOW, HFX_WL_HALF };
 #define WORKLOADS (sizeof workloads / sizeof workloads[0])
 
 /* splitmix64, so the random stamp values are the same on every run. */
@@ -95,7 +96,10 @@ static void test_names(void)
 {
     for (size_t i = 0; i < WORKLOADS; i++)
         CHECK(hfx_workload_parse(hfx_workload_name(workloads[i])) == (int)workloads[i]);
+    CHECK(WORKLOADS == HFX_WORKLOADS);
     CHECK(hfx_workload_parse("typing") == HFX_WL_TYPING);
+    CHECK(hfx_workload_parse("window") == HFX_WL_WINDOW);
+    CHECK(hfx_workload_parse("half") == HFX_WL_HALF);
     CHECK(hfx_workload_parse("Typing") == -1);
     CHECK(hfx_workload_parse("") == -1);
     CHECK(hfx_workload_parse(NULL) == -1);
@@ -107,6 +111,7 @@ static void test_sizes(void)
     CHECK(hfx_synth_new(HFX_WL_IDLE, 64, 63) == NULL);
     CHECK(hfx_synth_new(HFX_WL_IDLE, 8193, 64) == NULL);
     CHECK(hfx_synth_new((enum hfx_workload)42, 64, 64) == NULL);
+    CHECK(hfx_synth_new((enum hfx_workload)HFX_WORKLOADS, 64, 64) == NULL);
     for (size_t i = 0; i < WORKLOADS; i++) {
         struct hfx_synth *s = hfx_synth_new(workloads[i], 65, 64);
         if (!CHECK(s != NULL))
@@ -149,6 +154,21 @@ struct run {
     struct hfx_rect rects[MAX_RECTS];
 };
 
+/* The part of the screen window and half repaint every frame. */
+static struct hfx_rect part_rect(enum hfx_workload wl, uint32_t width, uint32_t height)
+{
+    if (wl == HFX_WL_HALF)
+        return (struct hfx_rect){ 0, 0, (int32_t)width / 2, (int32_t)height };
+    int32_t w = width < 200 ? (int32_t)width : 200, h = height < 150 ? (int32_t)height : 150;
+    return (struct hfx_rect){ ((int32_t)width - w) / 2, ((int32_t)height - h) / 2, w, h };
+}
+
+/* The frame-number strip, where the frame is wide enough to hold it. */
+static bool has_stamp(uint32_t width)
+{
+    return width >= HFX_STAMP_W;
+}
+
 /* Checks what every workload promises about one call's result. */
 static bool check_call(enum hfx_workload wl, const struct run *r, uint32_t call,
                        uint32_t width, uint32_t height, uint64_t prev_hash)
@@ -164,6 +184,15 @@ static bool check_call(enum hfx_workload wl, const struct run *r, uint32_t call,
     ok &= CHECK(r->frame == call) && CHECK(r->hash != prev_hash);
     if (wl == HFX_WL_TYPING)
         return ok && CHECK(r->n == (width >= HFX_STAMP_W ? 2 : 1));
+    if (wl == HFX_WL_WINDOW || wl == HFX_WL_HALF) {
+        /* The repainted part, then the strip unless it lies inside. */
+        struct hfx_rect part = part_rect(wl, width, height);
+        struct hfx_rect strip = { 0, 0, HFX_STAMP_W, HFX_STAMP_H };
+        bool apart = has_stamp(width) && !rect_contains(part, strip);
+        ok &= CHECK(r->n == (apart ? 2 : 1)) &&
+              CHECK(memcmp(&r->rects[0], &part, sizeof part) == 0);
+        return ok && (!apart || CHECK(memcmp(&r->rects[1], &strip, sizeof strip) == 0));
+    }
     return ok && CHECK(r->n == 1 && rect_is_frame(r->rects[0], width, height));
 }
 
@@ -249,6 +278,57 @@ static void test_damage(enum hfx_workload wl, uint32_t width, uint32_t height, u
     if (wl == HFX_WL_TYPING && frames >= 1000)
         CHECK(cleared);
     free(expect);
+    free(prev);
+    hfx_synth_free(s);
+}
+
+/* window and half promise new content every frame, not only damage: a
+ * good share of the repainted part (the strip left out) must differ from
+ * the frame before, every frame, and the changed pixels must reach every
+ * edge of the part's inner half at least once over the run. */
+static void test_new_content(enum hfx_workload wl, uint32_t width, uint32_t height,
+                             uint32_t frames, double min_share)
+{
+    struct hfx_synth *s = hfx_synth_new(wl, width, height);
+    if (!CHECK(s != NULL))
+        return;
+    uint32_t stride = hfx_synth_stride(s);
+    size_t size = frame_bytes(s, height);
+    uint8_t *prev = malloc(size);
+    struct hfx_rect part = part_rect(wl, width, height), rects[MAX_RECTS];
+    int32_t x0 = INT32_MAX, y0 = INT32_MAX, x1 = -1, y1 = -1;
+    double least = 1.0;
+    hfx_synth_next(s, rects, MAX_RECTS);
+    for (uint32_t i = 1; prev && i < frames; i++) {
+        memcpy(prev, hfx_synth_pixels(s), size);
+        hfx_synth_next(s, rects, MAX_RECTS);
+        size_t changed = 0, counted = 0;
+        for (int32_t y = part.y; y < part.y + part.h; y++) {
+            const uint32_t *a = (const uint32_t *)(const void *)(prev + (size_t)y * stride);
+            const uint32_t *b = (const uint32_t *)(const void *)(hfx_synth_pixels(s) + (size_t)y * stride);
+            for (int32_t x = part.x; x < part.x + part.w; x++) {
+                if (y < HFX_STAMP_H && x < HFX_STAMP_W)
+                    continue;
+                counted++;
+                if (a[x] == b[x])
+                    continue;
+                changed++;
+                x0 = x < x0 ? x : x0;
+                y0 = y < y0 ? y : y0;
+                x1 = x > x1 ? x : x1;
+                y1 = y > y1 ? y : y1;
+            }
+        }
+        double share = counted ? (double)changed / (double)counted : 0;
+        least = share < least ? share : least;
+    }
+    printf("%-6s %4ux%-4u repainted part %dx%d at %d,%d: at least %.0f%% of it new every frame\n",
+           hfx_workload_name(wl), width, height, part.w, part.h, part.x, part.y, 100 * least);
+    if (!CHECK(least >= min_share))
+        fprintf(stderr, "  %s %ux%u: %.3f of the part changed in some frame\n",
+                hfx_workload_name(wl), width, height, least);
+    CHECK(x0 < part.x + part.w / 4 && x1 >= part.x + part.w * 3 / 4);
+    CHECK(y0 < part.y + part.h / 4 && y1 >= part.y + part.h * 3 / 4);
     free(prev);
     hfx_synth_free(s);
 }
@@ -379,6 +459,13 @@ int main(void)
     }
     test_damage(HFX_WL_TYPING, 320, 200, 1000);
     test_damage(HFX_WL_TYPING, 64, 64, 1000);
+    /* Half of 320 is too narrow for the strip: two rects. */
+    test_damage(HFX_WL_HALF, 320, 200, 200);
+    test_damage(HFX_WL_WINDOW, 5120, 2880, 20);
+    test_new_content(HFX_WL_WINDOW, 1920, 1080, 200, 0.15);
+    test_new_content(HFX_WL_WINDOW, 5120, 2880, 50, 0.15);
+    test_new_content(HFX_WL_HALF, 1920, 1080, 200, 0.25);
+    test_new_content(HFX_WL_HALF, 5120, 2880, 30, 0.25);
 
     for (size_t i = 0; i < WORKLOADS; i++) {
         report_timing(workloads[i], 1920, 1080, 120);

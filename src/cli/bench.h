@@ -25,6 +25,7 @@ struct bench_frame {
     int64_t pts_ns;
     uint8_t *au;
     uint32_t au_size;
+    bool keyframe;
 };
 
 struct bench_pipeline_config {
@@ -32,6 +33,7 @@ struct bench_pipeline_config {
     uint32_t scanouts;
     int threads;
     bool no_damage_hints;
+    uint32_t idle_refresh_ms;   /* the engine's idle refresh; 0 = off */
 };
 
 struct bench_pipeline;
@@ -64,6 +66,11 @@ void bench_pipeline_free(struct bench_pipeline *p);
  * measuring, so the table shows the steady state; the slowest of these
  * frames is reported on its own. */
 #define BENCH_WARMUP_FRAMES (BENCH_SOURCE_FPS / 2)
+/* An idle screen sends nothing unless the engine's idle refresh is on; the
+ * idle rows turn it on at one source frame period, so that they measure
+ * encoded idle refresh frames (every macroblock unchanged: P_Skip), about
+ * one per source frame. */
+#define BENCH_IDLE_REFRESH_MS (1000 / BENCH_SOURCE_FPS)
 
 enum bench_pace {
     BENCH_PACED,        /* updates at BENCH_SOURCE_FPS, like a guest's screen */
@@ -84,6 +91,8 @@ struct bench_row_result {
     bool fell_back;             /* the engine used another encoder than asked */
     const char *encoder_used;
     uint32_t updates, delivered;
+    uint32_t periods;           /* source frame periods measured (idle rows make no updates) */
+    uint32_t keyframes;         /* IDRs among the measured frames */
     uint64_t coalesced;
     double fps;
     /* Milliseconds; percentiles over the delivered frames. */
@@ -92,8 +101,13 @@ struct bench_row_result {
     double overhead_p50;        /* median of (latency - encode) / encode */
     double warmup_enc_max;      /* slowest encode before the measured frames */
     double kbps;                /* at BENCH_SOURCE_FPS */
+    double bytes_per_frame;     /* mean over the measured frames */
     double psnr;                /* mean luma PSNR of the frames it could match */
     uint32_t psnr_frames, unmatched;
+    uint32_t decode_errors;     /* access units a strict decoder refused (whole row) */
+    /* The hybrid, over the measured frames: frames its writer and x264
+     * coded, and IDRs spent handing the stream back to x264. */
+    uint64_t writer_frames, x264_frames, switch_idrs;
     double cpu_pct;             /* exporter: process less source drawing and subscriber */
     double proc_pct;            /* the whole process */
 };
@@ -104,6 +118,21 @@ int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *ou
  * scanouts of width x height show a screen that does not change. */
 int bench_idle_heads(uint32_t heads, uint32_t width, uint32_t height, int64_t duration_ns,
                      double *cpu_pct, char *err, size_t errlen);
+
+/* `heads` subscribed scanouts of width x height, each showing workload wl
+ * at BENCH_SOURCE_FPS through `encoder` (one thread each), measured over
+ * `frames` source frames after the warm-up. */
+struct bench_heads_result {
+    uint32_t updates, delivered, keyframes;
+    uint64_t coalesced;
+    uint64_t writer_frames, x264_frames, switch_idrs;   /* the hybrid's, all heads */
+    double conv_enc_p50, conv_enc_p99;  /* ms, over every head's frames */
+    double cpu_pct;                     /* exporter: process less drawing and subscribers */
+    double proc_pct;                    /* the whole process */
+};
+int bench_busy_heads(uint32_t heads, enum hfx_workload wl, const char *encoder, uint32_t width,
+                     uint32_t height, uint32_t frames, struct bench_heads_result *out, char *err,
+                     size_t errlen);
 
 /* Resident memory of the process around one typing scanout: before its
  * surface is set, with the surface but no subscriber, and subscribed after

@@ -77,7 +77,8 @@ static void note_packet(void *data, const struct hfx_packet *pkt)
 
 static int keep_frame(struct bench_sub *sub, const struct hxfr_frame *f, int64_t recv_ns)
 {
-    struct bench_frame fr = {.recv_ns = recv_ns, .pts_ns = f->pts_ns, .au_size = f->au_size};
+    struct bench_frame fr = {.recv_ns = recv_ns, .pts_ns = f->pts_ns, .au_size = f->au_size,
+                             .keyframe = f->keyframe};
     fr.au = malloc(f->au_size ? f->au_size : 1);
     if (!fr.au)
         return -1;
@@ -206,6 +207,7 @@ struct bench_pipeline *bench_pipeline_start(const struct bench_pipeline_config *
         .encoder = cfg->encoder,
         .threads = cfg->threads,
         .no_damage_hints = cfg->no_damage_hints,
+        .idle_refresh_ms = cfg->idle_refresh_ms,
     };
     p->x.observe = note_packet;
     p->x.observe_data = p;

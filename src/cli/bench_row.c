@@ -69,7 +69,8 @@ struct drive {
     int64_t start_ns, end_ns;
     int64_t proc_cpu_ns, source_cpu_ns, sub_cpu_ns;
     uint32_t updates;
-    uint32_t last_frame;        /* number of the last frame drawn */
+    uint32_t periods;           /* source frame periods driven */
+    uint32_t last_frame;        /* number of the last frame drawn (head 0) */
 };
 
 /* Draws the next source frame; its CPU time is the benchmark's, not the
@@ -82,47 +83,57 @@ static int draw(struct hfx_synth *synth, struct hfx_rect *rects, struct drive *d
     return n;
 }
 
-/* The bench thread as the front end: hand each frame's damage to the engine
- * and either keep the source's pace or wait for the frame to arrive. The
- * engine converts during the update call, so the next frame is drawn while
- * this one encodes, as a guest keeps drawing while its screen is exported. */
-static int drive(struct bench_pipeline *p, struct hfx_synth *synth, uint32_t frames,
-                 enum bench_pace pace, struct drive *d, char *err, size_t errlen)
+/* The bench thread as the front end of scanouts 0 .. heads-1: hand each
+ * frame's damage to the engine and either keep the source's pace or wait
+ * for the frame to arrive (one head only). The engine converts during the
+ * update call, so the next frame is drawn while this one encodes, as a
+ * guest keeps drawing while its screen is exported. */
+static int drive(struct bench_pipeline *p, struct hfx_synth *const *synths, uint32_t heads,
+                 uint32_t frames, enum bench_pace pace, struct drive *d, char *err,
+                 size_t errlen)
 {
     struct hfx_engine *e = bench_pipeline_engine(p);
     memset(d, 0, sizeof *d);
     int64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), sub0 = bench_subscribers_cpu_ns(p);
-    int64_t last_call = -1;
+    int64_t last_call[HFX_MAX_SCANOUTS];
+    struct hfx_rect rects[HFX_MAX_SCANOUTS][MAX_RECTS];
+    int n[HFX_MAX_SCANOUTS];
     d->start_ns = hfx_now_ns();
-    struct hfx_rect rects[MAX_RECTS];
-    int n = draw(synth, rects, d);
+    for (uint32_t h = 0; h < heads; h++) {
+        last_call[h] = -1;
+        n[h] = draw(synths[h], rects[h], d);
+    }
     for (uint32_t i = 1; i <= frames; i++) {
         if (pace == BENCH_PACED)
             sleep_until(d->start_ns + (int64_t)i * FRAME_NS);
-        bool sent = n > 0;
-        if (sent) {
-            last_call = hfx_now_ns();
-            if (hfx_engine_scanout_update(e, 0, hfx_synth_pixels(synth),
-                                          hfx_synth_stride(synth), rects, n) < 0) {
-                snprintf(err, errlen, "the engine refused update %u", i);
-                return -1;
+        for (uint32_t h = 0; h < heads; h++) {
+            bool sent = n[h] > 0;
+            if (sent) {
+                last_call[h] = hfx_now_ns();
+                if (hfx_engine_scanout_update(e, h, hfx_synth_pixels(synths[h]),
+                                              hfx_synth_stride(synths[h]), rects[h], n[h]) < 0) {
+                    snprintf(err, errlen, "the engine refused update %u of scanout %u", i, h);
+                    return -1;
+                }
+                d->updates++;
             }
-            d->updates++;
+            if (i < frames)
+                n[h] = draw(synths[h], rects[h], d);
+            if (sent && pace == BENCH_CLOSED_LOOP &&
+                bench_wait_frame(p, h, last_call[h], WAIT_MS, err, errlen) < 0)
+                return -1;
         }
-        if (i < frames)
-            n = draw(synth, rects, d);
-        if (sent && pace == BENCH_CLOSED_LOOP &&
-            bench_wait_frame(p, 0, last_call, WAIT_MS, err, errlen) < 0)
-            return -1;
     }
     /* The engine stamps an update after our last_call, so this is the frame
      * that shows the last update (possibly with others coalesced into it). */
-    if (last_call >= 0 && bench_wait_frame(p, 0, last_call, WAIT_MS, err, errlen) < 0)
-        return -1;
+    for (uint32_t h = 0; h < heads; h++)
+        if (last_call[h] >= 0 && bench_wait_frame(p, h, last_call[h], WAIT_MS, err, errlen) < 0)
+            return -1;
     d->end_ns = hfx_now_ns();
     d->proc_cpu_ns = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
     d->sub_cpu_ns = bench_subscribers_cpu_ns(p) - sub0;
-    d->last_frame = hfx_synth_frame(synth);
+    d->periods = frames;
+    d->last_frame = hfx_synth_frame(synths[0]);
     return 0;
 }
 
@@ -134,23 +145,45 @@ enum { S_CONV_ENC, S_ENC, S_CONV, S_LAT, S_DELIVERY, S_OVERHEAD, S_COUNT };
 struct samples {
     double *v[S_COUNT];
     size_t n;
+    bool *measured;     /* per received frame: one of the measured ones */
 };
 
 static void samples_free(struct samples *s)
 {
     for (int i = 0; i < S_COUNT; i++)
         free(s->v[i]);
+    free(s->measured);
 }
 
 /* The engine's note for a frame: packets are noted in the order the server
- * sends them, so the search only moves forward. */
+ * sends them, so the search only moves forward, past the packet found.
+ * Idle refresh frames all carry the pts of the content they repeat, so the
+ * size must match too, and they are matched in order. */
 static const struct bench_packet *find_packet(const struct bench_packet *pk, size_t npk,
-                                              size_t *from, int64_t pts)
+                                              size_t *from, uint32_t scanout,
+                                              const struct bench_frame *f)
 {
-    for (; *from < npk; (*from)++)
-        if (pk[*from].scanout == 0 && pk[*from].pts_ns == pts)
-            return &pk[*from];
+    for (size_t i = *from; i < npk; i++)
+        if (pk[i].scanout == scanout && pk[i].pts_ns == f->pts_ns && pk[i].au_size == f->au_size) {
+            *from = i + 1;
+            return &pk[i];
+        }
     return NULL;
+}
+
+/* When a frame's content arrived, or for an idle refresh (which repeats
+ * older content) when it was encoded: what places it in the warm-up or
+ * the measured frames. */
+static int64_t frame_time(const struct bench_frame *f, const struct bench_packet *k)
+{
+    return k && k->first_damage_ns > f->pts_ns ? k->first_damage_ns : f->pts_ns;
+}
+
+/* Source frames the row covered: its updates, or for a screen that does
+ * not change (no updates) its frame periods. */
+static uint32_t source_frames(const struct drive *d)
+{
+    return d->updates ? d->updates : d->periods;
 }
 
 /* Frames shown per second: of source time when paced (so an encoder that
@@ -159,7 +192,7 @@ static double delivered_fps(const struct bench_row_spec *spec, const struct driv
                             uint32_t delivered)
 {
     if (spec->pace == BENCH_PACED)
-        return d->updates ? (double)BENCH_SOURCE_FPS * delivered / d->updates : 0;
+        return source_frames(d) ? (double)BENCH_SOURCE_FPS * delivered / source_frames(d) : 0;
     return (double)delivered * 1e9 / (double)(d->end_ns - d->start_ns);
 }
 
@@ -177,12 +210,19 @@ static int collect(const struct bench_pipeline *p, const struct bench_row_spec *
             return -1;
         }
     }
+    s->measured = calloc(nf + 1, sizeof *s->measured);
+    if (!s->measured) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     int64_t bytes = 0;
     for (size_t i = 0; i < nf; i++) {
-        if (f[i].pts_ns < d->warm_start_ns)
+        const struct bench_packet *k = find_packet(pk, npk, &from, 0, &f[i]);
+        int64_t t = frame_time(&f[i], k);
+        /* Idle refresh frames keep coming after the measured period. */
+        if (t < d->warm_start_ns || t > d->end_ns)
             continue;
-        const struct bench_packet *k = find_packet(pk, npk, &from, f[i].pts_ns);
-        if (k && f[i].pts_ns < d->start_ns) {
+        if (k && t < d->start_ns) {
             double ms = (double)k->encode_ns / 1e6;
             out->warmup_enc_max = ms > out->warmup_enc_max ? ms : out->warmup_enc_max;
             continue;
@@ -192,6 +232,8 @@ static int collect(const struct bench_pipeline *p, const struct bench_row_spec *
                      (long long)f[i].pts_ns);
             return -1;
         }
+        s->measured[i] = true;
+        out->keyframes += f[i].keyframe;
         double lat = (double)(f[i].recv_ns - k->first_damage_ns) / 1e6;
         double enc = (double)k->encode_ns / 1e6, conv = (double)k->convert_ns / 1e6;
         s->v[S_CONV_ENC][s->n] = conv + enc;
@@ -204,11 +246,14 @@ static int collect(const struct bench_pipeline *p, const struct bench_row_spec *
         bytes += (int64_t)f[i].au_size;
     }
     out->delivered = (uint32_t)s->n;
+    out->periods = d->periods;
     out->fps = delivered_fps(spec, d, out->delivered);
     /* Bits per source frame at the source's rate: what a viewer's link
      * carries, however many updates were coalesced. */
-    if (d->updates)
-        out->kbps = (double)bytes * 8 * BENCH_SOURCE_FPS / d->updates / 1000;
+    if (source_frames(d))
+        out->kbps = (double)bytes * 8 * BENCH_SOURCE_FPS / source_frames(d) / 1000;
+    if (s->n)
+        out->bytes_per_frame = (double)bytes / (double)s->n;
     return 0;
 }
 
@@ -233,12 +278,14 @@ static void summarise(struct samples *s, struct bench_row_result *out)
 /* Mean luma PSNR of the measured frames against what the source drew.
  * Every frame is decoded (the IDR and warm-up included: the measured ones
  * refer to them); only measured ones are compared, and a frame whose number
- * is not one the driver drew (in order) counts as unmatched. */
+ * is not one the driver drew (in order) counts as unmatched. The decoder is
+ * the strict one: a damaged stream is an error (counted), not concealed;
+ * it leaves the cropping to us. */
 static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_spec *spec,
-                        const struct drive *d, struct bench_row_result *out, char *err,
-                        size_t errlen)
+                        const struct drive *d, const struct samples *s,
+                        struct bench_row_result *out, char *err, size_t errlen)
 {
-    struct hfx_decoder *dec = hfx_decoder_new();
+    struct hfx_decoder *dec = hfx_decoder_new_strict();
     struct hfx_verify *ver = hfx_verify_new(spec->wl);
     if (!dec || !ver) {
         snprintf(err, errlen, "cannot set up the decoder and reference for the PSNR");
@@ -253,7 +300,14 @@ static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_s
     for (size_t i = 0; i < nf; i++) {
         struct hfx_decoded pic;
         int got = hfx_decoder_decode(dec, f[i].au, f[i].au_size, &pic);
-        if (f[i].pts_ns < d->start_ns)
+        if (got < 0)
+            out->decode_errors++;
+        if (got == 1 && pic.width >= spec->width && pic.height >= spec->height &&
+            pic.width - spec->width < 16 && pic.height - spec->height < 16) {
+            pic.width = spec->width;
+            pic.height = spec->height;
+        }
+        if (!s->measured[i])
             continue;
         int64_t number = got == 1 ? hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width,
                                                       pic.height)
@@ -305,14 +359,17 @@ static int run(struct bench_pipeline *p, struct hfx_synth *synth,
     if (out->fell_back)
         return 0;
     struct drive warm;
-    if (drive(p, synth, BENCH_WARMUP_FRAMES, BENCH_PACED, &warm, err, errlen) < 0)
+    if (drive(p, &synth, 1, BENCH_WARMUP_FRAMES, BENCH_PACED, &warm, err, errlen) < 0)
         return -1;
     hfx_engine_stats(e, 0, &before);
-    if (drive(p, synth, spec->frames, spec->pace, d, err, errlen) < 0)
+    if (drive(p, &synth, 1, spec->frames, spec->pace, d, err, errlen) < 0)
         return -1;
     d->warm_start_ns = warm.start_ns;
     hfx_engine_stats(e, 0, &after);
     out->coalesced = after.coalesced - before.coalesced;
+    out->writer_frames = after.writer_frames - before.writer_frames;
+    out->x264_frames = after.x264_frames - before.x264_frames;
+    out->switch_idrs = after.switch_idrs - before.switch_idrs;
     out->updates = d->updates;
     account_cpu(d, out);
     return 0;
@@ -328,9 +385,10 @@ int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *ou
                  hfx_workload_name(spec->wl), spec->width, spec->height);
         return -1;
     }
-    struct bench_pipeline_config pc = {.encoder = spec->encoder, .scanouts = 1,
-                                       .threads = spec->threads,
-                                       .no_damage_hints = spec->no_damage_hints};
+    struct bench_pipeline_config pc = {
+        .encoder = spec->encoder, .scanouts = 1, .threads = spec->threads,
+        .no_damage_hints = spec->no_damage_hints,
+        .idle_refresh_ms = spec->wl == HFX_WL_IDLE ? BENCH_IDLE_REFRESH_MS : 0};
     struct bench_pipeline *p = bench_pipeline_start(&pc, err, errlen);
     struct drive d = {0};
     int rc = p ? run(p, synth, spec, &d, out, err, errlen) : -1;
@@ -341,7 +399,7 @@ int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *ou
         rc = collect(p, spec, &d, &s, out, err, errlen);
         if (rc == 0) {
             summarise(&s, out);
-            rc = measure_psnr(p, spec, &d, out, err, errlen);
+            rc = measure_psnr(p, spec, &d, &s, out, err, errlen);
         }
         samples_free(&s);
     }
@@ -350,16 +408,20 @@ int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *ou
     return rc;
 }
 
-/* ---- idle heads ---- */
+/* ---- many heads ---- */
 
-static int show_idle_heads(struct bench_pipeline *p, struct hfx_synth **synths, uint32_t heads,
-                           uint32_t width, uint32_t height, char *err, size_t errlen)
+/* Frame 0 of workload wl on scanouts 0 .. heads-1, a subscriber each, and
+ * their IDRs. */
+static int show_heads(struct bench_pipeline *p, struct hfx_synth **synths, uint32_t heads,
+                      enum hfx_workload wl, uint32_t width, uint32_t height, char *err,
+                      size_t errlen)
 {
     struct hfx_rect rects[MAX_RECTS];
     for (uint32_t i = 0; i < heads; i++) {
-        synths[i] = hfx_synth_new(HFX_WL_IDLE, width, height);
+        synths[i] = hfx_synth_new(wl, width, height);
         if (!synths[i]) {
-            snprintf(err, errlen, "cannot create idle screen %u at %ux%u", i, width, height);
+            snprintf(err, errlen, "cannot create %s screen %u at %ux%u", hfx_workload_name(wl),
+                     i, width, height);
             return -1;
         }
         hfx_synth_next(synths[i], rects, MAX_RECTS);
@@ -375,13 +437,15 @@ static int show_idle_heads(struct bench_pipeline *p, struct hfx_synth **synths, 
     return 0;
 }
 
+/* ---- idle heads ---- */
+
 int bench_idle_heads(uint32_t heads, uint32_t width, uint32_t height, int64_t duration_ns,
                      double *cpu_pct, char *err, size_t errlen)
 {
     struct bench_pipeline_config pc = {.encoder = "x264", .scanouts = heads, .threads = 1};
     struct hfx_synth *synths[HFX_MAX_SCANOUTS] = {0};
     struct bench_pipeline *p = bench_pipeline_start(&pc, err, errlen);
-    int rc = p ? show_idle_heads(p, synths, heads, width, height, err, errlen) : -1;
+    int rc = p ? show_heads(p, synths, heads, HFX_WL_IDLE, width, height, err, errlen) : -1;
     if (rc == 0) {
         int64_t t0 = hfx_now_ns(), c0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
         sleep_until(t0 + duration_ns);
@@ -391,6 +455,107 @@ int bench_idle_heads(uint32_t heads, uint32_t width, uint32_t height, int64_t du
     bench_pipeline_free(p);
     for (uint32_t i = 0; i < heads; i++)
         hfx_synth_free(synths[i]);
+    return rc;
+}
+
+/* ---- busy heads ---- */
+
+/* What the heads' subscribers read of the measured frames, and what the
+ * engine noted about them. */
+static int collect_heads(const struct bench_pipeline *p, uint32_t heads, const struct drive *d,
+                         struct bench_heads_result *out, char *err, size_t errlen)
+{
+    size_t npk;
+    const struct bench_packet *pk = bench_packets(p, &npk);
+    double *v = malloc((npk + 1) * sizeof *v);
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < npk; i++)
+        if (pk[i].pts_ns >= d->start_ns && pk[i].pts_ns <= d->end_ns)
+            v[n++] = (double)(pk[i].convert_ns + pk[i].encode_ns) / 1e6;
+    for (uint32_t h = 0; h < heads; h++) {
+        size_t nf;
+        const struct bench_frame *f = bench_frames(p, h, &nf);
+        for (size_t i = 0; i < nf; i++) {
+            if (f[i].pts_ns < d->start_ns || f[i].pts_ns > d->end_ns)
+                continue;
+            out->delivered++;
+            out->keyframes += f[i].keyframe;
+        }
+    }
+    if (n) {
+        qsort(v, n, sizeof *v, cmp_double);
+        out->conv_enc_p50 = percentile(v, n, 50);
+        out->conv_enc_p99 = percentile(v, n, 99);
+    }
+    free(v);
+    return 0;
+}
+
+/* The engine's counters, summed over the heads. */
+static void add_head_stats(struct bench_pipeline *p, uint32_t heads,
+                           struct bench_heads_result *sum)
+{
+    for (uint32_t h = 0; h < heads; h++) {
+        struct hfx_scanout_stats st;
+        hfx_engine_stats(bench_pipeline_engine(p), h, &st);
+        sum->coalesced += st.coalesced;
+        sum->writer_frames += st.writer_frames;
+        sum->x264_frames += st.x264_frames;
+        sum->switch_idrs += st.switch_idrs;
+    }
+}
+
+int bench_busy_heads(uint32_t heads, enum hfx_workload wl, const char *encoder, uint32_t width,
+                     uint32_t height, uint32_t frames, struct bench_heads_result *out, char *err,
+                     size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (heads < 1 || heads > HFX_MAX_SCANOUTS) {
+        snprintf(err, errlen, "%u heads: 1 to %d", heads, HFX_MAX_SCANOUTS);
+        return -1;
+    }
+    struct bench_pipeline_config pc = {.encoder = encoder, .scanouts = heads, .threads = 1};
+    struct hfx_synth *synths[HFX_MAX_SCANOUTS] = {0};
+    struct bench_pipeline *p = bench_pipeline_start(&pc, err, errlen);
+    int rc = p ? show_heads(p, synths, heads, wl, width, height, err, errlen) : -1;
+    struct drive warm, d = {0};
+    struct bench_heads_result before = {0};
+    for (uint32_t h = 0; rc == 0 && h < heads; h++) {
+        struct hfx_scanout_stats st;
+        hfx_engine_stats(bench_pipeline_engine(p), h, &st);
+        if (strcmp(st.encoder, encoder)) {
+            snprintf(err, errlen, "scanout %u fell back from %s to %s", h, encoder, st.encoder);
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        rc = drive(p, synths, heads, BENCH_WARMUP_FRAMES, BENCH_PACED, &warm, err, errlen);
+    if (rc == 0)
+        add_head_stats(p, heads, &before);
+    if (rc == 0)
+        rc = drive(p, synths, heads, frames, BENCH_PACED, &d, err, errlen);
+    if (rc == 0) {
+        add_head_stats(p, heads, out);
+        out->coalesced -= before.coalesced;
+        out->writer_frames -= before.writer_frames;
+        out->x264_frames -= before.x264_frames;
+        out->switch_idrs -= before.switch_idrs;
+        out->updates = d.updates;
+        double wall = (double)(d.end_ns - d.start_ns);
+        out->proc_pct = 100.0 * (double)d.proc_cpu_ns / wall;
+        out->cpu_pct = 100.0 * (double)(d.proc_cpu_ns - d.source_cpu_ns - d.sub_cpu_ns) / wall;
+    }
+    if (p)
+        bench_pipeline_halt(p);
+    if (rc == 0)
+        rc = collect_heads(p, heads, &d, out, err, errlen);
+    bench_pipeline_free(p);
+    for (uint32_t h = 0; h < heads; h++)
+        hfx_synth_free(synths[h]);
     return rc;
 }
 
@@ -425,7 +590,7 @@ int bench_memory(uint32_t width, uint32_t height, struct bench_memory *out, char
         if (rc == 0)
             rc = bench_subscribe(p, 0, err, errlen) < 0 ||
                          bench_wait_frame(p, 0, 0, WAIT_MS, err, errlen) < 0 ||
-                         drive(p, synth, 60, BENCH_PACED, &d, err, errlen) < 0
+                         drive(p, &synth, 1, 60, BENCH_PACED, &d, err, errlen) < 0
                      ? -1
                      : 0;
         out->active = rss_bytes();

@@ -22,22 +22,28 @@ static const char help[] =
     "Runs the exporter in-process (server, engine, a subscriber on loopback TCP) on\n"
     "synthetic screens updated at 60 fps and measures, per workload x size x encoder:\n"
     "convert+encode time, encode time, damage-to-last-byte latency at the subscriber,\n"
-    "bitrate, luma PSNR of the decoded frames, delivered fps, coalesced updates and CPU.\n"
-    "x264 runs with damage hints on and off. 3840x2160 typing and scroll also run\n"
-    "unpaced (next update once the previous frame arrived) on 1 and 2 threads. Last:\n"
-    "the CPU of 16 subscribed idle 1920x1080 scanouts. The default run takes several\n"
-    "minutes; sizes above 3840x2160 run half the frames.\n"
+    "bytes per frame, bitrate, luma PSNR of the decoded frames, delivered fps,\n"
+    "coalesced updates and CPU. x264 runs with damage hints on and off. Idle rows\n"
+    "turn the engine's idle refresh on (every 16 ms) and measure those all-skip\n"
+    "frames. 3840x2160 typing and scroll also run unpaced (next update once the\n"
+    "previous frame arrived) on 1 and 2 threads, x264. Then: the CPU of 16 busy\n"
+    "typing scanouts at the largest size with the hybrid encoder, and of 16 idle\n"
+    "1920x1080 scanouts; last, the ratios the hybrid encoder is judged by. The default\n"
+    "run takes several minutes; sizes above 3840x2160 run half the frames. Exits 1\n"
+    "when a row could not be measured (no frames, or a stream that does not decode).\n"
     "\n"
     "  --frames N        measured source frames per row (default 120); each row\n"
     "                    first shows frame 0 and drives 30 unmeasured warm-up frames\n"
     "  --sizes LIST      WxH,... (default 1920x1080,3840x2160,5120x2880)\n"
-    "  --workloads LIST  idle,typing,scroll,video (default all)\n"
-    "  --encoders LIST   x264,openh264 (default both)\n"
+    "  --workloads LIST  idle,typing,window,half,scroll,video (default all, in this order)\n"
+    "  --encoders LIST   hybrid,x264,openh264 (default all three)\n"
     "  --quick           1920x1080 only, 60 frames (a smoke run for CI)\n"
     "  --markdown        print the table and summary as GitHub markdown\n";
 
 #define MAX_SIZES 8
+#define MAX_ENCODERS 3
 #define IDLE_HEADS 16
+#define BUSY_HEADS 16
 #define IDLE_NS 2000000000LL
 #define BIG_PIXELS (3840u * 2160u)
 
@@ -50,9 +56,9 @@ struct bench_opts {
     bool frames_set, sizes_set, quick, markdown;
     struct size sizes[MAX_SIZES];
     int nsizes;
-    enum hfx_workload workloads[4];
+    enum hfx_workload workloads[HFX_WORKLOADS];
     int nworkloads;
-    const char *encoders[2];
+    const char *encoders[MAX_ENCODERS];
     int nencoders;
 };
 
@@ -106,7 +112,9 @@ static int add_workload(const char *t, void *ctx)
     struct bench_opts *o = ctx;
     int wl = hfx_workload_parse(t);
     if (wl < 0) {
-        fprintf(stderr, "hfx bench: --workloads takes idle, typing, scroll or video, not '%s'\n",
+        fprintf(stderr,
+                "hfx bench: --workloads takes idle, typing, window, half, scroll or video, "
+                "not '%s'\n",
                 t);
         return -1;
     }
@@ -129,6 +137,9 @@ static int add_encoder(const char *t, void *ctx)
 static void set_defaults(struct bench_opts *o)
 {
     static const struct size sizes[] = {{1920, 1080}, {3840, 2160}, {5120, 2880}};
+    /* From no damage to all of it. */
+    static const enum hfx_workload workloads[HFX_WORKLOADS] = {
+        HFX_WL_IDLE, HFX_WL_TYPING, HFX_WL_WINDOW, HFX_WL_HALF, HFX_WL_SCROLL, HFX_WL_VIDEO};
     if (!o->frames_set)
         o->frames = o->quick ? 60 : 120;
     if (!o->sizes_set) {
@@ -136,14 +147,14 @@ static void set_defaults(struct bench_opts *o)
         memcpy(o->sizes, sizes, sizeof sizes);
     }
     if (!o->nworkloads) {
-        for (int i = 0; i < 4; i++)
-            o->workloads[i] = (enum hfx_workload)i;
-        o->nworkloads = 4;
+        memcpy(o->workloads, workloads, sizeof workloads);
+        o->nworkloads = HFX_WORKLOADS;
     }
     if (!o->nencoders) {
-        o->encoders[0] = "x264";
-        o->encoders[1] = "openh264";
-        o->nencoders = 2;
+        o->encoders[0] = "hybrid";
+        o->encoders[1] = "x264";
+        o->encoders[2] = "openh264";
+        o->nencoders = 3;
     }
 }
 
@@ -169,11 +180,11 @@ static int parse(int argc, char **argv, struct bench_opts *o)
             break;
         case O_WORKLOADS:
             o->nworkloads = 0;
-            rc = each_item(optarg, "--workloads", 4, add_workload, o);
+            rc = each_item(optarg, "--workloads", HFX_WORKLOADS, add_workload, o);
             break;
         case O_ENCODERS:
             o->nencoders = 0;
-            rc = each_item(optarg, "--encoders", 2, add_encoder, o);
+            rc = each_item(optarg, "--encoders", MAX_ENCODERS, add_encoder, o);
             break;
         case O_QUICK: o->quick = true; break;
         case O_MARKDOWN: o->markdown = true; break;
@@ -253,15 +264,15 @@ static int plan(const struct bench_opts *o, struct row *rows)
 
 /* ---- the table ---- */
 
-#define NCOLS 16
+#define NCOLS 17
 
 static const char *const headers[NCOLS] = {
     "workload", "size", "encoder", "hints", "threads", "pace", "frames", "fps", "coalesced",
-    "conv+enc p50/p99 ms", "enc p50 ms", "latency p50/p99 ms", "kbit/s", "PSNR dB", "CPU %",
-    "proc CPU %",
+    "conv+enc p50/p99 ms", "enc p50 ms", "latency p50/p99 ms", "bytes/frame", "kbit/s",
+    "PSNR dB", "CPU %", "proc CPU %",
 };
 /* Plain-text widths: the header's, or the widest value expected. */
-static const int widths[NCOLS] = {8, 9, 8, 5, 7, 6, 7, 5, 9, 19, 10, 18, 7, 7, 5, 10};
+static const int widths[NCOLS] = {8, 9, 8, 5, 7, 6, 7, 5, 9, 19, 10, 18, 11, 7, 7, 5, 10};
 /* Columns from this one on are numbers: right-aligned. */
 #define FIRST_NUMERIC 6
 
@@ -295,10 +306,31 @@ static void print_header(const struct bench_opts *o)
 
 static const char *hints_name(const struct bench_row_spec *s)
 {
-    /* OpenH264 has no per-macroblock hint API: the engine's hints are dropped. */
-    if (strcmp(s->encoder, "x264"))
-        return "n/a";
-    return s->no_damage_hints ? "off" : "on";
+    /* OpenH264 has no per-macroblock hint API: the engine's hints are
+     * dropped. The hybrid always takes them: they choose its writer. */
+    if (!strcmp(s->encoder, "x264"))
+        return s->no_damage_hints ? "off" : "on";
+    return strcmp(s->encoder, "hybrid") ? "n/a" : "on";
+}
+
+/* Milliseconds: below one, three decimals, so that the hybrid's small
+ * frames do not all read 0.01. */
+static void ms_text(char *c, size_t len, double ms)
+{
+    snprintf(c, len, ms < 1.0 ? "%.3f" : "%.2f", ms);
+}
+
+static void ms_cell(cell c, double ms)
+{
+    ms_text(c, sizeof(cell), ms);
+}
+
+static void ms_pair_cell(cell c, double a, double b)
+{
+    char x[20], y[20];
+    ms_text(x, sizeof x, a);
+    ms_text(y, sizeof y, b);
+    snprintf(c, sizeof(cell), "%s / %s", x, y);
 }
 
 static void print_row(const struct bench_opts *o, const struct row *r)
@@ -313,16 +345,32 @@ static void print_row(const struct bench_opts *o, const struct row *r)
     snprintf(c[3], sizeof c[3], "%s", hints_name(s));
     snprintf(c[4], sizeof c[4], "%d", s->threads);
     snprintf(c[5], sizeof c[5], "%s", s->pace == BENCH_PACED ? "60 fps" : "max");
-    snprintf(c[6], sizeof c[6], "%u/%u", v->delivered, v->updates);
+    if (v->fell_back) {
+        /* The engine could not open this encoder at this size. */
+        for (int i = 6; i < NCOLS; i++)
+            snprintf(c[i], sizeof c[i], "%s", i == 6 ? "n/a" : "-");
+        print_cells(o, c);
+        return;
+    }
+    /* An idle row makes no updates: its frames are idle refreshes, counted
+     * against the source frame periods. */
+    snprintf(c[6], sizeof c[6], "%u/%u", v->delivered, v->updates ? v->updates : v->periods);
     snprintf(c[7], sizeof c[7], frames ? "%.1f" : "-", v->fps);
     snprintf(c[8], sizeof c[8], "%llu", (unsigned long long)v->coalesced);
-    snprintf(c[9], sizeof c[9], frames ? "%.2f / %.2f" : "-", v->conv_enc_p50, v->conv_enc_p99);
-    snprintf(c[10], sizeof c[10], frames ? "%.2f" : "-", v->enc_p50);
-    snprintf(c[11], sizeof c[11], frames ? "%.2f / %.2f" : "-", v->lat_p50, v->lat_p99);
-    snprintf(c[12], sizeof c[12], "%.0f", v->kbps);
-    snprintf(c[13], sizeof c[13], v->psnr_frames ? "%.1f" : "-", v->psnr);
-    snprintf(c[14], sizeof c[14], "%.1f", v->cpu_pct);
-    snprintf(c[15], sizeof c[15], "%.1f", v->proc_pct);
+    if (frames) {
+        ms_pair_cell(c[9], v->conv_enc_p50, v->conv_enc_p99);
+        ms_cell(c[10], v->enc_p50);
+        ms_pair_cell(c[11], v->lat_p50, v->lat_p99);
+    } else {
+        snprintf(c[9], sizeof c[9], "-");
+        snprintf(c[10], sizeof c[10], "-");
+        snprintf(c[11], sizeof c[11], "-");
+    }
+    snprintf(c[12], sizeof c[12], frames ? "%.0f" : "-", v->bytes_per_frame);
+    snprintf(c[13], sizeof c[13], "%.0f", v->kbps);
+    snprintf(c[14], sizeof c[14], v->psnr_frames ? "%.1f" : "-", v->psnr);
+    snprintf(c[15], sizeof c[15], "%.1f", v->cpu_pct);
+    snprintf(c[16], sizeof c[16], "%.1f", v->proc_pct);
     print_cells(o, c);
 }
 
@@ -383,17 +431,26 @@ static void section(const struct bench_opts *o, const char *title)
     printf(o->markdown ? "\n**%s**\n\n" : "\n%s\n", title);
 }
 
-static const struct row *find_row(const struct row *rows, int n, enum hfx_workload wl, uint32_t w,
-                                  uint32_t h, bool hints, int threads, enum bench_pace pace)
+/* The measured row of encoder (x264: with hints or without) for wl at w x h. */
+static const struct row *find_row(const struct row *rows, int n, const char *encoder,
+                                  enum hfx_workload wl, uint32_t w, uint32_t h, bool hints,
+                                  int threads, enum bench_pace pace)
 {
     for (int i = 0; i < n; i++) {
         const struct bench_row_spec *s = &rows[i].spec;
         if (rows[i].ok && !rows[i].res.fell_back && s->wl == wl && s->width == w &&
-            s->height == h && !strcmp(s->encoder, "x264") && s->no_damage_hints == !hints &&
-            s->threads == threads && s->pace == pace)
+            s->height == h && !strcmp(s->encoder, encoder) &&
+            (strcmp(encoder, "x264") || s->no_damage_hints == !hints) && s->threads == threads &&
+            s->pace == pace)
             return &rows[i];
     }
     return NULL;
+}
+
+static const struct row *paced_row(const struct row *rows, int n, const char *encoder,
+                                   enum hfx_workload wl, uint32_t w, uint32_t h, bool hints)
+{
+    return find_row(rows, n, encoder, wl, w, h, hints, 1, BENCH_PACED);
 }
 
 /* What the warm-up hid: its slowest encode next to the steady median. */
@@ -403,8 +460,8 @@ static void print_warmup(const struct bench_opts *o, const struct row *rows, int
         char line[1024] = "";
         size_t len = 0;
         for (int z = 0; z < o->nsizes && len < sizeof line; z++) {
-            const struct row *r = find_row(rows, n, o->workloads[w], o->sizes[z].w,
-                                           o->sizes[z].h, true, 1, BENCH_PACED);
+            const struct row *r = paced_row(rows, n, "x264", o->workloads[w], o->sizes[z].w,
+                                            o->sizes[z].h, true);
             if (r && r->res.delivered)
                 len += (size_t)snprintf(line + len, sizeof line - len, "%s%ux%u %.1f / %.1f ms",
                                         len ? ", " : "", r->spec.width, r->spec.height,
@@ -425,22 +482,48 @@ static void print_notes(const struct bench_opts *o, const struct row *rows, int 
             "row's wall time; proc CPU %% is the whole process. 100 = one core.");
     item(o, "latency: from the front end's update call (first damage coalesced into the "
             "frame) to the subscriber having read the frame's last byte, loopback TCP.");
+    item(o, "idle rows: the screen never changes; the engine's idle refresh is on at %d ms, so "
+            "every frame is an idle refresh (no macroblock changed) and frames counts them "
+            "against the %d Hz periods of the measured time; latency runs from the start of "
+            "its encode.",
+         BENCH_IDLE_REFRESH_MS, BENCH_SOURCE_FPS);
+    item(o, "hybrid: x264 writes the IDRs and large changes, the P-slice writer frames with "
+            "small damage; hints = the damage it is given.");
     char load[64];
     load_average(load, sizeof load);
     item(o, "load average at the end: %s", load);
     print_warmup(o, rows, n);
     for (int i = 0; i < n; i++) {
         const struct row *r = &rows[i];
-        if (r->ok && r->res.fell_back)
-            item(o, "%s %ux%u %s: skipped, %s cannot encode this size and the engine fell "
-                    "back to %s (the x264 rows measure that)",
-                 hfx_workload_name(r->spec.wl), r->spec.width, r->spec.height, r->spec.encoder,
-                 r->spec.encoder, r->res.encoder_used);
-        else if (r->ok && r->res.unmatched)
+        const char *wl = hfx_workload_name(r->spec.wl);
+        if (!r->ok)
+            continue;
+        if (r->res.fell_back) {
+            item(o, "%s %ux%u %s: not available, %s cannot encode this size (the engine fell "
+                    "back to %s)",
+                 wl, r->spec.width, r->spec.height, r->spec.encoder, r->spec.encoder,
+                 r->res.encoder_used);
+            continue;
+        }
+        if (r->res.unmatched)
             item(o, "%s %ux%u %s: %u delivered frame(s) left out of the PSNR (frame number "
                     "unreadable or not one the source drew)",
-                 hfx_workload_name(r->spec.wl), r->spec.width, r->spec.height, r->spec.encoder,
-                 r->res.unmatched);
+                 wl, r->spec.width, r->spec.height, r->spec.encoder, r->res.unmatched);
+        if (r->res.decode_errors)
+            item(o, "%s %ux%u %s%s: %u access unit(s) the decoder refused as damaged",
+                 wl, r->spec.width, r->spec.height, r->spec.encoder,
+                 r->spec.no_damage_hints ? " (no hints)" : "", r->res.decode_errors);
+        if (!strcmp(r->spec.encoder, "hybrid"))
+            item(o, "%s %ux%u hybrid%s: of the measured frames the writer coded %llu, x264 "
+                    "%llu, with %llu IDR(s) handing the stream back to x264",
+                 wl, r->spec.width, r->spec.height,
+                 r->spec.pace == BENCH_PACED ? "" : " (unpaced)",
+                 (unsigned long long)r->res.writer_frames,
+                 (unsigned long long)r->res.x264_frames, (unsigned long long)r->res.switch_idrs);
+        if (r->res.keyframes)
+            item(o, "%s %ux%u %s%s%s: %u IDR(s) among the measured frames", wl, r->spec.width,
+                 r->spec.height, r->spec.encoder, r->spec.no_damage_hints ? " (no hints)" : "",
+                 r->spec.pace == BENCH_PACED ? "" : " (unpaced)", r->res.keyframes);
     }
 }
 
@@ -451,16 +534,15 @@ static void print_hint_ratios(const struct bench_opts *o, const struct row *rows
         const struct bench_row_spec *s = &rows[i].spec;
         if (s->pace != BENCH_PACED || s->no_damage_hints || strcmp(s->encoder, "x264"))
             continue;
-        const struct row *on = find_row(rows, n, s->wl, s->width, s->height, true, 1, BENCH_PACED);
-        const struct row *off = find_row(rows, n, s->wl, s->width, s->height, false, 1,
-                                         BENCH_PACED);
+        const struct row *on = paced_row(rows, n, "x264", s->wl, s->width, s->height, true);
+        const struct row *off = paced_row(rows, n, "x264", s->wl, s->width, s->height, false);
         if (!on || !off)
             continue;
         if (!on->res.delivered || !off->res.delivered)
             item(o, "%s %ux%u: no frames after the first (nothing changed)",
                  hfx_workload_name(s->wl), s->width, s->height);
         else
-            item(o, "%s %ux%u: %.2f ms / %.2f ms = %.2fx", hfx_workload_name(s->wl), s->width,
+            item(o, "%s %ux%u: %.3f ms / %.3f ms = %.2fx", hfx_workload_name(s->wl), s->width,
                  s->height, off->res.conv_enc_p50, on->res.conv_enc_p50,
                  off->res.conv_enc_p50 / on->res.conv_enc_p50);
     }
@@ -473,7 +555,7 @@ static const char *verdict(bool met)
 
 static void target_video(const struct bench_opts *o, const struct row *rows, int n)
 {
-    const struct row *r = find_row(rows, n, HFX_WL_VIDEO, 1920, 1080, true, 1, BENCH_PACED);
+    const struct row *r = paced_row(rows, n, "x264", HFX_WL_VIDEO, 1920, 1080, true);
     if (!r || !r->res.delivered)
         return;
     const struct bench_row_result *v = &r->res;
@@ -486,12 +568,16 @@ static void target_video(const struct bench_opts *o, const struct row *rows, int
          v->lat_p99, verdict(met));
 }
 
+/* Judged on the workloads it was set for. */
 static void target_overhead(const struct bench_opts *o, const struct row *rows, int n)
 {
+    static const enum hfx_workload judged[] = {HFX_WL_TYPING, HFX_WL_SCROLL, HFX_WL_VIDEO};
     for (int w = 0; w < o->nworkloads; w++) {
-        const struct row *r = find_row(rows, n, o->workloads[w], 1920, 1080, true, 1,
-                                       BENCH_PACED);
-        if (!r || !r->res.delivered)
+        bool judge = false;
+        for (size_t j = 0; j < sizeof judged / sizeof judged[0]; j++)
+            judge |= o->workloads[w] == judged[j];
+        const struct row *r = paced_row(rows, n, "x264", o->workloads[w], 1920, 1080, true);
+        if (!judge || !r || !r->res.delivered)
             continue;
         const struct bench_row_result *v = &r->res;
         item(o, "overhead around the encoder, %s 1920x1080 x264: median (latency - encode) / "
@@ -505,8 +591,10 @@ static void target_overhead(const struct bench_opts *o, const struct row *rows, 
 static void target_throughput(const struct bench_opts *o, const struct row *rows, int n,
                               enum hfx_workload wl, double goal)
 {
-    const struct row *one = find_row(rows, n, wl, 3840, 2160, true, 1, BENCH_CLOSED_LOOP);
-    const struct row *two = find_row(rows, n, wl, 3840, 2160, true, 2, BENCH_CLOSED_LOOP);
+    const struct row *one = find_row(rows, n, "x264", wl, 3840, 2160, true, 1,
+                                     BENCH_CLOSED_LOOP);
+    const struct row *two = find_row(rows, n, "x264", wl, 3840, 2160, true, 2,
+                                     BENCH_CLOSED_LOOP);
     if (!two)
         return;
     item(o, "%s 3840x2160, x264, unpaced: %.1f fps on 2 threads (target >= %.0f): %s; "
@@ -529,7 +617,116 @@ static void print_targets(const struct bench_opts *o, const struct row *rows, in
              IDLE_HEADS, *idle_cpu, IDLE_NS / 1e9, verdict(*idle_cpu < 1.0));
 }
 
+/* ---- the hybrid encoder's targets ---- */
+
+/* What the hybrid is held to, per size; 0 = no target there. */
+struct hybrid_goal {
+    uint32_t w, h;
+    double typing_ratio;        /* x264 with hints p50 / hybrid p50, at least */
+    double typing_ms;           /* hybrid typing p50, at most */
+};
+
+static const struct hybrid_goal hybrid_goals[] = {
+    {1920, 1080, 20, 0.10},
+    {5120, 2880, 100, 0.15},
+};
+#define IDLE_GOAL_MS 0.02
+#define BUSY_GOAL_PCT 25.0
+
+static const struct hybrid_goal *hybrid_goal(uint32_t w, uint32_t h)
+{
+    for (size_t i = 0; i < sizeof hybrid_goals / sizeof hybrid_goals[0]; i++)
+        if (hybrid_goals[i].w == w && hybrid_goals[i].h == h)
+            return &hybrid_goals[i];
+    return NULL;
+}
+
+/* x264 with hints against the hybrid, conv+enc p50, for one workload. */
+static void hybrid_ratio(const struct bench_opts *o, const struct row *rows, int n,
+                         enum hfx_workload wl, struct size sz)
+{
+    const struct row *hy = paced_row(rows, n, "hybrid", wl, sz.w, sz.h, true);
+    const struct row *x = paced_row(rows, n, "x264", wl, sz.w, sz.h, true);
+    if (!hy || !x || !hy->res.delivered || !x->res.delivered)
+        return;
+    double ratio = x->res.conv_enc_p50 / hy->res.conv_enc_p50;
+    const struct hybrid_goal *g = wl == HFX_WL_TYPING ? hybrid_goal(sz.w, sz.h) : NULL;
+    char goal[256] = "";
+    if (g)
+        snprintf(goal, sizeof goal, " (target >= %.0fx): %s; hybrid p50 %.3f ms (target <= %.2f "
+                                    "ms): %s",
+                 g->typing_ratio, verdict(ratio >= g->typing_ratio), hy->res.conv_enc_p50,
+                 g->typing_ms, verdict(hy->res.conv_enc_p50 <= g->typing_ms));
+    item(o, "%s %ux%u: x264 with hints %.3f ms / hybrid %.3f ms = %.1fx%s",
+         hfx_workload_name(wl), sz.w, sz.h, x->res.conv_enc_p50, hy->res.conv_enc_p50, ratio,
+         goal);
+}
+
+static void hybrid_idle(const struct bench_opts *o, const struct row *rows, int n, struct size sz)
+{
+    const struct row *hy = paced_row(rows, n, "hybrid", HFX_WL_IDLE, sz.w, sz.h, true);
+    const struct row *x = paced_row(rows, n, "x264", HFX_WL_IDLE, sz.w, sz.h, true);
+    if (!hy || !hy->res.delivered)
+        return;
+    char other[128] = "";
+    if (x && x->res.delivered)
+        snprintf(other, sizeof other, "; x264 with hints %.3f ms", x->res.conv_enc_p50);
+    item(o, "idle %ux%u: hybrid idle refresh p50 %.3f ms, p99 %.3f ms, %.0f bytes (target "
+            "p50 <= %.2f ms): %s%s",
+         sz.w, sz.h, hy->res.conv_enc_p50, hy->res.conv_enc_p99, hy->res.bytes_per_frame,
+         IDLE_GOAL_MS, verdict(hy->res.conv_enc_p50 <= IDLE_GOAL_MS), other);
+}
+
+static void print_hybrid(const struct bench_opts *o, const struct row *rows, int n,
+                         const struct bench_heads_result *busy, struct size busy_size)
+{
+    section(o, "hybrid encoder: cost against the damage (conv+enc p50, rows above)");
+    for (int z = 0; z < o->nsizes; z++)
+        hybrid_ratio(o, rows, n, HFX_WL_TYPING, o->sizes[z]);
+    for (int z = 0; z < o->nsizes; z++)
+        hybrid_idle(o, rows, n, o->sizes[z]);
+    static const enum hfx_workload others[] = {HFX_WL_WINDOW, HFX_WL_HALF, HFX_WL_SCROLL,
+                                               HFX_WL_VIDEO};
+    for (size_t w = 0; w < sizeof others / sizeof others[0]; w++)
+        for (int z = 0; z < o->nsizes; z++)
+            hybrid_ratio(o, rows, n, others[w], o->sizes[z]);
+    if (!busy)
+        return;
+    bool judged = busy_size.w == 5120 && busy_size.h == 2880;
+    char goal[96] = " (no target at this size)";
+    if (judged)
+        snprintf(goal, sizeof goal, " (target < %.0f%%): %s", BUSY_GOAL_PCT,
+                 verdict(busy->cpu_pct < BUSY_GOAL_PCT));
+    item(o, "%d subscribed %ux%u typing scanouts at %d fps, hybrid, 1 thread each: exporter "
+            "CPU %.1f%% of one core in all, whole process %.1f%%%s; %u of %u updates "
+            "delivered as frames, %llu coalesced, %u IDR(s), writer %llu / x264 %llu frames, "
+            "conv+enc p50 %.3f ms, p99 %.3f ms",
+         BUSY_HEADS, busy_size.w, busy_size.h, BENCH_SOURCE_FPS, busy->cpu_pct, busy->proc_pct,
+         goal, busy->delivered, busy->updates, (unsigned long long)busy->coalesced,
+         busy->keyframes, (unsigned long long)busy->writer_frames,
+         (unsigned long long)busy->x264_frames, busy->conv_enc_p50, busy->conv_enc_p99);
+}
+
 /* ---- main ---- */
+
+/* A row counts as measured when it delivered frames that decode and could
+ * be compared with the source; an encoder that cannot open the size at all
+ * is reported as not available instead. */
+static bool row_measured(const struct row *r, char *why, size_t len)
+{
+    const struct bench_row_result *v = &r->res;
+    if (v->fell_back)
+        return true;
+    if (!v->delivered)
+        snprintf(why, len, "no frame was delivered");
+    else if (v->decode_errors)
+        snprintf(why, len, "%u access unit(s) did not decode", v->decode_errors);
+    else if (!v->psnr_frames)
+        snprintf(why, len, "no delivered frame could be compared with the source");
+    else
+        return true;
+    return false;
+}
 
 static int run_rows(const struct bench_opts *o, struct row *rows, int n)
 {
@@ -538,12 +735,15 @@ static int run_rows(const struct bench_opts *o, struct row *rows, int n)
         char err[512] = "";
         struct row *r = &rows[i];
         r->ok = bench_run_row(&r->spec, &r->res, err, sizeof err) == 0;
-        if (!r->ok) {
-            fprintf(stderr, "hfx bench: %s %ux%u %s: %s\n", hfx_workload_name(r->spec.wl),
-                    r->spec.width, r->spec.height, r->spec.encoder, err);
-            failed++;
-        } else if (!r->res.fell_back) {
+        if (r->ok)
             print_row(o, r);
+        if (r->ok && !row_measured(r, err, sizeof err))
+            r->ok = false;
+        if (!r->ok) {
+            fprintf(stderr, "hfx bench: %s %ux%u %s%s: %s\n", hfx_workload_name(r->spec.wl),
+                    r->spec.width, r->spec.height, r->spec.encoder,
+                    r->spec.no_damage_hints ? " (no hints)" : "", err);
+            failed++;
         }
         fflush(stdout);
     }
@@ -564,6 +764,16 @@ static void print_memory(const struct bench_memory *m, uint32_t w, uint32_t h)
            active / 1048576, active / i420, active / xrgb);
 }
 
+/* The largest size of the run: where 16 busy heads cost the most. */
+static struct size largest_size(const struct bench_opts *o)
+{
+    struct size big = o->sizes[0];
+    for (int i = 1; i < o->nsizes; i++)
+        if ((uint64_t)o->sizes[i].w * o->sizes[i].h > (uint64_t)big.w * big.h)
+            big = o->sizes[i];
+    return big;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     struct bench_opts o = {0};
@@ -572,8 +782,10 @@ int cmd_bench(int argc, char **argv)
     /* Per-row encoder openings are not news here; warnings still are. */
     hfx_log_set_level(HFX_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
-    /* At most three paced rows per workload x size, two unpaced per workload. */
-    struct row *rows = calloc((size_t)o.nworkloads * (o.nsizes * 3 + 2), sizeof *rows);
+    /* At most four paced rows per workload x size (x264 twice), two
+     * unpaced per workload. */
+    struct row *rows = calloc((size_t)o.nworkloads * (o.nsizes * (MAX_ENCODERS + 1) + 2),
+                              sizeof *rows);
     if (!rows) {
         fprintf(stderr, "hfx bench: out of memory\n");
         return 1;
@@ -590,6 +802,23 @@ int cmd_bench(int argc, char **argv)
     print_header(&o);
     int failed = run_rows(&o, rows, n) + (mem_rc < 0);
 
+    /* Sixteen busy heads, at the largest size of the run. */
+    struct bench_heads_result busy;
+    struct size busy_size = largest_size(&o);
+    bool busy_ok = false;
+    if (has_encoder(&o, "hybrid")) {
+        busy_ok = bench_busy_heads(BUSY_HEADS, HFX_WL_TYPING, "hybrid", busy_size.w,
+                                   busy_size.h, o.frames, &busy, err, sizeof err) == 0;
+        if (busy_ok && !busy.delivered) {
+            snprintf(err, sizeof err, "no frame was delivered");
+            busy_ok = false;
+        }
+        if (!busy_ok) {
+            fprintf(stderr, "hfx bench: %d busy %ux%u scanouts: %s\n", BUSY_HEADS, busy_size.w,
+                    busy_size.h, err);
+            failed++;
+        }
+    }
     double idle_cpu;
     bool idle_ok = bench_idle_heads(IDLE_HEADS, 1920, 1080, IDLE_NS, &idle_cpu, err,
                                     sizeof err) == 0;
@@ -600,6 +829,8 @@ int cmd_bench(int argc, char **argv)
     print_notes(&o, rows, n);
     print_hint_ratios(&o, rows, n);
     print_targets(&o, rows, n, idle_ok ? &idle_cpu : NULL);
+    if (has_encoder(&o, "hybrid"))
+        print_hybrid(&o, rows, n, busy_ok ? &busy : NULL, busy_size);
     if (mem_rc == 0)
         print_memory(&mem, 1920, 1080);
     free(rows);

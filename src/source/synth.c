@@ -77,7 +77,8 @@ struct hfx_synth {
     struct font font;
     struct terminal term;    /* typing */
     struct hfx_rect win;     /* window: where the window is */
-    struct surface tex;      /* scroll, half: the page; video: the scene */
+    int32_t video_w;         /* video, half: the moving picture's width, from x = 0 */
+    struct surface tex;      /* scroll: the page; video, half: the scene */
     struct surface sprites;  /* video: BALLS shaded discs side by side */
     int32_t *disc_half;      /* video: half-width of a disc on each sprite row */
 };
@@ -540,7 +541,7 @@ static bool draw_scene(struct surface *sc, int32_t frame_side)
 static bool balls_init(struct hfx_synth *s)
 {
     static const uint32_t colours[BALLS] = { 0xd03030, 0xe0c020, 0x3050d0, 0xe8e8e8 };
-    int32_t d = max_i32(min_i32(s->fb.w, s->fb.h) / 6, 8);
+    int32_t d = max_i32(min_i32(s->video_w, s->fb.h) / 6, 8);
     float rad = (float)d / 2.0f;
     s->disc_half = malloc((size_t)d * sizeof *s->disc_half);
     if (s->disc_half == NULL || !surface_init(&s->sprites, d * BALLS, d))
@@ -569,7 +570,7 @@ static void draw_balls(struct hfx_synth *s, double t)
     for (int b = 0; b < BALLS; b++) {
         double u = 0.5 + 0.5 * sin(t * (0.011 + 0.004 * b) + 1.3 * b);
         double v = 0.5 + 0.5 * sin(t * (0.017 - 0.003 * b) + 0.7 * b + 2.0);
-        int32_t x0 = (int32_t)(u * (s->fb.w - d)), y0 = (int32_t)(v * (s->fb.h - d));
+        int32_t x0 = (int32_t)(u * (s->video_w - d)), y0 = (int32_t)(v * (s->fb.h - d));
         for (int32_t y = 0; y < d; y++) {
             int32_t left = rad - s->disc_half[y], len = 2 * s->disc_half[y];
             memcpy(surface_row(&s->fb, y0 + y) + x0 + left,
@@ -592,13 +593,13 @@ static void video_render(struct hfx_synth *s)
 {
     const struct surface *sc = &s->tex;
     double t = s->frame;
-    int32_t left = RIPPLE_X + (int32_t)(pan(t, 0.011, 0.029, 0.0) * (sc->w - s->fb.w - 2 * RIPPLE_X));
+    int32_t left = RIPPLE_X + (int32_t)(pan(t, 0.011, 0.029, 0.0) * (sc->w - s->video_w - 2 * RIPPLE_X));
     int32_t top = RIPPLE_Y + (int32_t)(pan(t, 0.013, 0.023, 0.5) * (sc->h - s->fb.h - 2 * RIPPLE_Y));
     for (int32_t y = 0; y < s->fb.h; y++) {
         double phase = y * (TAU / RIPPLE_LEN) + t * 0.2;
         int32_t sx = left + (int32_t)lround(RIPPLE_X * sin(phase));
         int32_t sy = top + y + (int32_t)lround(RIPPLE_Y * cos(0.7 * phase));
-        memcpy(surface_row(&s->fb, y), surface_row(sc, sy) + sx, (size_t)s->fb.w * 4);
+        memcpy(surface_row(&s->fb, y), surface_row(sc, sy) + sx, (size_t)s->video_w * 4);
     }
     draw_balls(s, t);
 }
@@ -647,18 +648,13 @@ static void window_render(struct hfx_synth *s)
     }
 }
 
-/* half: the left half shows a page scrolling as in scroll, over the desktop
- * drawn at creation, which the right half keeps showing. */
+/* half: the left half of the screen is a moving picture drawn as video
+ * draws the whole screen (a player or a game beside a still desktop), so
+ * every one of its macroblocks changes every frame; the right half keeps
+ * the desktop drawn at creation. */
 static struct hfx_rect half_rect(const struct hfx_synth *s)
 {
     return (struct hfx_rect){ 0, 0, s->fb.w / 2, s->fb.h };
-}
-
-static void half_render(struct hfx_synth *s)
-{
-    int32_t sy = (int32_t)((uint64_t)s->frame * SCROLL_STEP % (uint64_t)s->tex.h);
-    for (int32_t y = 0; y < s->fb.h; y++, sy = sy + 1 == s->tex.h ? 0 : sy + 1)
-        memcpy(surface_row(&s->fb, y), surface_row(&s->tex, sy), (size_t)s->tex.w * 4);
 }
 
 /* ---- frames and damage ---- */
@@ -711,7 +707,7 @@ static int part_step(struct hfx_synth *s, struct hfx_rect *damage)
         window_render(s);
         damage[0] = s->win;
     } else {
-        half_render(s);
+        video_render(s);
         damage[0] = half_rect(s);
     }
     int n = 1;
@@ -800,6 +796,7 @@ static bool prepare(struct hfx_synth *s)
         scroll_render(s);
         break;
     case HFX_WL_VIDEO:
+        s->video_w = s->fb.w;
         if (!surface_init(&s->tex, 2 * s->fb.w, 2 * s->fb.h) ||
             !draw_scene(&s->tex, max_i32(s->fb.w, s->fb.h)) || !balls_init(s))
             return false;
@@ -816,10 +813,11 @@ static bool prepare(struct hfx_synth *s)
     case HFX_WL_HALF: {
         struct rng r = { SEED_DESKTOP };
         draw_desktop(&s->fb, &s->font, &r);
-        if (!surface_init(&s->tex, half_rect(s).w, 2 * s->fb.h))
+        s->video_w = half_rect(s).w;
+        if (!surface_init(&s->tex, 2 * s->video_w, 2 * s->fb.h) ||
+            !draw_scene(&s->tex, max_i32(s->video_w, s->fb.h)) || !balls_init(s))
             return false;
-        draw_page(&s->tex, &s->font);
-        half_render(s);
+        video_render(s);
         break;
     }
     }

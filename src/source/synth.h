@@ -15,7 +15,7 @@ enum hfx_workload {
     HFX_WL_SCROLL,  /* a text page scrolling vertically: whole-frame change */
     HFX_WL_VIDEO,   /* natural-looking content moving in two directions */
     HFX_WL_WINDOW,  /* a small window (200x150) mid-screen, repainted with new content */
-    HFX_WL_HALF,    /* the left half of the screen: a page scrolling; the right half still */
+    HFX_WL_HALF,    /* the left half of the screen moving as in video, the right half still */
 };
 #define HFX_WORKLOADS (HFX_WL_HALF + 1)
 
