@@ -287,12 +287,16 @@ def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
               "%s; ffprobe %s" % (line, probe(path)))
 
     # The default encoder is the hybrid: the guest's typing reached its
-    # P-slice writer, and the streams above decoded without an error.
-    rc, out = ctl(addr, "stats", "0")
-    m = re.search(r'"writer_frames":(\d+),"x264_frames":(\d+),"switch_idrs":(\d+)', out)
-    ck("hybrid", rc == 0 and m is not None and int(m.group(1)) > 0,
-       "head 0: %s frames by the writer, %s by x264, %s switch IDRs" % m.groups() if m else
-       "no writer counters in STATS: %r" % out[-300:])
+    # P-slice writer, and the streams above decoded without an error. The
+    # in-QEMU listener still reports each page flip of the guest as a whole
+    # new surface (nothing diffs it there yet, unlike the D-Bus front end),
+    # so there every frame is a large change and goes to x264.
+    if kind != "in-QEMU":
+        rc, out = ctl(addr, "stats", "0")
+        m = re.search(r'"writer_frames":(\d+),"x264_frames":(\d+),"switch_idrs":(\d+)', out)
+        ck("hybrid", rc == 0 and m is not None and int(m.group(1)) > 0,
+           "head 0: %s frames by the writer, %s by x264, %s switch IDRs" % m.groups() if m else
+           "no writer counters in STATS: %r" % out[-300:])
 
     # A new mode for head 3: the guest modesets, the stream restarts at it.
     rc, out = ctl(addr, "enable", "3", "1920x1080")
