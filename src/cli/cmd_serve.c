@@ -22,7 +22,7 @@ static const char help[] =
     "                      -display dbus,p2p=yes -qmp unix:PATH,server=on,wait=off, or a\n"
     "                      D-Bus bus address where QEMU runs -display dbus,addr=ADDR\n"
     "source: synthetic (default; a stand-in for a VM's heads)\n"
-    "  --workload NAME     idle, typing, scroll or video (default typing)\n"
+    "  --workload NAME     idle, typing, window, half, scroll or video (default typing)\n"
     "  --size WxH          size of each head (default 1920x1080)\n"
     "  --heads N           heads enabled at start, 0..scanouts (default 1)\n"
     "  --fps N             frames per second the source draws (default 60)\n"
@@ -90,8 +90,8 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
         case O_WORKLOAD: {
             int wl = hfx_workload_parse(optarg);
             if (wl < 0) {
-                fprintf(stderr, "hfx serve: --workload takes idle, typing, scroll or video, "
-                                "not '%s'\n", optarg);
+                fprintf(stderr, "hfx serve: --workload takes idle, typing, window, half, scroll or "
+                                "video, not '%s'\n", optarg);
                 return -1;
             }
             o->source.workload = (enum hfx_workload)wl;

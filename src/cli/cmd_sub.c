@@ -89,7 +89,8 @@ static int parse(int argc, char **argv, struct sub_opts *o)
             o->check = hfx_workload_parse(optarg);
             o->decode = true;
             if (o->check < 0) {
-                fprintf(stderr, "hfx sub: --check takes idle, typing, scroll or video, not '%s'\n",
+                fprintf(stderr, "hfx sub: --check takes idle, typing, window, half, scroll or video, "
+                                "not '%s'\n",
                         optarg);
                 return -1;
             }
