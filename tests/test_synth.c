@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "splitmix.h"
+
 static int failures;
 
 static bool check(bool ok, const char *file, int line, const char *what)
@@ -26,15 +28,6 @@ static bool check(bool ok, const char *file, int line, const char *what)
 static const enum hfx_workload workloads[] = { HFX_WL_IDLE,  HFX_WL_TYPING, HFX_WL_SCROLL,
                                                HFX_WL_VIDEO, HFX_WL_WINDOW, HFX_WL_HALF };
 #define WORKLOADS (sizeof workloads / sizeof workloads[0])
-
-/* splitmix64, so the random stamp values are the same on every run. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
 
 static double now_ms(void)
 {
@@ -343,7 +336,7 @@ enum { SF_W = 320, SF_H = 48 };
 static void stamp_frame_make(struct stamp_frame *f, uint32_t value, uint64_t *rnd)
 {
     for (size_t i = 0; i < sizeof f->xrgb; i++)
-        f->xrgb[i] = (uint8_t)next_random(rnd);
+        f->xrgb[i] = (uint8_t)splitmix64(rnd);
     hfx_stamp_write_xrgb(f->xrgb, SF_W * 4, value);
     ARGBToI420(f->xrgb, SF_W * 4, f->y, SF_W, f->u, SF_W / 2, f->v, SF_W / 2, SF_W, SF_H);
 }
@@ -357,7 +350,7 @@ static int64_t stamp_frame_read(const struct stamp_frame *f)
 static void add_noise(struct stamp_frame *f, uint64_t *rnd)
 {
     for (size_t i = 0; i < sizeof f->y; i++) {
-        int v = f->y[i] + (int)(next_random(rnd) % 61) - 30;
+        int v = f->y[i] + (int)(splitmix64(rnd) % 61) - 30;
         f->y[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
     }
 }
@@ -375,7 +368,7 @@ static void test_stamp_round_trip(void)
     uint64_t rnd = 1;
     uint32_t values[300] = { 0, 1, 2, 0xffffff, 0x800000, 0x555555, 0xaaaaaa, 0x123456 };
     for (size_t i = 8; i < sizeof values / sizeof values[0]; i++)
-        values[i] = (uint32_t)next_random(&rnd) & 0xffffff;
+        values[i] = (uint32_t)splitmix64(&rnd) & 0xffffff;
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         stamp_frame_make(&f, values[i], &rnd);
         if (!CHECK(stamp_frame_read(&f) == values[i]))

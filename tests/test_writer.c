@@ -20,10 +20,10 @@
 #include "common/clock.h"
 #include "common/picture.h"
 #include "encoder/encoder.h"
-#include "engine/convert.h"
 #include "engine/engine.h"
 #include "mb_damage.h"
 #include "source/synth.h"
+#include "splitmix.h"
 #include "writer_sequence.h"
 
 /* What the writer coded (luma of its damaged macroblocks) at the default
@@ -31,14 +31,6 @@
  * the hardest and sets this floor; text and flat areas are far above. */
 #define MIN_PSNR 33.0
 #define TYPING_MIN_PSNR 40.0
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static void sequences(int steps)
 {
@@ -59,7 +51,7 @@ static void sequences(int steps)
                 continue;
             int n = sizes[si][0] > 200 ? steps / 4 : steps;
             for (int i = 0; i < n; i++) {
-                uint64_t v = splitmix(&rnd);
+                uint64_t v = splitmix64(&rnd);
                 uint8_t step[WSEQ_STEP_BYTES];
                 memcpy(step, &v, sizeof step);
                 if (wseq_step(q, step, MIN_PSNR, err, sizeof err) < 0) {
@@ -131,13 +123,10 @@ static const struct hfx_decoded *synth_frame(struct synth_run *r,
     struct hfx_rect rects[16];
     int n = hfx_synth_next(r->synth, rects, 16);
     test_damage_clear(&r->dmg);
-    for (int i = 0; i < n; i++) {
-        uint32_t x = (uint32_t)rects[i].x & ~1u, y = (uint32_t)rects[i].y & ~1u;
-        uint32_t w = (uint32_t)rects[i].x + rects[i].w - x, h = (uint32_t)rects[i].y + rects[i].h - y;
-        hfx_convert_rect(r->pic, hfx_synth_pixels(r->synth), hfx_synth_stride(r->synth),
-                         HFX_FMT_XRGB8888, x, y, w, h);
-        test_damage_add(&r->dmg, x, y, w, h);
-    }
+    for (int i = 0; i < n; i++)
+        wseq_convert(&r->dmg, r->pic, hfx_synth_pixels(r->synth), hfx_synth_stride(r->synth),
+                     HFX_FMT_XRGB8888, (uint32_t)rects[i].x, (uint32_t)rects[i].y,
+                     (uint32_t)rects[i].w, (uint32_t)rects[i].h);
     struct hfx_au au;
     int64_t t0 = hfx_now_ns();
     int rc = ops->encode(r->enc, r->pic, first ? NULL : test_damage_boxes(&r->dmg), first, &au);

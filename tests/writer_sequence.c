@@ -58,6 +58,15 @@ static void paint(struct wseq *q, uint32_t x, uint32_t y, uint32_t w, uint32_t h
     }
 }
 
+void wseq_convert(struct test_damage *d, struct hfx_picture *pic, const uint8_t *pixels,
+                  uint32_t stride, uint32_t fourcc, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+    /* Conversion starts on even coordinates (4:2:0). */
+    uint32_t cx = x & ~1u, cy = y & ~1u;
+    hfx_convert_rect(pic, pixels, stride, fourcc, cx, cy, x + w - cx, y + h - cy);
+    test_damage_add(d, cx, cy, x + w - cx, y + h - cy);
+}
+
 struct wseq *wseq_new(uint32_t width, uint32_t height, uint32_t fourcc, int quality, char *err,
                       size_t errlen)
 {
@@ -174,11 +183,7 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
         if (edges & 8)
             y = 0;
         paint(q, x, y, rw, rh, (uint8_t)(edges >> 4), rd16(step + 1) ^ step[0]);
-        /* Conversion starts on even coordinates (4:2:0). */
-        uint32_t cx = x & ~1u, cy = y & ~1u;
-        hfx_convert_rect(q->pic, q->surface, q->stride, q->fourcc, cx, cy, x + rw - cx,
-                         y + rh - cy);
-        test_damage_add(&q->dmg, cx, cy, x + rw - cx, y + rh - cy);
+        wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, x, y, rw, rh);
     }
     const struct hfx_mb_damage *dmg = test_damage_boxes(&q->dmg);
     struct hfx_au au;

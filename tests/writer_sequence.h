@@ -9,9 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/picture.h"
+#include "mb_damage.h"
+
 #define WSEQ_STEP_BYTES 8
 
 struct wseq;
+
+/* Converts the rectangle of a packed surface into pic the way the engine
+ * does (from even coordinates) and marks the macroblocks it touched. */
+void wseq_convert(struct test_damage *d, struct hfx_picture *pic, const uint8_t *pixels,
+                  uint32_t stride, uint32_t fourcc, uint32_t x, uint32_t y, uint32_t w, uint32_t h);
 
 /* A sequence on a width x height surface in a DRM fourcc the engine takes;
  * starts with x264's IDR. NULL with err filled on failure. */
