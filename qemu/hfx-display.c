@@ -29,7 +29,7 @@
 #include "qemu/module.h"
 #include "qemu/timer.h"
 #include "qom/object_interfaces.h"
-#include "sysemu/sysemu.h"
+#include "system/system.h"
 #include "hw/qdev-core.h"
 #include "ui/console.h"
 
@@ -62,7 +62,7 @@ typedef struct HfxHead {
 struct HfxExport {
     Object parent_obj;
     char *listen, *encoder, *secret_file;
-    uint32_t bitrate, threads, idr_interval, idle_refresh;
+    uint32_t quality, bitrate, threads, idr_interval, idle_refresh;
     struct hfx_exporter x;
     bool running;
     int nheads;
@@ -140,7 +140,7 @@ static void hfx_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *new_surfa
     int64_t t0 = begin();
     hd->ds = new_surface;
     uint32_t fourcc = new_surface ? hfx_format_from_pixman(surface_format(new_surface)) : 0;
-    if (!new_surface || is_placeholder(new_surface) || !fourcc) {
+    if (!new_surface || surface_is_placeholder(new_surface) || !fourcc) {
         /* The guest turned the head off (or shows nothing we can take). */
         if (hd->shown) {
             hfx_engine_scanout_disable(hd->hfx->x.engine, hd->scanout);
@@ -207,10 +207,10 @@ static bool hfx_check_format(DisplayChangeListener *dcl, pixman_format_code_t fo
     return hfx_format_from_pixman(format) != 0;
 }
 
-static void hfx_mouse_set(DisplayChangeListener *dcl, int x, int y, int on)
+static void hfx_mouse_set(DisplayChangeListener *dcl, int x, int y, bool on)
 {
     HfxHead *hd = container_of(dcl, HfxHead, dcl);
-    hd->cursor = (struct hfx_cursor){.x = x, .y = y, .visible = on != 0};
+    hd->cursor = (struct hfx_cursor){.x = x, .y = y, .visible = on};
     hfx_engine_scanout_cursor(hd->hfx->x.engine, hd->scanout, &hd->cursor);
 }
 
@@ -347,6 +347,7 @@ static void hfx_complete(UserCreatable *uc, Error **errp)
         .encoder = hfx->encoder,
         .bitrate = hfx->bitrate,
         .threads = (int)hfx->threads,
+        .quality = (int)hfx->quality,
         .idr_interval_ms = hfx->idr_interval,
         .idle_refresh_ms = hfx->idle_refresh,
     };
@@ -467,6 +468,8 @@ static void hfx_class_init(ObjectClass *oc, void *data)
     object_class_property_add_str(oc, "encoder", get_encoder, set_encoder);
     object_class_property_set_description(
         oc, "encoder", "hybrid (default: x264 plus the P-slice writer), x264 or openh264");
+    add_u32(oc, "quality", offsetof(HfxExport, quality),
+            "QP of the P-slice writer and x264's CRF, 1..51 (default 23)");
     add_u32(oc, "bitrate", offsetof(HfxExport, bitrate), "bits/s (default: by resolution)");
     add_u32(oc, "threads", offsetof(HfxExport, threads), "encoder threads per head (default 1)");
     add_u32(oc, "idr-interval", offsetof(HfxExport, idr_interval),
