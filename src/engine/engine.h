@@ -149,6 +149,22 @@ int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t scanout,
                                        const uint8_t *pixels, uint32_t stride,
                                        const struct hfx_rect *rects, int nrects,
                                        void (*release)(void *data), void *release_data);
+/* Like hfx_engine_scanout_update, for rectangles that only MAY have changed
+ * (rects NULL or nrects 0: the whole surface). The typical caller is a page
+ * flip: the surface now shows another buffer of the same size and format,
+ * and whatever the guest flushed, the damage is what differs from the
+ * picture shown before. The engine keeps a 64-bit fingerprint (XXH3) of
+ * every 64x16 tile of what it converted; it hashes the tiles the rectangles
+ * touch and converts only those whose fingerprint changed. Costs one read
+ * of those tiles (docs/benchmarks.md: per flip at 1080p and 5K). */
+int hfx_engine_scanout_compare(struct hfx_engine *e, uint32_t scanout, const uint8_t *pixels,
+                               uint32_t stride, const struct hfx_rect *rects, int nrects);
+/* hfx_engine_scanout_compare on the scanout's worker, with the contract of
+ * hfx_engine_scanout_update_deferred (pixels valid until release). */
+int hfx_engine_scanout_compare_deferred(struct hfx_engine *e, uint32_t scanout,
+                                        const uint8_t *pixels, uint32_t stride,
+                                        const struct hfx_rect *rects, int nrects,
+                                        void (*release)(void *data), void *release_data);
 /* The head is gone (guest disabled it): the stream ends. */
 void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t scanout);
 /* The head's pointer moved or changed shape (for the extended protocol).
