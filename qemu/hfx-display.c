@@ -15,8 +15,10 @@
  * nothing here waits for the encoder or the network. (2D display surfaces
  * change only on the main thread, when the device copies a guest frame into
  * them; a frame converted after the next copy shows the newer picture, and
- * the update that follows the copy sends it again anyway.) Head requests from the network (ENABLE/DISABLE_SCANOUT) come
- * back to the main thread as bottom halves and become dpy_set_ui_info().
+ * the update that follows the copy sends it again anyway.) Head requests
+ * from the network (ENABLE/DISABLE_SCANOUT) are queued in order by the
+ * shared front-end code and applied on the main thread, from a bottom half,
+ * as dpy_set_ui_info().
  *
  * Time spent inside the callbacks is measured; `qom-get hfx0 stats` and the
  * log line at exit report it.
@@ -34,6 +36,7 @@
 #include "ui/console.h"
 
 #include "engine/engine.h"
+#include "frontend/frontend.h"
 #include "server/exporter.h"
 
 #define TYPE_HFX_EXPORT "helix-frame-export"
@@ -54,13 +57,14 @@ typedef struct HfxHead {
     uint32_t scanout;
     DisplaySurface *ds;
     bool shown;                 /* the engine has this head's size and format */
-    bool pending_full;          /* a new buffer of the same size: all of it is new */
+    bool flipped;               /* a new buffer of the same size: find what changed */
     uint32_t width, height, fourcc;
     struct hfx_cursor cursor;
 } HfxHead;
 
 struct HfxExport {
     Object parent_obj;
+    struct hfx_frontend fe;     /* head requests from the network */
     char *listen, *encoder, *secret_file;
     uint32_t quality, bitrate, threads, idr_interval, idle_refresh;
     struct hfx_exporter x;
@@ -129,7 +133,7 @@ static void show_surface(HfxHead *hd)
         return;
     }
     hd->shown = true;
-    hd->pending_full = false;
+    hd->flipped = false;
     hd->width = surface_width(ds);
     hd->height = surface_height(ds);
 }
@@ -149,10 +153,11 @@ static void hfx_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *new_surfa
         hd->ds = NULL;
     } else if (hd->shown && surface_width(new_surface) == hd->width &&
                surface_height(new_surface) == hd->height && fourcc == hd->fourcc) {
-        /* A page flip: same geometry, another buffer. Its content is
-         * converted with the update that follows (or at the next refresh),
-         * once, instead of here and again there. */
-        hd->pending_full = true;
+        /* A page flip: same geometry, another buffer. The guest flushes
+         * all of it, so the update that follows (or the next refresh)
+         * hands the whole buffer to the engine's worker to compare with
+         * what was shown: the damage is what changed, not the flush. */
+        hd->flipped = true;
     } else {
         hd->fourcc = fourcc;
         show_surface(hd);
@@ -180,14 +185,19 @@ static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int 
     }
     int64_t t0 = begin();
     struct hfx_rect r = {x, y, w, h};
-    if (hd->pending_full) {
-        r = (struct hfx_rect){0, 0, (int32_t)hd->width, (int32_t)hd->height};
-        hd->pending_full = false;
-    }
     pixman_image_t *image = pixman_image_ref(hd->ds->image);
-    if (hfx_engine_scanout_update_deferred(hd->hfx->x.engine, hd->scanout, surface_data(hd->ds),
-                                           surface_stride(hd->ds), &r, 1, release_image,
-                                           image) < 0) {
+    int rc;
+    if (hd->flipped) {
+        hd->flipped = false;
+        rc = hfx_engine_scanout_compare_deferred(hd->hfx->x.engine, hd->scanout,
+                                                 surface_data(hd->ds), surface_stride(hd->ds),
+                                                 NULL, 0, release_image, image);
+    } else {
+        rc = hfx_engine_scanout_update_deferred(hd->hfx->x.engine, hd->scanout,
+                                                surface_data(hd->ds), surface_stride(hd->ds), &r,
+                                                1, release_image, image);
+    }
+    if (rc < 0) {
         pixman_image_unref(image);
     }
     end(&hd->hfx->updates, t0);
@@ -197,7 +207,7 @@ static void hfx_refresh(DisplayChangeListener *dcl)
 {
     HfxHead *hd = container_of(dcl, HfxHead, dcl);
     graphic_hw_update(dcl->con);
-    if (hd->pending_full) {
+    if (hd->flipped) {
         hfx_gfx_update(dcl, 0, 0, hd->width, hd->height);
     }
 }
@@ -239,60 +249,49 @@ static const DisplayChangeListenerOps hfx_dcl_ops = {
     .dpy_cursor_define = hfx_cursor_define,
 };
 
-/* ---- head requests from the network ---- */
+/* ---- head requests from the network (queued by frontend.c) ---- */
 
-typedef struct HeadRequest {
-    HfxExport *hfx;
-    uint32_t scanout, w, h, refresh;
-    bool enable;
-    hfx_head_done_fn done;
-    void *done_data;
-} HeadRequest;
-
-/* 96 dpi, what QEMU's own displays assume. */
-static uint32_t px_to_mm(uint32_t px)
+static void apply_head(struct hfx_frontend *fe, struct hfx_head_request *r)
 {
-    return px * 254 / 960;
-}
-
-static void set_head_bh(void *opaque)
-{
-    HeadRequest *req = opaque;
-    HfxExport *hfx = req->hfx;
-    char text[64];
-    if (req->scanout >= (uint32_t)hfx->nheads) {
-        req->done(req->done_data, -1, "the VM has no such head");
-    } else {
-        QemuConsole *con = hfx->heads[req->scanout].dcl.con;
-        QemuUIInfo info = {
-            .width = req->enable ? req->w : 0,
-            .height = req->enable ? req->h : 0,
-            .width_mm = px_to_mm(req->enable ? req->w : 0),
-            .height_mm = px_to_mm(req->enable ? req->h : 0),
-            .refresh_rate = req->enable && req->refresh ? req->refresh * 1000 : 0,
-        };
-        if (!dpy_ui_info_supported(con)) {
-            req->done(req->done_data, -1, "this display device cannot switch heads");
-        } else if (dpy_set_ui_info(con, &info, false) < 0) {
-            req->done(req->done_data, -1, "dpy_set_ui_info failed");
-        } else {
-            snprintf(text, sizeof text, "Virtual-%u", req->scanout + 1);
-            req->done(req->done_data, 0, text);
-        }
+    HfxExport *hfx = container_of(fe, HfxExport, fe);
+    if (r->scanout >= (uint32_t)hfx->nheads) {
+        hfx_head_request_done(r, -1, "the VM has no such head");
+        return;
     }
-    g_free(req);
+    QemuConsole *con = hfx->heads[r->scanout].dcl.con;
+    QemuUIInfo info = {
+        .width = r->width,
+        .height = r->height,
+        .width_mm = r->width_mm,
+        .height_mm = r->height_mm,
+        .refresh_rate = r->refresh_hz * 1000,   /* mHz; 0: the device's default */
+    };
+    if (!dpy_ui_info_supported(con)) {
+        hfx_head_request_done(r, -1, "this display device cannot switch heads");
+    } else if (dpy_set_ui_info(con, &info, false) < 0) {
+        hfx_head_request_done(r, -1, "dpy_set_ui_info failed");
+    } else {
+        hfx_head_request_done(r, 0, NULL);
+    }
 }
 
-/* Called on the server's thread: hand over to the main loop. */
-static void set_head(void *data, uint32_t scanout, bool enable, uint32_t w, uint32_t h,
-                     uint32_t refresh, hfx_head_done_fn done, void *done_data)
+static void run_requests_bh(void *opaque)
 {
-    HeadRequest *req = g_new0(HeadRequest, 1);
-    *req = (HeadRequest){data, scanout, w, h, refresh, enable, done, done_data};
-    aio_bh_schedule_oneshot(qemu_get_aio_context(), set_head_bh, req);
+    hfx_frontend_run_requests(opaque);
 }
 
-static const struct hfx_frontend_ops hfx_frontend = {.set_head = set_head};
+/* Called on the server's thread: the requests are applied on the main loop. */
+static void kick(struct hfx_frontend *fe)
+{
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), run_requests_bh, fe);
+}
+
+static const struct hfx_frontend_class hfx_frontend_in_qemu = {
+    .name = "in-qemu",
+    .summary = "a display listener compiled into QEMU (-object helix-frame-export)",
+    .kick = kick,
+    .apply_head = apply_head,
+};
 
 /* ---- life cycle ---- */
 
@@ -361,7 +360,7 @@ static void hfx_complete(UserCreatable *uc, Error **errp)
         hfx->listen = g_strdup(scfg.listen[0]);
     }
     hfx->running = true;
-    hfx_engine_set_frontend(hfx->x.engine, &hfx_frontend, hfx);
+    hfx_frontend_init(&hfx->fe, &hfx_frontend_in_qemu, hfx->x.engine);
     hfx->exit.notify = report_at_exit;
     qemu_add_exit_notifier(&hfx->exit);
     /* -object is created before the devices; consoles exist once the
@@ -383,6 +382,7 @@ static void hfx_finalize(Object *obj)
             unregister_displaychangelistener(&hfx->heads[i].dcl);
         }
         hfx_exporter_stop(&hfx->x);
+        hfx_frontend_fini(&hfx->fe);
         hfx_exporter_free(&hfx->x);
         qemu_remove_exit_notifier(&hfx->exit);
     }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #include "server/server.h"
+#include "frontend/frontend.h"
+#include "frontend/qemu_dbus.h"
 #include "source/synth_frontend.h"
 
 int cmd_serve(int argc, char **argv);
@@ -19,8 +21,8 @@ int cmd_token(int argc, char **argv);
 struct serve_opts {
     struct hfx_engine_config engine;
     struct hfx_server_config server;
-    struct hfx_synth_frontend_config source;
-    const char *qemu_dbus;      /* attach to QEMU instead of the synthetic source */
+    const struct hfx_frontend_class *frontend;
+    struct hfx_frontend_args source;
     const char *token_out;      /* write the control token here */
     uint32_t duration;
 };

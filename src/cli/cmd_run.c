@@ -151,7 +151,8 @@ int cmd_run(int argc, char **argv)
     snprintf(address, sizeof address, "qmp:%s", qmp_path);
     snprintf(secret_path, sizeof secret_path, "%s/secret", dir);
     snprintf(token_path, sizeof token_path, "%s/control-token", dir);
-    o.qemu_dbus = address;
+    o.frontend = &hfx_frontend_qemu_dbus;
+    o.source.attach = address;
     if (!o.server.secret_file)
         o.server.secret_file = secret_path;
 

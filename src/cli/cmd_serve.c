@@ -8,8 +8,8 @@
 #include "common/log.h"
 #include "encoder/encoder.h"
 #include "server/exporter.h"
+#include "frontend/frontend.h"
 #include "frontend/qemu_dbus.h"
-#include "source/synth_frontend.h"
 
 static const char help[] =
     "usage: hfx serve [OPTIONS]\n"
@@ -17,15 +17,22 @@ static const char help[] =
     "Runs the exporter: a source feeds the engine, the server sends H.264 to\n"
     "subscribers. Stops on SIGINT/SIGTERM, after --duration, or when the VM goes.\n"
     "\n"
+    "front end:\n"
+    "  --frontend NAME     synthetic (default) or qemu-dbus\n"
+    "  --attach ADDR       what the front end attaches to (qemu-dbus: below)\n"
     "source: a running QEMU VM\n"
-    "  --qemu-dbus ADDR    attach to QEMU's D-Bus display: qmp:PATH for QEMU started with\n"
-    "                      -display dbus,p2p=yes -qmp unix:PATH,server=on,wait=off, or a\n"
-    "                      D-Bus bus address where QEMU runs -display dbus,addr=ADDR\n"
+    "  --qemu-dbus ADDR    --frontend qemu-dbus --attach ADDR: QEMU's D-Bus display, qmp:PATH\n"
+    "                      for QEMU started with -display dbus,p2p=yes\n"
+    "                      -qmp unix:PATH,server=on,wait=off, or a D-Bus bus address where\n"
+    "                      QEMU runs -display dbus,addr=ADDR\n"
     "source: synthetic (default; a stand-in for a VM's heads)\n"
     "  --workload NAME     idle, typing, window, half, scroll or video (default typing)\n"
     "  --size WxH          size of each head (default 1920x1080)\n"
     "  --heads N           heads enabled at start, 0..scanouts (default 1)\n"
-    "  --fps N             frames per second the source draws (default 60)\n"
+    "  --fps N             frames per second the source draws (default 60; ENABLE_SCANOUT's\n"
+    "                      refresh rate sets a head's own)\n"
+    "  --flip              draw every frame whole into a back buffer and page-flip to it,\n"
+    "                      as a compositor on KMS does: the engine finds the damage\n"
     "  --format FOURCC     XRGB8888 (default), ARGB8888, XBGR8888, ABGR8888, BGRX8888, BGRA8888\n"
     "engine:\n"
     "  --scanouts N        scanouts 1..16 (default 16)\n"
@@ -64,6 +71,7 @@ void serve_opts_init(struct serve_opts *o)
 {
     *o = (struct serve_opts){
         .engine = {.max_scanouts = HFX_MAX_SCANOUTS},
+        .frontend = &hfx_frontend_synthetic,
         .source = {.workload = HFX_WL_TYPING, .width = 1920, .height = 1080, .heads = 1},
     };
 }
@@ -72,9 +80,10 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
     enum { O_WORKLOAD = 256, O_SIZE, O_HEADS, O_FPS, O_FORMAT, O_SCANOUTS, O_ENCODER, O_BITRATE,
            O_THREADS, O_IDR, O_REFRESH, O_LISTEN, O_QUEUE, O_DURATION, O_QEMU,
-           O_SECRET, O_TOKEN_OUT, O_QUALITY };
+           O_SECRET, O_TOKEN_OUT, O_QUALITY, O_FRONTEND, O_ATTACH, O_FLIP };
     static const struct option opts[] = {
-        {"qemu-dbus", 1, 0, O_QEMU}, {"secret-file", 1, 0, O_SECRET},
+        {"qemu-dbus", 1, 0, O_QEMU}, {"frontend", 1, 0, O_FRONTEND}, {"attach", 1, 0, O_ATTACH},
+        {"flip", 0, 0, O_FLIP}, {"secret-file", 1, 0, O_SECRET},
         {"token-out", 1, 0, O_TOKEN_OUT},
         {"workload", 1, 0, O_WORKLOAD}, {"size", 1, 0, O_SIZE}, {"heads", 1, 0, O_HEADS},
         {"fps", 1, 0, O_FPS}, {"format", 1, 0, O_FORMAT}, {"scanouts", 1, 0, O_SCANOUTS},
@@ -135,7 +144,21 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
             o->server.queue_bytes = v;
             break;
         case O_DURATION: rc = cli_uint("--duration", optarg, 1, 86400 * 365, &o->duration); break;
-        case O_QEMU: o->qemu_dbus = optarg; break;
+        case O_QEMU:
+            o->frontend = &hfx_frontend_qemu_dbus;
+            o->source.attach = optarg;
+            break;
+        case O_FRONTEND:
+            if (!(o->frontend = hfx_frontend_find(optarg))) {
+                fprintf(stderr, "hfx serve: no front end '%s'; there are:\n", optarg);
+                for (int i = 0; hfx_frontends[i]; i++)
+                    fprintf(stderr, "  %-10s %s\n", hfx_frontends[i]->name,
+                            hfx_frontends[i]->summary);
+                return -1;
+            }
+            break;
+        case O_ATTACH: o->source.attach = optarg; break;
+        case O_FLIP: o->source.flip = true; break;
         case O_SECRET: o->server.secret_file = optarg; break;
         case O_TOKEN_OUT: o->token_out = optarg; break;
         case 'v': hfx_log_set_level(HFX_LOG_DEBUG); break;
@@ -149,6 +172,10 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
         fprintf(stderr, "hfx serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (o->frontend->needs_attach && !o->source.attach) {
+        fprintf(stderr, "hfx serve: the %s front end needs --attach ADDR\n", o->frontend->name);
+        return -1;
+    }
     if (o->source.heads > o->engine.max_scanouts) {
         fprintf(stderr, "hfx serve: --heads %u is more than --scanouts %u\n", o->source.heads,
                 o->engine.max_scanouts);
@@ -160,26 +187,6 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
 static void on_vm_lost(void *data)
 {
     hfx_server_stop(data);
-}
-
-/* Starts the front end the options name; NULL after printing why. */
-static bool start_source(struct serve_opts *o, struct hfx_exporter *x,
-                         struct hfx_synth_frontend **synth, struct hfx_qemu_dbus **qemu)
-{
-    char err[512];
-    if (o->qemu_dbus) {
-        struct hfx_qemu_dbus_config qc = {.address = o->qemu_dbus, .lost = on_vm_lost,
-                                          .lost_data = x->server};
-        *qemu = hfx_qemu_dbus_start(x->engine, &qc, err, sizeof err);
-    } else {
-        *synth = hfx_synth_frontend_start(x->engine, &o->source, err, sizeof err);
-        if (*synth)
-            hfx_log(HFX_LOG_INFO, "serving %u synthetic %s head(s) at %ux%u", o->source.heads,
-                    hfx_workload_name(o->source.workload), o->source.width, o->source.height);
-    }
-    if (!*synth && !*qemu)
-        fprintf(stderr, "hfx: %s\n", err);
-    return *synth || *qemu;
 }
 
 int serve_run(struct serve_opts *o)
@@ -198,12 +205,15 @@ int serve_run(struct serve_opts *o)
             return 1;
         }
     }
-    struct hfx_synth_frontend *synth = NULL;
-    struct hfx_qemu_dbus *qemu = NULL;
-    if (!start_source(o, &x, &synth, &qemu)) {
+    o->source.lost = on_vm_lost;
+    o->source.lost_data = x.server;
+    struct hfx_frontend *fe = o->frontend->start(x.engine, &o->source, err, sizeof err);
+    if (!fe) {
+        fprintf(stderr, "hfx: %s\n", err);
         hfx_exporter_free(&x);
         return 1;
     }
+    hfx_log(HFX_LOG_INFO, "front end: %s", o->frontend->name);
     running = x.server;
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
@@ -214,8 +224,7 @@ int serve_run(struct serve_opts *o)
         alarm(o->duration);
     int rc = hfx_server_run(x.server);
     running = NULL;
-    hfx_synth_frontend_stop(synth);
-    hfx_qemu_dbus_stop(qemu);
+    o->frontend->stop(fe);
     hfx_exporter_free(&x);
     return rc < 0 ? 1 : 0;
 }

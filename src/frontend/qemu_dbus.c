@@ -19,8 +19,6 @@
 #define CONSOLE_IFACE "org.qemu.Display1.Console"
 #define CALL_TIMEOUT_MS 10000
 #define MAX_DIFF_RECTS 64
-/* Physical size QEMU passes on to the guest's EDID: 96 dpi. */
-#define PX_TO_MM(px) ((guint16)((px) * 254 / 960))
 
 /* The part of QEMU's org.qemu.Display1.Listener (ui/dbus-display1.xml) this
  * listener serves; DMABUF scanouts need a GL display, which these hosts do
@@ -66,6 +64,7 @@ struct console {
 };
 
 struct hfx_qemu_dbus {
+    struct hfx_frontend fe;     /* first: the class's callbacks get this */
     struct hfx_engine *engine;
     struct hfx_qemu_dbus_config cfg;
     GMainContext *ctx;
@@ -75,6 +74,7 @@ struct hfx_qemu_dbus {
     const char *bus_name;       /* "org.qemu" on a bus; NULL peer-to-peer */
     GDBusNodeInfo *listener_info;
     bool lost;
+    bool refresh_warned;
     int pending;                /* listener connections still authenticating */
     bool failed;                /* one of them could not be set up */
     int nconsoles;
@@ -503,65 +503,61 @@ static gpointer loop_main(gpointer data)
     return NULL;
 }
 
-/* ---- head requests (from the network, any thread) ---- */
-
-struct head_call {
-    struct hfx_qemu_dbus *q;
-    uint32_t scanout, w, h;
-    bool enable;
-    hfx_head_done_fn done;
-    void *done_data;
-};
+/* ---- head requests (queued by frontend.c, applied on our thread) ---- */
 
 static void on_ui_info_reply(GObject *src, GAsyncResult *res, gpointer data)
 {
-    struct head_call *hc = data;
+    struct hfx_head_request *r = data;
+    struct hfx_qemu_dbus *q = g_object_get_data(src, "hfx-qemu-dbus");
     GError *e = NULL;
-    GVariant *r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(src), res, &e);
-    char text[64];
-    if (r) {
-        g_variant_unref(r);
-        if (!hc->enable)
-            end_console(&hc->q->consoles[hc->scanout]);
-        snprintf(text, sizeof text, "Virtual-%u", hc->scanout + 1);
-        hc->done(hc->done_data, 0, text);
+    GVariant *v = g_dbus_connection_call_finish(G_DBUS_CONNECTION(src), res, &e);
+    if (v) {
+        g_variant_unref(v);
+        if (!r->enable)
+            end_console(&q->consoles[r->scanout]);
+        hfx_head_request_done(r, 0, NULL);
     } else {
+        char text[256];
         snprintf(text, sizeof text, "SetUIInfo failed: %s", e->message);
         g_error_free(e);
-        hc->done(hc->done_data, -1, text);
+        hfx_head_request_done(r, -1, text);
     }
-    g_free(hc);
 }
 
-static gboolean set_head_here(gpointer data)
+static void apply_head(struct hfx_frontend *fe, struct hfx_head_request *r)
 {
-    struct head_call *hc = data;
-    struct hfx_qemu_dbus *q = hc->q;
-    if (hc->scanout >= (uint32_t)q->nconsoles || q->lost) {
-        hc->done(hc->done_data, -1, q->lost ? "the VM is gone" : "the VM has no such head");
-        g_free(hc);
-        return G_SOURCE_REMOVE;
+    struct hfx_qemu_dbus *q = (struct hfx_qemu_dbus *)fe;
+    if (r->scanout >= (uint32_t)q->nconsoles || q->lost) {
+        hfx_head_request_done(r, -1, q->lost ? "the VM is gone" : "the VM has no such head");
+        return;
+    }
+    if (r->refresh_hz && !q->refresh_warned) {
+        /* Console.SetUIInfo has no refresh rate (QEMU 7.2 to 10.x). */
+        hfx_log(HFX_LOG_WARN, "QEMU's D-Bus display cannot set a refresh rate: heads run at "
+                              "QEMU's default (the in-QEMU build honours it)");
+        q->refresh_warned = true;
     }
     char path[64];
-    snprintf(path, sizeof path, DISPLAY_PATH "/Console_%u", q->consoles[hc->scanout].qemu_id);
-    /* Width and height 0 turn the head off (virtio-gpu's ui_info). */
-    uint32_t w = hc->enable ? hc->w : 0, h = hc->enable ? hc->h : 0;
+    snprintf(path, sizeof path, DISPLAY_PATH "/Console_%u", q->consoles[r->scanout].qemu_id);
+    /* Width and height 0 turn the head off (virtio-gpu's ui_info). Calls go
+     * out in the order taken, and QEMU answers them in that order. */
     g_dbus_connection_call(q->conn, q->bus_name, path, CONSOLE_IFACE, "SetUIInfo",
-                           g_variant_new("(qqiiuu)", PX_TO_MM(w), PX_TO_MM(h), 0, 0, w, h), NULL,
-                           G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_ui_info_reply, hc);
+                           g_variant_new("(qqiiuu)", r->width_mm, r->height_mm, 0, 0, r->width,
+                                         r->height),
+                           NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, on_ui_info_reply,
+                           r);
+}
+
+static gboolean run_requests(gpointer data)
+{
+    hfx_frontend_run_requests(data);
     return G_SOURCE_REMOVE;
 }
 
-static void set_head(void *data, uint32_t scanout, bool enable, uint32_t w, uint32_t h,
-                     uint32_t refresh, hfx_head_done_fn done, void *done_data)
+static void kick(struct hfx_frontend *fe)
 {
-    struct hfx_qemu_dbus *q = data;
-    struct head_call *hc = g_new0(struct head_call, 1);
-    *hc = (struct head_call){q, scanout, w, h, enable, done, done_data};
-    g_main_context_invoke(q->ctx, set_head_here, hc);
+    g_main_context_invoke(((struct hfx_qemu_dbus *)fe)->ctx, run_requests, fe);
 }
-
-static const struct hfx_frontend_ops dbus_ops = {.set_head = set_head};
 
 /* ---- life cycle ---- */
 
@@ -598,7 +594,8 @@ struct hfx_qemu_dbus *hfx_qemu_dbus_start(struct hfx_engine *e,
         hfx_qemu_dbus_stop(q);
         return NULL;
     }
-    hfx_engine_set_frontend(e, &dbus_ops, q);
+    g_object_set_data(G_OBJECT(q->conn), "hfx-qemu-dbus", q);
+    hfx_frontend_init(&q->fe, &hfx_frontend_qemu_dbus, e);
     q->thread = g_thread_new("hfx-qemu-dbus", loop_main, q);
     hfx_log(HFX_LOG_INFO, "attached to QEMU's D-Bus display (%s): %d graphic console(s)",
             p2p ? "peer-to-peer" : cfg->address, q->nconsoles);
@@ -615,9 +612,9 @@ void hfx_qemu_dbus_stop(struct hfx_qemu_dbus *q)
     if (!q)
         return;
     if (q->thread) {
-        hfx_engine_set_frontend(q->engine, NULL, NULL);
         g_main_loop_quit(q->loop);
         g_thread_join(q->thread);
+        hfx_frontend_fini(&q->fe);
     }
     g_main_context_push_thread_default(q->ctx);
     for (int i = 0; i < q->nconsoles; i++) {
@@ -646,3 +643,29 @@ void hfx_qemu_dbus_stop(struct hfx_qemu_dbus *q)
     g_main_context_unref(q->ctx);
     g_free(q);
 }
+
+/* ---- as hfx serve's front end ---- */
+
+static struct hfx_frontend *start(struct hfx_engine *e, const struct hfx_frontend_args *a,
+                                  char *err, size_t errlen)
+{
+    struct hfx_qemu_dbus_config cfg = {.address = a->attach, .lost = a->lost,
+                                       .lost_data = a->lost_data};
+    struct hfx_qemu_dbus *q = hfx_qemu_dbus_start(e, &cfg, err, errlen);
+    return q ? &q->fe : NULL;
+}
+
+static void stop(struct hfx_frontend *fe)
+{
+    hfx_qemu_dbus_stop((struct hfx_qemu_dbus *)fe);
+}
+
+const struct hfx_frontend_class hfx_frontend_qemu_dbus = {
+    .name = "qemu-dbus",
+    .summary = "a running QEMU's D-Bus display (-display dbus): --attach qmp:PATH or a bus address",
+    .needs_attach = true,
+    .start = start,
+    .stop = stop,
+    .kick = kick,
+    .apply_head = apply_head,
+};

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "engine/engine.h"
+#include "frontend/frontend.h"
 
 struct hfx_qemu_dbus_config {
     /* "qmp:PATH": QEMU runs `-display dbus,p2p=yes` with a QMP socket at PATH
@@ -31,5 +32,7 @@ struct hfx_qemu_dbus *hfx_qemu_dbus_start(struct hfx_engine *e,
 /* Number of graphic consoles attached (= scanouts fed). */
 int hfx_qemu_dbus_heads(const struct hfx_qemu_dbus *q);
 void hfx_qemu_dbus_stop(struct hfx_qemu_dbus *q);
+
+extern const struct hfx_frontend_class hfx_frontend_qemu_dbus;
 
 #endif

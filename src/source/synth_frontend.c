@@ -14,46 +14,21 @@
 struct head {
     struct hfx_synth *synth;
     uint8_t *converted;         /* pixels in cfg.format when it is not XRGB */
+    /* With cfg.flip: the two buffers the frames alternate between, each
+     * drawn whole, as a guest's compositor page-flips. */
+    uint8_t *flip[2];
+    size_t bytes;               /* of one frame */
     bool shown;                 /* the engine has its surface */
-};
-
-/* A head request from the network, applied on the front end's own thread. */
-struct request {
-    struct request *next;
-    uint32_t id, w, h;
-    bool enable;
-    hfx_head_done_fn done;
-    void *done_data;
+    int64_t period_ns, next_ns; /* its refresh rate, and when its next frame is due */
 };
 
 struct hfx_synth_frontend {
-    struct hfx_engine *engine;
+    struct hfx_frontend fe;     /* first: the class's callbacks get this */
     struct hfx_synth_frontend_config cfg;
     pthread_t thread;
     atomic_bool quit;
-    pthread_mutex_t lock;       /* guards requests only */
-    struct request *requests;
     struct head heads[HFX_MAX_SCANOUTS];
 };
-
-static void set_head(void *data, uint32_t id, bool enable, uint32_t w, uint32_t h,
-                     uint32_t refresh, hfx_head_done_fn done, void *done_data)
-{
-    struct hfx_synth_frontend *f = data;
-    struct request *r = calloc(1, sizeof *r);
-    if (!r) {
-        done(done_data, -1, "out of memory");
-        return;
-    }
-    *r = (struct request){.id = id, .w = w, .h = h, .enable = enable, .done = done,
-                          .done_data = done_data};
-    pthread_mutex_lock(&f->lock);
-    r->next = f->requests;
-    f->requests = r;
-    pthread_mutex_unlock(&f->lock);
-}
-
-static const struct hfx_frontend_ops synth_ops = {.set_head = set_head};
 
 static void head_off(struct hfx_synth_frontend *f, uint32_t id)
 {
@@ -62,50 +37,43 @@ static void head_off(struct hfx_synth_frontend *f, uint32_t id)
         return;
     hfx_synth_free(h->synth);
     free(h->converted);
+    free(h->flip[0]);
+    free(h->flip[1]);
     memset(h, 0, sizeof *h);
-    hfx_engine_scanout_disable(f->engine, id);
+    hfx_engine_scanout_disable(f->fe.engine, id);
 }
 
-static int head_on(struct hfx_synth_frontend *f, uint32_t id, uint32_t w, uint32_t h)
+static int head_on(struct hfx_synth_frontend *f, uint32_t id, uint32_t w, uint32_t h,
+                   uint32_t refresh)
 {
     head_off(f, id);
     struct head *hd = &f->heads[id];
     hd->synth = hfx_synth_new(f->cfg.workload, w, h);
     if (!hd->synth)
         return -1;
-    if (f->cfg.format != HFX_FMT_XRGB8888 && f->cfg.format != HFX_FMT_ARGB8888) {
-        hd->converted = malloc((size_t)hfx_synth_stride(hd->synth) * h);
-        if (!hd->converted) {
-            head_off(f, id);
-            return -1;
-        }
+    size_t bytes = hd->bytes = (size_t)hfx_synth_stride(hd->synth) * h;
+    bool convert = f->cfg.format != HFX_FMT_XRGB8888 && f->cfg.format != HFX_FMT_ARGB8888;
+    if ((convert && !(hd->converted = malloc(bytes))) ||
+        (f->cfg.flip && (!(hd->flip[0] = malloc(bytes)) || !(hd->flip[1] = malloc(bytes))))) {
+        head_off(f, id);
+        return -1;
     }
+    hd->period_ns = 1000000000 / (refresh ? refresh : f->cfg.fps);
+    hd->next_ns = hfx_now_ns();
     return 0;
 }
 
-static void apply_requests(struct hfx_synth_frontend *f)
+static void apply_head(struct hfx_frontend *fe, struct hfx_head_request *r)
 {
-    pthread_mutex_lock(&f->lock);
-    struct request *r = f->requests;
-    f->requests = NULL;
-    pthread_mutex_unlock(&f->lock);
-    while (r) {
-        struct request *next = r->next;
-        char name[32];
-        snprintf(name, sizeof name, "Virtual-%u", r->id + 1);
-        if (!r->enable) {
-            head_off(f, r->id);
-            r->done(r->done_data, 0, name);
-        } else if (r->w < 2 || r->h < 2 || r->w > HFX_MAX_WIDTH || r->h > HFX_MAX_HEIGHT) {
-            r->done(r->done_data, -1, "size out of range");
-        } else if (head_on(f, r->id, r->w, r->h) < 0) {
-            r->done(r->done_data, -1, "cannot create the head");
-        } else {
-            r->done(r->done_data, 0, name);
-        }
-        free(r);
-        r = next;
-    }
+    struct hfx_synth_frontend *f = (struct hfx_synth_frontend *)fe;
+    if (r->scanout >= hfx_engine_max_scanouts(fe->engine))
+        hfx_head_request_done(r, -1, "no such head");
+    else if (!r->enable)
+        head_off(f, r->scanout), hfx_head_request_done(r, 0, NULL);
+    else if (head_on(f, r->scanout, r->width, r->height, r->refresh_hz) < 0)
+        hfx_head_request_done(r, -1, "cannot create the head");
+    else
+        hfx_head_request_done(r, 0, NULL);
 }
 
 /* The synthetic content is XRGB; other formats are made by swapping bytes so
@@ -115,7 +83,7 @@ static const uint8_t *pixels_in_format(struct hfx_synth_frontend *f, struct head
 {
     const uint8_t *src = hfx_synth_pixels(h->synth);
     uint32_t fmt = f->cfg.format;
-    if (fmt == HFX_FMT_XRGB8888 || fmt == HFX_FMT_ARGB8888)
+    if (!h->converted)
         return src;
     uint32_t stride = hfx_synth_stride(h->synth);
     for (int i = 0; i < n; i++) {
@@ -152,7 +120,7 @@ static void move_cursor(struct hfx_synth_frontend *f, uint32_t id, bool define)
         c.width = c.height = CURSOR_SIDE;
         c.argb = (const uint8_t *)argb;
     }
-    hfx_engine_scanout_cursor(f->engine, id, &c);
+    hfx_engine_scanout_cursor(f->fe.engine, id, &c);
 }
 
 static void play_head(struct hfx_synth_frontend *f, uint32_t id)
@@ -164,33 +132,50 @@ static void play_head(struct hfx_synth_frontend *f, uint32_t id)
         return;
     uint32_t stride = hfx_synth_stride(h->synth);
     const uint8_t *px = pixels_in_format(f, h, rects, n);
+    if (h->shown && h->flip[0]) {
+        /* The whole frame into the back buffer, which is then shown: the
+         * engine is told nothing of what changed. */
+        uint8_t *back = h->flip[hfx_synth_frame(h->synth) % 2];
+        memcpy(back, px, h->bytes);
+        hfx_engine_scanout_compare(f->fe.engine, id, back, stride, NULL, 0);
+        move_cursor(f, id, false);
+        return;
+    }
     if (h->shown) {
-        hfx_engine_scanout_update(f->engine, id, px, stride, rects, n);
+        hfx_engine_scanout_update(f->fe.engine, id, px, stride, rects, n);
         move_cursor(f, id, false);
         return;
     }
     /* Frame 0 damages the whole head: it is the surface the engine starts from. */
     char err[256];
-    if (hfx_engine_scanout_set(f->engine, id, (uint32_t)rects[0].w, (uint32_t)rects[0].h,
+    if (hfx_engine_scanout_set(f->fe.engine, id, (uint32_t)rects[0].w, (uint32_t)rects[0].h,
                                f->cfg.format, px, stride, err, sizeof err) < 0)
         hfx_log(HFX_LOG_ERROR, "synthetic head %u: %s", id, err);
     h->shown = true;
     move_cursor(f, id, true);
 }
 
+/* Each head plays at its own rate; the thread sleeps until the next one is
+ * due (at most a default period, so head requests are taken promptly). */
 static void *frontend_main(void *arg)
 {
     struct hfx_synth_frontend *f = arg;
-    int64_t period = 1000000000 / f->cfg.fps, next = hfx_now_ns();
+    int64_t period = 1000000000 / f->cfg.fps;
     while (!atomic_load(&f->quit)) {
-        apply_requests(f);
-        for (uint32_t i = 0; i < hfx_engine_max_scanouts(f->engine); i++)
-            if (f->heads[i].synth)
+        hfx_frontend_run_requests(&f->fe);
+        int64_t now = hfx_now_ns(), next = now + period;
+        for (uint32_t i = 0; i < hfx_engine_max_scanouts(f->fe.engine); i++) {
+            struct head *h = &f->heads[i];
+            if (!h->synth)
+                continue;
+            if (h->next_ns <= now) {
                 play_head(f, i);
-        next += period;
-        int64_t now = hfx_now_ns();
-        if (next < now)
-            next = now; /* fell behind: do not burst to catch up */
+                h->next_ns += h->period_ns;
+                if (h->next_ns < now)
+                    h->next_ns = now; /* fell behind: do not burst to catch up */
+            }
+            next = h->next_ns < next ? h->next_ns : next;
+        }
         struct timespec ts = {(time_t)(next / 1000000000), (long)(next % 1000000000)};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
             ;
@@ -212,7 +197,6 @@ struct hfx_synth_frontend *hfx_synth_frontend_start(struct hfx_engine *e,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    f->engine = e;
     f->cfg = *cfg;
     if (!f->cfg.fps)
         f->cfg.fps = 60;
@@ -223,16 +207,15 @@ struct hfx_synth_frontend *hfx_synth_frontend_start(struct hfx_engine *e,
         free(f);
         return NULL;
     }
-    pthread_mutex_init(&f->lock, NULL);
+    hfx_frontend_init(&f->fe, &hfx_frontend_synthetic, e);
     for (uint32_t i = 0; i < cfg->heads; i++) {
-        if (head_on(f, i, cfg->width, cfg->height) < 0) {
+        if (head_on(f, i, cfg->width, cfg->height, 0) < 0) {
             snprintf(err, errlen, "cannot create a %ux%u %s head", cfg->width, cfg->height,
                      hfx_workload_name(cfg->workload));
             hfx_synth_frontend_stop(f);
             return NULL;
         }
     }
-    hfx_engine_set_frontend(e, &synth_ops, f);
     if (pthread_create(&f->thread, NULL, frontend_main, f) != 0) {
         snprintf(err, errlen, "cannot start the synthetic source thread");
         f->thread = 0;
@@ -249,10 +232,34 @@ void hfx_synth_frontend_stop(struct hfx_synth_frontend *f)
     atomic_store(&f->quit, true);
     if (f->thread)
         pthread_join(f->thread, NULL);
-    hfx_engine_set_frontend(f->engine, NULL, NULL);
-    apply_requests(f); /* answer what is still pending */
+    hfx_frontend_run_requests(&f->fe); /* answer what is still pending */
     for (uint32_t i = 0; i < HFX_MAX_SCANOUTS; i++)
         head_off(f, i);
-    pthread_mutex_destroy(&f->lock);
+    hfx_frontend_fini(&f->fe);
     free(f);
 }
+
+/* ---- as hfx serve's front end ---- */
+
+static struct hfx_frontend *start(struct hfx_engine *e, const struct hfx_frontend_args *a,
+                                  char *err, size_t errlen)
+{
+    struct hfx_synth_frontend_config cfg = {
+        .workload = a->workload, .width = a->width, .height = a->height, .fps = a->fps,
+        .heads = a->heads, .format = a->format, .flip = a->flip};
+    struct hfx_synth_frontend *f = hfx_synth_frontend_start(e, &cfg, err, errlen);
+    return f ? &f->fe : NULL;
+}
+
+static void stop(struct hfx_frontend *fe)
+{
+    hfx_synth_frontend_stop((struct hfx_synth_frontend *)fe);
+}
+
+const struct hfx_frontend_class hfx_frontend_synthetic = {
+    .name = "synthetic",
+    .summary = "deterministic workloads on each head, a stand-in for a VM (default)",
+    .start = start,
+    .stop = stop,
+    .apply_head = apply_head,
+};

@@ -1,13 +1,15 @@
 /* The synthetic front end: a thread that plays a workload on each enabled
- * head at a fixed rate and feeds the engine exactly as a QEMU front end does.
- * It also honours ENABLE/DISABLE_SCANOUT, so the whole control path can be
- * exercised without a VM. */
+ * head at its refresh rate and feeds the engine exactly as a QEMU front end
+ * does, with damage or, like a compositor on KMS, page flips. It also honours
+ * ENABLE/DISABLE_SCANOUT (size and refresh rate), so the whole control path
+ * can be exercised without a VM. */
 #ifndef HFX_SOURCE_SYNTH_FRONTEND_H
 #define HFX_SOURCE_SYNTH_FRONTEND_H
 
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "frontend/frontend.h"
 #include "source/synth.h"
 
 struct hfx_synth_frontend_config {
@@ -16,7 +18,11 @@ struct hfx_synth_frontend_config {
     uint32_t fps;               /* 0 = 60 */
     uint32_t heads;             /* heads 0..heads-1 start enabled */
     uint32_t format;            /* 0 = XRGB8888 */
+    bool flip;                  /* every frame drawn whole into a back buffer and
+                                   flipped to (hfx_engine_scanout_compare) */
 };
+
+extern const struct hfx_frontend_class hfx_frontend_synthetic;
 
 struct hfx_synth_frontend;
 
