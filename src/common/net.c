@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+/* Before linux/vm_sockets.h: older UAPI headers (the arm64 cross
+ * toolchain's) do not include it themselves. */
+#include <sys/socket.h>
 #include <linux/vm_sockets.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -10,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
