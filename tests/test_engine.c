@@ -616,6 +616,104 @@ static void test_deferred(void)
     hfx_synth_free(s);
 }
 
+/* Page flips: the whole surface is handed over as "may have changed" from
+ * alternating buffers (the guest's double buffering); the engine finds the
+ * damage itself. An unchanged flip encodes nothing; one changed pixel
+ * damages only its tile; a typing run decodes right, with damage near the
+ * synth's own and most frames from the P-slice writer. */
+static void flip_to(struct hfx_engine *e, const uint8_t *px, uint32_t stride, bool deferred)
+{
+    if (!deferred) {
+        CHECK(hfx_engine_scanout_compare(e, 0, px, stride, NULL, 0) == 0, "compare refused");
+        return;
+    }
+    size_t bytes = (size_t)stride * 481;
+    uint8_t *copy = malloc(bytes);
+    memcpy(copy, px, bytes);
+    CHECK(hfx_engine_scanout_compare_deferred(e, 0, copy, stride, NULL, 0, release_copy, copy) == 0,
+          "deferred compare refused");
+}
+
+static void test_flips(bool deferred)
+{
+    fprintf(stderr, "page flips (%s)\n", deferred ? "deferred" : "direct");
+    struct collector c;
+    struct hfx_engine *e;
+    struct hfx_synth *s;
+    /* Odd on both axes: the last tile column and row are partial. */
+    const uint32_t w = 641, h = 481;
+    watched_head(&c, &e, &s, "hybrid", HFX_WL_TYPING, w, h);
+    uint32_t stride = hfx_synth_stride(s);
+    size_t bytes = (size_t)stride * h;
+    uint8_t *buf[2] = {malloc(bytes), malloc(bytes)};
+    memcpy(buf[0], hfx_synth_pixels(s), bytes);
+    memcpy(buf[1], hfx_synth_pixels(s), bytes);
+    col_clear(&c);
+
+    /* The same picture again: nothing to encode. */
+    flip_to(e, buf[1], stride, deferred);
+    sleep_ms(200);
+    CHECK(col_count(&c) == 0, "an unchanged flip produced %d frame(s)", col_count(&c));
+
+    /* One pixel in the bottom-right corner, the partial tile. */
+    buf[0][(size_t)(h - 1) * stride + (w - 1) * 4] ^= 0xff;
+    flip_to(e, buf[0], stride, deferred);
+    CHECK(col_wait(&c, 1, 5000) >= 1, "no frame after a one-pixel flip");
+    if (col_count(&c) >= 1) {
+        /* Its tile: columns 640..640, rows 480..480 -> one macroblock. */
+        CHECK(c.pkts[0]->damaged_mbs == 1, "one pixel damaged %u macroblocks",
+              c.pkts[0]->damaged_mbs);
+    }
+    buf[0][(size_t)(h - 1) * stride + (w - 1) * 4] ^= 0xff;
+    flip_to(e, buf[0], stride, deferred);
+    col_wait(&c, 2, 5000);
+    col_clear(&c);
+    /* The run decodes from an IDR of its own. */
+    hfx_engine_request_keyframe(e, 0);
+    col_wait(&c, 1, 5000);
+
+    /* Typing: every frame drawn whole into the back buffer and flipped. */
+    uint32_t synth_mbs = 0, seen_mbs = 0;
+    for (int i = 0; i < 90; i++) {
+        struct hfx_rect r[8];
+        int n = hfx_synth_next(s, r, 8);
+        for (int k = 0; k < n; k++)
+            synth_mbs += (uint32_t)(((r[k].x + r[k].w + 15) / 16 - r[k].x / 16) *
+                                    ((r[k].y + r[k].h + 15) / 16 - r[k].y / 16));
+        uint8_t *back = buf[(i + 1) % 2];
+        memcpy(back, hfx_synth_pixels(s), bytes);
+        flip_to(e, back, stride, deferred);
+        sleep_ms(10);
+    }
+    uint32_t final = hfx_synth_frame(s);
+    int prev = -1;
+    while (prev != col_count(&c)) {
+        prev = col_count(&c);
+        sleep_ms(300);
+    }
+    for (int i = 0; i < col_count(&c); i++)
+        seen_mbs += c.pkts[i]->damaged_mbs;
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(e, 0, &st);
+    fprintf(stderr, "  %d frames; damaged macroblocks: synth %u, found by tiles %u; writer %llu, "
+                    "x264 %llu\n", col_count(&c), synth_mbs, seen_mbs,
+            (unsigned long long)st.writer_frames, (unsigned long long)st.x264_frames);
+    /* A 64x16 tile is 4 macroblocks: at most 4x the synth's damage plus
+     * the tiles a rectangle straddles. */
+    CHECK(seen_mbs <= synth_mbs * 8 + 64, "flips found %u damaged macroblocks, synth drew %u",
+          seen_mbs, synth_mbs);
+    CHECK(st.writer_frames * 10 >= st.frames * 9, "writer coded %llu of %llu frames",
+          (unsigned long long)st.writer_frames, (unsigned long long)st.frames);
+    int64_t last = decode_all(&c, HFX_WL_TYPING, w, h, 30.0);
+    CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
+          final);
+    hfx_engine_free(e);
+    col_clear(&c);
+    hfx_synth_free(s);
+    free(buf[0]);
+    free(buf[1]);
+}
+
 int main(void)
 {
     test_bad_arguments();
@@ -629,6 +727,8 @@ int main(void)
     test_timestamps();
     test_still_screen_timestamp();
     test_deferred();
+    test_flips(false);
+    test_flips(true);
     test_two_engines_and_fallback();
     return check_summary("test_engine");
 }

@@ -26,6 +26,7 @@
 #include "common/picture.h"
 #include "encoder/encoder.h"
 #include "engine/convert.h"
+#include "engine/tiles.h"
 
 /* Beyond this many rectangles the damage is kept as its bounding box: the
  * region stays cheap to walk and is still a superset of what changed. */
@@ -40,6 +41,7 @@ struct deferred {
     void *release_data;
     int64_t t0;
     uint32_t generation;        /* the surface it belongs to */
+    bool compare;               /* hfx_engine_scanout_compare_deferred */
     int nrects;
     struct hfx_rect rects[];
 };
@@ -61,6 +63,7 @@ struct scanout {
     pixman_region32_t damage;       /* changed in staging since the worker's last swap */
     pixman_region32_t fixup;        /* staging lacks this; copy it from fixup_src */
     struct hfx_picture *fixup_src;
+    struct hfx_tiles tiles;         /* fingerprints of what staging was converted from */
     int64_t first_update_ns, last_update_ns, convert_ns;
     uint64_t pending_updates;
 
@@ -213,6 +216,17 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, ui
         return -1;
     }
     hfx_convert_rect(staging, pixels, stride, format, 0, 0, width, height);
+    /* Fingerprints of the whole surface, so the first flip after a new
+     * size finds its damage instead of converting everything again. */
+    struct hfx_tiles tiles = {0};
+    if (hfx_tiles_init(&tiles, width, height) == 0) {
+        pixman_region32_t all, scratch;
+        pixman_region32_init_rect(&all, 0, 0, width, height);
+        pixman_region32_init(&scratch);
+        hfx_tiles_compare(&tiles, pixels, stride, &all, &scratch);
+        pixman_region32_fini(&all);
+        pixman_region32_fini(&scratch);
+    }
     int64_t t1 = hfx_now_ns();
 
     pthread_mutex_lock(&s->lock);
@@ -229,8 +243,12 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, ui
     pixman_region32_init_rect(&s->damage, 0, 0, width, height);
     pixman_region32_clear(&s->fixup);
     s->fixup_src = NULL;
+    struct hfx_tiles old_tiles = s->tiles;
+    s->tiles = tiles;
     note_update(s, t0, t1);
     pthread_mutex_unlock(&s->lock);
+
+    hfx_tiles_fini(&old_tiles);
 
     hfx_picture_free(old_staging);
     hfx_picture_free(old_spare);
@@ -240,9 +258,12 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, ui
 }
 
 /* Converts damage from the surface into staging, under the lock. Returns
- * whether anything changed. t0 is when the update was handed in. */
+ * whether anything changed. t0 is when the update was handed in. With
+ * `compare`, the rectangles only may have changed: the tiles among them
+ * whose fingerprints differ are the damage. */
 static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, uint32_t stride,
-                                const struct hfx_rect *rects, int nrects, int64_t t0)
+                                const struct hfx_rect *rects, int nrects, bool compare,
+                                int64_t t0)
 {
     pixman_region32_t fresh;
     pixman_region32_init(&fresh);
@@ -260,6 +281,28 @@ static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, uint32
         align_box(&b, s->width, s->height);
         pixman_region32_union_rect(&fresh, &fresh, b.x1, b.y1, (unsigned)(b.x2 - b.x1),
                                    (unsigned)(b.y2 - b.y1));
+    }
+    int nb;
+    if (compare) {
+        pixman_region32_t changed;
+        pixman_region32_init(&changed);
+        hfx_tiles_compare(&s->tiles, pixels, stride, &fresh, &changed);
+        pixman_region32_clear(&fresh);
+        /* Tiles are even-aligned but for a surface's odd right or bottom
+         * edge, which conversion rounds out as it does any damage. */
+        const pixman_box32_t *cb = pixman_region32_rectangles(&changed, &nb);
+        for (int i = 0; i < nb; i++) {
+            pixman_box32_t b = cb[i];
+            align_box(&b, s->width, s->height);
+            pixman_region32_union_rect(&fresh, &fresh, b.x1, b.y1, (unsigned)(b.x2 - b.x1),
+                                       (unsigned)(b.y2 - b.y1));
+        }
+        pixman_region32_fini(&changed);
+    } else {
+        /* Converted without hashing: those tiles' fingerprints are stale. */
+        const pixman_box32_t *fb = pixman_region32_rectangles(&fresh, &nb);
+        for (int i = 0; i < nb; i++)
+            hfx_tiles_forget(&s->tiles, &fb[i]);
     }
     /* What is about to be converted anew needs no copying back: a full-screen
      * change after another costs one conversion, not a copy as well. */
@@ -286,8 +329,11 @@ static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, uint32
     return changed;
 }
 
-int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
-                              uint32_t stride, const struct hfx_rect *rects, int nrects)
+/* What rects NULL means to the compare calls: all of the surface (clipped). */
+static const struct hfx_rect whole_surface = {0, 0, HFX_MAX_WIDTH, HFX_MAX_HEIGHT};
+
+static int update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels, uint32_t stride,
+                  const struct hfx_rect *rects, int nrects, bool compare)
 {
     struct scanout *s = get_scanout(e, id);
     if (!s || !pixels || nrects < 0 || (nrects > 0 && !rects))
@@ -298,17 +344,30 @@ int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *
         pthread_mutex_unlock(&s->lock);
         return -1;
     }
-    bool changed = apply_update_locked(s, pixels, stride, rects, nrects, t0);
+    bool changed = apply_update_locked(s, pixels, stride, rects, nrects, compare, t0);
     pthread_mutex_unlock(&s->lock);
     if (changed && atomic_load(&s->subscribers) > 0)
         wake(s);
     return 0;
 }
 
-int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
-                                       uint32_t stride, const struct hfx_rect *rects,
-                                       int nrects, void (*release)(void *data),
-                                       void *release_data)
+int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
+                              uint32_t stride, const struct hfx_rect *rects, int nrects)
+{
+    return update(e, id, pixels, stride, rects, nrects, false);
+}
+
+int hfx_engine_scanout_compare(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
+                               uint32_t stride, const struct hfx_rect *rects, int nrects)
+{
+    if (!rects || nrects <= 0)
+        return update(e, id, pixels, stride, &whole_surface, 1, true);
+    return update(e, id, pixels, stride, rects, nrects, true);
+}
+
+static int update_deferred(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
+                           uint32_t stride, const struct hfx_rect *rects, int nrects,
+                           bool compare, void (*release)(void *data), void *release_data)
 {
     struct scanout *s = get_scanout(e, id);
     if (!s || !pixels || nrects < 0 || (nrects > 0 && !rects) || !release)
@@ -318,7 +377,8 @@ int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t id, const 
         return -1;
     *d = (struct deferred){.pixels = pixels, .stride = stride, .nrects = nrects,
                            .release = release, .release_data = release_data,
-                           .t0 = hfx_now_ns(), .generation = atomic_load(&s->set_generation)};
+                           .t0 = hfx_now_ns(), .generation = atomic_load(&s->set_generation),
+                           .compare = compare};
     memcpy(d->rects, rects, (size_t)nrects * sizeof *rects);
     pthread_mutex_lock(&s->deferred_lock);
     *s->deferred_tail = d;
@@ -326,6 +386,25 @@ int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t id, const 
     pthread_mutex_unlock(&s->deferred_lock);
     wake(s);
     return 0;
+}
+
+int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
+                                       uint32_t stride, const struct hfx_rect *rects,
+                                       int nrects, void (*release)(void *data),
+                                       void *release_data)
+{
+    return update_deferred(e, id, pixels, stride, rects, nrects, false, release, release_data);
+}
+
+int hfx_engine_scanout_compare_deferred(struct hfx_engine *e, uint32_t id,
+                                        const uint8_t *pixels, uint32_t stride,
+                                        const struct hfx_rect *rects, int nrects,
+                                        void (*release)(void *data), void *release_data)
+{
+    if (!rects || nrects <= 0)
+        return update_deferred(e, id, pixels, stride, &whole_surface, 1, true, release,
+                               release_data);
+    return update_deferred(e, id, pixels, stride, rects, nrects, true, release, release_data);
 }
 
 /* The rectangles of a pixman region, for apply_update_locked. */
@@ -390,7 +469,7 @@ static void apply_deferred(struct scanout *s)
             int nr = region_rects(&left[i], &rects);
             if (nr > 0 && s->enabled && d->generation == s->generation &&
                 d->stride >= s->width * 4)
-                apply_update_locked(s, d->pixels, d->stride, rects, nr, d->t0);
+                apply_update_locked(s, d->pixels, d->stride, rects, nr, d->compare, d->t0);
             free(rects);
             pixman_region32_fini(&left[i]);
         }
@@ -423,7 +502,10 @@ void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t id)
     s->fixup_src = NULL;
     s->pending_updates = 0;
     s->convert_ns = 0;
+    struct hfx_tiles old_tiles = s->tiles;
+    s->tiles = (struct hfx_tiles){0};
     pthread_mutex_unlock(&s->lock);
+    hfx_tiles_fini(&old_tiles);
     hfx_picture_free(old_staging);
     hfx_picture_free(old_spare);
     if (was_enabled)
@@ -874,6 +956,7 @@ static void scanout_stop(struct scanout *s)
     hfx_picture_free(s->spare);
     hfx_picture_free(s->current);
     free(s->mb_boxes);
+    hfx_tiles_fini(&s->tiles);
     pixman_region32_fini(&s->damage);
     pixman_region32_fini(&s->fixup);
     pthread_mutex_destroy(&s->lock);

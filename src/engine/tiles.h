@@ -1,0 +1,39 @@
+/* Fingerprints of a surface's tiles, to find what a page flip changed.
+ *
+ * A flip hands the engine another buffer whose damage nobody reports (the
+ * guest flushes the whole plane when its framebuffer changes). Comparing it
+ * with a copy of the picture shown would cost a second frame of memory per
+ * head (59 MB at 5120x2880) and reading both; a 64-bit fingerprint per tile
+ * costs 8 bytes per 1024 pixels and reads the new buffer once. A tile whose
+ * fingerprint is unknown (0: after damage converted without hashing) counts
+ * as changed. */
+#ifndef HFX_ENGINE_TILES_H
+#define HFX_ENGINE_TILES_H
+
+#include <pixman.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* 64 pixels by 16 rows: four macroblocks wide, one high, so a typed
+ * character damages few macroblocks; each row is one 256-byte hash input. */
+#define HFX_TILE_W 64
+#define HFX_TILE_H 16
+
+struct hfx_tiles {
+    uint64_t *hash;         /* cols x rows, row-major; 0 = unknown */
+    uint32_t cols, rows;
+    uint32_t width, height; /* the surface, in pixels */
+};
+
+/* Sized for a width x height surface, every tile unknown. -1 out of memory. */
+int hfx_tiles_init(struct hfx_tiles *t, uint32_t width, uint32_t height);
+void hfx_tiles_fini(struct hfx_tiles *t);
+/* The tiles a box (pixels, clipped to the surface) touches become unknown. */
+void hfx_tiles_forget(struct hfx_tiles *t, const pixman_box32_t *box);
+/* Fingerprints the tiles that `where` touches from the 32-bit pixels and
+ * adds those that differ from the recorded ones to `changed` (whole tiles,
+ * clipped to the surface); records the new fingerprints. */
+void hfx_tiles_compare(struct hfx_tiles *t, const uint8_t *pixels, uint32_t stride,
+                       const pixman_region32_t *where, pixman_region32_t *changed);
+
+#endif
