@@ -22,7 +22,9 @@ The first five run twice when HFX_QEMU names a QEMU built with the exporter
 compiled in (scripts/build-qemu): once through `hfx run` (stock QEMU, D-Bus
 display) and once with `-object helix-frame-export` inside that QEMU.
 
-Environment: HFX_BIN (the hfx binary), HFX_QEMU (optional, see above).
+Environment: HFX_BIN (the hfx binary), HFX_QEMU (optional, see above),
+HFX_STOCK_QEMU (the stock QEMU the D-Bus checks run, default
+qemu-system-x86_64 from PATH; e.g. `scripts/stock-qemu --version 10.0`).
 Every QEMU and exporter started here is killed when the test ends.
 """
 import os
@@ -36,6 +38,7 @@ import tempfile
 import time
 
 HFX = os.environ.get("HFX_BIN", "build/hfx")
+STOCK_QEMU = os.environ.get("HFX_STOCK_QEMU", "qemu-system-x86_64")
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUEST = os.path.join(HERE, "..", "guest")
 MIN_PSNR = 30
@@ -232,7 +235,7 @@ def exporter_cmd(kind, addr, qemu):
     Debian's QEMU, or the QEMU built with the exporter inside."""
     if kind == "hfx run":
         return [HFX, "run", "--listen", addr, "--secret-file", SECRET, "--",
-                "qemu-system-x86_64", *qemu]
+                STOCK_QEMU, *qemu]
     return [os.environ["HFX_QEMU"], "-L", "/usr/share/seabios", "-L", "/usr/share/qemu", *qemu,
             "-display", "none", "-object",
             "helix-frame-export,id=hfx0,listen=%s,secret-file=%s" % (addr, SECRET)]
@@ -348,7 +351,7 @@ def test_restart(tmp):
     """The VM never depends on the exporter."""
     qmp = os.path.join(tmp, "qmp.sock")
     serial = Serial(os.path.join(tmp, "restart.serial"))
-    qemu = spawn(["qemu-system-x86_64", *qemu_args(2, "draw --workload typing", serial.path),
+    qemu = spawn([STOCK_QEMU, *qemu_args(2, "draw --workload typing", serial.path),
                   "-display", "dbus,p2p=yes", "-qmp", "unix:%s,server=on,wait=off" % qmp],
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if not serial.wait_for(r"hfx-guest: head 0 connected", 60):
@@ -402,7 +405,7 @@ def test_bus(tmp):
     while not os.path.exists(bus) and time.monotonic() < end:
         time.sleep(0.05)
     serial = Serial(os.path.join(tmp, "bus.serial"))
-    qemu = spawn(["qemu-system-x86_64", *qemu_args(2, "draw --workload typing", serial.path),
+    qemu = spawn([STOCK_QEMU, *qemu_args(2, "draw --workload typing", serial.path),
                   "-display", "dbus,addr=unix:path=" + bus],
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     booted = serial.wait_for(r"hfx-guest: head 0 connected", 60) is not None
