@@ -12,17 +12,19 @@
 
 #include "common/log.h"
 #include "frontend/qmp.h"
-#include "frontend/surface_diff.h"
+#include "frontend/shm_map.h"
 
 #define DISPLAY_PATH "/org/qemu/Display1"
 #define LISTENER_PATH "/org/qemu/Display1/Listener"
 #define CONSOLE_IFACE "org.qemu.Display1.Console"
+#define MAP_IFACE "org.qemu.Display1.Listener.Unix.Map"
 #define CALL_TIMEOUT_MS 10000
-#define MAX_DIFF_RECTS 64
 
 /* The part of QEMU's org.qemu.Display1.Listener (ui/dbus-display1.xml) this
  * listener serves; DMABUF scanouts need a GL display, which these hosts do
- * not have, and are refused. */
+ * not have, and are refused. QEMU 10 reads the Interfaces property and,
+ * seeing Unix.Map there, shares 2D surfaces as memfds (ScanoutMap/UpdateMap)
+ * instead of sending their pixels; QEMU 7.2 reads neither. */
 static const char listener_xml[] =
     "<node><interface name='org.qemu.Display1.Listener'>"
     "<method name='Scanout'><arg type='u' direction='in'/><arg type='u' direction='in'/>"
@@ -43,6 +45,14 @@ static const char listener_xml[] =
     "<method name='CursorDefine'><arg type='i' direction='in'/><arg type='i' direction='in'/>"
     "<arg type='i' direction='in'/><arg type='i' direction='in'/>"
     "<arg type='ay' direction='in'/></method>"
+    "<property name='Interfaces' type='as' access='read'/>"
+    "</interface>"
+    "<interface name='" MAP_IFACE "'>"
+    "<method name='ScanoutMap'><arg type='h' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/></method>"
+    "<method name='UpdateMap'><arg type='i' direction='in'/><arg type='i' direction='in'/>"
+    "<arg type='i' direction='in'/><arg type='i' direction='in'/></method>"
     "</interface></node>";
 
 struct console {
@@ -50,11 +60,19 @@ struct console {
     uint32_t qemu_id;           /* /org/qemu/Display1/Console_<qemu_id> */
     uint32_t scanout;
     GDBusConnection *listener;  /* the peer-to-peer connection QEMU calls us on */
-    guint object_id;
-    /* Our copy of the guest's surface: Update carries only the damaged
-     * rectangle, the engine wants the whole surface around it. */
+    guint object_id, map_object_id;
+    /* What the engine shows (NULL: nothing): `pixels`, or a surface QEMU
+     * shares (ScanoutMap), mapped read-only in `maps`. */
+    const uint8_t *shown;
+    uint32_t width, height, shown_stride, format;
+    /* Our copy of a surface QEMU sends by value (width * 4 bytes a row):
+     * Update carries only the damaged rectangle, the engine wants the whole
+     * surface around it. NULL while the surface shown is a mapped one. */
     uint8_t *pixels;
-    uint32_t width, height, stride, format;
+    struct hfx_shm_cache maps;  /* empty unless shown is a mapped surface */
+    /* The last ScanoutMap handed the whole surface to the engine: the
+     * UpdateMap QEMU sends right behind it has nothing new. */
+    bool map_covered;
     struct hfx_cursor cursor;   /* position and visibility (the shape goes on at once) */
     /* A surface learnt from partial updates is shown only once they have
      * covered all of it: until then it is partly black, not what the guest
@@ -86,6 +104,73 @@ static GVariant *get_property(struct hfx_qemu_dbus *q, const char *path, const c
 
 /* ---- the listener: QEMU calls these on the front end's thread ---- */
 
+/* Forgets the surface: our copy, every mapping. */
+static void drop_surface(struct console *c)
+{
+    free(c->pixels);
+    c->pixels = NULL;
+    hfx_shm_cache_clear(&c->maps, NULL);
+    c->shown = NULL;
+    c->width = c->height = c->shown_stride = 0;
+    c->map_covered = false;
+}
+
+static void copy_rows(uint8_t *dst, uint32_t dst_stride, const uint8_t *src, uint32_t src_stride,
+                      uint32_t row_bytes, uint32_t rows)
+{
+    for (uint32_t y = 0; y < rows; y++)
+        memcpy(dst + (size_t)y * dst_stride, src + (size_t)y * src_stride, row_bytes);
+}
+
+/* Makes our copy a w x h surface in `fourcc` and the one shown; mappings
+ * go. A mapped surface of that size shown until now is carried over into
+ * the copy (the engine may read around the rectangles it is given);
+ * otherwise a new copy's contents are undefined. false: out of memory, and
+ * the surface is forgotten. */
+static bool use_copy(struct console *c, uint32_t w, uint32_t h, uint32_t fourcc)
+{
+    if (!c->pixels || c->width != w || c->height != h) {
+        uint8_t *px = malloc((size_t)w * 4 * h);
+        if (!px) {
+            drop_surface(c);
+            return false;
+        }
+        if (c->shown && c->width == w && c->height == h)
+            copy_rows(px, w * 4, c->shown, c->shown_stride, w * 4, h);
+        free(c->pixels);
+        c->pixels = px;
+    }
+    hfx_shm_cache_clear(&c->maps, NULL);
+    c->map_covered = false;
+    c->shown = c->pixels;
+    c->width = w;
+    c->height = h;
+    c->shown_stride = w * 4;
+    c->format = fourcc;
+    return true;
+}
+
+/* The engine shows c->shown as a new surface (new size or format). */
+static const char *show_new(struct console *c)
+{
+    char err[256];
+    c->filling = false;
+    if (hfx_engine_scanout_set(c->q->engine, c->scanout, c->width, c->height, c->format,
+                               c->shown, c->shown_stride, err, sizeof err) < 0) {
+        hfx_log(HFX_LOG_WARN, "console %u: %s", c->qemu_id, err);
+        return "refused by the engine";
+    }
+    hfx_log(HFX_LOG_DEBUG, "console %u: scanout %ux%u", c->qemu_id, c->width, c->height);
+    return NULL;
+}
+
+/* Whether a surface of this geometry replaces the one shown in place (a page
+ * flip, or QEMU 7.2's full update): only what differs needs encoding. */
+static bool same_surface(const struct console *c, uint32_t w, uint32_t h, uint32_t fourcc)
+{
+    return c->shown && !c->filling && c->width == w && c->height == h && c->format == fourcc;
+}
+
 static const char *on_scanout(struct console *c, GVariant *params)
 {
     guint32 w, h, stride, pformat;
@@ -101,44 +186,21 @@ static const char *on_scanout(struct console *c, GVariant *params)
         why = "size out of range";
     else if (stride < w * 4 || len < (gsize)stride * (h - 1) + (gsize)w * 4)
         why = "short data";
-    if (!why && c->pixels && !c->filling && c->width == w && c->height == h &&
-        c->format == fourcc) {
-        /* The same surface again (QEMU 7.2 sends every full-surface update
-         * this way): pass on only what changed. */
-        struct hfx_rect rects[MAX_DIFF_RECTS];
-        int n = hfx_surface_diff(c->pixels, c->stride, data, stride, w, h, rects,
-                                 MAX_DIFF_RECTS);
-        if (n > 0)
-            hfx_engine_scanout_update(c->q->engine, c->scanout, c->pixels, c->stride, rects, n);
-        g_variant_unref(data_v);
-        return NULL;
-    }
-    if (!why && (c->width != w || c->height != h)) {
-        free(c->pixels);
-        c->pixels = malloc((size_t)w * 4 * h);
-        if (!c->pixels)
-            why = "out of memory";
-    }
+    bool same = !why && same_surface(c, w, h, fourcc);
+    if (!why && !use_copy(c, w, h, fourcc))
+        why = "out of memory";
     if (!why) {
-        c->filling = false;
-        c->width = w;
-        c->height = h;
-        c->stride = w * 4;
-        c->format = fourcc;
-        for (uint32_t y = 0; y < h; y++)
-            memcpy(c->pixels + (size_t)y * c->stride, data + (size_t)y * stride, (size_t)w * 4);
-        char err[256];
-        if (hfx_engine_scanout_set(c->q->engine, c->scanout, w, h, fourcc, c->pixels, c->stride,
-                                   err, sizeof err) < 0) {
-            hfx_log(HFX_LOG_WARN, "console %u: %s", c->qemu_id, err);
-            why = "refused by the engine";
-        } else {
-            hfx_log(HFX_LOG_DEBUG, "console %u: scanout %ux%u", c->qemu_id, w, h);
-        }
+        copy_rows(c->pixels, c->shown_stride, data, stride, w * 4, h);
+        /* The same surface again (QEMU 7.2 sends every full-surface update
+         * this way, QEMU 10 when it does not share the surface): the engine
+         * passes on only the tiles that differ from what it shows. */
+        if (same)
+            hfx_engine_scanout_compare(c->q->engine, c->scanout, c->pixels, c->shown_stride,
+                                       NULL, 0);
+        else
+            why = show_new(c);
     } else {
-        free(c->pixels);
-        c->pixels = NULL;
-        c->width = c->height = 0;
+        drop_surface(c);
     }
     g_variant_unref(data_v);
     return why;
@@ -165,17 +227,11 @@ static bool follow_resize(struct console *c, uint32_t fourcc)
     if (hv)
         g_variant_unref(hv);
     if (w < 2 || h < 2 || w > HFX_MAX_WIDTH || h > HFX_MAX_HEIGHT ||
-        (c->pixels && w == c->width && h == c->height))
+        (c->shown && w == c->width && h == c->height))
         return false;
-    uint8_t *px = calloc((size_t)w * h, 4);
-    if (!px)
+    if (!use_copy(c, w, h, fourcc))
         return false;
-    free(c->pixels);
-    c->pixels = px;
-    c->width = w;
-    c->height = h;
-    c->stride = w * 4;
-    c->format = fourcc;
+    memset(c->pixels, 0, (size_t)w * 4 * h);
     c->filling = true;
     pixman_region32_clear(&c->filled);
     hfx_log(HFX_LOG_DEBUG, "console %u: resized to %ux%u by partial updates", c->qemu_id, w, h);
@@ -192,38 +248,111 @@ static const char *on_update(struct console *c, GVariant *params)
     const uint8_t *data = g_variant_get_fixed_array(data_v, &len, 1);
     const char *why = NULL;
     uint32_t fourcc = hfx_format_from_pixman(pformat);
-    if (!fourcc || (c->pixels && fourcc != c->format))
+    if (!fourcc || (c->shown && fourcc != c->format))
         why = "Update in another format than its Scanout";
-    else if ((!c->pixels || !rect_fits(x, y, w, h, c->width, c->height)) &&
+    else if ((!c->shown || !rect_fits(x, y, w, h, c->width, c->height)) &&
              !(follow_resize(c, fourcc) && rect_fits(x, y, w, h, c->width, c->height)))
         why = "rectangle outside the surface";
     else if (stride < (guint32)w * 4 || len < (gsize)stride * (guint32)(h - 1) + (gsize)w * 4)
         why = "short data";
+    /* QEMU 10 went back to sending pixels (a surface it cannot share): our
+     * copy takes over from the mapped surface. */
+    if (!why && c->shown != c->pixels && !use_copy(c, c->width, c->height, c->format))
+        why = "out of memory";
     if (!why) {
-        /* Guests repaint what did not change (a text console redraws its
-         * cursor line at every refresh): only real changes go on. */
-        struct hfx_rect rects[MAX_DIFF_RECTS];
-        int n = hfx_surface_diff(c->pixels + (size_t)y * c->stride + (size_t)x * 4, c->stride,
-                                 data, stride, (uint32_t)w, (uint32_t)h, rects, MAX_DIFF_RECTS);
-        for (int i = 0; i < n; i++) {
-            rects[i].x += x;
-            rects[i].y += y;
-        }
+        copy_rows(c->pixels + (size_t)y * c->shown_stride + (size_t)x * 4, c->shown_stride, data,
+                  stride, (uint32_t)w * 4, (uint32_t)h);
         if (c->filling) {
             pixman_region32_union_rect(&c->filled, &c->filled, x, y, (unsigned)w, (unsigned)h);
             pixman_box32_t all = {0, 0, (int32_t)c->width, (int32_t)c->height};
-            if (pixman_region32_contains_rectangle(&c->filled, &all) == PIXMAN_REGION_IN) {
-                char err[256];
-                c->filling = false;
-                hfx_engine_scanout_set(c->q->engine, c->scanout, c->width, c->height, c->format,
-                                       c->pixels, c->stride, err, sizeof err);
-            }
-        } else if (n > 0) {
-            hfx_engine_scanout_update(c->q->engine, c->scanout, c->pixels, c->stride, rects, n);
+            if (pixman_region32_contains_rectangle(&c->filled, &all) == PIXMAN_REGION_IN)
+                show_new(c);
+        } else {
+            /* Guests repaint what did not change (a text console redraws its
+             * cursor line at every refresh): only real changes go on. */
+            struct hfx_rect r = {x, y, w, h};
+            hfx_engine_scanout_compare(c->q->engine, c->scanout, c->pixels, c->shown_stride, &r,
+                                       1);
         }
     }
     g_variant_unref(data_v);
     return why;
+}
+
+/* ScanoutMap (QEMU 10, after a switch to a surface it can share: a new
+ * surface, or a page flip to another buffer). QEMU waits for the reply, so
+ * this only checks and maps; show_mapped does the engine's part after the
+ * reply. */
+static const char *on_scanout_map(struct console *c, GVariant *params,
+                                  GDBusMethodInvocation *inv, const uint8_t **surface)
+{
+    gint32 handle;
+    guint32 offset, w, h, stride, pformat;
+    g_variant_get(params, "(huuuuu)", &handle, &offset, &w, &h, &stride, &pformat);
+    GUnixFDList *fds = g_dbus_message_get_unix_fd_list(g_dbus_method_invocation_get_message(inv));
+    if (!fds || handle < 0 || handle >= g_unix_fd_list_get_length(fds))
+        return "no file descriptor";
+    uint32_t fourcc = hfx_format_from_pixman(pformat);
+    if (!fourcc)
+        return "unsupported pixel format";
+    int fd = g_unix_fd_list_get(fds, handle, NULL);
+    if (fd < 0)
+        return "no file descriptor";
+    char err[256];
+    *surface = hfx_shm_cache_map(&c->maps, fd, offset, w, h, stride, err, sizeof err);
+    close(fd);
+    if (!*surface) {
+        hfx_log(HFX_LOG_WARN, "console %u: ScanoutMap %ux%u stride %u offset %u: %s", c->qemu_id,
+                w, h, stride, offset, err);
+        return "cannot map the surface";
+    }
+    return NULL;
+}
+
+static void show_mapped(struct console *c, const uint8_t *surface, GVariant *params)
+{
+    gint32 handle;
+    guint32 offset, w, h, stride, pformat;
+    g_variant_get(params, "(huuuuu)", &handle, &offset, &w, &h, &stride, &pformat);
+    uint32_t fourcc = hfx_format_from_pixman(pformat);
+    bool flip = same_surface(c, w, h, fourcc);
+    /* Our copy (if QEMU sent pixels before) and the mappings of another
+     * size go; the engine reads none of them after its calls return. */
+    free(c->pixels);
+    c->pixels = NULL;
+    if (!flip)
+        hfx_shm_cache_clear(&c->maps, surface);
+    c->shown = surface;
+    c->shown_stride = stride;
+    c->width = w;
+    c->height = h;
+    c->format = fourcc;
+    /* Whatever the guest flushed, what changed is what differs from the
+     * picture shown: the engine compares the tiles. */
+    if (flip)
+        hfx_engine_scanout_compare(c->q->engine, c->scanout, surface, stride, NULL, 0);
+    else if (show_new(c))
+        drop_surface(c);
+    c->map_covered = c->shown != NULL;
+}
+
+static const char *on_update_map(struct console *c, GVariant *params)
+{
+    gint32 x, y, w, h;
+    g_variant_get(params, "(iiii)", &x, &y, &w, &h);
+    if (!c->shown || c->shown == c->pixels)
+        return "UpdateMap without a ScanoutMap";
+    if (!rect_fits(x, y, w, h, c->width, c->height))
+        return "rectangle outside the surface";
+    /* QEMU sends ScanoutMap only from inside an update, with that update
+     * behind it: the whole surface went to the engine a moment ago. */
+    if (c->map_covered) {
+        c->map_covered = false;
+        return NULL;
+    }
+    struct hfx_rect r = {x, y, w, h};
+    hfx_engine_scanout_update(c->q->engine, c->scanout, c->shown, c->shown_stride, &r, 1);
+    return NULL;
 }
 
 static const char *on_cursor_define(struct console *c, GVariant *params)
@@ -258,9 +387,7 @@ static const char *on_cursor_define(struct console *c, GVariant *params)
 static void end_console(struct console *c)
 {
     hfx_engine_scanout_disable(c->q->engine, c->scanout);
-    free(c->pixels);
-    c->pixels = NULL;
-    c->width = c->height = 0;
+    drop_surface(c);
 }
 
 static void listener_call(GDBusConnection *conn, const char *sender, const char *path,
@@ -269,10 +396,15 @@ static void listener_call(GDBusConnection *conn, const char *sender, const char 
 {
     struct console *c = data;
     const char *why = NULL;
+    const uint8_t *mapped = NULL;
     if (!strcmp(method, "Scanout")) {
         why = on_scanout(c, params);
     } else if (!strcmp(method, "Update")) {
         why = on_update(c, params);
+    } else if (!strcmp(method, "ScanoutMap")) {
+        why = on_scanout_map(c, params, inv, &mapped);
+    } else if (!strcmp(method, "UpdateMap")) {
+        why = on_update_map(c, params);
     } else if (!strcmp(method, "Disable")) {
         hfx_log(HFX_LOG_DEBUG, "console %u: disabled", c->qemu_id);
         end_console(c);
@@ -287,16 +419,40 @@ static void listener_call(GDBusConnection *conn, const char *sender, const char 
         why = on_cursor_define(c, params);
     }
     if (why) {
-        hfx_log(HFX_LOG_WARN, "console %u: %s refused: %s (surface %ux%u, args %s)", c->qemu_id,
-                method, why, c->width, c->height, "");
+        hfx_log(HFX_LOG_WARN, "console %u: %s refused: %s (surface %ux%u)", c->qemu_id, method,
+                why, c->width, c->height);
+        /* A refused ScanoutMap makes QEMU send this listener pixels again. */
         g_dbus_method_invocation_return_error(inv, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, "%s",
                                               why);
-    } else {
-        g_dbus_method_invocation_return_value(inv, NULL);
+        return;
     }
+    /* params outlives the reply: the invocation holds it until we return. */
+    g_variant_ref(params);
+    g_dbus_method_invocation_return_value(inv, NULL);
+    /* QEMU waits for ScanoutMap's reply, the VM with it: the engine's part
+     * comes after. */
+    if (mapped)
+        show_mapped(c, mapped, params);
+    g_variant_unref(params);
 }
 
-static const GDBusInterfaceVTable listener_vtable = {.method_call = listener_call};
+/* Interfaces (org.qemu.Display1.Listener): the optional interfaces this
+ * listener serves. QEMU 10 reads it when the listener registers. */
+static GVariant *listener_get_property(GDBusConnection *conn, const char *sender,
+                                       const char *path, const char *iface, const char *name,
+                                       GError **error, gpointer data)
+{
+    static const char *const extra[] = {MAP_IFACE, NULL};
+    if (strcmp(name, "Interfaces")) {
+        g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "no property %s", name);
+        return NULL;
+    }
+    return g_variant_new_strv(extra, -1);
+}
+
+static const GDBusInterfaceVTable listener_vtable = {.method_call = listener_call,
+                                                     .get_property = listener_get_property};
+
 
 /* ---- attaching ---- */
 
@@ -345,7 +501,11 @@ static void on_listener_ready(GObject *src, GAsyncResult *res, gpointer data)
         c->object_id = g_dbus_connection_register_object(c->listener, LISTENER_PATH,
                                                          q->listener_info->interfaces[0],
                                                          &listener_vtable, c, NULL, &e);
-    if (!c->object_id) {
+    if (c->object_id)
+        c->map_object_id = g_dbus_connection_register_object(c->listener, LISTENER_PATH,
+                                                             q->listener_info->interfaces[1],
+                                                             &listener_vtable, c, NULL, &e);
+    if (!c->map_object_id) {
         hfx_log(HFX_LOG_ERROR, "console %u: the listener connection failed: %s", c->qemu_id,
                 e->message);
         g_error_free(e);
@@ -622,12 +782,14 @@ void hfx_qemu_dbus_stop(struct hfx_qemu_dbus *q)
         if (c->listener) {
             if (c->object_id)
                 g_dbus_connection_unregister_object(c->listener, c->object_id);
+            if (c->map_object_id)
+                g_dbus_connection_unregister_object(c->listener, c->map_object_id);
             g_dbus_connection_close_sync(c->listener, NULL, NULL);
             g_object_unref(c->listener);
         }
-        if (c->pixels)
+        if (c->shown)
             hfx_engine_scanout_disable(q->engine, c->scanout);
-        free(c->pixels);
+        drop_surface(c);
         pixman_region32_fini(&c->filled);
     }
     if (q->conn) {

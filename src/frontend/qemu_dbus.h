@@ -4,8 +4,11 @@
  * requests from the network become Console.SetUIInfo, which is what turns a
  * virtio-gpu head on (a connector the guest sees connect) or off.
  *
- * QEMU calls the listener without waiting for replies, so nothing here can
- * hold the VM up: if this process dies, QEMU drops the listener and runs on. */
+ * QEMU 10 shares surfaces as memfds (ScanoutMap/UpdateMap), which are mapped
+ * read-only; QEMU 7.2 sends their pixels. QEMU calls the listener without
+ * waiting for replies, but for ScanoutMap, which is answered before any work,
+ * so nothing here can hold the VM up: if this process dies, QEMU drops the
+ * listener and runs on. */
 #ifndef HFX_FRONTEND_QEMU_DBUS_H
 #define HFX_FRONTEND_QEMU_DBUS_H
 

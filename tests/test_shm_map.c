@@ -1,0 +1,112 @@
+/* The D-Bus front end's cache of read-only memfd mappings (QEMU 10's
+ * ScanoutMap): arguments checked against the file, a buffer seen again found
+ * by its file rather than mapped again, the least recently used mapping
+ * evicted, the mapping read-only. */
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "frontend/shm_map.h"
+
+#define W 64
+#define H 32
+#define STRIDE (W * 4)
+
+static int buffer(uint8_t fill)
+{
+    int fd = memfd_create("surface", MFD_CLOEXEC);
+    uint8_t row[STRIDE];
+    memset(row, fill, sizeof row);
+    ftruncate(fd, STRIDE * H);
+    for (int y = 0; y < H; y++)
+        pwrite(fd, row, sizeof row, (off_t)y * STRIDE);
+    return fd;
+}
+
+static int mapped(const struct hfx_shm_cache *c)
+{
+    int n = 0;
+    for (int i = 0; i < HFX_SHM_MAPS; i++)
+        n += c->maps[i].base != NULL;
+    return n;
+}
+
+static sigjmp_buf fault;
+static void on_segv(int sig)
+{
+    siglongjmp(fault, 1);
+}
+
+int main(void)
+{
+    struct hfx_shm_cache c = {0};
+    char err[256];
+    int a = buffer(0x11);
+
+    /* Refusals, each with a reason. */
+    CHECK(!hfx_shm_cache_map(&c, a, 0, W, H + 1, STRIDE, err, sizeof err), "past the end");
+    CHECK(strstr(err, "beyond the end"), "%s", err);
+    CHECK(!hfx_shm_cache_map(&c, a, 4, W, H, STRIDE, err, sizeof err), "offset past the end");
+    CHECK(!hfx_shm_cache_map(&c, a, 0, W, H, STRIDE - 4, err, sizeof err), "short stride");
+    CHECK(!hfx_shm_cache_map(&c, a, 0, 1, H, STRIDE, err, sizeof err), "too narrow");
+    CHECK(!hfx_shm_cache_map(&c, a, 0, 9000, 2, 9000 * 4, err, sizeof err), "too wide");
+    CHECK(!hfx_shm_cache_map(&c, a, 2, W, H - 1, STRIDE, err, sizeof err), "unaligned offset");
+    CHECK(!hfx_shm_cache_map(&c, -1, 0, W, H, STRIDE, err, sizeof err), "bad fd");
+    CHECK(mapped(&c) == 0, "nothing mapped after refusals");
+
+    /* The same buffer through another fd (QEMU sends a new one each time). */
+    const uint8_t *pa = hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, err, sizeof err);
+    CHECK(pa && pa[0] == 0x11 && pa[STRIDE * H - 1] == 0x11, "%s", err);
+    int a2 = dup(a);
+    CHECK(hfx_shm_cache_map(&c, a2, 0, W, H, STRIDE, err, sizeof err) == pa, "cache hit");
+    close(a2);
+    /* An offset within the same page range is another surface. */
+    const uint8_t *pa4 = hfx_shm_cache_map(&c, a, STRIDE, W, H - 1, STRIDE, err, sizeof err);
+    CHECK(pa4 && pa4 != pa && pa4[0] == 0x11, "offset surface: %s", err);
+    hfx_shm_cache_clear(&c, pa);
+    CHECK(mapped(&c) == 1 && hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, err, sizeof err) == pa,
+          "clear keeps the one asked for");
+
+    /* Shared: what the owner writes shows through. */
+    uint8_t x = 0x77;
+    pwrite(a, &x, 1, 5);
+    CHECK(pa[5] == 0x77, "MAP_SHARED");
+
+    /* Read-only. */
+    signal(SIGSEGV, on_segv);
+    volatile int wrote = 0;
+    if (!sigsetjmp(fault, 1)) {
+        *(volatile uint8_t *)pa = 0;
+        wrote = 1;
+    }
+    signal(SIGSEGV, SIG_DFL);
+    CHECK(!wrote, "the mapping is writable");
+
+    /* Bounded: a fifth buffer evicts the least recently used one, not the
+     * one used last. */
+    int fds[HFX_SHM_MAPS + 1];
+    const uint8_t *p[HFX_SHM_MAPS + 1];
+    fds[0] = a;
+    p[0] = pa;
+    for (int i = 1; i <= HFX_SHM_MAPS; i++) {
+        fds[i] = buffer((uint8_t)(0x20 + i));
+        if (i == HFX_SHM_MAPS)  /* touch a: buffer 1 is now the oldest */
+            CHECK(hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, err, sizeof err) == pa, "hit");
+        p[i] = hfx_shm_cache_map(&c, fds[i], 0, W, H, STRIDE, err, sizeof err);
+        CHECK(p[i] && p[i][0] == 0x20 + i, "buffer %d: %s", i, err);
+    }
+    CHECK(mapped(&c) == HFX_SHM_MAPS, "%d mapped", mapped(&c));
+    CHECK(hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, err, sizeof err) == pa, "a kept");
+    for (int i = 2; i <= HFX_SHM_MAPS; i++)
+        CHECK(hfx_shm_cache_map(&c, fds[i], 0, W, H, STRIDE, err, sizeof err) == p[i],
+              "buffer %d kept", i);
+    CHECK(mapped(&c) == HFX_SHM_MAPS, "still %d", mapped(&c));
+    hfx_shm_cache_clear(&c, NULL);
+    CHECK(mapped(&c) == 0, "clear unmaps all");
+    for (int i = 0; i <= HFX_SHM_MAPS; i++)
+        close(fds[i]);
+    return check_summary("shm_map");
+}
