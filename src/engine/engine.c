@@ -220,12 +220,10 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, ui
      * size finds its damage instead of converting everything again. */
     struct hfx_tiles tiles = {0};
     if (hfx_tiles_init(&tiles, width, height) == 0) {
-        pixman_region32_t all, scratch;
+        pixman_region32_t all;
         pixman_region32_init_rect(&all, 0, 0, width, height);
-        pixman_region32_init(&scratch);
-        hfx_tiles_compare(&tiles, pixels, stride, &all, &scratch);
+        hfx_tiles_compare(&tiles, pixels, stride, &all, NULL);
         pixman_region32_fini(&all);
-        pixman_region32_fini(&scratch);
     }
     int64_t t1 = hfx_now_ns();
 

@@ -100,6 +100,8 @@ void hfx_tiles_compare(struct hfx_tiles *t, const uint8_t *pixels, uint32_t stri
                     differs = h != *slot;
                     *slot = h;
                 }
+                if (!changed)
+                    continue;
                 if (differs && run < 0) {
                     run = c;
                 } else if (!differs && run >= 0) {

@@ -32,7 +32,7 @@ void hfx_tiles_fini(struct hfx_tiles *t);
 void hfx_tiles_forget(struct hfx_tiles *t, const pixman_box32_t *box);
 /* Fingerprints the tiles that `where` touches from the 32-bit pixels and
  * adds those that differ from the recorded ones to `changed` (whole tiles,
- * clipped to the surface); records the new fingerprints. */
+ * clipped to the surface; NULL: only record); records the new fingerprints. */
 void hfx_tiles_compare(struct hfx_tiles *t, const uint8_t *pixels, uint32_t stride,
                        const pixman_region32_t *where, pixman_region32_t *changed);
 

@@ -279,12 +279,18 @@ static const char *on_update(struct console *c, GVariant *params)
     return why;
 }
 
+/* A surface ScanoutMap mapped, for show_mapped. */
+struct mapped {
+    const uint8_t *surface;     /* NULL: none */
+    uint32_t w, h, stride, fourcc;
+};
+
 /* ScanoutMap (QEMU 10, after a switch to a surface it can share: a new
  * surface, or a page flip to another buffer). QEMU waits for the reply, so
  * this only checks and maps; show_mapped does the engine's part after the
  * reply. */
 static const char *on_scanout_map(struct console *c, GVariant *params,
-                                  GDBusMethodInvocation *inv, const uint8_t **surface)
+                                  GDBusMethodInvocation *inv, struct mapped *m)
 {
     gint32 handle;
     guint32 offset, w, h, stride, pformat;
@@ -299,9 +305,10 @@ static const char *on_scanout_map(struct console *c, GVariant *params,
     if (fd < 0)
         return "no file descriptor";
     char err[256];
-    *surface = hfx_shm_cache_map(&c->maps, fd, offset, w, h, stride, err, sizeof err);
+    *m = (struct mapped){hfx_shm_cache_map(&c->maps, fd, offset, w, h, stride, err, sizeof err),
+                         w, h, stride, fourcc};
     close(fd);
-    if (!*surface) {
+    if (!m->surface) {
         hfx_log(HFX_LOG_WARN, "console %u: ScanoutMap %ux%u stride %u offset %u: %s", c->qemu_id,
                 w, h, stride, offset, err);
         return "cannot map the surface";
@@ -309,28 +316,24 @@ static const char *on_scanout_map(struct console *c, GVariant *params,
     return NULL;
 }
 
-static void show_mapped(struct console *c, const uint8_t *surface, GVariant *params)
+static void show_mapped(struct console *c, const struct mapped *m)
 {
-    gint32 handle;
-    guint32 offset, w, h, stride, pformat;
-    g_variant_get(params, "(huuuuu)", &handle, &offset, &w, &h, &stride, &pformat);
-    uint32_t fourcc = hfx_format_from_pixman(pformat);
-    bool flip = same_surface(c, w, h, fourcc);
+    bool flip = same_surface(c, m->w, m->h, m->fourcc);
     /* Our copy (if QEMU sent pixels before) and the mappings of another
      * size go; the engine reads none of them after its calls return. */
     free(c->pixels);
     c->pixels = NULL;
     if (!flip)
-        hfx_shm_cache_clear(&c->maps, surface);
-    c->shown = surface;
-    c->shown_stride = stride;
-    c->width = w;
-    c->height = h;
-    c->format = fourcc;
+        hfx_shm_cache_clear(&c->maps, m->surface);
+    c->shown = m->surface;
+    c->shown_stride = m->stride;
+    c->width = m->w;
+    c->height = m->h;
+    c->format = m->fourcc;
     /* Whatever the guest flushed, what changed is what differs from the
      * picture shown: the engine compares the tiles. */
     if (flip)
-        hfx_engine_scanout_compare(c->q->engine, c->scanout, surface, stride, NULL, 0);
+        hfx_engine_scanout_compare(c->q->engine, c->scanout, m->surface, m->stride, NULL, 0);
     else if (show_new(c))
         drop_surface(c);
     c->map_covered = c->shown != NULL;
@@ -396,7 +399,7 @@ static void listener_call(GDBusConnection *conn, const char *sender, const char 
 {
     struct console *c = data;
     const char *why = NULL;
-    const uint8_t *mapped = NULL;
+    struct mapped mapped = {0};
     if (!strcmp(method, "Scanout")) {
         why = on_scanout(c, params);
     } else if (!strcmp(method, "Update")) {
@@ -426,14 +429,11 @@ static void listener_call(GDBusConnection *conn, const char *sender, const char 
                                               why);
         return;
     }
-    /* params outlives the reply: the invocation holds it until we return. */
-    g_variant_ref(params);
     g_dbus_method_invocation_return_value(inv, NULL);
     /* QEMU waits for ScanoutMap's reply, the VM with it: the engine's part
      * comes after. */
-    if (mapped)
-        show_mapped(c, mapped, params);
-    g_variant_unref(params);
+    if (mapped.surface)
+        show_mapped(c, &mapped);
 }
 
 /* Interfaces (org.qemu.Display1.Listener): the optional interfaces this
