@@ -786,6 +786,11 @@ static void *worker_main(void *arg)
      * which SCHED_BATCH's wake-up penalty avoids. Failure only costs that. */
     struct sched_param sp = {0};
     pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    /* Named so a host tool (scripts/bench-vm inside QEMU, top -H) can tell
+     * the exporter's threads from QEMU's. */
+    char name[16];
+    snprintf(name, sizeof name, "hfx-scanout%u", s->id);
+    pthread_setname_np(pthread_self(), name);
     for (;;) {
         struct pollfd pfd = {.fd = s->wake_fd, .events = POLLIN};
         int timeout = next_timeout_ms(s, hfx_now_ns());

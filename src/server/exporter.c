@@ -52,6 +52,7 @@ int hfx_exporter_init(struct hfx_exporter *x, const struct hfx_server_config *sc
 
 static void *loop_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "hfx-server");   /* see worker_main in engine.c */
     hfx_server_run(arg);
     return NULL;
 }
