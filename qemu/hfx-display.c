@@ -9,10 +9,11 @@
  *           [,idr-interval=MS][,idle-refresh=MS]
  *
  * The listener callbacks run on QEMU's main thread under its global lock.
- * An update only records the damage and a reference to the surface's pixman
- * image; the scanout's worker converts it and the reference is dropped back
- * on the main thread. So a callback costs the same whatever the damage, and
- * nothing here waits for the encoder or the network. (2D display surfaces
+ * An update, a page flip or a new surface only records the damage and a
+ * reference to the surface's pixman image; the scanout's worker converts it
+ * (after a flip: finds what changed) and the reference is dropped back on
+ * the main thread. So a callback costs the same whatever the damage and the
+ * size, and nothing here waits for the encoder or the network. (2D display surfaces
  * change only on the main thread, when the device copies a guest frame into
  * them; a frame converted after the next copy shows the newer picture, and
  * the update that follows the copy sends it again anyway.) Head requests
@@ -121,13 +122,31 @@ static char *timing_text(HfxExport *h)
 
 /* ---- the display listener (main thread, global lock held) ---- */
 
+static void unref_image_bh(void *image)
+{
+    pixman_image_unref(image);
+}
+
+/* On the engine's worker: pixman's reference counts are not atomic, so the
+ * reference goes back to the main thread. */
+static void release_image(void *image)
+{
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), unref_image_bh, image);
+}
+
+/* A new size or format: the engine's worker converts the surface (a mode
+ * set at 5120x2880 would stall the main loop for tens of ms), holding a
+ * reference to its image meanwhile. */
 static void show_surface(HfxHead *hd)
 {
     DisplaySurface *ds = hd->ds;
     char err[256];
-    if (hfx_engine_scanout_set(hd->hfx->x.engine, hd->scanout, surface_width(ds),
-                               surface_height(ds), hd->fourcc, surface_data(ds),
-                               surface_stride(ds), err, sizeof err) < 0) {
+    pixman_image_t *image = pixman_image_ref(ds->image);
+    if (hfx_engine_scanout_set_deferred(hd->hfx->x.engine, hd->scanout, surface_width(ds),
+                                        surface_height(ds), hd->fourcc, surface_data(ds),
+                                        surface_stride(ds), release_image, image, err,
+                                        sizeof err) < 0) {
+        pixman_image_unref(image);
         warn_report("helix-frame-export: head %u: %s", hd->scanout, err);
         hd->shown = false;
         return;
@@ -163,18 +182,6 @@ static void hfx_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *new_surfa
         show_surface(hd);
     }
     end(&hd->hfx->switches, t0);
-}
-
-static void unref_image_bh(void *image)
-{
-    pixman_image_unref(image);
-}
-
-/* On the engine's worker: pixman's reference counts are not atomic, so the
- * reference goes back to the main thread. */
-static void release_image(void *image)
-{
-    aio_bh_schedule_oneshot(qemu_get_aio_context(), unref_image_bh, image);
 }
 
 static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int h)

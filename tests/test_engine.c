@@ -616,6 +616,111 @@ static void test_deferred(void)
     hfx_synth_free(s);
 }
 
+/* A copy of a synth's current picture, for the deferred calls. */
+static uint8_t *copy_of(struct hfx_synth *s, uint32_t h)
+{
+    size_t bytes = (size_t)hfx_synth_stride(s) * h;
+    uint8_t *copy = malloc(bytes);
+    memcpy(copy, hfx_synth_pixels(s), bytes);
+    return copy;
+}
+
+/* Deferred surfaces (QEMU's main loop sets a mode without converting it):
+ * the call returns before the conversion; updates handed in after it belong
+ * to the new surface; a newer surface or a disable supersedes one not yet
+ * installed; every source is released once. */
+static void test_deferred_set(void)
+{
+    fprintf(stderr, "deferred surfaces\n");
+    atomic_store(&released, 0);
+    int handed = 0;
+    struct collector c;
+    struct hfx_engine *e;
+    struct hfx_synth *s;
+    watched_head(&c, &e, &s, "hybrid", HFX_WL_TYPING, 640, 480);
+    char err[256];
+    uint8_t dummy[16] = {0};
+    CHECK(hfx_engine_scanout_set_deferred(e, 0, 1, 480, HFX_FMT_XRGB8888, dummy, 64, release_copy,
+                                          NULL, err, sizeof err) < 0, "a 1x480 surface accepted");
+    CHECK(hfx_engine_scanout_set_deferred(e, 0, 640, 480, HFX_FMT_XRGB8888, dummy, 2560, NULL,
+                                          NULL, err, sizeof err) < 0, "no release accepted");
+    CHECK(hfx_engine_scanout_set_deferred(e, 9, 640, 480, HFX_FMT_XRGB8888, dummy, 2560,
+                                          release_copy, NULL, err, sizeof err) < 0,
+          "scanout 9 accepted");
+
+    /* Two sizes in a row, each followed by updates: the last size wins and
+     * its updates reach the subscriber. */
+    const uint32_t w = 1920, h = 1080;
+    hfx_synth_free(s);
+    s = hfx_synth_new(HFX_WL_TYPING, 800, 600);
+    struct hfx_rect r[8];
+    hfx_synth_next(s, r, 8);
+    uint8_t *copy = copy_of(s, 600);
+    CHECK(hfx_engine_scanout_set_deferred(e, 0, 800, 600, HFX_FMT_XRGB8888, copy,
+                                          hfx_synth_stride(s), release_copy, copy, err,
+                                          sizeof err) == 0, "%s", err);
+    handed++;
+    hfx_synth_free(s);
+    s = hfx_synth_new(HFX_WL_TYPING, w, h);
+    hfx_synth_next(s, r, 8);
+    copy = copy_of(s, h);
+    int64_t t0 = hfx_now_ns();
+    CHECK(hfx_engine_scanout_set_deferred(e, 0, w, h, HFX_FMT_XRGB8888, copy, hfx_synth_stride(s),
+                                          release_copy, copy, err, sizeof err) == 0, "%s", err);
+    int64_t set_ns = hfx_now_ns() - t0;
+    handed++;
+    for (int i = 0; i < 30; i++) {
+        int n = hfx_synth_next(s, r, 8);
+        copy = copy_of(s, h);
+        CHECK(hfx_engine_scanout_update_deferred(e, 0, copy, hfx_synth_stride(s), r, n,
+                                                 release_copy, copy) == 0, "update refused");
+        handed++;
+        sleep_ms(5);
+    }
+    uint32_t final = hfx_synth_frame(s);
+    int prev = -1;
+    while (prev != col_count(&c)) {
+        prev = col_count(&c);
+        sleep_ms(300);
+    }
+    CHECK(atomic_load(&released) == handed, "%d of %d sources released",
+          atomic_load(&released), handed);
+    /* From the new surface's IDR on (the 640x480 frames before it go). */
+    pthread_mutex_lock(&c.lock);
+    int first = 0;
+    for (int i = 0; i < c.n; i++)
+        if (c.pkts[i]->width == w)
+            break;
+        else
+            first = i + 1;
+    for (int i = 0; i < first; i++)
+        hfx_packet_unref(c.pkts[i]);
+    memmove(c.pkts, c.pkts + first, (size_t)(c.n - first) * sizeof c.pkts[0]);
+    c.n -= first;
+    pthread_mutex_unlock(&c.lock);
+    CHECK(c.n > 0 && c.pkts[0]->keyframe, "the new surface did not start with an IDR");
+    int64_t last = decode_all(&c, HFX_WL_TYPING, w, h, 30.0);
+    CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
+          final);
+    fprintf(stderr, "  set_deferred call at %ux%u: %.1f us\n", w, h, set_ns / 1e3);
+
+    /* A disable right after a deferred set: the head stays off. */
+    copy = copy_of(s, h);
+    hfx_engine_scanout_set_deferred(e, 0, w, h, HFX_FMT_XRGB8888, copy, hfx_synth_stride(s),
+                                    release_copy, copy, err, sizeof err);
+    handed++;
+    hfx_engine_scanout_disable(e, 0);
+    sleep_ms(300);
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(e, 0, &st);
+    CHECK(!st.enabled, "a deferred surface turned a disabled head back on");
+    CHECK(atomic_load(&released) == handed, "%d of %d sources released",
+          atomic_load(&released), handed);
+    hfx_engine_free(e);
+    col_clear(&c);
+    hfx_synth_free(s);
+}
+
 /* Page flips: the whole surface is handed over as "may have changed" from
  * alternating buffers (the guest's double buffering); the engine finds the
  * damage itself. An unchanged flip encodes nothing; one changed pixel
@@ -727,6 +832,7 @@ int main(void)
     test_timestamps();
     test_still_screen_timestamp();
     test_deferred();
+    test_deferred_set();
     test_flips(false);
     test_flips(true);
     test_two_engines_and_fallback();

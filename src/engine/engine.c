@@ -32,7 +32,7 @@
  * region stays cheap to walk and is still a superset of what changed. */
 #define MAX_DAMAGE_RECTS 64
 
-/* An update handed over for the worker to convert. */
+/* An update (or a new surface) handed over for the worker to convert. */
 struct deferred {
     struct deferred *next;
     const uint8_t *pixels;
@@ -42,6 +42,8 @@ struct deferred {
     int64_t t0;
     uint32_t generation;        /* the surface it belongs to */
     bool compare;               /* hfx_engine_scanout_compare_deferred */
+    bool set;                   /* hfx_engine_scanout_set_deferred: a new surface */
+    uint32_t width, height, format;     /* of the new surface */
     int nrects;
     struct hfx_rect rects[];
 };
@@ -182,37 +184,53 @@ static void align_box(pixman_box32_t *b, uint32_t width, uint32_t height)
         b->y2 = (int32_t)height;
 }
 
-int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, uint32_t height,
-                           uint32_t format, const uint8_t *pixels, uint32_t stride, char *err,
-                           size_t errlen)
+/* Checks what hfx_engine_scanout_set(_deferred) is given. */
+static struct scanout *check_set(struct hfx_engine *e, uint32_t id, uint32_t width,
+                                 uint32_t height, uint32_t format, const uint8_t *pixels,
+                                 uint32_t stride, char *err, size_t errlen)
 {
     struct scanout *s = get_scanout(e, id);
     if (!s) {
         snprintf(err, errlen, "scanout %u is out of range (this engine has %u)", id,
                  e->cfg.max_scanouts);
-        return -1;
+        return NULL;
     }
     if (width < 2 || height < 2 || width > HFX_MAX_WIDTH || height > HFX_MAX_HEIGHT) {
         snprintf(err, errlen, "size %ux%u is outside 2x2..%ux%u", width, height, HFX_MAX_WIDTH,
                  HFX_MAX_HEIGHT);
-        return -1;
+        return NULL;
     }
     if (!hfx_format_supported(format)) {
         snprintf(err, errlen, "pixel format 0x%08x is not supported", format);
-        return -1;
+        return NULL;
     }
     if (!pixels || stride < width * 4) {
         snprintf(err, errlen, "stride %u is too small for width %u", stride, width);
-        return -1;
+        return NULL;
     }
-    int64_t t0 = hfx_now_ns();
-    /* Allocate and convert before taking the lock: nobody sees these yet. */
+    return s;
+}
+
+/* The next generation of the scanout's surface. The front end's counter
+ * (set_generation) runs ahead of s->generation while a deferred set waits
+ * for the worker; updates handed in meanwhile carry the new number. */
+static uint32_t next_generation(struct scanout *s)
+{
+    return atomic_fetch_add(&s->set_generation, 1) + 1;
+}
+
+/* Installs a new surface as generation `gen`: converts it whole into new
+ * pictures (before taking the lock: nobody sees them yet) and swaps them in,
+ * unless a later set or disable has superseded `gen` meanwhile. Returns 0,
+ * 1 when superseded, -1 out of memory. */
+static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint32_t height,
+                           uint32_t format, const uint8_t *pixels, uint32_t stride, int64_t t0)
+{
     struct hfx_picture *staging = hfx_picture_new(width, height);
     struct hfx_picture *spare = hfx_picture_new(width, height);
     if (!staging || !spare) {
         hfx_picture_free(staging);
         hfx_picture_free(spare);
-        snprintf(err, errlen, "out of memory for a %ux%u scanout", width, height);
         return -1;
     }
     hfx_convert_rect(staging, pixels, stride, format, 0, 0, width, height);
@@ -228,30 +246,53 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, ui
     int64_t t1 = hfx_now_ns();
 
     pthread_mutex_lock(&s->lock);
-    struct hfx_picture *old_staging = s->staging, *old_spare = s->spare;
-    s->staging = staging;
-    s->spare = spare;
-    s->enabled = true;
-    s->width = width;
-    s->height = height;
-    s->format = format;
-    s->generation++;
-    atomic_store(&s->set_generation, s->generation);
-    pixman_region32_fini(&s->damage);
-    pixman_region32_init_rect(&s->damage, 0, 0, width, height);
-    pixman_region32_clear(&s->fixup);
-    s->fixup_src = NULL;
-    struct hfx_tiles old_tiles = s->tiles;
-    s->tiles = tiles;
-    note_update(s, t0, t1);
+    bool current = atomic_load(&s->set_generation) == gen;
+    if (current) {
+        struct hfx_picture *t = s->staging;
+        s->staging = staging;
+        staging = t;
+        t = s->spare;
+        s->spare = spare;
+        spare = t;
+        struct hfx_tiles old_tiles = s->tiles;
+        s->tiles = tiles;
+        tiles = old_tiles;
+        s->enabled = true;
+        s->width = width;
+        s->height = height;
+        s->format = format;
+        s->generation = gen;
+        pixman_region32_fini(&s->damage);
+        pixman_region32_init_rect(&s->damage, 0, 0, width, height);
+        pixman_region32_clear(&s->fixup);
+        s->fixup_src = NULL;
+        note_update(s, t0, t1);
+    }
     pthread_mutex_unlock(&s->lock);
 
-    hfx_tiles_fini(&old_tiles);
-
-    hfx_picture_free(old_staging);
-    hfx_picture_free(old_spare);
+    /* What was replaced, or what lost to a newer surface. */
+    hfx_tiles_fini(&tiles);
+    hfx_picture_free(staging);
+    hfx_picture_free(spare);
+    if (!current)
+        return 1;
     atomic_fetch_add(&s->updates, 1);
     wake(s);
+    return 0;
+}
+
+int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, uint32_t height,
+                           uint32_t format, const uint8_t *pixels, uint32_t stride, char *err,
+                           size_t errlen)
+{
+    struct scanout *s = check_set(e, id, width, height, format, pixels, stride, err, errlen);
+    if (!s)
+        return -1;
+    if (install_surface(s, next_generation(s), width, height, format, pixels, stride,
+                        hfx_now_ns()) < 0) {
+        snprintf(err, errlen, "out of memory for a %ux%u scanout", width, height);
+        return -1;
+    }
     return 0;
 }
 
@@ -342,6 +383,12 @@ static int update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels, uint
         pthread_mutex_unlock(&s->lock);
         return -1;
     }
+    /* A surface set with hfx_engine_scanout_set_deferred and not installed
+     * yet: the worker converts all of it, this update included. */
+    if (atomic_load(&s->set_generation) != s->generation) {
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
     bool changed = apply_update_locked(s, pixels, stride, rects, nrects, compare, t0);
     pthread_mutex_unlock(&s->lock);
     if (changed && atomic_load(&s->subscribers) > 0)
@@ -363,6 +410,16 @@ int hfx_engine_scanout_compare(struct hfx_engine *e, uint32_t id, const uint8_t 
     return update(e, id, pixels, stride, rects, nrects, true);
 }
 
+/* Appends d to the worker's list and wakes it. */
+static void hand_over(struct scanout *s, struct deferred *d)
+{
+    pthread_mutex_lock(&s->deferred_lock);
+    *s->deferred_tail = d;
+    s->deferred_tail = &d->next;
+    pthread_mutex_unlock(&s->deferred_lock);
+    wake(s);
+}
+
 static int update_deferred(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
                            uint32_t stride, const struct hfx_rect *rects, int nrects,
                            bool compare, void (*release)(void *data), void *release_data)
@@ -378,11 +435,28 @@ static int update_deferred(struct hfx_engine *e, uint32_t id, const uint8_t *pix
                            .t0 = hfx_now_ns(), .generation = atomic_load(&s->set_generation),
                            .compare = compare};
     memcpy(d->rects, rects, (size_t)nrects * sizeof *rects);
-    pthread_mutex_lock(&s->deferred_lock);
-    *s->deferred_tail = d;
-    s->deferred_tail = &d->next;
-    pthread_mutex_unlock(&s->deferred_lock);
-    wake(s);
+    hand_over(s, d);
+    return 0;
+}
+
+int hfx_engine_scanout_set_deferred(struct hfx_engine *e, uint32_t id, uint32_t width,
+                                    uint32_t height, uint32_t format, const uint8_t *pixels,
+                                    uint32_t stride, void (*release)(void *data),
+                                    void *release_data, char *err, size_t errlen)
+{
+    struct scanout *s = check_set(e, id, width, height, format, pixels, stride, err, errlen);
+    if (!s)
+        return -1;
+    struct deferred *d = release ? malloc(sizeof *d) : NULL;
+    if (!d) {
+        snprintf(err, errlen, release ? "out of memory" : "no release function");
+        return -1;
+    }
+    *d = (struct deferred){.pixels = pixels, .stride = stride, .release = release,
+                           .release_data = release_data, .t0 = hfx_now_ns(),
+                           .generation = next_generation(s), .set = true, .width = width,
+                           .height = height, .format = format};
+    hand_over(s, d);
     return 0;
 }
 
@@ -418,12 +492,14 @@ static int region_rects(pixman_region32_t *r, struct hfx_rect **out)
     return n;
 }
 
-/* On the worker: converts what front ends handed over without converting
- * (hfx_engine_scanout_update_deferred), then lets the sources go. Where a
- * newer update covers an older one's rectangles, only the newer is
- * converted: a burst of page flips costs one conversion, not one each.
- * Updates for a surface that has since been replaced are dropped. */
-static void apply_deferred(struct scanout *s)
+/* On the worker: installs the newest surface and converts the updates that
+ * front ends handed over without converting (the *_deferred calls), then
+ * lets the sources go. Where a newer update covers an older one's
+ * rectangles, only the newer is converted: a burst of page flips costs one
+ * conversion, not one each. What a newer surface replaces (older updates,
+ * older surfaces) is dropped unconverted. Without `convert` (the engine
+ * stopping), everything is only released. */
+static void apply_deferred(struct scanout *s, bool convert)
 {
     pthread_mutex_lock(&s->deferred_lock);
     struct deferred *list = s->deferred;
@@ -432,14 +508,33 @@ static void apply_deferred(struct scanout *s)
     pthread_mutex_unlock(&s->deferred_lock);
     if (!list)
         return;
+    struct deferred *first = list;     /* the newest surface, or the oldest update */
     int n = 0;
-    for (struct deferred *d = list; d; d = d->next)
+    for (struct deferred *d = list; d; d = d->next) {
+        if (d->set) {
+            first = d;
+            n = 0;
+        }
         n++;
-    struct deferred **order = malloc((size_t)n * sizeof *order);
-    pixman_region32_t *left = malloc((size_t)n * sizeof *left);
+    }
+    if (!convert)
+        n = 0;
+    else if (first->set) {
+        int rc = install_surface(s, first->generation, first->width, first->height,
+                                 first->format, first->pixels, first->stride, first->t0);
+        if (rc < 0) {
+            /* Nothing else would show: the stream ends, as for a guest that
+             * turned the head off. */
+            hfx_log(HFX_LOG_ERROR, "scanout %u: out of memory for a %ux%u surface: head off",
+                    s->id, first->width, first->height);
+            hfx_engine_scanout_disable(s->e, s->id);
+        }
+    }
+    struct deferred **order = n ? malloc((size_t)n * sizeof *order) : NULL;
+    pixman_region32_t *left = n ? malloc((size_t)n * sizeof *left) : NULL;
     if (order && left) {
         int i = 0;
-        for (struct deferred *d = list; d; d = d->next)
+        for (struct deferred *d = first; d; d = d->next)
             order[i++] = d;
         /* Newest first: what each update leaves to the older ones. */
         pixman_region32_t newer;
@@ -493,8 +588,7 @@ void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t id)
     bool was_enabled = s->enabled;
     s->staging = s->spare = NULL;
     s->enabled = false;
-    s->generation++;
-    atomic_store(&s->set_generation, s->generation);
+    s->generation = next_generation(s);
     pixman_region32_clear(&s->damage);
     pixman_region32_clear(&s->fixup);
     s->fixup_src = NULL;
@@ -801,7 +895,7 @@ static void *worker_main(void *arg)
             hfx_log(HFX_LOG_ERROR, "scanout %u: wake read: %s", s->id, strerror(errno));
         if (atomic_load(&s->quit))
             break;
-        apply_deferred(s);
+        apply_deferred(s, true);
 
         bool watched = atomic_load(&s->subscribers) > 0;
         struct work w;
@@ -953,7 +1047,7 @@ static void scanout_stop(struct scanout *s)
     atomic_store(&s->quit, true);
     wake(s);
     pthread_join(s->thread, NULL);
-    apply_deferred(s); /* releases what is still pending */
+    apply_deferred(s, false); /* releases what is still pending */
     close(s->wake_fd);
     hfx_picture_free(s->staging);
     hfx_picture_free(s->spare);

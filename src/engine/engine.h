@@ -133,6 +133,19 @@ void hfx_engine_set_frontend(struct hfx_engine *e, const struct hfx_frontend_ops
 int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t scanout, uint32_t width,
                            uint32_t height, uint32_t format, const uint8_t *pixels,
                            uint32_t stride, char *err, size_t errlen);
+/* hfx_engine_scanout_set for a caller that must return at once whatever
+ * the size (QEMU's main loop: converting a 5120x2880 surface takes tens of
+ * milliseconds). The arguments are checked here (-1 with err filled); the
+ * scanout's worker allocates, converts and fingerprints the surface, then
+ * calls release(release_data) on its own thread, with the contract of
+ * hfx_engine_scanout_update_deferred. Updates handed in after this call
+ * belong to the new surface; a synchronous update before the worker has
+ * installed it is dropped, as the whole surface is converted anyway. If the
+ * worker runs out of memory for it, the scanout is disabled (logged). */
+int hfx_engine_scanout_set_deferred(struct hfx_engine *e, uint32_t scanout, uint32_t width,
+                                    uint32_t height, uint32_t format, const uint8_t *pixels,
+                                    uint32_t stride, void (*release)(void *data),
+                                    void *release_data, char *err, size_t errlen);
 /* The rectangles of the surface changed. pixels/stride describe the whole
  * surface (same size and format as the last scanout_set). Only the damaged
  * region is converted. Rectangles are clipped to the surface. */
