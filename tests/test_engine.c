@@ -106,6 +106,16 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Waits until no packet has arrived for 300 ms: the engine is done. */
+static void col_settle(struct collector *c)
+{
+    int prev = -1;
+    while (prev != col_count(c)) {
+        prev = col_count(c);
+        sleep_ms(300);
+    }
+}
+
 /* Feeds frame 0 of a synth to a scanout. */
 static void show(struct hfx_engine *e, uint32_t id, struct hfx_synth *s)
 {
@@ -185,11 +195,7 @@ static void test_coalescing(const char *encoder)
     }
     uint32_t final = hfx_synth_frame(s);
     /* Wait until the output settles. */
-    int prev = -1;
-    while (prev != col_count(&c)) {
-        prev = col_count(&c);
-        sleep_ms(300);
-    }
+    col_settle(&c);
     struct hfx_scanout_stats st;
     hfx_engine_stats(e, 0, &st);
     CHECK(st.frames < 301, "%llu frames for 301 updates: nothing coalesced",
@@ -570,6 +576,15 @@ static void release_copy(void *data)
     atomic_fetch_add(&released, 1);
 }
 
+/* A copy of a synth's current picture, for the deferred calls. */
+static uint8_t *copy_of(struct hfx_synth *s, uint32_t h)
+{
+    size_t bytes = (size_t)hfx_synth_stride(s) * h;
+    uint8_t *copy = malloc(bytes);
+    memcpy(copy, hfx_synth_pixels(s), bytes);
+    return copy;
+}
+
 static void test_deferred(void)
 {
     fprintf(stderr, "deferred updates\n");
@@ -578,12 +593,10 @@ static void test_deferred(void)
     struct hfx_synth *s;
     watched_head(&c, &e, &s, "x264", HFX_WL_TYPING, 640, 480);
     struct hfx_rect r[8];
-    size_t bytes = (size_t)hfx_synth_stride(s) * 480;
     int64_t slowest = 0;
     for (int i = 0; i < 60; i++) {
         int n = hfx_synth_next(s, r, 8);
-        uint8_t *copy = malloc(bytes);
-        memcpy(copy, hfx_synth_pixels(s), bytes);
+        uint8_t *copy = copy_of(s, 480);
         int64_t t0 = hfx_now_ns();
         CHECK(hfx_engine_scanout_update_deferred(e, 0, copy, hfx_synth_stride(s), r, n,
                                                  release_copy, copy) == 0, "refused");
@@ -593,11 +606,7 @@ static void test_deferred(void)
             sleep_ms(5);
     }
     uint32_t final = hfx_synth_frame(s);
-    int prev = -1;
-    while (prev != col_count(&c)) {
-        prev = col_count(&c);
-        sleep_ms(300);
-    }
+    col_settle(&c);
     CHECK(atomic_load(&released) == 60, "%d of 60 sources released", atomic_load(&released));
     int64_t last = decode_all(&c, HFX_WL_TYPING, 640, 480, 30.0);
     CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
@@ -605,8 +614,7 @@ static void test_deferred(void)
     fprintf(stderr, "  slowest deferred call %.1f us\n", slowest / 1e3);
     /* A source still pending when the engine goes is released too. */
     atomic_store(&released, 0);
-    uint8_t *copy = malloc(bytes);
-    memcpy(copy, hfx_synth_pixels(s), bytes);
+    uint8_t *copy = copy_of(s, 480);
     struct hfx_rect all = {0, 0, 640, 480};
     hfx_engine_scanout_update_deferred(e, 0, copy, hfx_synth_stride(s), &all, 1, release_copy,
                                        copy);
@@ -614,15 +622,6 @@ static void test_deferred(void)
     CHECK(atomic_load(&released) == 1, "a pending source was not released at teardown");
     col_clear(&c);
     hfx_synth_free(s);
-}
-
-/* A copy of a synth's current picture, for the deferred calls. */
-static uint8_t *copy_of(struct hfx_synth *s, uint32_t h)
-{
-    size_t bytes = (size_t)hfx_synth_stride(s) * h;
-    uint8_t *copy = malloc(bytes);
-    memcpy(copy, hfx_synth_pixels(s), bytes);
-    return copy;
 }
 
 /* Deferred surfaces (QEMU's main loop sets a mode without converting it):
@@ -678,11 +677,7 @@ static void test_deferred_set(void)
         sleep_ms(5);
     }
     uint32_t final = hfx_synth_frame(s);
-    int prev = -1;
-    while (prev != col_count(&c)) {
-        prev = col_count(&c);
-        sleep_ms(300);
-    }
+    col_settle(&c);
     CHECK(atomic_load(&released) == handed, "%d of %d sources released",
           atomic_load(&released), handed);
     /* From the new surface's IDR on (the 640x480 frames before it go). */
@@ -791,11 +786,7 @@ static void test_flips(bool deferred)
         sleep_ms(10);
     }
     uint32_t final = hfx_synth_frame(s);
-    int prev = -1;
-    while (prev != col_count(&c)) {
-        prev = col_count(&c);
-        sleep_ms(300);
-    }
+    col_settle(&c);
     for (int i = 0; i < col_count(&c); i++)
         seen_mbs += c.pkts[i]->damaged_mbs;
     struct hfx_scanout_stats st;
