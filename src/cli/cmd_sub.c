@@ -133,7 +133,7 @@ static FILE *open_output(const char *path)
 
 struct progress {
     uint64_t frames, keyframes, bytes, window_frames, window_bytes;
-    int64_t window_start;
+    int64_t start, window_start;
     int64_t last_number;
     uint64_t out_of_order, stale, undecodable, below_psnr;
     double worst_psnr;
@@ -145,11 +145,19 @@ static void report(const struct sub_opts *o, struct progress *p, bool final)
     double secs = (double)(now - p->window_start) / 1e9;
     if (!final && secs < 1.0)
         return;
+    /* The last line gives the rates of the whole run: its last window can
+     * be empty (a stream that went still right after a report). */
+    double n = (double)p->window_frames, bytes = (double)p->window_bytes;
+    if (final) {
+        secs = (double)(now - p->start) / 1e9;
+        n = (double)p->frames;
+        bytes = (double)p->bytes;
+    }
     if (!o->quiet || final) {
         fprintf(stderr, "hfx sub: scanout %u: %" PRIu64 " frames (%" PRIu64 " key), %.1f fps, "
                         "%.0f kbit/s",
-                o->scanout, p->frames, p->keyframes, secs > 0 ? p->window_frames / secs : 0.0,
-                secs > 0 ? p->window_bytes * 8 / secs / 1000 : 0.0);
+                o->scanout, p->frames, p->keyframes, secs > 0 ? n / secs : 0.0,
+                secs > 0 ? bytes * 8 / secs / 1000 : 0.0);
         if (o->decode)
             fprintf(stderr, ", frame #%" PRId64 ", %" PRIu64 " out of order, %" PRIu64
                             " stale, %" PRIu64 " undecodable",
@@ -225,7 +233,8 @@ int cmd_sub(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct hfx_decoder *dec = o.decode ? hfx_decoder_new() : NULL;
     struct hfx_verify *ver = o.check >= 0 ? hfx_verify_new((enum hfx_workload)o.check) : NULL;
-    struct progress p = {.window_start = hfx_now_ns(), .last_number = -1, .worst_psnr = 99};
+    struct progress p = {.start = hfx_now_ns(), .last_number = -1, .worst_psnr = 99};
+    p.window_start = p.start;
     int64_t end = o.duration ? hfx_now_ns() + (int64_t)o.duration * 1000000000 : INT64_MAX;
     int rc = 0;
     while (!atomic_load(&stop) && (!o.frames || p.frames < o.frames) && hfx_now_ns() < end) {
