@@ -43,6 +43,7 @@ struct deferred {
     uint32_t generation;        /* the surface it belongs to */
     bool compare;               /* hfx_engine_scanout_compare_deferred */
     bool set;                   /* hfx_engine_scanout_set_deferred: a new surface */
+    bool disable;               /* hfx_engine_scanout_disable: no surface */
     uint32_t width, height, format;     /* of the new surface */
     int nrects;
     struct hfx_rect rects[];
@@ -281,6 +282,34 @@ static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint
     return 0;
 }
 
+/* Turns the scanout off as generation `gen`, unless a later set or disable
+ * has superseded it. Returns whether it was on. */
+static bool retire_surface(struct scanout *s, uint32_t gen)
+{
+    pthread_mutex_lock(&s->lock);
+    if (atomic_load(&s->set_generation) != gen) {
+        pthread_mutex_unlock(&s->lock);
+        return false;
+    }
+    struct hfx_picture *old_staging = s->staging, *old_spare = s->spare;
+    bool was_enabled = s->enabled;
+    s->staging = s->spare = NULL;
+    s->enabled = false;
+    s->generation = gen;
+    pixman_region32_clear(&s->damage);
+    pixman_region32_clear(&s->fixup);
+    s->fixup_src = NULL;
+    s->pending_updates = 0;
+    s->convert_ns = 0;
+    struct hfx_tiles old_tiles = s->tiles;
+    s->tiles = (struct hfx_tiles){0};
+    pthread_mutex_unlock(&s->lock);
+    hfx_tiles_fini(&old_tiles);
+    hfx_picture_free(old_staging);
+    hfx_picture_free(old_spare);
+    return was_enabled;
+}
+
 int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, uint32_t height,
                            uint32_t format, const uint8_t *pixels, uint32_t stride, char *err,
                            size_t errlen)
@@ -508,10 +537,11 @@ static void apply_deferred(struct scanout *s, bool convert)
     pthread_mutex_unlock(&s->deferred_lock);
     if (!list)
         return;
-    struct deferred *first = list;     /* the newest surface, or the oldest update */
+    /* The newest surface (or its end), or the oldest update. */
+    struct deferred *first = list;
     int n = 0;
     for (struct deferred *d = list; d; d = d->next) {
-        if (d->set) {
+        if (d->set || d->disable) {
             first = d;
             n = 0;
         }
@@ -519,6 +549,8 @@ static void apply_deferred(struct scanout *s, bool convert)
     }
     if (!convert)
         n = 0;
+    else if (first->disable)
+        retire_surface(s, first->generation);
     else if (first->set) {
         int rc = install_surface(s, first->generation, first->width, first->height,
                                  first->format, first->pixels, first->stride, first->t0);
@@ -527,7 +559,7 @@ static void apply_deferred(struct scanout *s, bool convert)
              * turned the head off. */
             hfx_log(HFX_LOG_ERROR, "scanout %u: out of memory for a %ux%u surface: head off",
                     s->id, first->width, first->height);
-            hfx_engine_scanout_disable(s->e, s->id);
+            retire_surface(s, first->generation);
         }
     }
     struct deferred **order = n ? malloc((size_t)n * sizeof *order) : NULL;
@@ -572,36 +604,31 @@ static void apply_deferred(struct scanout *s, bool convert)
     free(left);
     while (list) {
         struct deferred *next = list->next;
-        list->release(list->release_data);
+        if (list->release)
+            list->release(list->release_data);
         free(list);
         list = next;
     }
 }
 
+/* Handed to the worker like a deferred set, so the caller never waits for
+ * the scanout lock (which the worker holds while converting) nor frees
+ * pictures on its thread: the in-QEMU front end calls this from a display
+ * callback. */
 void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t id)
 {
     struct scanout *s = get_scanout(e, id);
     if (!s)
         return;
-    pthread_mutex_lock(&s->lock);
-    struct hfx_picture *old_staging = s->staging, *old_spare = s->spare;
-    bool was_enabled = s->enabled;
-    s->staging = s->spare = NULL;
-    s->enabled = false;
-    s->generation = next_generation(s);
-    pixman_region32_clear(&s->damage);
-    pixman_region32_clear(&s->fixup);
-    s->fixup_src = NULL;
-    s->pending_updates = 0;
-    s->convert_ns = 0;
-    struct hfx_tiles old_tiles = s->tiles;
-    s->tiles = (struct hfx_tiles){0};
-    pthread_mutex_unlock(&s->lock);
-    hfx_tiles_fini(&old_tiles);
-    hfx_picture_free(old_staging);
-    hfx_picture_free(old_spare);
-    if (was_enabled)
-        wake(s);
+    uint32_t gen = next_generation(s);
+    struct deferred *d = malloc(sizeof *d);
+    if (!d) {
+        if (retire_surface(s, gen))
+            wake(s);
+        return;
+    }
+    *d = (struct deferred){.generation = gen, .disable = true, .t0 = hfx_now_ns()};
+    hand_over(s, d);
 }
 
 int hfx_engine_scanout_cursor(struct hfx_engine *e, uint32_t id, const struct hfx_cursor *c)

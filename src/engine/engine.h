@@ -178,7 +178,8 @@ int hfx_engine_scanout_compare_deferred(struct hfx_engine *e, uint32_t scanout,
                                         const uint8_t *pixels, uint32_t stride,
                                         const struct hfx_rect *rects, int nrects,
                                         void (*release)(void *data), void *release_data);
-/* The head is gone (guest disabled it): the stream ends. */
+/* The head is gone (guest disabled it): the stream ends. Returns at once:
+ * the worker frees the pictures; updates after this call are dropped. */
 void hfx_engine_scanout_disable(struct hfx_engine *e, uint32_t scanout);
 /* The head's pointer moved or changed shape (for the extended protocol).
  * Returns -1 for a bad scanout or a shape over HFX_CURSOR_MAX_SIDE. */
