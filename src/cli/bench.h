@@ -106,8 +106,9 @@ struct bench_row_result {
     double warmup_enc_max;      /* slowest encode before the measured frames */
     /* Flip rows: the time inside hfx_engine_scanout_compare per flip (ms,
      * over every measured flip): hashing every tile, converting the
-     * changed ones. */
-    double compare_p50, compare_p99, compare_mean;
+     * changed ones; wall time, and the mean of the calling thread's CPU
+     * time (which a busy machine does not inflate). */
+    double compare_p50, compare_p99, compare_mean, compare_cpu_mean;
     uint32_t flips;
     double kbps;                /* at BENCH_SOURCE_FPS */
     double bytes_per_frame;     /* mean over the measured frames */

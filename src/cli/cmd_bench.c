@@ -768,12 +768,12 @@ static void print_flips(const struct bench_opts *o, const struct row *rows, int 
         if (!strcmp(s->encoder, "hybrid"))
             snprintf(coded, sizeof coded, ", writer %llu / x264 %llu frames",
                      (unsigned long long)v->writer_frames, (unsigned long long)v->x264_frames);
-        item(o, "%ux%u %s%s: compare p50 %.3f ms, p99 %.3f ms, mean %.3f ms per flip over %u "
-                "flips (%.1f MiB read: %.1f GB/s at the mean); conv+enc p50 %.3f ms, latency "
-                "p50/p99 %.2f / %.2f ms%s%s",
+        item(o, "%ux%u %s%s: compare p50 %.3f ms, p99 %.3f ms, mean %.3f ms (CPU %.3f ms) per "
+                "flip over %u flips (%.1f MiB read: %.1f GB/s at the mean CPU time); conv+enc "
+                "p50 %.3f ms, latency p50/p99 %.2f / %.2f ms%s%s",
              s->width, s->height, s->encoder, hints, v->compare_p50, v->compare_p99,
-             v->compare_mean, v->flips, mib,
-             v->compare_mean > 0 ? mib * 1048576 / (v->compare_mean * 1e6) : 0.0,
+             v->compare_mean, v->compare_cpu_mean, v->flips, mib,
+             v->compare_cpu_mean > 0 ? mib * 1048576 / (v->compare_cpu_mean * 1e6) : 0.0,
              v->conv_enc_p50, v->lat_p50, v->lat_p99, coded, damage);
     }
 }
