@@ -14,6 +14,11 @@
 #define BLOCK 64
 #define FIRST_UPDATE_MS 3000
 #define SETTLE_MS 500
+/* Continuous mode announces its flips this long before the first, so that
+ * a host tool can sample the exporter's CPU while the screen is quiet
+ * (scripts/bench-vm); the result line, SETTLE_MS after the last frame,
+ * closes the window. */
+#define MARK_MS 300
 
 void probe_opts_default(struct probe_opts *o, long port)
 {
@@ -237,6 +242,9 @@ static int measure_flips(struct probe *p, struct sink *s)
     const struct probe_opts *o = p->o;
     long flipped = 0;
     uint64_t frames = 0, bytes = 0;
+    guest_say("%s change=%s flips-start in_ms=%d", s->name, o->change, MARK_MS);
+    if (drain(s, MARK_MS) < 0)
+        return 1;
     int64_t start = hfx_now_ns(), last_update = start, flips_end = 0;
     int rc = 0;
     for (;;) {

@@ -79,6 +79,10 @@ enum bench_pace {
 
 struct bench_row_spec {
     enum hfx_workload wl;
+    /* Every frame drawn whole into a new buffer and handed over with
+     * hfx_engine_scanout_compare, as a guest's page flip is (the front end
+     * is told nothing of what changed), instead of as damage. */
+    bool flip;
     uint32_t width, height;
     const char *encoder;
     bool no_damage_hints;
@@ -100,6 +104,12 @@ struct bench_row_result {
     double delivery_p50;        /* latency - convert - encode: hand-offs and the socket */
     double overhead_p50;        /* median of (latency - encode) / encode */
     double warmup_enc_max;      /* slowest encode before the measured frames */
+    /* Flip rows: the time inside hfx_engine_scanout_compare per flip (ms,
+     * over every measured flip): hashing every tile, converting the
+     * changed ones; wall time, and the mean of the calling thread's CPU
+     * time (which a busy machine does not inflate). */
+    double compare_p50, compare_p99, compare_mean, compare_cpu_mean;
+    uint32_t flips;
     double kbps;                /* at BENCH_SOURCE_FPS */
     double bytes_per_frame;     /* mean over the measured frames */
     double psnr;                /* mean luma PSNR of the frames it could match */

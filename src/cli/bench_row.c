@@ -64,6 +64,15 @@ static int show_first_frame(struct bench_pipeline *p, struct hfx_synth *synth,
     return bench_wait_frame(p, 0, 0, WAIT_MS, err, errlen);
 }
 
+/* A row's page flips (bench_row_spec.flip): the two buffers the frames
+ * alternate between, and the time inside each compare call. */
+struct flips {
+    struct hfx_flip_buffers buf;
+    int64_t *compare_ns;        /* room for a drive's frames */
+    uint32_t n;                 /* compare calls in the last drive */
+    int64_t cpu_ns;             /* the bench thread's CPU time inside them */
+};
+
 struct drive {
     int64_t warm_start_ns;      /* the warm-up's drive started here */
     int64_t start_ns, end_ns;
@@ -73,35 +82,64 @@ struct drive {
     uint32_t last_frame;        /* number of the last frame drawn (head 0) */
 };
 
-/* Draws the next source frame; its CPU time is the benchmark's, not the
- * exporter's. */
-static int draw(struct hfx_synth *synth, struct hfx_rect *rects, struct drive *d)
+/* Draws the next source frame (with flips: copies it whole into its
+ * buffer, as a guest draws into a new one) and sets *px to the pixels to
+ * hand over; its CPU time is the benchmark's, not the exporter's. */
+static int draw(struct hfx_synth *synth, struct flips *fl, struct hfx_rect *rects,
+                const uint8_t **px, struct drive *d)
 {
     int64_t c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
     int n = hfx_synth_next(synth, rects, MAX_RECTS);
+    *px = fl && n > 0 ? hfx_flip_buffers_draw(&fl->buf, hfx_synth_pixels(synth),
+                                              hfx_synth_frame(synth))
+                      : hfx_synth_pixels(synth);
     d->source_cpu_ns += cpu_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
     return n;
 }
 
+/* Hands a frame to the engine: its damage, or (flips) the whole buffer to
+ * compare, timing the call. */
+static int hand_over(struct hfx_engine *e, uint32_t h, const uint8_t *px, uint32_t stride,
+                     const struct hfx_rect *rects, int n, struct flips *fl)
+{
+    if (!fl)
+        return hfx_engine_scanout_update(e, h, px, stride, rects, n);
+    int64_t c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID), t0 = hfx_now_ns();
+    int rc = hfx_engine_scanout_compare(e, h, px, stride, NULL, 0);
+    fl->compare_ns[fl->n++] = hfx_now_ns() - t0;
+    fl->cpu_ns += cpu_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+    return rc;
+}
+
 /* The bench thread as the front end of scanouts 0 .. heads-1: hand each
- * frame's damage to the engine and either keep the source's pace or wait
+ * frame's damage (or, with fl, one head only: the whole new buffer, as a
+ * page flip) to the engine and either keep the source's pace or wait
  * for the frame to arrive (one head only). The engine converts during the
  * update call, so the next frame is drawn while this one encodes, as a
  * guest keeps drawing while its screen is exported. */
 static int drive(struct bench_pipeline *p, struct hfx_synth *const *synths, uint32_t heads,
-                 uint32_t frames, enum bench_pace pace, struct drive *d, char *err,
-                 size_t errlen)
+                 uint32_t frames, enum bench_pace pace, struct flips *fl, struct drive *d,
+                 char *err, size_t errlen)
 {
     struct hfx_engine *e = bench_pipeline_engine(p);
     memset(d, 0, sizeof *d);
+    if (fl && heads != 1) {
+        snprintf(err, errlen, "page flips are driven on one head only");
+        return -1;
+    }
+    if (fl) {
+        fl->n = 0;
+        fl->cpu_ns = 0;
+    }
     int64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), sub0 = bench_subscribers_cpu_ns(p);
     int64_t last_call[HFX_MAX_SCANOUTS];
     struct hfx_rect rects[HFX_MAX_SCANOUTS][MAX_RECTS];
+    const uint8_t *px[HFX_MAX_SCANOUTS];
     int n[HFX_MAX_SCANOUTS];
     d->start_ns = hfx_now_ns();
     for (uint32_t h = 0; h < heads; h++) {
         last_call[h] = -1;
-        n[h] = draw(synths[h], rects[h], d);
+        n[h] = draw(synths[h], fl, rects[h], &px[h], d);
     }
     for (uint32_t i = 1; i <= frames; i++) {
         if (pace == BENCH_PACED)
@@ -110,15 +148,15 @@ static int drive(struct bench_pipeline *p, struct hfx_synth *const *synths, uint
             bool sent = n[h] > 0;
             if (sent) {
                 last_call[h] = hfx_now_ns();
-                if (hfx_engine_scanout_update(e, h, hfx_synth_pixels(synths[h]),
-                                              hfx_synth_stride(synths[h]), rects[h], n[h]) < 0) {
+                if (hand_over(e, h, px[h], hfx_synth_stride(synths[h]), rects[h], n[h], fl) <
+                    0) {
                     snprintf(err, errlen, "the engine refused update %u of scanout %u", i, h);
                     return -1;
                 }
                 d->updates++;
             }
             if (i < frames)
-                n[h] = draw(synths[h], rects[h], d);
+                n[h] = draw(synths[h], fl, rects[h], &px[h], d);
             if (sent && pace == BENCH_CLOSED_LOOP &&
                 bench_wait_frame(p, h, last_call[h], WAIT_MS, err, errlen) < 0)
                 return -1;
@@ -273,6 +311,29 @@ static void summarise(struct samples *s, struct bench_row_result *out)
     out->overhead_p50 = percentile(s->v[S_OVERHEAD], s->n, 50);
 }
 
+/* The time inside each measured flip's compare call. */
+static int summarise_flips(const struct flips *fl, struct bench_row_result *out, char *err,
+                           size_t errlen)
+{
+    if (!fl->n)
+        return 0;
+    double *v = malloc(fl->n * sizeof *v), sum = 0;
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < fl->n; i++)
+        sum += v[i] = (double)fl->compare_ns[i] / 1e6;
+    qsort(v, fl->n, sizeof *v, cmp_double);
+    out->flips = fl->n;
+    out->compare_p50 = percentile(v, fl->n, 50);
+    out->compare_p99 = percentile(v, fl->n, 99);
+    out->compare_mean = sum / fl->n;
+    out->compare_cpu_mean = (double)fl->cpu_ns / 1e6 / fl->n;
+    free(v);
+    return 0;
+}
+
 /* ---- picture quality ---- */
 
 /* Mean luma PSNR of the measured frames against what the source drew.
@@ -346,8 +407,8 @@ static void account_cpu(const struct drive *d, struct bench_row_result *out)
 /* Shows frame 0, then warms up and measures unless the engine had to use
  * another encoder than the row asks for. */
 static int run(struct bench_pipeline *p, struct hfx_synth *synth,
-               const struct bench_row_spec *spec, struct drive *d, struct bench_row_result *out,
-               char *err, size_t errlen)
+               const struct bench_row_spec *spec, struct flips *fl, struct drive *d,
+               struct bench_row_result *out, char *err, size_t errlen)
 {
     struct hfx_engine *e = bench_pipeline_engine(p);
     if (show_first_frame(p, synth, spec, err, errlen) < 0)
@@ -359,10 +420,10 @@ static int run(struct bench_pipeline *p, struct hfx_synth *synth,
     if (out->fell_back)
         return 0;
     struct drive warm;
-    if (drive(p, &synth, 1, BENCH_WARMUP_FRAMES, BENCH_PACED, &warm, err, errlen) < 0)
+    if (drive(p, &synth, 1, BENCH_WARMUP_FRAMES, BENCH_PACED, fl, &warm, err, errlen) < 0)
         return -1;
     hfx_engine_stats(e, 0, &before);
-    if (drive(p, &synth, 1, spec->frames, spec->pace, d, err, errlen) < 0)
+    if (drive(p, &synth, 1, spec->frames, spec->pace, fl, d, err, errlen) < 0)
         return -1;
     d->warm_start_ns = warm.start_ns;
     hfx_engine_stats(e, 0, &after);
@@ -389,9 +450,25 @@ int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *ou
         .encoder = spec->encoder, .scanouts = 1, .threads = spec->threads,
         .no_damage_hints = spec->no_damage_hints,
         .idle_refresh_ms = spec->wl == HFX_WL_IDLE ? BENCH_IDLE_REFRESH_MS : 0};
+    /* Flips: frames of the whole surface, stride x height bytes each. */
+    struct flips flips = {0}, *fl = NULL;
+    if (spec->flip) {
+        uint32_t calls = spec->frames > BENCH_WARMUP_FRAMES ? spec->frames : BENCH_WARMUP_FRAMES;
+        flips.compare_ns = calloc(calls, sizeof *flips.compare_ns);
+        if (!flips.compare_ns ||
+            hfx_flip_buffers_init(&flips.buf,
+                                  (size_t)hfx_synth_stride(synth) * spec->height) < 0) {
+            snprintf(err, errlen, "out of memory for the flip buffers at %ux%u", spec->width,
+                     spec->height);
+            free(flips.compare_ns);
+            hfx_synth_free(synth);
+            return -1;
+        }
+        fl = &flips;
+    }
     struct bench_pipeline *p = bench_pipeline_start(&pc, err, errlen);
     struct drive d = {0};
-    int rc = p ? run(p, synth, spec, &d, out, err, errlen) : -1;
+    int rc = p ? run(p, synth, spec, fl, &d, out, err, errlen) : -1;
     if (p)
         bench_pipeline_halt(p);
     if (rc == 0 && !out->fell_back) {
@@ -401,10 +478,16 @@ int bench_run_row(const struct bench_row_spec *spec, struct bench_row_result *ou
             summarise(&s, out);
             rc = measure_psnr(p, spec, &d, &s, out, err, errlen);
         }
+        if (rc == 0 && fl)
+            rc = summarise_flips(fl, out, err, errlen);
         samples_free(&s);
     }
     bench_pipeline_free(p);
     hfx_synth_free(synth);
+    if (fl) {
+        hfx_flip_buffers_fini(&flips.buf);
+        free(flips.compare_ns);
+    }
     return rc;
 }
 
@@ -533,11 +616,12 @@ int bench_busy_heads(uint32_t heads, enum hfx_workload wl, const char *encoder, 
         }
     }
     if (rc == 0)
-        rc = drive(p, synths, heads, BENCH_WARMUP_FRAMES, BENCH_PACED, &warm, err, errlen);
+        rc = drive(p, synths, heads, BENCH_WARMUP_FRAMES, BENCH_PACED, NULL, &warm, err,
+                   errlen);
     if (rc == 0)
         add_head_stats(p, heads, &before);
     if (rc == 0)
-        rc = drive(p, synths, heads, frames, BENCH_PACED, &d, err, errlen);
+        rc = drive(p, synths, heads, frames, BENCH_PACED, NULL, &d, err, errlen);
     if (rc == 0) {
         add_head_stats(p, heads, out);
         out->coalesced -= before.coalesced;
@@ -590,7 +674,7 @@ int bench_memory(uint32_t width, uint32_t height, struct bench_memory *out, char
         if (rc == 0)
             rc = bench_subscribe(p, 0, err, errlen) < 0 ||
                          bench_wait_frame(p, 0, 0, WAIT_MS, err, errlen) < 0 ||
-                         drive(p, &synth, 1, 60, BENCH_PACED, &d, err, errlen) < 0
+                         drive(p, &synth, 1, 60, BENCH_PACED, NULL, &d, err, errlen) < 0
                      ? -1
                      : 0;
         out->active = rss_bytes();

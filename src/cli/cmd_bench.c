@@ -26,7 +26,10 @@ static const char help[] =
     "coalesced updates and CPU. x264 runs with damage hints on and off. Idle rows\n"
     "turn the engine's idle refresh on (every 16 ms) and measure those all-skip\n"
     "frames. 3840x2160 typing and scroll also run unpaced (next update once the\n"
-    "previous frame arrived) on 1 and 2 threads, x264. Then: the CPU of 16 busy\n"
+    "previous frame arrived) on 1 and 2 threads, x264. The flip rows show the typing\n"
+    "screen as page flips: every frame a whole new buffer handed over with\n"
+    "hfx_engine_scanout_compare (the engine finds the damage), whose time per flip\n"
+    "is the 'compare' column (conv+enc includes it). Then: the CPU of 16 busy\n"
     "typing scanouts at the largest size with the hybrid encoder, and of 16 idle\n"
     "1920x1080 scanouts; last, the ratios the hybrid encoder is judged by. The default\n"
     "run takes several minutes; sizes above 3840x2160 run half the frames. Exits 1\n"
@@ -35,7 +38,8 @@ static const char help[] =
     "  --frames N        measured source frames per row (default 120); each row\n"
     "                    first shows frame 0 and drives 30 unmeasured warm-up frames\n"
     "  --sizes LIST      WxH,... (default 1920x1080,3840x2160,5120x2880)\n"
-    "  --workloads LIST  idle,typing,window,half,scroll,video (default all, in this order)\n"
+    "  --workloads LIST  idle,typing,window,half,scroll,video,flip (default all, in\n"
+    "                    this order; flip = typing delivered as page flips)\n"
     "  --encoders LIST   hybrid,x264,openh264 (default all three)\n"
     "  --quick           1920x1080 only, 60 frames (a smoke run for CI)\n"
     "  --markdown        print the table and summary as GitHub markdown\n";
@@ -53,7 +57,8 @@ struct size {
 
 struct bench_opts {
     uint32_t frames;
-    bool frames_set, sizes_set, quick, markdown;
+    bool frames_set, sizes_set, workloads_set, quick, markdown;
+    bool flip;                  /* the flip rows: typing as page flips */
     struct size sizes[MAX_SIZES];
     int nsizes;
     enum hfx_workload workloads[HFX_WORKLOADS];
@@ -110,12 +115,20 @@ static int add_size(const char *t, void *ctx)
 static int add_workload(const char *t, void *ctx)
 {
     struct bench_opts *o = ctx;
+    if (!strcmp(t, "flip")) {
+        o->flip = true;
+        return 0;
+    }
     int wl = hfx_workload_parse(t);
     if (wl < 0) {
         fprintf(stderr,
-                "hfx bench: --workloads takes idle, typing, window, half, scroll or video, "
-                "not '%s'\n",
+                "hfx bench: --workloads takes idle, typing, window, half, scroll, video or "
+                "flip, not '%s'\n",
                 t);
+        return -1;
+    }
+    if (o->nworkloads == HFX_WORKLOADS) {
+        fprintf(stderr, "hfx bench: --workloads names a workload twice\n");
         return -1;
     }
     o->workloads[o->nworkloads++] = (enum hfx_workload)wl;
@@ -146,9 +159,10 @@ static void set_defaults(struct bench_opts *o)
         o->nsizes = o->quick ? 1 : 3;
         memcpy(o->sizes, sizes, sizeof sizes);
     }
-    if (!o->nworkloads) {
+    if (!o->workloads_set) {
         memcpy(o->workloads, workloads, sizeof workloads);
         o->nworkloads = HFX_WORKLOADS;
+        o->flip = true;
     }
     if (!o->nencoders) {
         o->encoders[0] = "hybrid";
@@ -180,7 +194,9 @@ static int parse(int argc, char **argv, struct bench_opts *o)
             break;
         case O_WORKLOADS:
             o->nworkloads = 0;
-            rc = each_item(optarg, "--workloads", HFX_WORKLOADS, add_workload, o);
+            o->flip = false;
+            rc = each_item(optarg, "--workloads", HFX_WORKLOADS + 1, add_workload, o);
+            o->workloads_set = true;
             break;
         case O_ENCODERS:
             o->nencoders = 0;
@@ -226,15 +242,18 @@ static void add_row(struct row *rows, int *n, struct bench_row_spec spec)
 }
 
 /* Paced rows for every workload x size x encoder (x264 with and without
- * hints), then the 4K throughput rows. */
+ * hints), the flip rows last among them (typing as page flips), then the 4K
+ * throughput rows. */
 static int plan(const struct bench_opts *o, struct row *rows)
 {
     int n = 0;
-    for (int w = 0; w < o->nworkloads; w++) {
+    for (int w = 0; w < o->nworkloads + o->flip; w++) {
+        bool flip = w == o->nworkloads;
         for (int s = 0; s < o->nsizes; s++) {
             struct size sz = o->sizes[s];
             uint32_t frames = sz.w * sz.h > BIG_PIXELS ? o->frames / 2 : o->frames;
-            struct bench_row_spec spec = {.wl = o->workloads[w], .width = sz.w, .height = sz.h,
+            struct bench_row_spec spec = {.wl = flip ? HFX_WL_TYPING : o->workloads[w],
+                                          .flip = flip, .width = sz.w, .height = sz.h,
                                           .threads = 1, .pace = BENCH_PACED, .frames = frames};
             for (int e = 0; e < o->nencoders; e++) {
                 spec.encoder = o->encoders[e];
@@ -264,15 +283,15 @@ static int plan(const struct bench_opts *o, struct row *rows)
 
 /* ---- the table ---- */
 
-#define NCOLS 17
+#define NCOLS 18
 
 static const char *const headers[NCOLS] = {
     "workload", "size", "encoder", "hints", "threads", "pace", "frames", "fps", "coalesced",
-    "conv+enc p50/p99 ms", "enc p50 ms", "latency p50/p99 ms", "bytes/frame", "kbit/s",
-    "PSNR dB", "CPU %", "proc CPU %",
+    "conv+enc p50/p99 ms", "enc p50 ms", "compare p50/p99 ms", "latency p50/p99 ms",
+    "bytes/frame", "kbit/s", "PSNR dB", "CPU %", "proc CPU %",
 };
 /* Plain-text widths: the header's, or the widest value expected. */
-static const int widths[NCOLS] = {8, 9, 8, 5, 7, 6, 7, 5, 9, 19, 10, 18, 11, 7, 7, 5, 10};
+static const int widths[NCOLS] = {8, 9, 8, 5, 7, 6, 7, 5, 9, 19, 10, 18, 18, 11, 7, 7, 5, 10};
 /* Columns from this one on are numbers: right-aligned. */
 #define FIRST_NUMERIC 6
 
@@ -302,6 +321,12 @@ static void print_header(const struct bench_opts *o)
     for (int i = 0; i < NCOLS; i++)
         printf("|%s", i < FIRST_NUMERIC ? "---" : "--:");
     puts("|");
+}
+
+/* The workload column: flip rows draw the typing screen. */
+static const char *row_workload(const struct bench_row_spec *s)
+{
+    return s->flip ? "flip" : hfx_workload_name(s->wl);
 }
 
 static const char *hints_name(const struct bench_row_spec *s)
@@ -339,7 +364,7 @@ static void print_row(const struct bench_opts *o, const struct row *r)
     const struct bench_row_result *v = &r->res;
     cell c[NCOLS];
     bool frames = v->delivered > 0;
-    snprintf(c[0], sizeof c[0], "%s", hfx_workload_name(s->wl));
+    snprintf(c[0], sizeof c[0], "%s", row_workload(s));
     snprintf(c[1], sizeof c[1], "%ux%u", s->width, s->height);
     snprintf(c[2], sizeof c[2], "%s", s->encoder);
     snprintf(c[3], sizeof c[3], "%s", hints_name(s));
@@ -360,17 +385,21 @@ static void print_row(const struct bench_opts *o, const struct row *r)
     if (frames) {
         ms_pair_cell(c[9], v->conv_enc_p50, v->conv_enc_p99);
         ms_cell(c[10], v->enc_p50);
-        ms_pair_cell(c[11], v->lat_p50, v->lat_p99);
+        ms_pair_cell(c[12], v->lat_p50, v->lat_p99);
     } else {
         snprintf(c[9], sizeof c[9], "-");
         snprintf(c[10], sizeof c[10], "-");
-        snprintf(c[11], sizeof c[11], "-");
+        snprintf(c[12], sizeof c[12], "-");
     }
-    snprintf(c[12], sizeof c[12], frames ? "%.0f" : "-", v->bytes_per_frame);
-    snprintf(c[13], sizeof c[13], "%.0f", v->kbps);
-    snprintf(c[14], sizeof c[14], v->psnr_frames ? "%.1f" : "-", v->psnr);
-    snprintf(c[15], sizeof c[15], "%.1f", v->cpu_pct);
-    snprintf(c[16], sizeof c[16], "%.1f", v->proc_pct);
+    if (v->flips)
+        ms_pair_cell(c[11], v->compare_p50, v->compare_p99);
+    else
+        snprintf(c[11], sizeof c[11], "-");
+    snprintf(c[13], sizeof c[13], frames ? "%.0f" : "-", v->bytes_per_frame);
+    snprintf(c[14], sizeof c[14], "%.0f", v->kbps);
+    snprintf(c[15], sizeof c[15], v->psnr_frames ? "%.1f" : "-", v->psnr);
+    snprintf(c[16], sizeof c[16], "%.1f", v->cpu_pct);
+    snprintf(c[17], sizeof c[17], "%.1f", v->proc_pct);
     print_cells(o, c);
 }
 
@@ -433,12 +462,13 @@ static void section(const struct bench_opts *o, const char *title)
 
 /* The measured row of encoder (x264: with hints or without) for wl at w x h. */
 static const struct row *find_row(const struct row *rows, int n, const char *encoder,
-                                  enum hfx_workload wl, uint32_t w, uint32_t h, bool hints,
-                                  int threads, enum bench_pace pace)
+                                  enum hfx_workload wl, bool flip, uint32_t w, uint32_t h,
+                                  bool hints, int threads, enum bench_pace pace)
 {
     for (int i = 0; i < n; i++) {
         const struct bench_row_spec *s = &rows[i].spec;
-        if (rows[i].ok && !rows[i].res.fell_back && s->wl == wl && s->width == w &&
+        if (rows[i].ok && !rows[i].res.fell_back && s->wl == wl && s->flip == flip &&
+            s->width == w &&
             s->height == h && !strcmp(s->encoder, encoder) &&
             (strcmp(encoder, "x264") || s->no_damage_hints == !hints) && s->threads == threads &&
             s->pace == pace)
@@ -450,7 +480,7 @@ static const struct row *find_row(const struct row *rows, int n, const char *enc
 static const struct row *paced_row(const struct row *rows, int n, const char *encoder,
                                    enum hfx_workload wl, uint32_t w, uint32_t h, bool hints)
 {
-    return find_row(rows, n, encoder, wl, w, h, hints, 1, BENCH_PACED);
+    return find_row(rows, n, encoder, wl, false, w, h, hints, 1, BENCH_PACED);
 }
 
 /* What the warm-up hid: its slowest encode next to the steady median. */
@@ -495,7 +525,7 @@ static void print_notes(const struct bench_opts *o, const struct row *rows, int 
     print_warmup(o, rows, n);
     for (int i = 0; i < n; i++) {
         const struct row *r = &rows[i];
-        const char *wl = hfx_workload_name(r->spec.wl);
+        const char *wl = row_workload(&r->spec);
         if (!r->ok)
             continue;
         if (r->res.fell_back) {
@@ -532,7 +562,7 @@ static void print_hint_ratios(const struct bench_opts *o, const struct row *rows
     section(o, "damage hints, x264 (conv+enc p50 without hints / with hints)");
     for (int i = 0; i < n; i++) {
         const struct bench_row_spec *s = &rows[i].spec;
-        if (s->pace != BENCH_PACED || s->no_damage_hints || strcmp(s->encoder, "x264"))
+        if (s->pace != BENCH_PACED || s->no_damage_hints || s->flip || strcmp(s->encoder, "x264"))
             continue;
         const struct row *on = paced_row(rows, n, "x264", s->wl, s->width, s->height, true);
         const struct row *off = paced_row(rows, n, "x264", s->wl, s->width, s->height, false);
@@ -591,9 +621,9 @@ static void target_overhead(const struct bench_opts *o, const struct row *rows, 
 static void target_throughput(const struct bench_opts *o, const struct row *rows, int n,
                               enum hfx_workload wl, double goal)
 {
-    const struct row *one = find_row(rows, n, "x264", wl, 3840, 2160, true, 1,
+    const struct row *one = find_row(rows, n, "x264", wl, false, 3840, 2160, true, 1,
                                      BENCH_CLOSED_LOOP);
-    const struct row *two = find_row(rows, n, "x264", wl, 3840, 2160, true, 2,
+    const struct row *two = find_row(rows, n, "x264", wl, false, 3840, 2160, true, 2,
                                      BENCH_CLOSED_LOOP);
     if (!two)
         return;
@@ -707,6 +737,47 @@ static void print_hybrid(const struct bench_opts *o, const struct row *rows, int
          (unsigned long long)busy->x264_frames, busy->conv_enc_p50, busy->conv_enc_p99);
 }
 
+/* ---- page flips ---- */
+
+/* What finding a flip's damage costs, per size and encoder: the flip row
+ * against the typing row, which hands the engine the same frames with their
+ * damage. */
+static void print_flips(const struct bench_opts *o, const struct row *rows, int n)
+{
+    if (!o->flip)
+        return;
+    section(o, "page flips: the typing screen as whole new buffers "
+               "(hfx_engine_scanout_compare per flip, rows above)");
+    for (int i = 0; i < n; i++) {
+        const struct row *f = &rows[i];
+        const struct bench_row_spec *s = &f->spec;
+        if (!s->flip || !f->ok || f->res.fell_back || !f->res.flips)
+            continue;
+        const struct bench_row_result *v = &f->res;
+        const char *hints = strcmp(s->encoder, "x264") ? "" : s->no_damage_hints ? " (no hints)"
+                                                                                  : " (hints)";
+        double mib = (double)s->width * s->height * 4 / 1048576;
+        char damage[256] = "";
+        const struct row *t = paced_row(rows, n, s->encoder, HFX_WL_TYPING, s->width, s->height,
+                                        !s->no_damage_hints);
+        if (t && t->res.delivered)
+            snprintf(damage, sizeof damage, "; the same frames as damage (typing row): conv+enc "
+                                            "p50 %.3f ms, latency p50 %.2f ms",
+                     t->res.conv_enc_p50, t->res.lat_p50);
+        char coded[128] = "";
+        if (!strcmp(s->encoder, "hybrid"))
+            snprintf(coded, sizeof coded, ", writer %llu / x264 %llu frames",
+                     (unsigned long long)v->writer_frames, (unsigned long long)v->x264_frames);
+        item(o, "%ux%u %s%s: compare p50 %.3f ms, p99 %.3f ms, mean %.3f ms (CPU %.3f ms) per "
+                "flip over %u flips (%.1f MiB read: %.1f GB/s at the mean CPU time); conv+enc "
+                "p50 %.3f ms, latency p50/p99 %.2f / %.2f ms%s%s",
+             s->width, s->height, s->encoder, hints, v->compare_p50, v->compare_p99,
+             v->compare_mean, v->compare_cpu_mean, v->flips, mib,
+             v->compare_cpu_mean > 0 ? mib * 1048576 / (v->compare_cpu_mean * 1e6) : 0.0,
+             v->conv_enc_p50, v->lat_p50, v->lat_p99, coded, damage);
+    }
+}
+
 /* ---- main ---- */
 
 /* A row counts as measured when it delivered frames that decode and could
@@ -740,7 +811,7 @@ static int run_rows(const struct bench_opts *o, struct row *rows, int n)
         if (r->ok && !row_measured(r, err, sizeof err))
             r->ok = false;
         if (!r->ok) {
-            fprintf(stderr, "hfx bench: %s %ux%u %s%s: %s\n", hfx_workload_name(r->spec.wl),
+            fprintf(stderr, "hfx bench: %s %ux%u %s%s: %s\n", row_workload(&r->spec),
                     r->spec.width, r->spec.height, r->spec.encoder,
                     r->spec.no_damage_hints ? " (no hints)" : "", err);
             failed++;
@@ -782,9 +853,10 @@ int cmd_bench(int argc, char **argv)
     /* Per-row encoder openings are not news here; warnings still are. */
     hfx_log_set_level(HFX_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
-    /* At most four paced rows per workload x size (x264 twice), two
-     * unpaced per workload. */
-    struct row *rows = calloc((size_t)o.nworkloads * (o.nsizes * (MAX_ENCODERS + 1) + 2),
+    /* At most four paced rows per workload (flip included) x size (x264
+     * twice), two unpaced per workload. */
+    struct row *rows = calloc((size_t)(o.nworkloads + o.flip) *
+                                  (o.nsizes * (MAX_ENCODERS + 1) + 2),
                               sizeof *rows);
     if (!rows) {
         fprintf(stderr, "hfx bench: out of memory\n");
@@ -831,6 +903,7 @@ int cmd_bench(int argc, char **argv)
     print_targets(&o, rows, n, idle_ok ? &idle_cpu : NULL);
     if (has_encoder(&o, "hybrid"))
         print_hybrid(&o, rows, n, busy_ok ? &busy : NULL, busy_size);
+    print_flips(&o, rows, n);
     if (mem_rc == 0)
         print_memory(&mem, 1920, 1080);
     free(rows);

@@ -858,6 +858,32 @@ uint32_t hfx_synth_frame(const struct hfx_synth *s)
     return s->frame;
 }
 
+int hfx_flip_buffers_init(struct hfx_flip_buffers *f, size_t bytes)
+{
+    f->bytes = bytes;
+    f->buf[0] = malloc(bytes);
+    f->buf[1] = malloc(bytes);
+    if (f->buf[0] && f->buf[1])
+        return 0;
+    hfx_flip_buffers_fini(f);
+    return -1;
+}
+
+void hfx_flip_buffers_fini(struct hfx_flip_buffers *f)
+{
+    free(f->buf[0]);
+    free(f->buf[1]);
+    memset(f, 0, sizeof *f);
+}
+
+const uint8_t *hfx_flip_buffers_draw(struct hfx_flip_buffers *f, const uint8_t *pixels,
+                                     uint32_t frame)
+{
+    uint8_t *back = f->buf[frame % 2];
+    memcpy(back, pixels, f->bytes);
+    return back;
+}
+
 const uint8_t *hfx_synth_pixels(const struct hfx_synth *s)
 {
     return s->fb.data;

@@ -5,6 +5,7 @@
 #define HFX_SOURCE_SYNTH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/rect.h"
@@ -37,6 +38,22 @@ int hfx_synth_next(struct hfx_synth *s, struct hfx_rect *rects, int max);
 uint32_t hfx_synth_frame(const struct hfx_synth *s);      /* current frame number */
 const uint8_t *hfx_synth_pixels(const struct hfx_synth *s);
 uint32_t hfx_synth_stride(const struct hfx_synth *s);      /* bytes */
+
+/* Page flips as a compositor on KMS makes them: every frame drawn whole into
+ * the back one of two buffers, which is then shown; nobody says what
+ * changed (the engine finds it: hfx_engine_scanout_compare). Used by the
+ * synthetic front end's --flip and by hfx bench's flip rows. */
+struct hfx_flip_buffers {
+    uint8_t *buf[2];
+    size_t bytes;               /* of one frame */
+};
+/* 0, or -1 out of memory (nothing to free then). */
+int hfx_flip_buffers_init(struct hfx_flip_buffers *f, size_t bytes);
+void hfx_flip_buffers_fini(struct hfx_flip_buffers *f);
+/* Copies a whole frame (f->bytes of pixels) into the buffer frame number
+ * `frame` is drawn into, and returns that buffer: the one to flip to. */
+const uint8_t *hfx_flip_buffers_draw(struct hfx_flip_buffers *f, const uint8_t *pixels,
+                                     uint32_t frame);
 
 /* The frame number is written into every frame as a strip of black/white
  * 8x8 blocks at the top-left: a white guard block (so a black screen never

@@ -16,8 +16,7 @@ struct head {
     uint8_t *converted;         /* pixels in cfg.format when it is not XRGB */
     /* With cfg.flip: the two buffers the frames alternate between, each
      * drawn whole, as a guest's compositor page-flips. */
-    uint8_t *flip[2];
-    size_t bytes;               /* of one frame */
+    struct hfx_flip_buffers flip;
     bool shown;                 /* the engine has its surface */
     int64_t period_ns, next_ns; /* its refresh rate, and when its next frame is due */
 };
@@ -37,8 +36,7 @@ static void head_off(struct hfx_synth_frontend *f, uint32_t id)
         return;
     hfx_synth_free(h->synth);
     free(h->converted);
-    free(h->flip[0]);
-    free(h->flip[1]);
+    hfx_flip_buffers_fini(&h->flip);
     memset(h, 0, sizeof *h);
     hfx_engine_scanout_disable(f->fe.engine, id);
 }
@@ -51,10 +49,10 @@ static int head_on(struct hfx_synth_frontend *f, uint32_t id, uint32_t w, uint32
     hd->synth = hfx_synth_new(f->cfg.workload, w, h);
     if (!hd->synth)
         return -1;
-    size_t bytes = hd->bytes = (size_t)hfx_synth_stride(hd->synth) * h;
+    size_t bytes = (size_t)hfx_synth_stride(hd->synth) * h;
     bool convert = f->cfg.format != HFX_FMT_XRGB8888 && f->cfg.format != HFX_FMT_ARGB8888;
     if ((convert && !(hd->converted = malloc(bytes))) ||
-        (f->cfg.flip && (!(hd->flip[0] = malloc(bytes)) || !(hd->flip[1] = malloc(bytes))))) {
+        (f->cfg.flip && hfx_flip_buffers_init(&hd->flip, bytes) < 0)) {
         head_off(f, id);
         return -1;
     }
@@ -132,11 +130,10 @@ static void play_head(struct hfx_synth_frontend *f, uint32_t id)
         return;
     uint32_t stride = hfx_synth_stride(h->synth);
     const uint8_t *px = pixels_in_format(f, h, rects, n);
-    if (h->shown && h->flip[0]) {
+    if (h->shown && h->flip.buf[0]) {
         /* The whole frame into the back buffer, which is then shown: the
          * engine is told nothing of what changed. */
-        uint8_t *back = h->flip[hfx_synth_frame(h->synth) % 2];
-        memcpy(back, px, h->bytes);
+        const uint8_t *back = hfx_flip_buffers_draw(&h->flip, px, hfx_synth_frame(h->synth));
         hfx_engine_scanout_compare(f->fe.engine, id, back, stride, NULL, 0);
         move_cursor(f, id, false);
         return;
