@@ -305,7 +305,8 @@ static const char *on_scanout_map(struct console *c, GVariant *params,
     if (fd < 0)
         return "no file descriptor";
     char err[256];
-    *m = (struct mapped){hfx_shm_cache_map(&c->maps, fd, offset, w, h, stride, err, sizeof err),
+    *m = (struct mapped){hfx_shm_cache_map(&c->maps, fd, offset, w, h, stride, NULL, err,
+                                           sizeof err),
                          w, h, stride, fourcc};
     close(fd);
     if (!m->surface) {
