@@ -68,8 +68,9 @@ struct console {
      * to listener_call on the front end's thread. `dispatched` counts the
      * calls handed there and not yet done: while there are any, the filter
      * hands the flips on too, so nothing overtakes. `lock` guards the rest
-     * of this struct against the other thread (end_console); nothing holding
-     * it waits for GDBus's worker. */
+     * of this struct between the two threads. listener_call holds it across
+     * follow_resize's calls, which wait for GDBus's worker; the filter takes
+     * it only while nothing is dispatched, so it never waits for those. */
     atomic_int dispatched;
     GMutex lock;
     /* What the engine shows (NULL: nothing): `pixels`, or a surface QEMU
@@ -113,7 +114,8 @@ struct hfx_qemu_dbus {
 static GVariant *get_property(struct hfx_qemu_dbus *q, const char *path, const char *iface,
                               const char *name, char *err, size_t errlen);
 
-/* ---- the listener: QEMU calls these on the front end's thread ---- */
+/* ---- the listener: QEMU calls these on the front end's thread, or on
+ * GDBus's worker thread (listener_filter), with the console's lock held ---- */
 
 /* Forgets the surface: our copy, every mapping (a mapping an engine worker
  * still reads goes when it is done). */
