@@ -1,7 +1,10 @@
 /* The D-Bus front end's cache of read-only memfd mappings (QEMU 10's
  * ScanoutMap): arguments checked against the file, a buffer seen again found
  * by its file rather than mapped again, the least recently used mapping
- * evicted, the mapping read-only. */
+ * evicted, the mapping read-only; references: a mapping a reader holds
+ * outlives eviction and clearing, and goes when its last reference does. */
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
@@ -30,8 +33,23 @@ static int mapped(const struct hfx_shm_cache *c)
 {
     int n = 0;
     for (int i = 0; i < HFX_SHM_MAPS; i++)
-        n += c->maps[i].base != NULL;
+        n += c->maps[i] != NULL;
     return n;
+}
+
+/* Whether [p, p + len) is mapped in this process. */
+static bool is_mapped(const uint8_t *p, size_t len)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1);
+    unsigned char vec[64];
+    return mincore((void *)a, len, vec) == 0 || errno != ENOMEM;
+}
+
+static void *unref_thread(void *m)
+{
+    hfx_shm_map_unref(m);
+    return NULL;
 }
 
 static sigjmp_buf fault;
@@ -47,27 +65,27 @@ int main(void)
     int a = buffer(0x11);
 
     /* Refusals, each with a reason. */
-    CHECK(!hfx_shm_cache_map(&c, a, 0, W, H + 1, STRIDE, err, sizeof err), "past the end");
+    CHECK(!hfx_shm_cache_map(&c, a, 0, W, H + 1, STRIDE, NULL, err, sizeof err), "past the end");
     CHECK(strstr(err, "beyond the end"), "%s", err);
-    CHECK(!hfx_shm_cache_map(&c, a, 4, W, H, STRIDE, err, sizeof err), "offset past the end");
-    CHECK(!hfx_shm_cache_map(&c, a, 0, W, H, STRIDE - 4, err, sizeof err), "short stride");
-    CHECK(!hfx_shm_cache_map(&c, a, 0, 1, H, STRIDE, err, sizeof err), "too narrow");
-    CHECK(!hfx_shm_cache_map(&c, a, 0, 9000, 2, 9000 * 4, err, sizeof err), "too wide");
-    CHECK(!hfx_shm_cache_map(&c, a, 2, W, H - 1, STRIDE, err, sizeof err), "unaligned offset");
-    CHECK(!hfx_shm_cache_map(&c, -1, 0, W, H, STRIDE, err, sizeof err), "bad fd");
+    CHECK(!hfx_shm_cache_map(&c, a, 4, W, H, STRIDE, NULL, err, sizeof err), "offset past the end");
+    CHECK(!hfx_shm_cache_map(&c, a, 0, W, H, STRIDE - 4, NULL, err, sizeof err), "short stride");
+    CHECK(!hfx_shm_cache_map(&c, a, 0, 1, H, STRIDE, NULL, err, sizeof err), "too narrow");
+    CHECK(!hfx_shm_cache_map(&c, a, 0, 9000, 2, 9000 * 4, NULL, err, sizeof err), "too wide");
+    CHECK(!hfx_shm_cache_map(&c, a, 2, W, H - 1, STRIDE, NULL, err, sizeof err), "unaligned offset");
+    CHECK(!hfx_shm_cache_map(&c, -1, 0, W, H, STRIDE, NULL, err, sizeof err), "bad fd");
     CHECK(mapped(&c) == 0, "nothing mapped after refusals");
 
     /* The same buffer through another fd (QEMU sends a new one each time). */
-    const uint8_t *pa = hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, err, sizeof err);
+    const uint8_t *pa = hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, NULL, err, sizeof err);
     CHECK(pa && pa[0] == 0x11 && pa[STRIDE * H - 1] == 0x11, "%s", err);
     int a2 = dup(a);
-    CHECK(hfx_shm_cache_map(&c, a2, 0, W, H, STRIDE, err, sizeof err) == pa, "cache hit");
+    CHECK(hfx_shm_cache_map(&c, a2, 0, W, H, STRIDE, NULL, err, sizeof err) == pa, "cache hit");
     close(a2);
     /* An offset within the same page range is another surface. */
-    const uint8_t *pa4 = hfx_shm_cache_map(&c, a, STRIDE, W, H - 1, STRIDE, err, sizeof err);
+    const uint8_t *pa4 = hfx_shm_cache_map(&c, a, STRIDE, W, H - 1, STRIDE, NULL, err, sizeof err);
     CHECK(pa4 && pa4 != pa && pa4[0] == 0x11, "offset surface: %s", err);
     hfx_shm_cache_clear(&c, pa);
-    CHECK(mapped(&c) == 1 && hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, err, sizeof err) == pa,
+    CHECK(mapped(&c) == 1 && hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, NULL, err, sizeof err) == pa,
           "clear keeps the one asked for");
 
     /* Shared: what the owner writes shows through. */
@@ -94,18 +112,64 @@ int main(void)
     for (int i = 1; i <= HFX_SHM_MAPS; i++) {
         fds[i] = buffer((uint8_t)(0x20 + i));
         if (i == HFX_SHM_MAPS)  /* touch a: buffer 1 is now the oldest */
-            CHECK(hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, err, sizeof err) == pa, "hit");
-        p[i] = hfx_shm_cache_map(&c, fds[i], 0, W, H, STRIDE, err, sizeof err);
+            CHECK(hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, NULL, err, sizeof err) == pa, "hit");
+        p[i] = hfx_shm_cache_map(&c, fds[i], 0, W, H, STRIDE, NULL, err, sizeof err);
         CHECK(p[i] && p[i][0] == 0x20 + i, "buffer %d: %s", i, err);
     }
     CHECK(mapped(&c) == HFX_SHM_MAPS, "%d mapped", mapped(&c));
-    CHECK(hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, err, sizeof err) == pa, "a kept");
+    CHECK(hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, NULL, err, sizeof err) == pa, "a kept");
     for (int i = 2; i <= HFX_SHM_MAPS; i++)
-        CHECK(hfx_shm_cache_map(&c, fds[i], 0, W, H, STRIDE, err, sizeof err) == p[i],
+        CHECK(hfx_shm_cache_map(&c, fds[i], 0, W, H, STRIDE, NULL, err, sizeof err) == p[i],
               "buffer %d kept", i);
     CHECK(mapped(&c) == HFX_SHM_MAPS, "still %d", mapped(&c));
     hfx_shm_cache_clear(&c, NULL);
     CHECK(mapped(&c) == 0, "clear unmaps all");
+    CHECK(!is_mapped(pa, STRIDE), "cleared and unmapped");
+
+    /* References: what a reader holds survives clear, and goes with its
+     * last reference, whichever thread drops it. */
+    struct hfx_shm_map *m = NULL;
+    pa = hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, &m, err, sizeof err);
+    CHECK(pa && m && pa == m->base && !hfx_shm_map_busy(m), "%s", err);
+    hfx_shm_map_ref(m);
+    CHECK(hfx_shm_map_busy(m), "busy with a reader");
+    CHECK(hfx_shm_cache_find(&c, pa + 100) == m && !hfx_shm_cache_find(&c, pa - 1), "find");
+    hfx_shm_cache_clear(&c, NULL);
+    CHECK(mapped(&c) == 0 && is_mapped(pa, STRIDE * H) && pa[STRIDE * H - 1] == 0x11,
+          "a reader's mapping survives clear");
+    pthread_t th;
+    pthread_create(&th, NULL, unref_thread, m);
+    pthread_join(th, NULL);
+    CHECK(!is_mapped(pa, STRIDE), "unmapped with the last reference");
+
+    /* Making room spares mappings with readers while an idle one is left:
+     * the oldest (buffer 1) is busy, so buffer 2 goes. */
+    struct hfx_shm_map *busy[HFX_SHM_MAPS + 1];
+    for (int i = 1; i <= HFX_SHM_MAPS; i++)
+        p[i] = hfx_shm_cache_map(&c, fds[i], 0, W, H, STRIDE, &busy[i], err, sizeof err);
+    hfx_shm_map_ref(busy[1]);
+    pa = hfx_shm_cache_map(&c, a, 0, W, H, STRIDE, NULL, err, sizeof err);
+    CHECK(pa && !c.evicted_busy, "%s", err);
+    CHECK(hfx_shm_cache_find(&c, p[1]) == busy[1] && !hfx_shm_cache_find(&c, p[2]),
+          "the idle one went, not the busy one");
+    CHECK(!is_mapped(p[2], STRIDE), "buffer 2 unmapped");
+    /* Every slot busy: the least recently used goes anyway, stays mapped
+     * for its reader, and the cache says so. */
+    for (int i = 3; i <= HFX_SHM_MAPS; i++)
+        hfx_shm_map_ref(busy[i]);
+    struct hfx_shm_map *ma = hfx_shm_cache_find(&c, pa);
+    hfx_shm_map_ref(ma);
+    p[2] = hfx_shm_cache_map(&c, fds[2], 0, W, H, STRIDE, NULL, err, sizeof err);
+    CHECK(p[2] && c.evicted_busy && !hfx_shm_cache_find(&c, p[1]), "evicted busy: %s", err);
+    CHECK(is_mapped(p[1], STRIDE * H) && p[1][0] == 0x21, "still readable for its reader");
+    hfx_shm_map_unref(busy[1]);
+    CHECK(!is_mapped(p[1], STRIDE), "then unmapped");
+    for (int i = 3; i <= HFX_SHM_MAPS; i++)
+        hfx_shm_map_unref(busy[i]);
+    hfx_shm_map_unref(ma);
+    CHECK(mapped(&c) == HFX_SHM_MAPS, "%d mapped", mapped(&c));
+    hfx_shm_cache_clear(&c, NULL);
+    CHECK(!is_mapped(pa, STRIDE) && !is_mapped(p[3], STRIDE), "all gone");
     for (int i = 0; i <= HFX_SHM_MAPS; i++)
         close(fds[i]);
     return check_summary("shm_map");

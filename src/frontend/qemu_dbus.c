@@ -1,6 +1,7 @@
 #include "frontend/qemu_dbus.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <gio/gio.h>
 #include <gio/gunixfdlist.h>
 #include <pixman.h>
@@ -60,7 +61,18 @@ struct console {
     uint32_t qemu_id;           /* /org/qemu/Display1/Console_<qemu_id> */
     uint32_t scanout;
     GDBusConnection *listener;  /* the peer-to-peer connection QEMU calls us on */
-    guint object_id, map_object_id;
+    guint object_id, map_object_id, filter_id;
+    /* Two threads handle QEMU's calls, in the order QEMU sent them: GDBus's
+     * worker thread runs listener_filter, which handles a page flip's
+     * ScanoutMap and UpdateMap (and MouseSet) itself; everything else goes
+     * to listener_call on the front end's thread. `dispatched` counts the
+     * calls handed there and not yet done: while there are any, the filter
+     * hands the flips on too, so nothing overtakes. `lock` guards the rest
+     * of this struct between the two threads. listener_call holds it across
+     * follow_resize's calls, which wait for GDBus's worker; the filter takes
+     * it only while nothing is dispatched, so it never waits for those. */
+    atomic_int dispatched;
+    GMutex lock;
     /* What the engine shows (NULL: nothing): `pixels`, or a surface QEMU
      * shares (ScanoutMap), mapped read-only in `maps`. */
     const uint8_t *shown;
@@ -102,9 +114,11 @@ struct hfx_qemu_dbus {
 static GVariant *get_property(struct hfx_qemu_dbus *q, const char *path, const char *iface,
                               const char *name, char *err, size_t errlen);
 
-/* ---- the listener: QEMU calls these on the front end's thread ---- */
+/* ---- the listener: QEMU calls these on the front end's thread, or on
+ * GDBus's worker thread (listener_filter), with the console's lock held ---- */
 
-/* Forgets the surface: our copy, every mapping. */
+/* Forgets the surface: our copy, every mapping (a mapping an engine worker
+ * still reads goes when it is done). */
 static void drop_surface(struct console *c)
 {
     free(c->pixels);
@@ -289,31 +303,36 @@ struct mapped {
  * surface, or a page flip to another buffer). QEMU waits for the reply, so
  * this only checks and maps; show_mapped does the engine's part after the
  * reply. */
-static const char *on_scanout_map(struct console *c, GVariant *params,
-                                  GDBusMethodInvocation *inv, struct mapped *m)
+static const char *on_scanout_map(struct console *c, GVariant *params, GDBusMessage *msg,
+                                  struct mapped *m)
 {
     gint32 handle;
     guint32 offset, w, h, stride, pformat;
     g_variant_get(params, "(huuuuu)", &handle, &offset, &w, &h, &stride, &pformat);
-    GUnixFDList *fds = g_dbus_message_get_unix_fd_list(g_dbus_method_invocation_get_message(inv));
+    GUnixFDList *fds = g_dbus_message_get_unix_fd_list(msg);
     if (!fds || handle < 0 || handle >= g_unix_fd_list_get_length(fds))
         return "no file descriptor";
     uint32_t fourcc = hfx_format_from_pixman(pformat);
     if (!fourcc)
         return "unsupported pixel format";
-    int fd = g_unix_fd_list_get(fds, handle, NULL);
-    if (fd < 0)
-        return "no file descriptor";
+    /* The message's own fd (it closes it): no dup and close per flip. */
+    int fd = g_unix_fd_list_peek_fds(fds, NULL)[handle];
     char err[256];
-    *m = (struct mapped){hfx_shm_cache_map(&c->maps, fd, offset, w, h, stride, err, sizeof err),
+    *m = (struct mapped){hfx_shm_cache_map(&c->maps, fd, offset, w, h, stride, NULL, err,
+                                           sizeof err),
                          w, h, stride, fourcc};
-    close(fd);
     if (!m->surface) {
         hfx_log(HFX_LOG_WARN, "console %u: ScanoutMap %ux%u stride %u offset %u: %s", c->qemu_id,
                 w, h, stride, offset, err);
         return "cannot map the surface";
     }
     return NULL;
+}
+
+/* The engine's worker is done with a flipped buffer. */
+static void release_map(void *map)
+{
+    hfx_shm_map_unref(map);
 }
 
 static void show_mapped(struct console *c, const struct mapped *m)
@@ -331,11 +350,24 @@ static void show_mapped(struct console *c, const struct mapped *m)
     c->height = m->h;
     c->format = m->fourcc;
     /* Whatever the guest flushed, what changed is what differs from the
-     * picture shown: the engine compares the tiles. */
-    if (flip)
-        hfx_engine_scanout_compare(c->q->engine, c->scanout, m->surface, m->stride, NULL, 0);
-    else if (show_new(c))
+     * picture shown: the engine compares the tiles, on the scanout's worker
+     * (a burst of flips costs one compare there), which holds a reference
+     * to the mapping until it is done. The buffer does not change meanwhile
+     * unless the worker lags two flips behind: QEMU writes a buffer only
+     * when the guest flips to it again (virtio-gpu's transfer to the host),
+     * which takes our reply to the flip in between. */
+    if (flip) {
+        struct hfx_shm_map *map = hfx_shm_cache_find(&c->maps, m->surface);
+        if (!map || hfx_engine_scanout_compare_deferred(c->q->engine, c->scanout, m->surface,
+                                                        m->stride, NULL, 0, release_map,
+                                                        hfx_shm_map_ref(map)) < 0) {
+            if (map)
+                hfx_shm_map_unref(map);
+            hfx_engine_scanout_compare(c->q->engine, c->scanout, m->surface, m->stride, NULL, 0);
+        }
+    } else if (show_new(c)) {
         drop_surface(c);
+    }
     c->map_covered = c->shown != NULL;
 }
 
@@ -356,6 +388,14 @@ static const char *on_update_map(struct console *c, GVariant *params)
     struct hfx_rect r = {x, y, w, h};
     hfx_engine_scanout_update(c->q->engine, c->scanout, c->shown, c->shown_stride, &r, 1);
     return NULL;
+}
+
+static void on_mouse_set(struct console *c, GVariant *params)
+{
+    gint32 x, y, on;
+    g_variant_get(params, "(iii)", &x, &y, &on);
+    c->cursor = (struct hfx_cursor){.x = x, .y = y, .visible = on != 0};
+    hfx_engine_scanout_cursor(c->q->engine, c->scanout, &c->cursor);
 }
 
 static const char *on_cursor_define(struct console *c, GVariant *params)
@@ -386,11 +426,18 @@ static const char *on_cursor_define(struct console *c, GVariant *params)
 
 /* QEMU 7.2 does not tell D-Bus listeners when a head's surface goes away
  * (its 2D switch to no surface sends nothing), so a head we turned off ends
- * its stream here, once QEMU has taken the request. */
-static void end_console(struct console *c)
+ * its stream here, once QEMU has taken the request. With the lock held. */
+static void end_console_locked(struct console *c)
 {
     hfx_engine_scanout_disable(c->q->engine, c->scanout);
     drop_surface(c);
+}
+
+static void end_console(struct console *c)
+{
+    g_mutex_lock(&c->lock);
+    end_console_locked(c);
+    g_mutex_unlock(&c->lock);
 }
 
 static void listener_call(GDBusConnection *conn, const char *sender, const char *path,
@@ -400,24 +447,24 @@ static void listener_call(GDBusConnection *conn, const char *sender, const char 
     struct console *c = data;
     const char *why = NULL;
     struct mapped mapped = {0};
+    /* Not across the calls follow_resize makes and waits for: the filter
+     * takes no lock while this call is counted in `dispatched`. */
+    g_mutex_lock(&c->lock);
     if (!strcmp(method, "Scanout")) {
         why = on_scanout(c, params);
     } else if (!strcmp(method, "Update")) {
         why = on_update(c, params);
     } else if (!strcmp(method, "ScanoutMap")) {
-        why = on_scanout_map(c, params, inv, &mapped);
+        why = on_scanout_map(c, params, g_dbus_method_invocation_get_message(inv), &mapped);
     } else if (!strcmp(method, "UpdateMap")) {
         why = on_update_map(c, params);
     } else if (!strcmp(method, "Disable")) {
         hfx_log(HFX_LOG_DEBUG, "console %u: disabled", c->qemu_id);
-        end_console(c);
+        end_console_locked(c);
     } else if (!strcmp(method, "ScanoutDMABUF") || !strcmp(method, "UpdateDMABUF")) {
         why = "DMABUF scanouts are not supported (use a 2D display device or gl=off)";
     } else if (!strcmp(method, "MouseSet")) {
-        gint32 x, y, on;
-        g_variant_get(params, "(iii)", &x, &y, &on);
-        c->cursor = (struct hfx_cursor){.x = x, .y = y, .visible = on != 0};
-        hfx_engine_scanout_cursor(c->q->engine, c->scanout, &c->cursor);
+        on_mouse_set(c, params);
     } else if (!strcmp(method, "CursorDefine")) {
         why = on_cursor_define(c, params);
     }
@@ -427,13 +474,91 @@ static void listener_call(GDBusConnection *conn, const char *sender, const char 
         /* A refused ScanoutMap makes QEMU send this listener pixels again. */
         g_dbus_method_invocation_return_error(inv, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, "%s",
                                               why);
-        return;
+    } else {
+        g_dbus_method_invocation_return_value(inv, NULL);
+        /* QEMU waits for ScanoutMap's reply, the VM with it: the engine's
+         * part comes after. */
+        if (mapped.surface)
+            show_mapped(c, &mapped);
     }
-    g_dbus_method_invocation_return_value(inv, NULL);
-    /* QEMU waits for ScanoutMap's reply, the VM with it: the engine's part
-     * comes after. */
+    g_mutex_unlock(&c->lock);
+    atomic_fetch_sub(&c->dispatched, 1);
+}
+
+/* The listener's methods and their arguments (listener_xml): a call that
+ * matches is one GDBus hands to listener_call. */
+static const struct {
+    const char *iface, *method, *signature;
+} listener_methods[] = {
+    {"org.qemu.Display1.Listener", "Scanout", "uuuuay"},
+    {"org.qemu.Display1.Listener", "Update", "iiiiuuay"},
+    {"org.qemu.Display1.Listener", "ScanoutDMABUF", "huuuutb"},
+    {"org.qemu.Display1.Listener", "UpdateDMABUF", "iiii"},
+    {"org.qemu.Display1.Listener", "Disable", ""},
+    {"org.qemu.Display1.Listener", "MouseSet", "iii"},
+    {"org.qemu.Display1.Listener", "CursorDefine", "iiiiay"},
+    {MAP_IFACE, "ScanoutMap", "huuuuu"},
+    {MAP_IFACE, "UpdateMap", "iiii"},
+};
+
+/* On GDBus's worker thread, for every message QEMU sends on the listener
+ * connection, before GDBus dispatches it. A page flip (ScanoutMap, then
+ * UpdateMap) and pointer moves are handled right here: no hop to the front
+ * end's thread and back for the reply, no method invocation. The engine's
+ * compare of a flip runs on the scanout's worker (show_mapped), so the
+ * ScanoutMap reply QEMU waits for goes out at once. */
+static GDBusMessage *listener_filter(GDBusConnection *conn, GDBusMessage *msg, gboolean incoming,
+                                     gpointer data)
+{
+    struct console *c = data;
+    if (!incoming || g_dbus_message_get_message_type(msg) != G_DBUS_MESSAGE_TYPE_METHOD_CALL)
+        return msg;
+    const char *path = g_dbus_message_get_path(msg), *iface = g_dbus_message_get_interface(msg);
+    const char *method = g_dbus_message_get_member(msg);
+    const char *sig = g_dbus_message_get_signature(msg);
+    if (!path || !iface || !method || strcmp(path, LISTENER_PATH))
+        return msg;
+    int k = -1;
+    for (size_t i = 0; i < G_N_ELEMENTS(listener_methods); i++)
+        if (!strcmp(method, listener_methods[i].method) &&
+            !strcmp(iface, listener_methods[i].iface) &&
+            !strcmp(sig ? sig : "", listener_methods[i].signature))
+            k = (int)i;
+    if (k < 0)
+        return msg;   /* GDBus answers it (properties, errors) */
+    bool mine = !strcmp(method, "ScanoutMap") || !strcmp(method, "UpdateMap") ||
+                !strcmp(method, "MouseSet");
+    if (!mine || atomic_load(&c->dispatched) > 0) {
+        atomic_fetch_add(&c->dispatched, 1);
+        return msg;
+    }
+    GVariant *params = g_dbus_message_get_body(msg);
+    const char *why = NULL;
+    struct mapped mapped = {0};
+    g_mutex_lock(&c->lock);
+    if (!strcmp(method, "ScanoutMap")) {
+        why = on_scanout_map(c, params, msg, &mapped);
+    } else if (!strcmp(method, "UpdateMap")) {
+        why = on_update_map(c, params);
+    } else {
+        on_mouse_set(c, params);
+    }
+    if (why)
+        hfx_log(HFX_LOG_WARN, "console %u: %s refused: %s (surface %ux%u)", c->qemu_id, method,
+                why, c->width, c->height);
+    if (!(g_dbus_message_get_flags(msg) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED)) {
+        /* A refused ScanoutMap makes QEMU send this listener pixels again. */
+        GDBusMessage *reply = why ? g_dbus_message_new_method_error(
+                                        msg, "org.freedesktop.DBus.Error.InvalidArgs", "%s", why)
+                                  : g_dbus_message_new_method_reply(msg);
+        g_dbus_connection_send_message(conn, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
+        g_object_unref(reply);
+    }
     if (mapped.surface)
         show_mapped(c, &mapped);
+    g_mutex_unlock(&c->lock);
+    g_object_unref(msg);
+    return NULL;
 }
 
 /* Interfaces (org.qemu.Display1.Listener): the optional interfaces this
@@ -505,6 +630,8 @@ static void on_listener_ready(GObject *src, GAsyncResult *res, gpointer data)
         c->map_object_id = g_dbus_connection_register_object(c->listener, LISTENER_PATH,
                                                              q->listener_info->interfaces[1],
                                                              &listener_vtable, c, NULL, &e);
+    if (c->map_object_id)
+        c->filter_id = g_dbus_connection_add_filter(c->listener, listener_filter, c, NULL);
     if (!c->map_object_id) {
         hfx_log(HFX_LOG_ERROR, "console %u: the listener connection failed: %s", c->qemu_id,
                 e->message);
@@ -575,6 +702,7 @@ static int find_consoles(struct hfx_qemu_dbus *q, char *err, size_t errlen)
         if (!strcmp(g_variant_get_string(type, NULL), "Graphic")) {
             struct console *c = &q->consoles[q->nconsoles];
             c->q = q;
+            g_mutex_init(&c->lock);
             pixman_region32_init(&c->filled);
             c->qemu_id = id[i];
             c->scanout = (uint32_t)q->nconsoles++;
@@ -780,17 +908,22 @@ void hfx_qemu_dbus_stop(struct hfx_qemu_dbus *q)
     for (int i = 0; i < q->nconsoles; i++) {
         struct console *c = &q->consoles[i];
         if (c->listener) {
+            /* Closed first: GDBus's worker thread then reads nothing more,
+             * so the filter is not running and will not run again. */
+            g_dbus_connection_close_sync(c->listener, NULL, NULL);
+            if (c->filter_id)
+                g_dbus_connection_remove_filter(c->listener, c->filter_id);
             if (c->object_id)
                 g_dbus_connection_unregister_object(c->listener, c->object_id);
             if (c->map_object_id)
                 g_dbus_connection_unregister_object(c->listener, c->map_object_id);
-            g_dbus_connection_close_sync(c->listener, NULL, NULL);
             g_object_unref(c->listener);
         }
         if (c->shown)
             hfx_engine_scanout_disable(q->engine, c->scanout);
         drop_surface(c);
         pixman_region32_fini(&c->filled);
+        g_mutex_clear(&c->lock);
     }
     if (q->conn) {
         g_signal_handlers_disconnect_by_data(q->conn, q);

@@ -6,15 +6,20 @@
  * a ScanoutMap with a new fd for each flip: the cache recognises a buffer by
  * its file (st_dev, st_ino) and the range mapped, so a flip back to a buffer
  * seen before costs an fstat, not an mmap and a munmap. It holds at most
- * HFX_SHM_MAPS mappings and unmaps the least recently used one to make room.
+ * HFX_SHM_MAPS mappings and drops the least recently used one to make room.
  *
- * Single-threaded: one cache per console, used on the front end's thread. A
- * pointer from hfx_shm_cache_map stays valid until the cache evicts that
- * mapping (only while mapping another one: the most recently used one is
- * never evicted) or hfx_shm_cache_clear. */
+ * The cache itself is single-threaded (one per console, used on the front
+ * end's thread, or under its lock). A mapping is reference-counted: the
+ * cache holds one reference, and whoever reads the surface later on another
+ * thread (the engine's deferred compare) takes one with hfx_shm_map_ref and
+ * drops it with hfx_shm_map_unref (any thread); the memory is unmapped when
+ * the last reference goes, so eviction and hfx_shm_cache_clear never pull a
+ * mapping from under a reader, and never wait for one either. */
 #ifndef HFX_FRONTEND_SHM_MAP_H
 #define HFX_FRONTEND_SHM_MAP_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,17 +27,24 @@
 #define HFX_SHM_MAPS 4
 
 struct hfx_shm_map {
+    atomic_int refs;        /* the cache's (while cached) and one per reader */
     dev_t dev;
     ino_t ino;
     off_t start;            /* page-aligned file offset of base */
     size_t len;             /* bytes mapped from start */
-    uint8_t *base;          /* NULL: free slot */
+    uint8_t *base;
     uint64_t used;          /* the cache's clock at its last use */
+    /* The front end's: a reader may have seen the buffer change under it
+     * (qemu_dbus.c). Touched only by the cache's owner. */
+    bool suspect;
 };
 
 struct hfx_shm_cache {
-    struct hfx_shm_map maps[HFX_SHM_MAPS];
+    struct hfx_shm_map *maps[HFX_SHM_MAPS];    /* NULL: free slot */
     uint64_t clock;
+    /* Set when making room dropped a mapping that still had readers (every
+     * slot was busy); the owner clears it. */
+    bool evicted_busy;
 };
 
 /* The surface at `offset` in fd: height rows of `stride` bytes, each with
@@ -40,12 +52,23 @@ struct hfx_shm_cache {
  * 2..HFX_MAX_HEIGHT, stride at least width * 4 and at most
  * HFX_MAX_WIDTH * 4, 4-byte aligned offset and stride) and that offset +
  * stride * height lies within the file, maps that range PROT_READ/MAP_SHARED
- * (or finds it mapped already) and returns its first pixel. NULL with err
- * filled when it cannot. fd stays the caller's. */
+ * (or finds it mapped already) and returns its first pixel; *map (if not
+ * NULL) is the cache's mapping, valid while it stays cached unless the
+ * caller takes a reference. Making room drops the least recently used
+ * mapping without readers (or, if all have some, the least recently used).
+ * NULL with err filled when it cannot. fd stays the caller's. */
 const uint8_t *hfx_shm_cache_map(struct hfx_shm_cache *c, int fd, uint32_t offset,
-                                 uint32_t width, uint32_t height, uint32_t stride, char *err,
-                                 size_t errlen);
-/* Unmaps every mapping but the one holding `keep` (NULL: all of them). */
+                                 uint32_t width, uint32_t height, uint32_t stride,
+                                 struct hfx_shm_map **map, char *err, size_t errlen);
+/* Drops the cache's reference to every mapping but the one holding `keep`
+ * (NULL: all of them); those without readers are unmapped at once. */
 void hfx_shm_cache_clear(struct hfx_shm_cache *c, const uint8_t *keep);
+/* The cached mapping holding p, or NULL. */
+struct hfx_shm_map *hfx_shm_cache_find(struct hfx_shm_cache *c, const uint8_t *p);
+
+struct hfx_shm_map *hfx_shm_map_ref(struct hfx_shm_map *m);
+void hfx_shm_map_unref(struct hfx_shm_map *m);
+/* Whether anyone but the cache holds a reference (a reader in flight). */
+bool hfx_shm_map_busy(struct hfx_shm_map *m);
 
 #endif
