@@ -132,7 +132,7 @@ static void usage(void)
           "  sub [--host H] [--port P] [--scanout N] [--seconds S] [--connect-seconds S]\n"
           "  both [draw and sub options] [--seconds S] [--linger-ms MS]\n"
           "  latency [--host H] [--port P] [--head N] [--reps R] [--change small|full]\n"
-          "          [--quiet-ms MS] [--flips N] [--timeout-ms MS] [--dirty]\n"
+          "          [--quiet-ms MS] [--flips N [--fps N]] [--timeout-ms MS] [--dirty]\n"
           "  vnc-latency [--host H] [--port 5900] [--head 0] [same as latency] [--copyrect]\n"
           "  lease [--socket PATH] [--size WxH] [draw options] [--seconds S]\n"
           "  lease-test [--socket PATH] [--size WxH] [--draw-seconds S] [--count N]\n"

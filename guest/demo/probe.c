@@ -236,7 +236,8 @@ static int measure_reps(struct probe *p, struct sink *s)
 }
 
 /* Continuous mode: changes back to back, each flipped as soon as the last
- * flip completed; the subscriber is read in between. */
+ * flip completed (with --fps, not before its slot: a desktop typing at that
+ * rate); the subscriber is read in between. */
 static int measure_flips(struct probe *p, struct sink *s)
 {
     const struct probe_opts *o = p->o;
@@ -249,7 +250,8 @@ static int measure_flips(struct probe *p, struct sink *s)
     int rc = 0;
     for (;;) {
         int64_t now = hfx_now_ns();
-        bool can_flip = flipped < o->flips && !p->h->flip_pending;
+        int64_t slot = o->fps ? start + flipped * 1000000000LL / o->fps : now;
+        bool can_flip = flipped < o->flips && !p->h->flip_pending && now >= slot;
         if (flipped == o->flips && !p->h->flip_pending && flips_end == 0)
             flips_end = now;
         /* Done when the subscriber has been quiet a while after the last flip. */
@@ -270,6 +272,12 @@ static int measure_flips(struct probe *p, struct sink *s)
         struct pollfd pfd[2] = { { .fd = p->d.fd, .events = POLLIN },
                                  { .fd = s->fd, .events = POLLIN } };
         int timeout = o->dirty && flipped < o->flips ? 0 : 10;
+        if (o->fps && flipped < o->flips && !p->h->flip_pending) {
+            /* Wake for the next slot rather than up to 10 ms after it. */
+            int64_t wait_ns = start + flipped * 1000000000LL / o->fps - hfx_now_ns();
+            if (wait_ns < (int64_t)timeout * 1000000)
+                timeout = wait_ns > 0 ? (int)((wait_ns + 999999) / 1000000) : 0;
+        }
         int r = poll(pfd, 2, timeout);
         if (r < 0 && errno != EINTR) {
             rc = 1;

@@ -18,6 +18,7 @@ struct probe_opts {
     const char *change; /* "small" (a 64x64 block) or "full" (a new colour) */
     long quiet_ms;      /* nothing changes this long before each change */
     long flips;         /* > 0: continuous mode, N changes as fast as possible */
+    long fps;           /* continuous mode: at most this many flips a second (0: no limit) */
     long timeout_ms;    /* per change, for its update to arrive */
     bool dirty;         /* draw on screen and DirtyFB the rect instead of flipping */
     bool copyrect;      /* vnc-latency: offer CopyRect besides Raw */
@@ -52,6 +53,7 @@ struct probe {
         { "--change", ARG_STR, &(o).change, 0, 0 },                                               \
         { "--quiet-ms", ARG_INT, &(o).quiet_ms, 0, 60000 },                                       \
         { "--flips", ARG_INT, &(o).flips, 0, 10000000 },                                          \
+        { "--fps", ARG_INT, &(o).fps, 0, 1000 },                                                  \
         { "--timeout-ms", ARG_INT, &(o).timeout_ms, 1, 600000 },                                  \
         { "--dirty", ARG_FLAG, &(o).dirty, 0, 0 }
 
