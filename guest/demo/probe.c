@@ -47,14 +47,19 @@ static uint32_t change_colour(uint32_t k)
     return colours[k % (sizeof colours / sizeof colours[0])];
 }
 
+static uint32_t cell_count(const struct probe *p)
+{
+    uint32_t n = (p->h->mode.hdisplay / BLOCK) * (p->h->mode.vdisplay / BLOCK);
+    return n > 0 ? n : 1;
+}
+
 /* Block k walks the screen in steps of 7 cells, so consecutive blocks do not
  * touch. */
 static struct hfx_rect change_rect(const struct probe *p, uint32_t k)
 {
     const drmModeModeInfo *m = &p->h->mode;
-    uint32_t cols = m->hdisplay / BLOCK, rows = m->vdisplay / BLOCK;
-    uint32_t cells = cols * rows > 0 ? cols * rows : 1;
-    uint32_t cell = (k * 7) % cells;
+    uint32_t cols = m->hdisplay / BLOCK;
+    uint32_t cell = (k * 7) % cell_count(p);
     return (struct hfx_rect){ (int32_t)(cell % (cols ? cols : 1) * BLOCK),
                               (int32_t)(cell / (cols ? cols : 1) * BLOCK), BLOCK, BLOCK };
 }
@@ -64,8 +69,10 @@ static void draw_change(const struct probe *p, struct dumb *b, uint32_t k)
     if (p->full)
         fill_rect_xrgb(b, (struct hfx_rect){ 0, 0, (int32_t)b->width, (int32_t)b->height },
                        change_colour(k));
-    else
-        fill_rect_xrgb(b, change_rect(p, k), change_colour(k));
+    else /* Once every cell has had a block, the next round shifts the
+          * colours: a block over the same colour would change nothing. */
+        fill_rect_xrgb(b, change_rect(p, k),
+                       change_colour(k % cell_count(p) + k / cell_count(p)));
 }
 
 static void fill_background(void *ctx, struct dumb *b)
