@@ -212,6 +212,22 @@ static struct scanout *check_set(struct hfx_engine *e, uint32_t id, uint32_t wid
     return s;
 }
 
+/* Fingerprints the tiles of `converted` again: those that changed since
+ * they were fingerprinted (the pixels moved under the conversion) become
+ * unknown, so the next compare converts them. */
+static void forget_moved_tiles(struct hfx_tiles *t, const uint8_t *pixels, uint32_t stride,
+                               const pixman_region32_t *converted)
+{
+    pixman_region32_t moved;
+    pixman_region32_init(&moved);
+    hfx_tiles_compare(t, pixels, stride, converted, &moved);
+    int n;
+    const pixman_box32_t *b = pixman_region32_rectangles(&moved, &n);
+    for (int i = 0; i < n; i++)
+        hfx_tiles_forget(t, &b[i]);
+    pixman_region32_fini(&moved);
+}
+
 /* The next generation of the scanout's surface. The front end's counter
  * (set_generation) runs ahead of s->generation while a deferred set waits
  * for the worker; updates handed in meanwhile carry the new number. */
@@ -234,16 +250,22 @@ static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint
         hfx_picture_free(spare);
         return -1;
     }
-    hfx_convert_rect(staging, pixels, stride, format, 0, 0, width, height);
     /* Fingerprints of the whole surface, so the first flip after a new
-     * size finds its damage instead of converting everything again. */
+     * size finds its damage instead of converting everything again. Taken
+     * before converting and checked after (as APPLY_COMPARE_LIVE does): a
+     * deferred set reads a surface the VM may draw into meanwhile, and a
+     * tile whose fingerprint is not of the pixels converted must count as
+     * unknown. */
     struct hfx_tiles tiles = {0};
-    if (hfx_tiles_init(&tiles, width, height) == 0) {
-        pixman_region32_t all;
-        pixman_region32_init_rect(&all, 0, 0, width, height);
+    pixman_region32_t all;
+    pixman_region32_init_rect(&all, 0, 0, width, height);
+    bool fingerprinted = hfx_tiles_init(&tiles, width, height) == 0;
+    if (fingerprinted)
         hfx_tiles_compare(&tiles, pixels, stride, &all, NULL);
-        pixman_region32_fini(&all);
-    }
+    hfx_convert_rect(staging, pixels, stride, format, 0, 0, width, height);
+    if (fingerprinted)
+        forget_moved_tiles(&tiles, pixels, stride, &all);
+    pixman_region32_fini(&all);
     int64_t t1 = hfx_now_ns();
 
     pthread_mutex_lock(&s->lock);
@@ -325,14 +347,27 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, ui
     return 0;
 }
 
+/* How apply_update_locked treats its rectangles. */
+enum apply_mode {
+    APPLY_DAMAGE,       /* they changed */
+    APPLY_COMPARE,      /* they may have changed: the tiles whose fingerprints differ did */
+    /* The same, on a buffer its owner may be rewriting meanwhile (a deferred
+     * compare reads a surface the VM can draw into again once it has
+     * flipped away from it): the converted tiles are fingerprinted again,
+     * and those that changed while being read become unknown, so the next
+     * compare converts them instead of trusting a fingerprint of pixels
+     * the picture does not hold. Costs a second read of the changed tiles
+     * only. */
+    APPLY_COMPARE_LIVE,
+};
+
 /* Converts damage from the surface into staging, under the lock. Returns
- * whether anything changed. t0 is when the update was handed in. With
- * `compare`, the rectangles only may have changed: the tiles among them
- * whose fingerprints differ are the damage. */
+ * whether anything changed. t0 is when the update was handed in. */
 static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, uint32_t stride,
-                                const struct hfx_rect *rects, int nrects, bool compare,
+                                const struct hfx_rect *rects, int nrects, enum apply_mode mode,
                                 int64_t t0)
 {
+    bool compare = mode != APPLY_DAMAGE;
     pixman_region32_t fresh;
     pixman_region32_init(&fresh);
     for (int i = 0; i < nrects; i++) {
@@ -388,6 +423,8 @@ static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, uint32
             hfx_convert_rect(s->staging, pixels, stride, s->format, (uint32_t)b[i].x1,
                              (uint32_t)b[i].y1, (uint32_t)(b[i].x2 - b[i].x1),
                              (uint32_t)(b[i].y2 - b[i].y1));
+        if (mode == APPLY_COMPARE_LIVE)
+            forget_moved_tiles(&s->tiles, pixels, stride, &fresh);
         pixman_region32_union(&s->damage, &s->damage, &fresh);
         bound_region(&s->damage);
         note_update(s, t0, hfx_now_ns());
@@ -418,7 +455,8 @@ static int update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels, uint
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
-    bool changed = apply_update_locked(s, pixels, stride, rects, nrects, compare, t0);
+    bool changed = apply_update_locked(s, pixels, stride, rects, nrects,
+                                       compare ? APPLY_COMPARE : APPLY_DAMAGE, t0);
     pthread_mutex_unlock(&s->lock);
     if (changed && atomic_load(&s->subscribers) > 0)
         wake(s);
@@ -594,7 +632,8 @@ static void apply_deferred(struct scanout *s, bool convert)
             int nr = region_rects(&left[i], &rects);
             if (nr > 0 && s->enabled && d->generation == s->generation &&
                 d->stride >= s->width * 4)
-                apply_update_locked(s, d->pixels, d->stride, rects, nr, d->compare, d->t0);
+                apply_update_locked(s, d->pixels, d->stride, rects, nr,
+                                    d->compare ? APPLY_COMPARE_LIVE : APPLY_DAMAGE, d->t0);
             free(rects);
             pixman_region32_fini(&left[i]);
         }
