@@ -195,17 +195,16 @@ static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int 
     int64_t t0 = begin();
     struct hfx_rect r = {x, y, w, h};
     pixman_image_t *image = pixman_image_ref(hd->ds->image);
-    int rc;
+    /* Compared, not taken as damage: guests repaint what did not change (a
+     * whole plane after a flip, egl-headless's readback of a GL scanout),
+     * and only the tiles that differ from the picture shown are encoded. */
     if (hd->flipped) {
         hd->flipped = false;
-        rc = hfx_engine_scanout_compare_deferred(hd->hfx->x.engine, hd->scanout,
-                                                 surface_data(hd->ds), surface_stride(hd->ds),
-                                                 NULL, 0, release_image, image);
-    } else {
-        rc = hfx_engine_scanout_update_deferred(hd->hfx->x.engine, hd->scanout,
-                                                surface_data(hd->ds), surface_stride(hd->ds), &r,
-                                                1, release_image, image);
+        r = (struct hfx_rect){0, 0, (int32_t)hd->width, (int32_t)hd->height};
     }
+    int rc = hfx_engine_scanout_compare_deferred(hd->hfx->x.engine, hd->scanout,
+                                                 surface_data(hd->ds), surface_stride(hd->ds),
+                                                 &r, 1, release_image, image);
     if (rc < 0) {
         pixman_image_unref(image);
     }
@@ -323,9 +322,21 @@ static void attach_consoles(HfxExport *hfx)
     info_report("helix-frame-export: serving %d head(s) on %s", hfx->nheads, hfx->listen);
 }
 
+static void attach_consoles_bh(void *opaque)
+{
+    attach_consoles(opaque);
+}
+
+/* The displays (-display egl-headless, dbus, ...) are set up after the
+ * machine, and a GL console (virtio-gpu-gl) refuses a listener until its GL
+ * display has given it a context ("The console requires a GL context"): so
+ * attach from the main loop's first iteration, after them. egl-headless
+ * then reads each GL scanout back into the console's 2D surface, which
+ * this listener takes like any other. */
 static void machine_done(Notifier *n, void *data)
 {
-    attach_consoles(container_of(n, HfxExport, machine_done));
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), attach_consoles_bh,
+                            container_of(n, HfxExport, machine_done));
 }
 
 /* Once, when the object goes or QEMU exits, whichever comes first. */

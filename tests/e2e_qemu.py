@@ -29,8 +29,11 @@ most of head 0's frames: the front ends find a flip's damage themselves.
 
 Environment: HFX_BIN (the hfx binary), HFX_QEMU (optional, see above),
 HFX_QEMU_AARCH64 (optional). Arguments: the checks to run (default all):
-dbus-7.2, dbus-10.0, restart, bus, in-qemu, in-qemu-arm64; an in-QEMU kind
-whose QEMU is not named is skipped (exit 77).
+dbus-7.2, dbus-10.0, restart, bus, in-qemu, in-qemu-gl, in-qemu-arm64; an
+in-QEMU kind whose QEMU is not named is skipped (exit 77). in-qemu-gl gives the
+guest virtio-gpu-gl-pci (virgl, under Mesa's software renderer) beside
+`-display egl-headless`, which reads each GL scanout back into the console's
+2D surface: the guest's dumb buffers are GL scanouts there.
 Every QEMU and exporter started here is killed when the test ends.
 """
 import os
@@ -248,7 +251,10 @@ def exporter_cmd(kind, addr, qemu):
         return [HFX, "run", "--listen", addr, "--secret-file", SECRET, "--",
                 stock_qemu(kind[len("dbus-"):]), *qemu]
     binary = os.environ["HFX_QEMU_AARCH64" if kind.endswith("arm64") else "HFX_QEMU"]
-    return [binary, *qemu, "-display", "none", "-object",
+    if kind.endswith("-gl"):
+        qemu = [a.replace("virtio-gpu-pci", "virtio-gpu-gl-pci") for a in qemu]
+    display = "egl-headless,rendernode=/dev/null" if kind.endswith("-gl") else "none"
+    return [binary, *qemu, "-display", display, "-object",
             "helix-frame-export,id=hfx0,listen=%s,secret-file=%s" % (addr, SECRET)]
 
 
@@ -447,7 +453,7 @@ def main():
         make_secret(tmp)
         try:
             kinds = sys.argv[1:] or ["dbus-7.2", "dbus-10.0", "restart", "bus", "in-qemu",
-                                     "in-qemu-arm64"]
+                                     "in-qemu-gl", "in-qemu-arm64"]
             for kind in ("dbus-7.2", "dbus-10.0"):
                 if kind in kinds:
                     test_heads(tmp, kind)
@@ -455,8 +461,9 @@ def main():
                 test_restart(tmp)
             if "bus" in kinds:
                 test_bus(tmp)
-            if "in-qemu" in kinds and os.environ.get("HFX_QEMU"):
-                test_heads(tmp, "in-qemu")
+            for kind in ("in-qemu", "in-qemu-gl"):
+                if kind in kinds and os.environ.get("HFX_QEMU"):
+                    test_heads(tmp, kind)
             # The reference's shape: an arm64 guest on the virt machine.
             if "in-qemu-arm64" in kinds and os.environ.get("HFX_QEMU_AARCH64"):
                 subprocess.run([os.path.join(GUEST, "build"), "--arch", "arm64"], check=True,
