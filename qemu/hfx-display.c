@@ -21,11 +21,22 @@
  * shared front-end code and applied on the main thread, from a bottom half,
  * as dpy_set_ui_info().
  *
+ * GL (virgl) heads: with gl=on the object is QEMU's GL display itself and
+ * reads each GL scanout back on a thread of the head's (hfx-gl.c); without,
+ * beside -display egl-headless, it takes the 2D surface egl-headless reads
+ * each GL scanout back into on the main thread. -display dbus,gl=on accepts
+ * no listener but its own, and is refused.
+ *
+ *   -object helix-frame-export,id=hfx0,gl=on[,rendernode=PATH] -display none
+ *
  * Time spent inside the callbacks is measured; `qom-get hfx0 stats` and the
  * log line at exit report it.
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#ifdef CONFIG_DBUS_DISPLAY
+#include "qapi/qapi-commands-ui.h"
+#endif
 #include "qapi/visitor.h"
 #include "qemu/error-report.h"
 #include "qemu/main-loop.h"
@@ -35,23 +46,20 @@
 #include "system/system.h"
 #include "hw/qdev-core.h"
 #include "ui/console.h"
+#include "console-priv.h"       /* a console's device flags and GL display */
 
 #include "engine/engine.h"
 #include "frontend/frontend.h"
 #include "server/exporter.h"
+#ifdef CONFIG_OPENGL
+#include "ui/egl-helpers.h"
+#include "hfx-gl.h"
+#else
+#include "hfx-timing.h"
+#endif
 
 #define TYPE_HFX_EXPORT "helix-frame-export"
 OBJECT_DECLARE_SIMPLE_TYPE(HfxExport, HFX_EXPORT)
-
-/* Durations of the most recent callbacks of one kind, for percentiles. */
-#define TIMING_RING 8192
-
-typedef struct Timing {
-    uint32_t ns[TIMING_RING];
-    uint64_t calls;
-    uint64_t max_ns;
-    uint64_t total_ns;          /* for the exporter's CPU per flip (bench-vm) */
-} Timing;
 
 typedef struct HfxHead {
     DisplayChangeListener dcl;
@@ -62,12 +70,17 @@ typedef struct HfxHead {
     bool flipped;               /* a new buffer of the same size: find what changed */
     uint32_t width, height, fourcc;
     struct hfx_cursor cursor;
+    bool gl_device;             /* GL scanouts, read by `gl` (not 2D surfaces) */
+#ifdef CONFIG_OPENGL
+    HfxGlReader *gl;
+#endif
 } HfxHead;
 
 struct HfxExport {
     Object parent_obj;
     struct hfx_frontend fe;     /* head requests from the network */
-    char *listen, *encoder, *secret_file;
+    char *listen, *encoder, *secret_file, *rendernode;
+    bool gl;                    /* the object is QEMU's GL display */
     uint32_t quality, bitrate, threads, idr_interval, idle_refresh;
     struct hfx_exporter x;
     bool running;
@@ -75,22 +88,22 @@ struct HfxExport {
     HfxHead heads[HFX_MAX_SCANOUTS];
     Notifier machine_done, exit;
     /* Updates (the hot path) apart from surface switches (new sizes and page
-     * flips), so each has its own percentiles. */
-    Timing updates, switches;
+     * flips), so each has its own percentiles; GL heads' apart from 2D. */
+    HfxTiming updates, switches, gl_updates, gl_switches;
     bool reported;
 };
 
 /* ---- timing ---- */
 
-static int64_t begin(void)
+int64_t hfx_timing_begin(void)
 {
     return get_clock();
 }
 
-static void end(Timing *t, int64_t t0)
+void hfx_timing_end(HfxTiming *t, int64_t t0)
 {
     uint64_t d = (uint64_t)(get_clock() - t0);
-    t->ns[t->calls % TIMING_RING] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    t->ns[t->calls % HFX_TIMING_RING] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
     t->calls++;
     t->max_ns = MAX(t->max_ns, d);
     t->total_ns += d;
@@ -102,9 +115,9 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static char *timing_one(const char *what, const Timing *t)
+char *hfx_timing_text(const char *what, const HfxTiming *t)
 {
-    size_t n = MIN(t->calls, (uint64_t)TIMING_RING);
+    size_t n = MIN(t->calls, (uint64_t)HFX_TIMING_RING);
     if (!n) {
         return g_strdup_printf("%s: calls=0", what);
     }
@@ -117,9 +130,29 @@ static char *timing_one(const char *what, const Timing *t)
 
 static char *timing_text(HfxExport *h)
 {
-    g_autofree char *u = timing_one("updates", &h->updates);
-    g_autofree char *s = timing_one("surface switches", &h->switches);
-    return g_strdup_printf("%s; %s", u, s);
+    g_autoptr(GString) s = g_string_new(NULL);
+    const struct { const char *what; const HfxTiming *t; } rows[] = {
+        {"updates", &h->updates},
+        {"surface switches", &h->switches},
+        {"gl updates", &h->gl_updates},
+        {"gl scanouts", &h->gl_switches},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        g_autofree char *one = hfx_timing_text(rows[i].what, rows[i].t);
+        g_string_append_printf(s, "%s%s", i ? "; " : "", one);
+    }
+#ifdef CONFIG_OPENGL
+    /* The readers' threads, not the main thread's. */
+    for (int i = 0; i < h->nheads; i++) {
+        HfxGlReader *gl = h->heads[i].gl;
+        if (gl) {
+            g_autofree char *what = g_strdup_printf("gl readbacks head%d", i);
+            g_autofree char *one = hfx_timing_text(what, hfx_gl_reader_timing(gl));
+            g_string_append_printf(s, "; %s bytes=%" PRIu64, one, hfx_gl_reader_bytes(gl));
+        }
+    }
+#endif
+    return g_strdup(s->str);
 }
 
 /* ---- the display listener (main thread, global lock held) ---- */
@@ -162,7 +195,12 @@ static void show_surface(HfxHead *hd)
 static void hfx_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *new_surface)
 {
     HfxHead *hd = container_of(dcl, HfxHead, dcl);
-    int64_t t0 = begin();
+    if (hd->gl_device) {
+        /* Only a blank surface of the GL scanout's size (or a placeholder
+         * before a GL disable): the picture comes through the GL callbacks. */
+        return;
+    }
+    int64_t t0 = hfx_timing_begin();
     hd->ds = new_surface;
     uint32_t fourcc = new_surface ? hfx_format_from_pixman(surface_format(new_surface)) : 0;
     if (!new_surface || surface_is_placeholder(new_surface) || !fourcc) {
@@ -183,7 +221,7 @@ static void hfx_gfx_switch(DisplayChangeListener *dcl, DisplaySurface *new_surfa
         hd->fourcc = fourcc;
         show_surface(hd);
     }
-    end(&hd->hfx->switches, t0);
+    hfx_timing_end(&hd->hfx->switches, t0);
 }
 
 static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int h)
@@ -192,7 +230,7 @@ static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int 
     if (!hd->ds || !hd->shown) {
         return;
     }
-    int64_t t0 = begin();
+    int64_t t0 = hfx_timing_begin();
     struct hfx_rect r = {x, y, w, h};
     pixman_image_t *image = pixman_image_ref(hd->ds->image);
     /* Compared, not taken as damage: guests repaint what did not change (a
@@ -208,7 +246,7 @@ static void hfx_gfx_update(DisplayChangeListener *dcl, int x, int y, int w, int 
     if (rc < 0) {
         pixman_image_unref(image);
     }
-    end(&hd->hfx->updates, t0);
+    hfx_timing_end(&hd->hfx->updates, t0);
 }
 
 static void hfx_refresh(DisplayChangeListener *dcl)
@@ -247,15 +285,97 @@ static void hfx_cursor_define(DisplayChangeListener *dcl, QEMUCursor *c)
     hfx_engine_scanout_cursor(hd->hfx->x.engine, hd->scanout, &shape);
 }
 
+/* Both listeners' 2D part. A GL display other than ours (egl-headless)
+ * accepts only listeners without GL callbacks, so that is one listener, and
+ * the one with them (when the object is the GL display) another. */
+#define HFX_2D_OPS \
+    .dpy_name = TYPE_HFX_EXPORT, \
+    .dpy_refresh = hfx_refresh, \
+    .dpy_gfx_switch = hfx_gfx_switch, \
+    .dpy_gfx_update = hfx_gfx_update, \
+    .dpy_gfx_check_format = hfx_check_format, \
+    .dpy_mouse_set = hfx_mouse_set, \
+    .dpy_cursor_define = hfx_cursor_define
+
 static const DisplayChangeListenerOps hfx_dcl_ops = {
-    .dpy_name = TYPE_HFX_EXPORT,
-    .dpy_refresh = hfx_refresh,
-    .dpy_gfx_switch = hfx_gfx_switch,
-    .dpy_gfx_update = hfx_gfx_update,
-    .dpy_gfx_check_format = hfx_check_format,
-    .dpy_mouse_set = hfx_mouse_set,
-    .dpy_cursor_define = hfx_cursor_define,
+    HFX_2D_OPS,
 };
+
+#ifdef CONFIG_OPENGL
+/* ---- GL scanouts, when the object is QEMU's GL display (gl=on) ---- */
+
+static void hfx_gl_scanout_texture(DisplayChangeListener *dcl, uint32_t backing_id,
+                                   bool backing_y_0_top, uint32_t backing_width,
+                                   uint32_t backing_height, uint32_t x, uint32_t y, uint32_t w,
+                                   uint32_t h, void *d3d_tex2d)
+{
+    HfxHead *hd = container_of(dcl, HfxHead, dcl);
+    int64_t t0 = hfx_timing_begin();
+    if (!hd->gl) {
+        Error *err = NULL;
+        hd->gl = hfx_gl_reader_new(hd->hfx->x.engine, hd->scanout, &err);
+        if (!hd->gl) {
+            warn_reportf_err(err, "helix-frame-export: head %u: ", hd->scanout);
+            return;
+        }
+    }
+    hfx_gl_reader_scanout(hd->gl, backing_id, backing_y_0_top, backing_width, backing_height,
+                          x, y, w, h);
+    hfx_timing_end(&hd->hfx->gl_switches, t0);
+}
+
+#ifdef CONFIG_GBM
+/* A blob resource (virgl's, or udmabuf's): imported as a texture, as
+ * egl-headless does. Software rendering never gives one. */
+static void hfx_gl_scanout_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *dmabuf)
+{
+    egl_dmabuf_import_texture(dmabuf);
+    uint32_t texture = qemu_dmabuf_get_texture(dmabuf);
+    if (texture) {
+        uint32_t w = qemu_dmabuf_get_width(dmabuf), h = qemu_dmabuf_get_height(dmabuf);
+        hfx_gl_scanout_texture(dcl, texture, qemu_dmabuf_get_y0_top(dmabuf), w, h, 0, 0, w, h,
+                               NULL);
+    }
+}
+
+static void hfx_gl_release_dmabuf(DisplayChangeListener *dcl, QemuDmaBuf *dmabuf)
+{
+    egl_dmabuf_release_texture(dmabuf);
+}
+#endif
+
+static void hfx_gl_update(DisplayChangeListener *dcl, uint32_t x, uint32_t y, uint32_t w,
+                          uint32_t h)
+{
+    HfxHead *hd = container_of(dcl, HfxHead, dcl);
+    if (hd->gl) {
+        int64_t t0 = hfx_timing_begin();
+        hfx_gl_reader_update(hd->gl, x, y, w, h);
+        hfx_timing_end(&hd->hfx->gl_updates, t0);
+    }
+}
+
+static void hfx_gl_scanout_disable(DisplayChangeListener *dcl)
+{
+    HfxHead *hd = container_of(dcl, HfxHead, dcl);
+    if (hd->gl) {
+        int64_t t0 = hfx_timing_begin();
+        hfx_gl_reader_disable(hd->gl);
+        hfx_timing_end(&hd->hfx->gl_switches, t0);
+    }
+}
+
+static const DisplayChangeListenerOps hfx_gl_dcl_ops = {
+    HFX_2D_OPS,
+    .dpy_gl_scanout_disable = hfx_gl_scanout_disable,
+    .dpy_gl_scanout_texture = hfx_gl_scanout_texture,
+#ifdef CONFIG_GBM
+    .dpy_gl_scanout_dmabuf = hfx_gl_scanout_dmabuf,
+    .dpy_gl_release_dmabuf = hfx_gl_release_dmabuf,
+#endif
+    .dpy_gl_update = hfx_gl_update,
+};
+#endif
 
 /* ---- head requests from the network (queued by frontend.c) ---- */
 
@@ -303,10 +423,24 @@ static const struct hfx_frontend_class hfx_frontend_in_qemu = {
 
 /* ---- life cycle ---- */
 
+/* A GL display other than ours (gtk or sdl with gl=on, ...) may refuse any
+ * listener: QEMU would exit with a bare "Display ... is incompatible"; say
+ * what to do instead. */
+static void check_compatible(QemuConsole *con, DisplayChangeListener *dcl)
+{
+    if (con->gl && !con->gl->ops->dpy_gl_ctx_is_compatible_dcl(con->gl, dcl)) {
+        error_report("helix-frame-export: the GL display of console %d accepts no other "
+                     "listener; give the object gl=on with -display none (or "
+                     "-display egl-headless) instead", con->index);
+        exit(1);
+    }
+}
+
 static void attach_consoles(HfxExport *hfx)
 {
     uint32_t max = hfx_engine_max_scanouts(hfx->x.engine);
     QemuConsole *con;
+    int ngl = 0;
     for (int i = 0; (con = qemu_console_lookup_by_index(i)) && (uint32_t)hfx->nheads < max;
          i++) {
         if (!qemu_console_is_graphic(con)) {
@@ -317,9 +451,24 @@ static void attach_consoles(HfxExport *hfx)
         hd->scanout = hfx->nheads++;
         hd->dcl.ops = &hfx_dcl_ops;
         hd->dcl.con = con;
+#ifdef CONFIG_OPENGL
+        if (hfx->gl) {
+            int flags = con->hw_ops->get_flags ? con->hw_ops->get_flags(con->hw) : 0;
+            hfx_gl_own_console(con);
+            hd->dcl.ops = &hfx_gl_dcl_ops;
+            hd->gl_device = flags & GRAPHIC_FLAGS_GL;
+            ngl += hd->gl_device;
+        }
+#endif
+        check_compatible(con, &hd->dcl);
         register_displaychangelistener(&hd->dcl);
     }
-    info_report("helix-frame-export: serving %d head(s) on %s", hfx->nheads, hfx->listen);
+    if (hfx->gl) {
+        info_report("helix-frame-export: serving %d head(s) on %s, %d of them GL, read back "
+                    "by the exporter", hfx->nheads, hfx->listen, ngl);
+    } else {
+        info_report("helix-frame-export: serving %d head(s) on %s", hfx->nheads, hfx->listen);
+    }
 }
 
 static void attach_consoles_bh(void *opaque)
@@ -330,9 +479,10 @@ static void attach_consoles_bh(void *opaque)
 /* The displays (-display egl-headless, dbus, ...) are set up after the
  * machine, and a GL console (virtio-gpu-gl) refuses a listener until its GL
  * display has given it a context ("The console requires a GL context"): so
- * attach from the main loop's first iteration, after them. egl-headless
- * then reads each GL scanout back into the console's 2D surface, which
- * this listener takes like any other. */
+ * attach from the main loop's first iteration, after them (the guest's
+ * first GPU command comes later still). Beside egl-headless, which reads
+ * each GL scanout back into the console's 2D surface, this listener takes
+ * that surface like any other. */
 static void machine_done(Notifier *n, void *data)
 {
     aio_bh_schedule_oneshot(qemu_get_aio_context(), attach_consoles_bh,
@@ -355,9 +505,40 @@ static void report_at_exit(Notifier *n, void *data)
     report_timing(container_of(n, HfxExport, exit));
 }
 
+/* Which GL display reads the GL heads back: ours (gl=on), egl-headless, or
+ * none that would let us attach. */
+static bool take_gl(HfxExport *hfx, Error **errp)
+{
+#ifdef CONFIG_DBUS_DISPLAY
+    g_autoptr(DisplayOptions) dpy = qmp_query_display_options(NULL);
+    if (dpy->type == DISPLAY_TYPE_DBUS && dpy->has_gl && dpy->gl != DISPLAY_GL_MODE_OFF) {
+        error_setg(errp, "helix-frame-export: -display dbus,gl=on accepts no listener but "
+                   "its own; give this object gl=on with -display none, or export through "
+                   "QEMU's D-Bus display (hfx serve --qemu-dbus) instead");
+        return false;
+    }
+#endif
+    if (!hfx->gl) {
+        return true;
+    }
+#ifdef CONFIG_OPENGL
+    if (!hfx_gl_init(hfx->rendernode, &hfx_gl_dcl_ops, errp)) {
+        error_prepend(errp, "helix-frame-export: gl=on: ");
+        return false;
+    }
+    return true;
+#else
+    error_setg(errp, "helix-frame-export: gl=on: this QEMU is built without OpenGL");
+    return false;
+#endif
+}
+
 static void hfx_complete(UserCreatable *uc, Error **errp)
 {
     HfxExport *hfx = HFX_EXPORT(uc);
+    if (!take_gl(hfx, errp)) {
+        return;
+    }
     struct hfx_server_config scfg = {.nlisten = 1};
     scfg.listen[0] = hfx->listen ? hfx->listen : "tcp:127.0.0.1:15937";
     scfg.secret_file = hfx->secret_file;
@@ -400,6 +581,9 @@ static void hfx_finalize(Object *obj)
         report_timing(hfx);
         for (int i = 0; i < hfx->nheads; i++) {
             unregister_displaychangelistener(&hfx->heads[i].dcl);
+#ifdef CONFIG_OPENGL
+            hfx_gl_reader_free(hfx->heads[i].gl);
+#endif
         }
         hfx_exporter_stop(&hfx->x);
         hfx_frontend_fini(&hfx->fe);
@@ -409,6 +593,7 @@ static void hfx_finalize(Object *obj)
     g_free(hfx->listen);
     g_free(hfx->encoder);
     g_free(hfx->secret_file);
+    g_free(hfx->rendernode);
 }
 
 /* ---- properties ---- */
@@ -435,6 +620,28 @@ static void set_secret_file(Object *obj, const char *value, Error **errp)
     HfxExport *hfx = HFX_EXPORT(obj);
     g_free(hfx->secret_file);
     hfx->secret_file = g_strdup(value);
+}
+
+static char *get_rendernode(Object *obj, Error **errp)
+{
+    return g_strdup(HFX_EXPORT(obj)->rendernode);
+}
+
+static void set_rendernode(Object *obj, const char *value, Error **errp)
+{
+    HfxExport *hfx = HFX_EXPORT(obj);
+    g_free(hfx->rendernode);
+    hfx->rendernode = g_strdup(value);
+}
+
+static bool get_gl(Object *obj, Error **errp)
+{
+    return HFX_EXPORT(obj)->gl;
+}
+
+static void set_gl(Object *obj, bool value, Error **errp)
+{
+    HFX_EXPORT(obj)->gl = value;
 }
 
 static char *get_encoder(Object *obj, Error **errp)
@@ -485,6 +692,14 @@ static void hfx_class_init(ObjectClass *oc, void *data)
     object_class_property_add_str(oc, "secret-file", get_secret_file, set_secret_file);
     object_class_property_set_description(oc, "secret-file",
         "the secret access tokens derive from, created if missing (default: random per run)");
+    object_class_property_add_bool(oc, "gl", get_gl, set_gl);
+    object_class_property_set_description(oc, "gl",
+        "be QEMU's GL display and read GL (virgl) heads back off the main thread "
+        "(default off; with -display none)");
+    object_class_property_add_str(oc, "rendernode", get_rendernode, set_rendernode);
+    object_class_property_set_description(oc, "rendernode",
+        "with gl=on: the DRM render node (default: the first; /dev/null: Mesa's software "
+        "renderer)");
     object_class_property_add_str(oc, "encoder", get_encoder, set_encoder);
     object_class_property_set_description(
         oc, "encoder", "hybrid (default: x264 plus the P-slice writer), x264 or openh264");

@@ -29,11 +29,13 @@ most of head 0's frames: the front ends find a flip's damage themselves.
 
 Environment: HFX_BIN (the hfx binary), HFX_QEMU (optional, see above),
 HFX_QEMU_AARCH64 (optional). Arguments: the checks to run (default all):
-dbus-7.2, dbus-10.0, restart, bus, in-qemu, in-qemu-gl, in-qemu-arm64; an
-in-QEMU kind whose QEMU is not named is skipped (exit 77). in-qemu-gl gives the
-guest virtio-gpu-gl-pci (virgl, under Mesa's software renderer) beside
+dbus-7.2, dbus-10.0, restart, bus, in-qemu, in-qemu-gl, in-qemu-gl-egl-headless,
+in-qemu-arm64; an in-QEMU kind whose QEMU is not named is skipped (exit 77).
+in-qemu-gl gives the guest virtio-gpu-gl-pci (virgl, under Mesa's software
+renderer) with the exporter as QEMU's GL display (gl=on), reading each GL
+scanout back on its own threads; in-qemu-gl-egl-headless puts it beside
 `-display egl-headless`, which reads each GL scanout back into the console's
-2D surface: the guest's dumb buffers are GL scanouts there.
+2D surface instead. The guest's dumb buffers are GL scanouts there.
 Every QEMU and exporter started here is killed when the test ends.
 """
 import os
@@ -251,11 +253,15 @@ def exporter_cmd(kind, addr, qemu):
         return [HFX, "run", "--listen", addr, "--secret-file", SECRET, "--",
                 stock_qemu(kind[len("dbus-"):]), *qemu]
     binary = os.environ["HFX_QEMU_AARCH64" if kind.endswith("arm64") else "HFX_QEMU"]
-    if kind.endswith("-gl"):
+    obj = "helix-frame-export,id=hfx0,listen=%s,secret-file=%s" % (addr, SECRET)
+    display = "none"
+    if "-gl" in kind:
         qemu = [a.replace("virtio-gpu-pci", "virtio-gpu-gl-pci") for a in qemu]
-    display = "egl-headless,rendernode=/dev/null" if kind.endswith("-gl") else "none"
-    return [binary, *qemu, "-display", display, "-object",
-            "helix-frame-export,id=hfx0,listen=%s,secret-file=%s" % (addr, SECRET)]
+        if kind.endswith("-egl-headless"):
+            display = "egl-headless,rendernode=/dev/null"
+        else:
+            obj += ",gl=on,rendernode=/dev/null"
+    return [binary, *qemu, "-display", display, "-object", obj]
 
 
 ran = []
@@ -453,7 +459,7 @@ def main():
         make_secret(tmp)
         try:
             kinds = sys.argv[1:] or ["dbus-7.2", "dbus-10.0", "restart", "bus", "in-qemu",
-                                     "in-qemu-gl", "in-qemu-arm64"]
+                                     "in-qemu-gl", "in-qemu-gl-egl-headless", "in-qemu-arm64"]
             for kind in ("dbus-7.2", "dbus-10.0"):
                 if kind in kinds:
                     test_heads(tmp, kind)
@@ -461,7 +467,7 @@ def main():
                 test_restart(tmp)
             if "bus" in kinds:
                 test_bus(tmp)
-            for kind in ("in-qemu", "in-qemu-gl"):
+            for kind in ("in-qemu", "in-qemu-gl", "in-qemu-gl-egl-headless"):
                 if kind in kinds and os.environ.get("HFX_QEMU"):
                     test_heads(tmp, kind)
             # The reference's shape: an arm64 guest on the virt machine.
