@@ -128,6 +128,14 @@ class Serial:
     def count(self, pattern):
         return len(re.findall(pattern, self.text()))
 
+    def wait_for_count(self, pattern, n, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.count(pattern) >= n:
+                return True
+            time.sleep(0.05)
+        return False
+
 
 # The exporters here share one secret file, so the control token (which the
 # extended requests, e.g. stats, present) is known before any starts.
@@ -325,6 +333,9 @@ def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
        "head 0: %s frames by the writer, %s by x264, %s switch IDRs" % m.groups() if m else
        "no writer counters in STATS: %r" % out[-300:])
 
+    if kind == "in-qemu-gl":
+        gl_checks(tmp, addr, port, serial, run, ck)
+
     # A new mode for head 3: the guest modesets, the stream restarts at it.
     rc, out = ctl(addr, "enable", "3", "1920x1080")
     seen = serial.wait_for(r"hfx-guest: head 3 connected 1920x1080", 30)
@@ -375,6 +386,116 @@ def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
         warnings = [l for l in f.read().splitlines()
                     if "assertion" in l or "GLib-CRITICAL" in l or "GLib-WARNING" in l]
     ck("no QEMU warnings", not warnings, "%d: %s" % (len(warnings), warnings[:3]))
+
+
+def subs_parallel(addr, heads, seconds, tmp, tag):
+    """hfx sub on several heads at once, with --check: {head: (rc, lines)},
+    lines being every progress line (one a second, then the final one)."""
+    ps = {}
+    for head in heads:
+        path = os.path.join(tmp, "%s-head%d.264" % (tag, head))
+        ps[head] = subprocess.Popen([HFX, "sub", "--connect", addr, "--scanout", str(head),
+                                     "--duration", str(seconds), "--output", path,
+                                     "--allow-stale", "--check", TYPING, "--min-psnr",
+                                     str(MIN_PSNR)], stderr=subprocess.PIPE, text=True)
+        procs.append(ps[head])
+    out = {}
+    for head, p in ps.items():
+        _, err = p.communicate(timeout=seconds + 30)
+        out[head] = (p.returncode, [l for l in err.splitlines() if l.startswith("hfx sub:")])
+    return out
+
+
+def fps_of(line):
+    m = re.search(r" ([\d.]+) fps", line)
+    return float(m.group(1)) if m else 0.0
+
+
+def proc_usage(pid):
+    """(resident KiB, open fds, threads) of a process."""
+    with open("/proc/%d/status" % pid) as f:
+        status = f.read()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+    threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
+    return rss, len(os.listdir("/proc/%d/fd" % pid)), threads
+
+
+def gl_checks(tmp, addr, port, serial, run, ck):
+    """GL heads read back by the exporter: a stalled subscriber on one head
+    slows neither the guest's rendering nor the other heads' streams, and
+    100 enable/disable cycles of a GL head leak nothing and never stop the
+    other heads' streams."""
+    # The guest draws every head at 30 fps with a flip per frame, and each
+    # flip is a frame: a stream's rate is the guest's rendering rate.
+    heads = (0, 1, 2)
+    base = subs_parallel(addr, heads, 5, tmp, "gl-base")
+    # A deployed-style subscriber of head 0 that never reads: its socket
+    # buffers fill and the server must drop for it, not wait.
+    stalled = socket.create_connection(("127.0.0.1", port), timeout=10)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.sendall(struct.pack("<IBBHII", 0x52465848, 0x30, 0, 0, 4, 0))
+    time.sleep(3)
+    during = subs_parallel(addr, heads, 5, tmp, "gl-stalled")
+    stalled.close()
+    ok = True
+    detail = []
+    for head in heads:
+        b, d = base[head], during[head]
+        fb, fd = fps_of(b[1][-1]) if b[1] else 0, fps_of(d[1][-1]) if d[1] else 0
+        ok = ok and b[0] == 0 and d[0] == 0 and fb > 10 and fd >= 0.8 * fb
+        detail.append("head %d %.1f -> %.1f fps" % (head, fb, fd))
+    ck("stalled subscriber", ok, "a subscriber of head 0 that never reads, rate (and so the "
+       "guest's rendering) without and with it: " + ", ".join(detail) +
+       " (each at least 80%%, every frame decoded and checked)")
+
+    # 100 cycles of head 3, a 1280x720 GL head, while head 1 is watched.
+    cycles = 100
+    watcher = subprocess.Popen([HFX, "sub", "--connect", addr, "--scanout", "1", "--duration",
+                                "600", "--output", os.path.join(tmp, "gl-cycles-head1.264")],
+                               stderr=subprocess.PIPE, text=True)
+    procs.append(watcher)
+    before = None
+    t0 = time.monotonic()
+    failed = ""
+    for i in range(cycles):
+        if i == 10:
+            before = proc_usage(run.pid)    # after the first allocations
+        connected = serial.count(r"hfx-guest: head 3 connected")
+        gone = serial.count(r"hfx-guest: head 3 disconnected")
+        rc, out = ctl(addr, "disable", "3")
+        if rc != 0 or not serial.wait_for_count(r"hfx-guest: head 3 disconnected", gone + 1, 30):
+            failed = "cycle %d: disable: %r, guest did not disconnect" % (i, out)
+            break
+        rc, out = ctl(addr, "enable", "3", "1280x720")
+        if rc != 0 or not serial.wait_for_count(r"hfx-guest: head 3 connected", connected + 1,
+                                                 30):
+            failed = "cycle %d: enable: %r, guest did not connect" % (i, out)
+            break
+    elapsed = time.monotonic() - t0
+    # The last hfx ctl's connection may still be open on the server's side.
+    settle = time.monotonic() + 5
+    after = proc_usage(run.pid)
+    while before is not None and after[1] != before[1] and time.monotonic() < settle:
+        time.sleep(0.2)
+        after = proc_usage(run.pid)
+    watcher.terminate()
+    _, err = watcher.communicate(timeout=20)
+    rates = [fps_of(l) for l in err.splitlines() if l.startswith("hfx sub:")][1:-1]
+    ck("gl cycles", not failed and rates and min(rates) > 0,
+       failed or "%d disable/enable cycles of GL head 3 in %.0f s; head 1's stream meanwhile: "
+       "%d one-second windows, slowest %.1f fps" % (cycles, elapsed, len(rates),
+                                                    min(rates) if rates else 0))
+    if failed or before is None:
+        return
+    # Leaks: a head's copy is 3.5 MiB and its texture as much again, so 90
+    # cycles leaking either would add 300 MiB or more.
+    grown = (after[0] - before[0]) / 1024
+    ck("gl no leak", after[1] == before[1] and after[2] == before[2] and grown < 48,
+       "QEMU from cycle 10 to %d: resident %+.1f MiB, fds %d -> %d, threads %d -> %d" %
+       (cycles, grown, before[1], after[1], before[2], after[2]))
+    # And head 3 still streams what the guest draws.
+    rc, line = sub(addr, 3, 3, os.path.join(tmp, "gl-cycles-head3.264"))
+    ck("gl after cycles", stream_ok(rc, line), "head 3: %s" % line)
 
 
 def test_restart(tmp):
