@@ -287,10 +287,10 @@ static void hand_to_engine(HfxGlReader *rd, bool fresh, struct hfx_rect r)
 static void *reader_thread(void *opaque)
 {
     HfxGlReader *rd = opaque;
-    /* Woken by the main thread at every update, like the engine's workers,
-     * and for the same reason a batch thread: a normal one, having slept,
-     * would preempt the main thread at the wake-up, inside the device's
-     * callback. */
+    /* Woken by the main thread (after a quiet spell, see POLL_MS), like the
+     * engine's workers, and for the same reason a batch thread: a normal
+     * one, having slept, would preempt the main thread at the wake-up,
+     * inside the device's callback. */
     struct sched_param param = {0};
     pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
     /* Named whatever QEMU's debug-threads says: scripts/bench-vm counts the
