@@ -90,7 +90,6 @@ static void start(struct kmscube *k, int head, uint32_t w, uint32_t h)
     int lease_fd = kms_lease(&k->kms, head, busy, nbusy, &g->lease, err, sizeof err);
     if (lease_fd < 0) {
         guest_warn("head %d: no lease for kmscube: %s", head, err);
-        g->failed = true;
         return;
     }
     /* The terminal's slave side is opened here, before the fork: a master
@@ -116,8 +115,6 @@ static void start(struct kmscube *k, int head, uint32_t w, uint32_t h)
     close(lease_fd);
     g->pid = pid;
     g->pty = pty;
-    g->w = w;
-    g->h = h;
     g->len = 0;
     g->cut = false;
     guest_say("head %d connected %ux%u kmscube pid %d lessee %u", head, w, h, (int)pid,
@@ -130,7 +127,6 @@ fail:
         close(pty);
     close(lease_fd);
     kms_revoke(&k->kms, &g->lease, err, sizeof err);
-    g->failed = true;
 }
 
 /* After kmscube ended: its terminal goes, its lease is revoked (a child it
@@ -165,22 +161,19 @@ static void stop(struct kmscube *k, int head)
 void kmscube_follow(struct kmscube *k, int head, bool connected, uint32_t w, uint32_t h)
 {
     struct gl_head *g = &k->g[head];
-    bool running = g->pid > 0;
     if (!connected) {
-        if (running) {
+        if (g->on) {
             stop(k, head);
             guest_say("head %d disconnected", head);
         }
-        g->failed = false;
+        g->on = false;
         return;
     }
-    if (running && g->w == w && g->h == h)
+    /* Running, or ended by itself: left alone until the connector changes. */
+    if (g->on && g->w == w && g->h == h)
         return;
-    if (!running && g->failed && g->w == w && g->h == h)
-        return;
-    if (running)
-        stop(k, head);
-    g->failed = false;
+    stop(k, head);
+    g->on = true;
     g->w = w;
     g->h = h;
     start(k, head, w, h);
@@ -236,7 +229,6 @@ void kmscube_read(struct kmscube *k, int head)
     while ((r = waitpid(g->pid, &status, 0)) < 0 && errno == EINTR)
         ;
     reaped(k, head, r == g->pid ? status : 0);
-    g->failed = true;
 }
 
 void kmscube_stop_all(struct kmscube *k)

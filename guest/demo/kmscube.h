@@ -33,10 +33,11 @@
 struct gl_head {
     pid_t pid;               /* 0: not running */
     int pty;                 /* the master side of its terminal, or -1 */
-    bool failed;             /* exited by itself: not restarted until the
-                              * connector changes */
+    bool on;                 /* connected at w x h: kmscube was started (it
+                              * may have ended by itself since: it is not
+                              * started again until the connector changes) */
     struct kms_lease lease;
-    uint32_t w, h;           /* the size it started at */
+    uint32_t w, h;
     char line[200];          /* output not yet passed on */
     size_t len;
     bool cut;                /* the rest of an over-long line is dropped */
