@@ -33,7 +33,14 @@ dbus-7.2, dbus-10.0, restart, bus, in-qemu, in-qemu-gl, in-qemu-arm64; an
 in-QEMU kind whose QEMU is not named is skipped (exit 77). in-qemu-gl gives the
 guest virtio-gpu-gl-pci (virgl, under Mesa's software renderer) beside
 `-display egl-headless`, which reads each GL scanout back into the console's
-2D surface: the guest's dumb buffers are GL scanouts there.
+2D surface: the guest's dumb buffers are GL scanouts there. It boots the GL
+guest (guest/build --gl), where Debian's kmscube renders through Mesa's
+virtio_gpu driver (virgl) on heads 1 and 2, each on a DRM lease the demo makes,
+while the demo draws heads 0 and 3. Its extra checks:
+  kmscube     on each kmscube head: the guest's renderer is virgl, the stream
+              decodes, every frame is a picture (not blank: a grey background
+              with a coloured cube) and it moves (frames a second apart differ)
+  kmscube stop DISABLE_SCANOUT of a kmscube head ends that kmscube and its lease
 Every QEMU and exporter started here is killed when the test ends.
 """
 import os
@@ -94,9 +101,9 @@ def kill_all():
             pass
 
 
-def qemu_args(heads, run, serial, arch="x86_64"):
+def qemu_args(heads, run, serial, arch="x86_64", gl=False):
     out = subprocess.run([os.path.join(GUEST, "qemu-args"), "--arch", arch, "--heads", str(heads),
-                          "--net", "--run", run, "--serial", serial],
+                          "--net", "--run", run, "--serial", serial, *(["--gl"] if gl else [])],
                          check=True, capture_output=True, text=True).stdout
     return [a for a in out.split("\n") if a]
 
@@ -114,10 +121,11 @@ class Serial:
         except FileNotFoundError:
             return ""
 
-    def wait_for(self, pattern, timeout):
+    def wait_for(self, pattern, timeout, since=0):
+        """The first match in the console from offset since on, or None."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            m = re.search(pattern, self.text())
+            m = re.search(pattern, self.text()[since:])
             if m:
                 return m
             time.sleep(0.1)
@@ -251,8 +259,6 @@ def exporter_cmd(kind, addr, qemu):
         return [HFX, "run", "--listen", addr, "--secret-file", SECRET, "--",
                 stock_qemu(kind[len("dbus-"):]), *qemu]
     binary = os.environ["HFX_QEMU_AARCH64" if kind.endswith("arm64") else "HFX_QEMU"]
-    if kind.endswith("-gl"):
-        qemu = [a.replace("virtio-gpu-pci", "virtio-gpu-gl-pci") for a in qemu]
     display = "egl-headless,rendernode=/dev/null" if kind.endswith("-gl") else "none"
     return [binary, *qemu, "-display", display, "-object",
             "helix-frame-export,id=hfx0,listen=%s,secret-file=%s" % (addr, SECRET)]
@@ -273,7 +279,11 @@ def test_heads(tmp, kind):
     # backlog would then age; the checks do not depend on the rate.
     guest_run = ("both --workload typing --fps 30 --host 10.0.2.2 --port %d --scanout 0 "
                  "--seconds 600" % port)
-    qemu = qemu_args(4, guest_run, serial.path, "arm64" if kind.endswith("arm64") else "x86_64")
+    gl = kind.endswith("-gl")
+    if gl:
+        guest_run += " --kmscube " + "+".join(str(h) for h in KMSCUBE_HEADS)
+    qemu = qemu_args(4, guest_run, serial.path, "arm64" if kind.endswith("arm64") else "x86_64",
+                     gl)
     exporter_log_path = os.path.join(tmp, tag + ".log")
     run = spawn(exporter_cmd(kind, addr, qemu), stdout=open(exporter_log_path, "w"),
                 stderr=subprocess.STDOUT)
@@ -304,7 +314,11 @@ def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
               (rc, out))
 
     # Every head streams what the guest draws.
+    gl_heads = KMSCUBE_HEADS if kind.endswith("-gl") else ()
     for head in range(4):
+        if head in gl_heads:
+            check_kmscube(ck, tmp, addr, head, serial)
+            continue
         path = os.path.join(tmp, "head%d.264" % head)
         rc, line = sub(addr, head, 4, path)
         ck("heads: head %d" % head, stream_ok(rc, line) and " 0 below" in line,
@@ -349,6 +363,19 @@ def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
           (time.monotonic() - t, out, "disconnected" if gone else "still connected",
            watcher.returncode, err.strip().splitlines()[-1] if err.strip() else ""))
 
+    # A kmscube head switched off: its kmscube ends, then the demo says the
+    # head is gone (and revokes its lease).
+    if gl_heads:
+        head = gl_heads[0]
+        since = len(serial.text())
+        rc, out = ctl(addr, "disable", str(head))
+        ended = serial.wait_for(r"hfx-guest: kmscube head %d exited (.*)" % head, 30, since)
+        gone = serial.wait_for(r"hfx-guest: head %d disconnected" % head, 10, since)
+        ck("kmscube stop", rc == 0 and ended is not None and gone is not None,
+           "DISABLE_SCANOUT head %d (%r): kmscube %s, head %s" %
+           (head, out, "exited " + ended.group(1) if ended else "did not exit after it",
+            "disconnected" if gone else "still connected"))
+
     # The in-guest subscriber, through QEMU's user networking.
     m = serial.wait_for(r"hfx-guest: sub scanout 0 frames (\d+) keyframes (\d+)", 30)
     ck("guest-sub", m is not None and int(m.group(1)) > 0,
@@ -369,6 +396,81 @@ def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
         warnings = [l for l in f.read().splitlines()
                     if "assertion" in l or "GLib-CRITICAL" in l or "GLib-WARNING" in l]
     ck("no QEMU warnings", not warnings, "%d: %s" % (len(warnings), warnings[:3]))
+
+
+# The GL kind: kmscube's heads (the others keep the demo's dumb buffers), and
+# what its picture must show. Frames are compared at 160x120 (RGB).
+KMSCUBE_HEADS = (1, 2)
+KMSCUBE_SECONDS = 4
+SMALL_W, SMALL_H = 160, 120
+# The mean absolute difference (0-255, per channel) of frames a second apart:
+# kmscube turns its cube by a fraction of a degree a frame, which makes 2-9
+# at 30-45 fps, depending on the cube's position; two decodes of one still
+# picture differ by 0 (and the exporter sends no frame for a picture that does
+# not change, so a stalled kmscube leaves too few frames to compare).
+MIN_MOTION = 0.5
+MIN_LUMA_SPREAD = 8.0  # standard deviation of luma: 18-26 with the cube, 0 blank
+MIN_COLOURFUL = 0.03   # share of pixels with a strong colour: 12-14% (the cube)
+
+
+def small_frames(path):
+    """Every frame of an H.264 file, decoded and scaled to SMALL_W x SMALL_H
+    RGB24, and ffmpeg's complaints."""
+    r = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-vf", "scale=%d:%d" % (SMALL_W,
+                        SMALL_H), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                       capture_output=True, timeout=120)
+    size = SMALL_W * SMALL_H * 3
+    return ([r.stdout[i:i + size] for i in range(0, len(r.stdout) - size + 1, size)],
+            r.stderr.decode(errors="replace").strip())
+
+
+def picture_stats(f):
+    """(luma standard deviation, share of strongly coloured pixels)."""
+    lum = [(f[i] * 299 + f[i + 1] * 587 + f[i + 2] * 114) / 1000 for i in range(0, len(f), 3)]
+    mean = sum(lum) / len(lum)
+    spread = (sum((y - mean) ** 2 for y in lum) / len(lum)) ** 0.5
+    colourful = sum(1 for i in range(0, len(f), 3)
+                    if max(f[i:i + 3]) - min(f[i:i + 3]) > 48) / len(lum)
+    return spread, colourful
+
+
+def mean_abs_diff(a, b):
+    return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+
+
+def check_kmscube(ck, tmp, addr, head, serial):
+    """kmscube on head renders through virgl, and the host decodes a moving
+    picture of it."""
+    m = serial.wait_for(r'hfx-guest: kmscube head %d:\s+renderer: "([^"]*)"' % head, 60)
+    renderer = m.group(1) if m else None
+    # Its first rate report comes after 2 s of flips: from then on the head
+    # shows the cube (before kmscube's modeset it shows nothing).
+    if renderer is not None:
+        serial.wait_for(r"hfx-guest: kmscube head %d: Rendered" % head, 30)
+    path = os.path.join(tmp, "head%d-kmscube.264" % head)
+    rc, line = sub(addr, head, KMSCUBE_SECONDS, path, check_workload=None)
+    frames, errors = small_frames(path)
+    got = re.search(r"scanout \d+: (\d+) frames", line)
+    sent = int(got.group(1)) if got else -1
+    # Frames a second apart (the stream's own rate), from the start.
+    step = max(1, round(len(frames) / KMSCUBE_SECONDS))
+    pairs = [(i, i + step) for i in range(0, len(frames) - step, step)]
+    motion = [mean_abs_diff(frames[a], frames[b]) for a, b in pairs]
+    stats = [picture_stats(frames[i]) for i in sorted({i for p in pairs for i in p})]
+    rendered = re.findall(r"hfx-guest: kmscube head %d: Rendered \d+ frames in [\d.]+ sec "
+                          r"\(([\d.]+) fps\)" % head, serial.text())
+    ok = (renderer is not None and renderer.startswith("virgl") and rc == 0 and not errors and
+          len(frames) == sent and len(pairs) >= 2 and min(motion) >= MIN_MOTION and
+          min(s[0] for s in stats) >= MIN_LUMA_SPREAD and
+          min(s[1] for s in stats) >= MIN_COLOURFUL)
+    ck("kmscube: head %d" % head, ok,
+       "renderer %r; %s; %d of %d frames decoded%s; a second apart (%d frames) they differ by "
+       "%s (>= %.1f); luma spread %s (>= %.0f), coloured %s (>= %.0f%%); kmscube's own rate %s fps" %
+       (renderer, line, len(frames), sent, " (ffmpeg: %s)" % errors[-200:] if errors else "",
+        step, ", ".join("%.1f" % x for x in motion) or "nothing", MIN_MOTION,
+        ", ".join("%.0f" % s[0] for s in stats) or "-", MIN_LUMA_SPREAD,
+        ", ".join("%.0f%%" % (100 * s[1]) for s in stats) or "-", 100 * MIN_COLOURFUL,
+        rendered[-1] if rendered else "never reported"))
 
 
 def test_restart(tmp):
@@ -463,6 +565,9 @@ def main():
                 test_bus(tmp)
             for kind in ("in-qemu", "in-qemu-gl"):
                 if kind in kinds and os.environ.get("HFX_QEMU"):
+                    if kind == "in-qemu-gl":
+                        subprocess.run([os.path.join(GUEST, "build"), "--gl"], check=True,
+                                       stdout=subprocess.DEVNULL)
                     test_heads(tmp, kind)
             # The reference's shape: an arm64 guest on the virt machine.
             if "in-qemu-arm64" in kinds and os.environ.get("HFX_QEMU_AARCH64"):
