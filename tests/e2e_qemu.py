@@ -29,8 +29,9 @@ most of head 0's frames: the front ends find a flip's damage themselves.
 
 Environment: HFX_BIN (the hfx binary), HFX_QEMU (optional, see above),
 HFX_QEMU_AARCH64 (optional). Arguments: the checks to run (default all):
-dbus-7.2, dbus-10.0, restart, bus, in-qemu, in-qemu-gl, in-qemu-arm64; an
-in-QEMU kind whose QEMU is not named is skipped (exit 77). in-qemu-gl gives the
+dbus-7.2, dbus-10.0, restart, bus, in-qemu, in-qemu-gl, in-qemu-arm64,
+in-qemu-gl-arm64; an in-QEMU kind whose QEMU is not named is skipped (exit
+77). in-qemu-gl (and in-qemu-gl-arm64, the same in the aarch64 build) gives the
 guest virtio-gpu-gl-pci (virgl, under Mesa's software renderer) beside
 `-display egl-headless`, which reads each GL scanout back into the console's
 2D surface: the guest's dumb buffers are GL scanouts there. It boots the GL
@@ -259,7 +260,7 @@ def exporter_cmd(kind, addr, qemu):
         return [HFX, "run", "--listen", addr, "--secret-file", SECRET, "--",
                 stock_qemu(kind[len("dbus-"):]), *qemu]
     binary = os.environ["HFX_QEMU_AARCH64" if kind.endswith("arm64") else "HFX_QEMU"]
-    display = "egl-headless,rendernode=/dev/null" if kind.endswith("-gl") else "none"
+    display = "egl-headless,rendernode=/dev/null" if "-gl" in kind else "none"
     return [binary, *qemu, "-display", display, "-object",
             "helix-frame-export,id=hfx0,listen=%s,secret-file=%s" % (addr, SECRET)]
 
@@ -279,7 +280,7 @@ def test_heads(tmp, kind):
     # backlog would then age; the checks do not depend on the rate.
     guest_run = ("both --workload typing --fps 30 --host 10.0.2.2 --port %d --scanout 0 "
                  "--seconds 600" % port)
-    gl = kind.endswith("-gl")
+    gl = "-gl" in kind
     if gl:
         guest_run += " --kmscube " + "+".join(str(h) for h in KMSCUBE_HEADS)
     qemu = qemu_args(4, guest_run, serial.path, "arm64" if kind.endswith("arm64") else "x86_64",
@@ -314,7 +315,7 @@ def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
               (rc, out))
 
     # Every head streams what the guest draws.
-    gl_heads = KMSCUBE_HEADS if kind.endswith("-gl") else ()
+    gl_heads = KMSCUBE_HEADS if "-gl" in kind else ()
     for head in range(4):
         if head in gl_heads:
             check_kmscube(ck, tmp, addr, head, serial)
@@ -555,7 +556,7 @@ def main():
         make_secret(tmp)
         try:
             kinds = sys.argv[1:] or ["dbus-7.2", "dbus-10.0", "restart", "bus", "in-qemu",
-                                     "in-qemu-gl", "in-qemu-arm64"]
+                                     "in-qemu-gl", "in-qemu-arm64", "in-qemu-gl-arm64"]
             for kind in ("dbus-7.2", "dbus-10.0"):
                 if kind in kinds:
                     test_heads(tmp, kind)
@@ -570,10 +571,12 @@ def main():
                                        stdout=subprocess.DEVNULL)
                     test_heads(tmp, kind)
             # The reference's shape: an arm64 guest on the virt machine.
-            if "in-qemu-arm64" in kinds and os.environ.get("HFX_QEMU_AARCH64"):
-                subprocess.run([os.path.join(GUEST, "build"), "--arch", "arm64"], check=True,
-                               stdout=subprocess.DEVNULL)
-                test_heads(tmp, "in-qemu-arm64")
+            for kind in ("in-qemu-arm64", "in-qemu-gl-arm64"):
+                if kind in kinds and os.environ.get("HFX_QEMU_AARCH64"):
+                    subprocess.run([os.path.join(GUEST, "build"), "--arch", "arm64",
+                                    *(["--gl"] if "-gl" in kind else [])], check=True,
+                                   stdout=subprocess.DEVNULL)
+                    test_heads(tmp, kind)
         finally:
             kill_all()
     if failures:
