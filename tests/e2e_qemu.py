@@ -41,6 +41,8 @@ while the demo draws heads 0 and 3. Its extra checks:
   kmscube     on each kmscube head: the guest's renderer is virgl, the stream
               decodes, every frame is a picture (not blank: a grey background
               with a coloured cube) and it moves (frames a second apart differ)
+  kmscube resize  ENABLE_SCANOUT of a kmscube head at a new size: a new kmscube
+              on a new lease, checked as above at that size
   kmscube stop DISABLE_SCANOUT of a kmscube head ends that kmscube and its lease
 Every QEMU and exporter started here is killed when the test ends.
 """
@@ -364,6 +366,21 @@ def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
           (time.monotonic() - t, out, "disconnected" if gone else "still connected",
            watcher.returncode, err.strip().splitlines()[-1] if err.strip() else ""))
 
+    # A kmscube head at a new size: kmscube keeps the mode it started with, so
+    # the demo ends it and starts one on a new lease, which must render too.
+    if gl_heads:
+        head = gl_heads[-1]
+        since = len(serial.text())
+        rc, out = ctl(addr, "enable", str(head), "640x480")
+        seen = serial.wait_for(r"hfx-guest: head %d connected 640x480 kmscube (pid \d+)" % head, 30,
+                               since)
+        ck("kmscube resize", rc == 0 and seen is not None,
+           "ENABLE_SCANOUT head %d 640x480 (%r): %s" %
+           (head, out, "kmscube started again, " + seen.group(1) if seen else "no new kmscube"))
+        if seen:
+            wait_scanout_size(addr, head, 640, 480, 30)
+            check_kmscube(ck, tmp, addr, head, serial, since, (640, 480))
+
     # A kmscube head switched off: its kmscube ends, then the demo says the
     # head is gone (and revokes its lease).
     if gl_heads:
@@ -439,16 +456,16 @@ def mean_abs_diff(a, b):
     return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
 
 
-def check_kmscube(ck, tmp, addr, head, serial):
-    """kmscube on head renders through virgl, and the host decodes a moving
-    picture of it."""
-    m = serial.wait_for(r'hfx-guest: kmscube head %d:\s+renderer: "([^"]*)"' % head, 60)
+def check_kmscube(ck, tmp, addr, head, serial, since=0, size=None):
+    """The kmscube started on head after console offset since renders through
+    virgl, and the host decodes a moving picture of it (of that size)."""
+    m = serial.wait_for(r'hfx-guest: kmscube head %d:\s+renderer: "([^"]*)"' % head, 60, since)
     renderer = m.group(1) if m else None
     # Its first rate report comes after 2 s of flips: from then on the head
     # shows the cube (before kmscube's modeset it shows nothing).
     if renderer is not None:
-        serial.wait_for(r"hfx-guest: kmscube head %d: Rendered" % head, 30)
-    path = os.path.join(tmp, "head%d-kmscube.264" % head)
+        serial.wait_for(r"hfx-guest: kmscube head %d: Rendered" % head, 30, since)
+    path = os.path.join(tmp, "head%d-kmscube-%d.264" % (head, since))
     rc, line = sub(addr, head, KMSCUBE_SECONDS, path, check_workload=None)
     frames, errors = small_frames(path)
     got = re.search(r"scanout \d+: (\d+) frames", line)
@@ -459,15 +476,19 @@ def check_kmscube(ck, tmp, addr, head, serial):
     motion = [mean_abs_diff(frames[a], frames[b]) for a, b in pairs]
     stats = [picture_stats(frames[i]) for i in sorted({i for p in pairs for i in p})]
     rendered = re.findall(r"hfx-guest: kmscube head %d: Rendered \d+ frames in [\d.]+ sec "
-                          r"\(([\d.]+) fps\)" % head, serial.text())
+                          r"\(([\d.]+) fps\)" % head, serial.text()[since:])
+    last = last_frame_size(path)
     ok = (renderer is not None and renderer.startswith("virgl") and rc == 0 and not errors and
+          (size is None or last == "%d,%d" % size) and
           len(frames) == sent and len(pairs) >= 2 and min(motion) >= MIN_MOTION and
           min(s[0] for s in stats) >= MIN_LUMA_SPREAD and
           min(s[1] for s in stats) >= MIN_COLOURFUL)
-    ck("kmscube: head %d" % head, ok,
-       "renderer %r; %s; %d of %d frames decoded%s; a second apart (%d frames) they differ by "
-       "%s (>= %.1f); luma spread %s (>= %.0f), coloured %s (>= %.0f%%); kmscube's own rate %s fps" %
+    ck("kmscube: head %d%s" % (head, " at %dx%d" % size if size else ""), ok,
+       "renderer %r; %s; %d of %d frames decoded%s, the last %s; a second apart (%d frames) they "
+       "differ by %s (>= %.1f); luma spread %s (>= %.0f), coloured %s (>= %.0f%%); kmscube's own "
+       "rate %s fps" %
        (renderer, line, len(frames), sent, " (ffmpeg: %s)" % errors[-200:] if errors else "",
+        last.replace(",", "x") or "none",
         step, ", ".join("%.1f" % x for x in motion) or "nothing", MIN_MOTION,
         ", ".join("%.0f" % s[0] for s in stats) or "-", MIN_LUMA_SPREAD,
         ", ".join("%.0f%%" % (100 * s[1]) for s in stats) or "-", 100 * MIN_COLOURFUL,
