@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "display.h"
+#include "kmscube.h"
 #include "say.h"
 #include "source/synth.h"
 #include "uevent.h"
@@ -41,6 +42,7 @@ struct drawer {
     struct display d;
     struct painter p[DISPLAY_MAX_HEADS];
     int64_t period;      /* ns between frames, 0 without pacing */
+    struct kmscube gl;   /* the heads kmscube draws on (--kmscube) */
 };
 
 void draw_opts_default(struct draw_opts *o)
@@ -118,6 +120,10 @@ static void rescan(struct drawer *dr)
         struct head_state st;
         if (display_probe(&dr->d, i, &st) < 0)
             continue;
+        if (kmscube_has(&dr->gl, i)) {
+            kmscube_follow(&dr->gl, i, st.connected, st.mode.hdisplay, st.mode.vdisplay);
+            continue;
+        }
         if (!st.connected) {
             if (h->on)
                 head_stop(dr, h);
@@ -243,6 +249,11 @@ int draw_run(const struct draw_opts *o, volatile sig_atomic_t *stop)
     }
     dr->wl = (enum hfx_workload)wl;
     dr->period = o->fps > 0 ? 1000000000LL / o->fps : 0;
+    if (o->kmscube != NULL && o->lease_fd >= 0) {
+        guest_warn("lease: --kmscube makes leases, which a lessee cannot");
+        free(dr);
+        return 2;
+    }
     if ((o->lease_fd >= 0 ? display_adopt(&dr->d, o->lease_fd, o->lease_head)
                           : display_open(&dr->d, 10000)) < 0) {
         free(dr);
@@ -250,6 +261,11 @@ int draw_run(const struct draw_opts *o, volatile sig_atomic_t *stop)
     }
     dr->d.on_flip = on_flip;
     dr->d.ctx = dr;
+    if (o->kmscube != NULL && kmscube_init(&dr->gl, dr->d.fd, o->kmscube) < 0) {
+        display_close(&dr->d);
+        free(dr);
+        return 2;
+    }
     int ue = uevent_open();
     int64_t start = hfx_now_ns(), last_scan = start;
     rescan(dr);
@@ -265,9 +281,13 @@ int draw_run(const struct draw_opts *o, volatile sig_atomic_t *stop)
             last_scan = now;
         }
         int timeout = step_heads(dr, now);
-        struct pollfd pfd[2] = { { .fd = dr->d.fd, .events = POLLIN },
-                                 { .fd = ue, .events = POLLIN } };
-        int r = poll(pfd, ue >= 0 ? 2 : 1, timeout);
+        /* The card, the uevents (poll passes over a -1), then the kmscube
+         * terminals. */
+        struct pollfd pfd[2 + KMS_MAX_HEADS] = { { .fd = dr->d.fd, .events = POLLIN },
+                                                 { .fd = ue, .events = POLLIN } };
+        int gl_heads[KMS_MAX_HEADS];
+        int ngl = kmscube_fds(&dr->gl, pfd + 2, gl_heads, KMS_MAX_HEADS);
+        int r = poll(pfd, 2 + (nfds_t)ngl, timeout);
         if (r < 0 && errno != EINTR) {
             guest_warn("poll: %s", strerror(errno));
             rc = 1;
@@ -282,7 +302,11 @@ int draw_run(const struct draw_opts *o, volatile sig_atomic_t *stop)
             rescan(dr);
             last_scan = hfx_now_ns();
         }
+        for (int i = 0; r > 0 && i < ngl; i++)
+            if (pfd[2 + i].revents)
+                kmscube_read(&dr->gl, gl_heads[i]);
     }
+    kmscube_stop_all(&dr->gl);
     for (int i = 0; i < dr->d.nheads; i++)
         hfx_synth_free(dr->p[i].synth);
     if (ue >= 0)

@@ -16,13 +16,14 @@ struct draw_opts {
     bool dirty;           /* draw on screen and report rects (DirtyFB), no flips */
     int lease_fd;         /* >= 0: draw through this DRM lease instead of card0 */
     int lease_head;       /* the leased head's scanout id */
+    const char *kmscube;  /* heads that run kmscube instead, "1+2" (kmscube.h) */
 };
 
 /* The options of struct draw_opts, for the commands that draw. */
 #define DRAW_SPECS(o)                                                                              \
     { "--workload", ARG_STR, &(o).workload, 0, 0 }, { "--fps", ARG_INT, &(o).fps, 0, 1000 },       \
         { "--frames", ARG_INT, &(o).frames, 0, 1L << 30 },                                        \
-        { "--dirty", ARG_FLAG, &(o).dirty, 0, 0 }
+        { "--dirty", ARG_FLAG, &(o).dirty, 0, 0 }, { "--kmscube", ARG_STR, &(o).kmscube, 0, 0 }
 
 void draw_opts_default(struct draw_opts *o);
 /* Runs until the limits are reached or *stop is set. Returns an exit code. */

@@ -3,26 +3,29 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-void guest_say(const char *fmt, ...)
+#include "log.h"
+
+/* One fprintf per line: with draw and sub in two processes on one console,
+ * whole lines keep the output parseable. */
+static void line(FILE *to, const char *prefix, const char *fmt, va_list ap)
 {
-    /* One fprintf per line: with draw and sub in two processes on one
-     * console, whole lines keep the output parseable. */
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stdout, "hfx-guest: %s\n", line);
-    fflush(stdout);
+    char text[512];
+    vsnprintf(text, sizeof text, fmt, ap);
+    fprintf(to, "%s%s\n", prefix, text);
+    fflush(to);
 }
 
-void guest_warn(const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "hfx-guest-demo: %s\n", line);
-    fflush(stderr);
-}
+#define SAY(name, to, prefix)                                                                    \
+    void name(const char *fmt, ...)                                                              \
+    {                                                                                            \
+        va_list ap;                                                                              \
+        va_start(ap, fmt);                                                                       \
+        line(to, prefix, fmt, ap);                                                               \
+        va_end(ap);                                                                              \
+    }
+
+SAY(guest_say, stdout, "hfx-guest: ")
+SAY(guest_warn, stderr, "hfx-guest-demo: ")
+/* guest/drm-manager/kms.c, which the demo shares with the lease manager to
+ * lease kmscube's heads (kmscube.c), reports through the manager's log.h. */
+SAY(mgr_warn, stderr, "hfx-guest-demo: ")

@@ -13,35 +13,45 @@
 int kms_open(struct kms *k, const char *card)
 {
     memset(k, 0, sizeof *k);
-    k->fd = open(card, O_RDWR | O_CLOEXEC);
-    if (k->fd < 0) {
+    k->fd = -1;
+    int fd = open(card, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
         mgr_warn("cannot open %s: %s", card, strerror(errno));
         return -1;
     }
     /* The first opener is master already; anyone else's master would make
      * our leases fail, so say so now rather than at the first lease. */
-    if (drmSetMaster(k->fd) != 0) {
+    if (drmSetMaster(fd) != 0)
         mgr_warn("cannot become DRM master of %s (another display server?): %s", card,
                  strerror(errno));
-        goto fail;
-    }
+    else if (kms_adopt(k, fd) == 0)
+        return 0;
+    close(fd);
+    k->fd = -1;
+    return -1;
+}
+
+int kms_adopt(struct kms *k, int fd)
+{
+    memset(k, 0, sizeof *k);
+    k->fd = fd;
     /* Without these the kernel hides the primary and cursor planes, and a
      * lessee could not be handed them. */
-    if (drmSetClientCap(k->fd, DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1) != 0 ||
-        drmSetClientCap(k->fd, DRM_CLIENT_CAP_ATOMIC, 1) != 0) {
-        mgr_warn("%s: no universal planes or atomic: %s", card, strerror(errno));
-        goto fail;
+    if (drmSetClientCap(fd, DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1) != 0 ||
+        drmSetClientCap(fd, DRM_CLIENT_CAP_ATOMIC, 1) != 0) {
+        mgr_warn("no universal planes or atomic: %s", strerror(errno));
+        return -1;
     }
-    drmModeRes *res = drmModeGetResources(k->fd);
+    drmModeRes *res = drmModeGetResources(fd);
     if (res == NULL) {
         mgr_warn("drmModeGetResources: %s", strerror(errno));
-        goto fail;
+        return -1;
     }
     k->nheads = res->count_connectors < KMS_MAX_HEADS ? res->count_connectors : KMS_MAX_HEADS;
     for (int i = 0; i < k->nheads; i++) {
         struct kms_head *h = &k->heads[i];
         h->connector_id = res->connectors[i];
-        drmModeConnector *c = drmModeGetConnectorCurrent(k->fd, h->connector_id);
+        drmModeConnector *c = drmModeGetConnectorCurrent(fd, h->connector_id);
         const char *type = c ? drmModeGetConnectorTypeName(c->connector_type) : NULL;
         snprintf(h->name, sizeof h->name, "%s-%u", type ? type : "Unknown",
                  c ? c->connector_type_id : 0);
@@ -55,10 +65,6 @@ int kms_open(struct kms *k, const char *card)
     }
     drmModeFreeResources(res);
     return 0;
-fail:
-    close(k->fd);
-    k->fd = -1;
-    return -1;
 }
 
 void kms_close(struct kms *k)

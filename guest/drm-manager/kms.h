@@ -32,6 +32,10 @@ struct kms_lease {
 
 /* Opens the card and becomes its master (failing if another process is). */
 int kms_open(struct kms *k, const char *card);
+/* The same on an fd that is master already (the test guest's demo, which
+ * draws on the other heads through it): turns on universal planes and
+ * atomic for it and lists the heads. -1 after saying why; fd stays open. */
+int kms_adopt(struct kms *k, int fd);
 void kms_close(struct kms *k);
 
 /* Whether head's connector is connected with a w x h mode, as the kernel
