@@ -8,87 +8,12 @@
 #include <time.h>
 
 #include "check.h"
+#include "collector.h"
 #include "client/decode.h"
 #include "client/verify.h"
 #include "common/clock.h"
 #include "engine/engine.h"
 #include "source/synth.h"
-
-#define MAX_PKTS 4096
-
-struct collector {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct hfx_packet *pkts[MAX_PKTS];
-    int n;
-    int ended[HFX_MAX_SCANOUTS];
-};
-
-static void col_packet(void *data, struct hfx_packet *pkt)
-{
-    struct collector *c = data;
-    pthread_mutex_lock(&c->lock);
-    if (c->n < MAX_PKTS)
-        c->pkts[c->n++] = pkt;
-    else
-        hfx_packet_unref(pkt);
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-}
-
-static void col_ended(void *data, uint32_t scanout)
-{
-    struct collector *c = data;
-    pthread_mutex_lock(&c->lock);
-    c->ended[scanout]++;
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-}
-
-static const struct hfx_engine_sink col_sink = {.packet = col_packet, .scanout_ended = col_ended};
-
-static void col_init(struct collector *c)
-{
-    memset(c, 0, sizeof *c);
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->cond, NULL);
-}
-
-static void col_clear(struct collector *c)
-{
-    pthread_mutex_lock(&c->lock);
-    for (int i = 0; i < c->n; i++)
-        hfx_packet_unref(c->pkts[i]);
-    c->n = 0;
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* Waits until at least n packets are collected; returns how many there are. */
-static int col_wait(struct collector *c, int n, int timeout_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&c->lock);
-    while (c->n < n && pthread_cond_timedwait(&c->cond, &c->lock, &ts) == 0)
-        ;
-    int got = c->n;
-    pthread_mutex_unlock(&c->lock);
-    return got;
-}
-
-static int col_count(struct collector *c)
-{
-    pthread_mutex_lock(&c->lock);
-    int n = c->n;
-    pthread_mutex_unlock(&c->lock);
-    return n;
-}
 
 static struct hfx_engine *make_engine(struct collector *c, const char *encoder, uint32_t scanouts)
 {
@@ -98,22 +23,6 @@ static struct hfx_engine *make_engine(struct collector *c, const char *encoder, 
     struct hfx_engine *e = hfx_engine_new(&cfg, err, sizeof err);
     CHECK(e, "%s", err);
     return e;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-/* Waits until no packet has arrived for 300 ms: the engine is done. */
-static void col_settle(struct collector *c)
-{
-    int prev = -1;
-    while (prev != col_count(c)) {
-        prev = col_count(c);
-        sleep_ms(300);
-    }
 }
 
 /* Feeds frame 0 of a synth to a scanout. */
