@@ -32,7 +32,9 @@
  * and no DMA heap here) exports none, so QEMU logs "dbus_scanout_texture:
  * failed to get fd for texture" and sends only UpdateDMABUF (docs/
  * architecture.md). What a real QEMU with a GPU would add is the DMABUF
- * itself, which this test replaces with a memfd. */
+ * itself, which this test replaces with a memfd. The nearest to end to end
+ * here is e2e_qemu.py dbus-10.0-gl: the real QEMU and guest, with
+ * tests/gl_export_shim.c standing in for the export inside QEMU. */
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
