@@ -97,8 +97,16 @@ typedef struct Mirror {
     int refs;
     uint32_t width, height;
     size_t stride;
+    bool bottom_up;             /* rows in the texture's order: see read_rect */
     uint8_t pixels[];
 } Mirror;
+
+/* The picture's top row and the step to the next, for the engine. */
+static const uint8_t *mirror_top(const Mirror *m, int32_t *stride)
+{
+    *stride = m->bottom_up ? -(int32_t)m->stride : (int32_t)m->stride;
+    return m->bottom_up ? m->pixels + (size_t)(m->height - 1) * m->stride : m->pixels;
+}
 
 static Mirror *mirror_ref(Mirror *m)
 {
@@ -119,7 +127,7 @@ static void mirror_unref(void *opaque)
 
 typedef struct Geometry {
     uint32_t texture, backing_width, backing_height, x, y, width, height;
-    bool y0_top;                /* VIRTIO_GPU_RESOURCE_FLAG_Y_0_TOP: see read_rect */
+    bool y0_top;                /* VIRTIO_GPU_RESOURCE_FLAG_Y_0_TOP: bottom-up (read_rect) */
 } Geometry;
 
 struct HfxGlReader {
@@ -145,8 +153,6 @@ struct HfxGlReader {
     /* The reader's own. */
     GLuint fbo;
     Mirror *mirror;
-    uint8_t *scratch;           /* bottom-up rows, before they are turned over */
-    size_t scratch_size;
     bool warned;                /* of a fence that timed out, once */
     HfxTiming readbacks;        /* read by the statistics: a snapshot */
     uint64_t bytes;
@@ -174,36 +180,27 @@ static struct hfx_rect rect_clip(struct hfx_rect r, uint32_t width, uint32_t hei
 
 /* Reads `r` (head coordinates, top row first) of the texture into the
  * mirror. glReadPixels gives the texture's rows from its row 0 up. Without
- * the device's Y_0_TOP flag row 0 is the picture's top, and the rows go to
- * the mirror as they come; with it (GL's own order, as a guest's rendering
- * leaves it) row 0 is the bottom, and they are turned over. That is
- * egl-headless's reading too: it flips when the flag is set. */
+ * the device's Y_0_TOP flag row 0 is the picture's top; with it (GL's own
+ * order, as the guest's rendering leaves it, and virgl's usual) row 0 is the
+ * bottom: egl-headless flips when the flag is set. The mirror keeps the
+ * texture's order, so either way the rows land with no copy, and the engine
+ * is given a bottom-up mirror with a negative stride (mirror_top). */
 static bool read_rect(HfxGlReader *rd, const Geometry *g, struct hfx_rect r)
 {
     Mirror *m = rd->mirror;
-    uint8_t *dst = m->pixels + (size_t)r.y * m->stride + (size_t)r.x * 4;
-    int tx = (int)g->x + r.x;
-    glPixelStorei(GL_PACK_ALIGNMENT, 4);
-    if (!g->y0_top) {
-        glPixelStorei(GL_PACK_ROW_LENGTH, (GLint)(m->stride / 4));
-        glReadPixels(tx, (int)g->y + r.y, r.w, r.h, GL_BGRA, GL_UNSIGNED_BYTE, dst);
-        glPixelStorei(GL_PACK_ROW_LENGTH, 0);
+    int tx = (int)g->x + r.x, ty, row;
+    if (m->bottom_up) {
+        ty = (int)g->backing_height - (int)g->y - r.y - r.h;
+        row = (int)m->height - r.y - r.h;
     } else {
-        size_t row = (size_t)r.w * 4, need = row * (size_t)r.h;
-        if (need > rd->scratch_size) {
-            g_free(rd->scratch);
-            rd->scratch = g_try_malloc(need);
-            rd->scratch_size = rd->scratch ? need : 0;
-            if (!rd->scratch) {
-                return false;
-            }
-        }
-        int ty = (int)g->backing_height - (int)g->y - r.y - r.h;
-        glReadPixels(tx, ty, r.w, r.h, GL_BGRA, GL_UNSIGNED_BYTE, rd->scratch);
-        for (int i = 0; i < r.h; i++) {
-            memcpy(dst + (size_t)i * m->stride, rd->scratch + (size_t)(r.h - 1 - i) * row, row);
-        }
+        ty = (int)g->y + r.y;
+        row = r.y;
     }
+    glPixelStorei(GL_PACK_ALIGNMENT, 4);
+    glPixelStorei(GL_PACK_ROW_LENGTH, (GLint)(m->stride / 4));
+    glReadPixels(tx, ty, r.w, r.h, GL_BGRA, GL_UNSIGNED_BYTE,
+                 m->pixels + (size_t)row * m->stride + (size_t)r.x * 4);
+    glPixelStorei(GL_PACK_ROW_LENGTH, 0);
     return glGetError() == GL_NO_ERROR;
 }
 
@@ -235,7 +232,8 @@ static struct hfx_rect read_back(HfxGlReader *rd, const Geometry *g, bool retarg
                     "incomplete)", rd->scanout, g->texture);
         return none;
     }
-    *fresh = !rd->mirror || rd->mirror->width != g->width || rd->mirror->height != g->height;
+    *fresh = !rd->mirror || rd->mirror->width != g->width ||
+             rd->mirror->height != g->height || rd->mirror->bottom_up != g->y0_top;
     if (*fresh) {
         size_t stride = (size_t)g->width * 4;
         Mirror *m = g_try_malloc0(sizeof(Mirror) + stride * g->height);
@@ -244,7 +242,8 @@ static struct hfx_rect read_back(HfxGlReader *rd, const Geometry *g, bool retarg
                         g->width, g->height);
             return none;
         }
-        *m = (Mirror){.refs = 1, .width = g->width, .height = g->height, .stride = stride};
+        *m = (Mirror){.refs = 1, .width = g->width, .height = g->height, .stride = stride,
+                      .bottom_up = g->y0_top};
         mirror_unref(rd->mirror);
         rd->mirror = m;
     }
@@ -270,16 +269,18 @@ static struct hfx_rect read_back(HfxGlReader *rd, const Geometry *g, bool retarg
 static void hand_to_engine(HfxGlReader *rd, bool fresh, struct hfx_rect r)
 {
     Mirror *m = rd->mirror;
+    int32_t stride;
+    const uint8_t *top = mirror_top(m, &stride);
     char err[256];
     if (fresh) {
         if (hfx_engine_scanout_set_deferred(rd->engine, rd->scanout, m->width, m->height,
-                                            HFX_FMT_XRGB8888, m->pixels, m->stride,
-                                            mirror_unref, mirror_ref(m), err, sizeof err) < 0) {
+                                            HFX_FMT_XRGB8888, top, stride, mirror_unref,
+                                            mirror_ref(m), err, sizeof err) < 0) {
             mirror_unref(m);
             warn_report("helix-frame-export: head %u: %s", rd->scanout, err);
         }
-    } else if (hfx_engine_scanout_compare_deferred(rd->engine, rd->scanout, m->pixels, m->stride,
-                                                   &r, 1, mirror_unref, mirror_ref(m)) < 0) {
+    } else if (hfx_engine_scanout_compare_deferred(rd->engine, rd->scanout, top, stride, &r, 1,
+                                                   mirror_unref, mirror_ref(m)) < 0) {
         mirror_unref(m);
     }
 }
@@ -397,7 +398,6 @@ void hfx_gl_reader_free(HfxGlReader *rd)
     qemu_thread_join(&rd->thread);
     eglDestroyContext(qemu_egl_display, rd->ctx);
     mirror_unref(rd->mirror);
-    g_free(rd->scratch);
     qemu_cond_destroy(&rd->wake);
     qemu_mutex_destroy(&rd->lock);
     g_free(rd);

@@ -26,12 +26,6 @@
 /* Stop reporting per-cycle failures after this many: one cause is enough. */
 #define MAX_CYCLE_FAILURES 10
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* Open descriptors of this process, not counting the one used to list them. */
 static int count_fds(void)
 {

@@ -8,87 +8,12 @@
 #include <time.h>
 
 #include "check.h"
+#include "collector.h"
 #include "client/decode.h"
 #include "client/verify.h"
 #include "common/clock.h"
 #include "engine/engine.h"
 #include "source/synth.h"
-
-#define MAX_PKTS 4096
-
-struct collector {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct hfx_packet *pkts[MAX_PKTS];
-    int n;
-    int ended[HFX_MAX_SCANOUTS];
-};
-
-static void col_packet(void *data, struct hfx_packet *pkt)
-{
-    struct collector *c = data;
-    pthread_mutex_lock(&c->lock);
-    if (c->n < MAX_PKTS)
-        c->pkts[c->n++] = pkt;
-    else
-        hfx_packet_unref(pkt);
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-}
-
-static void col_ended(void *data, uint32_t scanout)
-{
-    struct collector *c = data;
-    pthread_mutex_lock(&c->lock);
-    c->ended[scanout]++;
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-}
-
-static const struct hfx_engine_sink col_sink = {.packet = col_packet, .scanout_ended = col_ended};
-
-static void col_init(struct collector *c)
-{
-    memset(c, 0, sizeof *c);
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->cond, NULL);
-}
-
-static void col_clear(struct collector *c)
-{
-    pthread_mutex_lock(&c->lock);
-    for (int i = 0; i < c->n; i++)
-        hfx_packet_unref(c->pkts[i]);
-    c->n = 0;
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* Waits until at least n packets are collected; returns how many there are. */
-static int col_wait(struct collector *c, int n, int timeout_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&c->lock);
-    while (c->n < n && pthread_cond_timedwait(&c->cond, &c->lock, &ts) == 0)
-        ;
-    int got = c->n;
-    pthread_mutex_unlock(&c->lock);
-    return got;
-}
-
-static int col_count(struct collector *c)
-{
-    pthread_mutex_lock(&c->lock);
-    int n = c->n;
-    pthread_mutex_unlock(&c->lock);
-    return n;
-}
 
 static struct hfx_engine *make_engine(struct collector *c, const char *encoder, uint32_t scanouts)
 {
@@ -98,22 +23,6 @@ static struct hfx_engine *make_engine(struct collector *c, const char *encoder, 
     struct hfx_engine *e = hfx_engine_new(&cfg, err, sizeof err);
     CHECK(e, "%s", err);
     return e;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-/* Waits until no packet has arrived for 300 ms: the engine is done. */
-static void col_settle(struct collector *c)
-{
-    int prev = -1;
-    while (prev != col_count(c)) {
-        prev = col_count(c);
-        sleep_ms(300);
-    }
 }
 
 /* Feeds frame 0 of a synth to a scanout. */
@@ -179,6 +88,15 @@ static int64_t decode_all(struct collector *c, enum hfx_workload wl, uint32_t w,
     return last;
 }
 
+/* decode_all for a typing run that ended at frame `final`: the last frame
+ * decoded is that one. */
+static void check_typing_run(struct collector *c, uint32_t w, uint32_t h, uint32_t final)
+{
+    int64_t last = decode_all(c, HFX_WL_TYPING, w, h, 30.0);
+    CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
+          final);
+}
+
 /* Updates arrive much faster than the encoder runs: they coalesce, and the
  * last change is always encoded. */
 static void test_coalescing(const char *encoder)
@@ -201,9 +119,7 @@ static void test_coalescing(const char *encoder)
     CHECK(st.frames < 301, "%llu frames for 301 updates: nothing coalesced",
           (unsigned long long)st.frames);
     CHECK(st.coalesced > 0, "no update was coalesced");
-    int64_t last = decode_all(&c, HFX_WL_TYPING, 1280, 720, 30.0);
-    CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
-          final);
+    check_typing_run(&c, 1280, 720, final);
     fprintf(stderr, "  301 updates -> %llu frames (%llu coalesced)\n",
             (unsigned long long)st.frames, (unsigned long long)st.coalesced);
     hfx_engine_free(e);
@@ -608,9 +524,7 @@ static void test_deferred(void)
     uint32_t final = hfx_synth_frame(s);
     col_settle(&c);
     CHECK(atomic_load(&released) == 60, "%d of 60 sources released", atomic_load(&released));
-    int64_t last = decode_all(&c, HFX_WL_TYPING, 640, 480, 30.0);
-    CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
-          final);
+    check_typing_run(&c, 640, 480, final);
     fprintf(stderr, "  slowest deferred call %.1f us\n", slowest / 1e3);
     /* A source still pending when the engine goes is released too. */
     atomic_store(&released, 0);
@@ -694,9 +608,7 @@ static void test_deferred_set(void)
     c.n -= first;
     pthread_mutex_unlock(&c.lock);
     CHECK(c.n > 0 && c.pkts[0]->keyframe, "the new surface did not start with an IDR");
-    int64_t last = decode_all(&c, HFX_WL_TYPING, w, h, 30.0);
-    CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
-          final);
+    check_typing_run(&c, w, h, final);
     fprintf(stderr, "  set_deferred call at %ux%u: %.1f us\n", w, h, set_ns / 1e3);
 
     /* A disable right after a deferred set: the head stays off. */
@@ -732,6 +644,19 @@ static void flip_to(struct hfx_engine *e, const uint8_t *px, uint32_t stride, bo
     memcpy(copy, px, bytes);
     CHECK(hfx_engine_scanout_compare_deferred(e, 0, copy, stride, NULL, 0, release_copy, copy) == 0,
           "deferred compare refused");
+}
+
+/* The end of a typing run flipped between two buffers: it decodes to the
+ * last frame; everything goes. */
+static void end_flip_run(struct collector *c, struct hfx_engine *e, struct hfx_synth *s,
+                         uint8_t *buf[2], uint32_t w, uint32_t h, uint32_t final)
+{
+    check_typing_run(c, w, h, final);
+    hfx_engine_free(e);
+    col_clear(c);
+    hfx_synth_free(s);
+    free(buf[0]);
+    free(buf[1]);
 }
 
 static void test_flips(bool deferred)
@@ -800,14 +725,62 @@ static void test_flips(bool deferred)
           seen_mbs, synth_mbs);
     CHECK(st.writer_frames * 10 >= st.frames * 9, "writer coded %llu of %llu frames",
           (unsigned long long)st.writer_frames, (unsigned long long)st.frames);
-    int64_t last = decode_all(&c, HFX_WL_TYPING, w, h, 30.0);
-    CHECK(last == final, "last decoded frame #%lld, the source ended at #%u", (long long)last,
-          final);
-    hfx_engine_free(e);
-    col_clear(&c);
-    hfx_synth_free(s);
-    free(buf[0]);
-    free(buf[1]);
+    end_flip_run(&c, e, s, buf, w, h, final);
+}
+
+/* A bottom-up surface (a GL buffer: its first row in memory is the bottom
+ * of the picture) handed over with a negative stride: pixels at the top row,
+ * the last in memory. Set, deferred compares of flips and a damage update
+ * all give the picture the right way up (the frame number is read and the
+ * luma compared where the synth drew them). */
+static void flip_rows(uint8_t *dst, const uint8_t *src, uint32_t stride, uint32_t h)
+{
+    for (uint32_t y = 0; y < h; y++)
+        memcpy(dst + (size_t)(h - 1 - y) * stride, src + (size_t)y * stride, stride);
+}
+
+static void test_bottom_up(void)
+{
+    fprintf(stderr, "bottom-up surfaces\n");
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "hybrid", 1);
+    const uint32_t w = 641, h = 481;
+    struct hfx_synth *s = hfx_synth_new(HFX_WL_TYPING, w, h);
+    struct hfx_rect r[8];
+    hfx_synth_next(s, r, 8);
+    uint32_t stride = hfx_synth_stride(s);
+    size_t bytes = (size_t)stride * h;
+    uint8_t *buf[2] = {malloc(bytes), malloc(bytes)};
+    flip_rows(buf[0], hfx_synth_pixels(s), stride, h);
+    char err[256];
+    const uint8_t *top0 = buf[0] + (size_t)(h - 1) * stride;
+    CHECK(hfx_engine_scanout_set(e, 0, w, h, HFX_FMT_XRGB8888, top0, -(int32_t)(w * 4 - 4), err,
+                                 sizeof err) < 0, "a negative stride shorter than a row accepted");
+    CHECK(hfx_engine_scanout_set(e, 0, w, h, HFX_FMT_XRGB8888, top0, -(int32_t)stride, err,
+                                 sizeof err) == 0, "%s", err);
+    hfx_engine_subscribe(e, 0, +1);
+    CHECK(col_wait(&c, 1, 5000) >= 1, "no frame from a bottom-up surface");
+    for (int i = 0; i < 60; i++) {
+        int n = hfx_synth_next(s, r, 8);
+        uint8_t *back = buf[(i + 1) % 2];
+        flip_rows(back, hfx_synth_pixels(s), stride, h);
+        const uint8_t *top = back + (size_t)(h - 1) * stride;
+        if (i % 2) {
+            CHECK(hfx_engine_scanout_update(e, 0, top, -(int32_t)stride, r, n) == 0,
+                  "update refused");
+        } else {
+            uint8_t *copy = malloc(bytes);
+            memcpy(copy, back, bytes);
+            CHECK(hfx_engine_scanout_compare_deferred(e, 0, copy + (size_t)(h - 1) * stride,
+                                                      -(int32_t)stride, NULL, 0, release_copy,
+                                                      copy) == 0, "deferred compare refused");
+        }
+        sleep_ms(10);
+    }
+    uint32_t final = hfx_synth_frame(s);
+    col_settle(&c);
+    end_flip_run(&c, e, s, buf, w, h, final);
 }
 
 int main(void)
@@ -826,6 +799,7 @@ int main(void)
     test_deferred_set();
     test_flips(false);
     test_flips(true);
+    test_bottom_up();
     test_two_engines_and_fallback();
     return check_summary("test_engine");
 }

@@ -43,12 +43,6 @@ static void ended(void *data, uint32_t scanout)
 
 static const struct hfx_engine_sink sink = {.packet = packet, .scanout_ended = ended};
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static int answered(struct answers *a)
 {
     pthread_mutex_lock(&a->lock);

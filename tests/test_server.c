@@ -39,12 +39,6 @@ static int start_head(struct pipeline *p, enum hfx_workload wl, uint32_t w, uint
     return start(p, &sc, &ec, &fc);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* What a subscriber saw, checked frame by frame against the source. */
 struct watch {
     int frames, keyframes, undecodable, out_of_order;

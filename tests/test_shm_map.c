@@ -2,8 +2,11 @@
  * ScanoutMap): arguments checked against the file, a buffer seen again found
  * by its file rather than mapped again, the least recently used mapping
  * evicted, the mapping read-only; references: a mapping a reader holds
- * outlives eviction and clearing, and goes when its last reference does. */
+ * outlives eviction and clearing, and goes when its last reference does.
+ * DMABUFs (ScanoutDMABUF) by byte range, with the fd kept for the
+ * DMA_BUF_IOCTL_SYNC bracket, which a memfd refuses. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -170,6 +173,35 @@ int main(void)
     CHECK(mapped(&c) == HFX_SHM_MAPS, "%d mapped", mapped(&c));
     hfx_shm_cache_clear(&c, NULL);
     CHECK(!is_mapped(pa, STRIDE) && !is_mapped(p[3], STRIDE), "all gone");
+
+    /* DMABUFs (ScanoutDMABUF) by byte range, a memfd standing in: the size
+     * comes from st_size for a file, a pipe has none; the mapping keeps a
+     * duplicate of the fd for DMA_BUF_IOCTL_SYNC, which a memfd refuses
+     * (ENOTTY): tolerated, and not asked again; the duplicate goes with the
+     * mapping. */
+    uint64_t size = 0;
+    CHECK(hfx_shm_fd_size(a, &size, err, sizeof err) == 0 && size == STRIDE * H, "size %llu: %s",
+          (unsigned long long)size, err);
+    int pfd[2];
+    CHECK(pipe(pfd) == 0 && hfx_shm_fd_size(pfd[0], &size, err, sizeof err) < 0 &&
+              strstr(err, "size"), "a pipe's size: %s", err);
+    CHECK(!hfx_shm_cache_map_range(&c, pfd[0], 0, 64, true, NULL, err, sizeof err), "a pipe mapped");
+    close(pfd[0]);
+    close(pfd[1]);
+    CHECK(!hfx_shm_cache_map_range(&c, a, STRIDE, STRIDE * H, true, NULL, err, sizeof err) &&
+              strstr(err, "beyond the end"), "range past the end: %s", err);
+    CHECK(!hfx_shm_cache_map_range(&c, a, 0, 0, true, NULL, err, sizeof err), "empty range");
+    struct hfx_shm_map *dm = NULL;
+    const uint8_t *pd = hfx_shm_cache_map_range(&c, a, 8, STRIDE, true, &dm, err, sizeof err);
+    CHECK(pd && dm && pd == dm->base + 8 && dm->fd >= 0 && dm->fd != a &&
+              (fcntl(dm->fd, F_GETFD) & FD_CLOEXEC), "range with its fd kept: %s", err);
+    int kept = dm ? dm->fd : -1;
+    hfx_shm_map_begin_read(dm);
+    CHECK(atomic_load(&dm->no_sync), "a memfd took DMA_BUF_IOCTL_SYNC");
+    hfx_shm_map_end_read(dm);
+    hfx_shm_cache_clear(&c, NULL);
+    CHECK(fcntl(kept, F_GETFD) < 0 && errno == EBADF, "the kept fd outlived its mapping");
+
     for (int i = 0; i <= HFX_SHM_MAPS; i++)
         close(fds[i]);
     return check_summary("shm_map");

@@ -25,7 +25,14 @@ static const char help[] =
     "and serves them like 'hfx serve --qemu-dbus'. Exits with QEMU's exit status\n"
     "when QEMU exits; SIGINT/SIGTERM stop QEMU too. Do not pass -display to QEMU.\n"
     "\n"
-    "Options before '--' are hfx serve's (see 'hfx serve --help'), e.g.\n"
+    "  --gl RENDERNODE  the D-Bus display with OpenGL (gl=on,rendernode=RENDERNODE),\n"
+    "                   for virtio-gpu-gl heads: QEMU then shares each GL scanout as\n"
+    "                   a DMABUF, which needs a GPU (e.g. /dev/dri/renderD128) whose\n"
+    "                   driver exports linear buffers; without one no picture comes\n"
+    "                   (the log says so): run the exporter inside QEMU instead\n"
+    "                   (scripts/build-qemu, -object helix-frame-export)\n"
+    "\n"
+    "Other options before '--' are hfx serve's (see 'hfx serve --help'), e.g.\n"
     "  hfx run --listen tcp:127.0.0.1:15937 -- qemu-system-x86_64 -accel tcg \\\n"
     "      -vga none -device virtio-gpu-pci,max_outputs=4 ...\n"
     "\n"
@@ -56,17 +63,21 @@ static pid_t qemu_pid;
 static _Atomic int qemu_status = -1;
 
 static pid_t spawn_qemu(char **qemu_argv, int qemu_argc, const char *qmp_path,
-                        const char *token_path)
+                        const char *token_path, const char *gl_node)
 {
     char **argv = calloc((size_t)qemu_argc + 8, sizeof *argv);
-    char qmp_arg[512], fw_cfg_arg[512];
+    char qmp_arg[512], fw_cfg_arg[512], display_arg[512];
+    if (gl_node)
+        snprintf(display_arg, sizeof display_arg, "dbus,p2p=yes,gl=on,rendernode=%s", gl_node);
+    else
+        snprintf(display_arg, sizeof display_arg, "dbus,p2p=yes");
     snprintf(qmp_arg, sizeof qmp_arg, "unix:%s,server=on,wait=off", qmp_path);
     snprintf(fw_cfg_arg, sizeof fw_cfg_arg, "name=" HFX_FW_CFG_TOKEN ",file=%s", token_path);
     int n = 0;
     for (int i = 0; i < qemu_argc; i++)
         argv[n++] = qemu_argv[i];
     argv[n++] = "-display";
-    argv[n++] = "dbus,p2p=yes";
+    argv[n++] = display_arg;
     argv[n++] = "-qmp";
     argv[n++] = qmp_arg;
     argv[n++] = "-fw_cfg";
@@ -136,9 +147,23 @@ int cmd_run(int argc, char **argv)
         fputs(help, stderr);
         return 2;
     }
+    /* --gl is ours; the rest before "--" is hfx serve's. */
+    const char *gl_node = NULL;
+    char **serve_argv = calloc((size_t)sep + 1, sizeof *serve_argv);
+    int serve_argc = 0;
+    for (int i = 0; i < sep; i++) {
+        if (!strcmp(argv[i], "--gl") && i + 1 < sep)
+            gl_node = argv[++i];
+        else if (!strncmp(argv[i], "--gl=", 5))
+            gl_node = argv[i] + 5;
+        else
+            serve_argv[serve_argc++] = argv[i];
+    }
     struct serve_opts o;
     serve_opts_init(&o);
-    if (serve_parse(sep, argv, &o) < 0)
+    int parsed = serve_parse(serve_argc, serve_argv, &o);
+    free(serve_argv);
+    if (parsed < 0)
         return 2;
     char dir[] = "/tmp/hfx-run-XXXXXX";
     if (!mkdtemp(dir)) {
@@ -159,7 +184,8 @@ int cmd_run(int argc, char **argv)
     int rc = 1;
     if (prepare_token(o.server.secret_file, token_path) < 0) {
         /* prepare_token said why */
-    } else if ((qemu_pid = spawn_qemu(argv + sep + 1, argc - sep - 1, qmp_path, token_path)) < 0) {
+    } else if ((qemu_pid = spawn_qemu(argv + sep + 1, argc - sep - 1, qmp_path, token_path,
+                                  gl_node)) < 0) {
         fprintf(stderr, "hfx run: fork: %s\n", strerror(errno));
     } else if (wait_for_qmp(qmp_path) < 0) {
         fprintf(stderr, "hfx run: QEMU %s before its QMP socket answered\n",

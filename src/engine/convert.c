@@ -2,6 +2,7 @@
 
 #include <libyuv.h>
 #include <pixman.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "engine/engine.h"
@@ -64,11 +65,11 @@ static void pad_odd_edges(struct hfx_picture *dst, uint32_t x, uint32_t y, uint3
                w + right);
 }
 
-void hfx_convert_rect(struct hfx_picture *dst, const uint8_t *src, uint32_t stride,
+void hfx_convert_rect(struct hfx_picture *dst, const uint8_t *src, int32_t stride,
                       uint32_t fourcc, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 {
     to_i420_fn fn = converter(fourcc);
-    fn(src + (size_t)y * stride + (size_t)x * 4, (int)stride,
+    fn(src + (ptrdiff_t)y * stride + (size_t)x * 4, (int)stride,
        dst->plane[0] + (size_t)y * dst->stride[0] + x, (int)dst->stride[0],
        dst->plane[1] + (size_t)(y / 2) * dst->stride[1] + x / 2, (int)dst->stride[1],
        dst->plane[2] + (size_t)(y / 2) * dst->stride[2] + x / 2, (int)dst->stride[2],

@@ -36,7 +36,7 @@
 struct deferred {
     struct deferred *next;
     const uint8_t *pixels;
-    uint32_t stride;
+    int32_t stride;
     void (*release)(void *data);
     void *release_data;
     int64_t t0;
@@ -185,10 +185,17 @@ static void align_box(pixman_box32_t *b, uint32_t width, uint32_t height)
         b->y2 = (int32_t)height;
 }
 
+/* Whether rows `stride` bytes apart (negative: bottom-up) hold `width`
+ * 32-bit pixels. */
+static bool stride_fits(int32_t stride, uint32_t width)
+{
+    return (stride < 0 ? -(int64_t)stride : (int64_t)stride) >= (int64_t)width * 4;
+}
+
 /* Checks what hfx_engine_scanout_set(_deferred) is given. */
 static struct scanout *check_set(struct hfx_engine *e, uint32_t id, uint32_t width,
                                  uint32_t height, uint32_t format, const uint8_t *pixels,
-                                 uint32_t stride, char *err, size_t errlen)
+                                 int32_t stride, char *err, size_t errlen)
 {
     struct scanout *s = get_scanout(e, id);
     if (!s) {
@@ -205,8 +212,8 @@ static struct scanout *check_set(struct hfx_engine *e, uint32_t id, uint32_t wid
         snprintf(err, errlen, "pixel format 0x%08x is not supported", format);
         return NULL;
     }
-    if (!pixels || stride < width * 4) {
-        snprintf(err, errlen, "stride %u is too small for width %u", stride, width);
+    if (!pixels || !stride_fits(stride, width)) {
+        snprintf(err, errlen, "stride %d is too small for width %u", stride, width);
         return NULL;
     }
     return s;
@@ -215,7 +222,7 @@ static struct scanout *check_set(struct hfx_engine *e, uint32_t id, uint32_t wid
 /* Fingerprints the tiles of `converted` again: those that changed since
  * they were fingerprinted (the pixels moved under the conversion) become
  * unknown, so the next compare converts them. */
-static void forget_moved_tiles(struct hfx_tiles *t, const uint8_t *pixels, uint32_t stride,
+static void forget_moved_tiles(struct hfx_tiles *t, const uint8_t *pixels, int32_t stride,
                                const pixman_region32_t *converted)
 {
     pixman_region32_t moved;
@@ -241,7 +248,7 @@ static uint32_t next_generation(struct scanout *s)
  * unless a later set or disable has superseded `gen` meanwhile. Returns 0,
  * 1 when superseded, -1 out of memory. */
 static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint32_t height,
-                           uint32_t format, const uint8_t *pixels, uint32_t stride, int64_t t0)
+                           uint32_t format, const uint8_t *pixels, int32_t stride, int64_t t0)
 {
     struct hfx_picture *staging = hfx_picture_new(width, height);
     struct hfx_picture *spare = hfx_picture_new(width, height);
@@ -333,7 +340,7 @@ static bool retire_surface(struct scanout *s, uint32_t gen)
 }
 
 int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t id, uint32_t width, uint32_t height,
-                           uint32_t format, const uint8_t *pixels, uint32_t stride, char *err,
+                           uint32_t format, const uint8_t *pixels, int32_t stride, char *err,
                            size_t errlen)
 {
     struct scanout *s = check_set(e, id, width, height, format, pixels, stride, err, errlen);
@@ -363,7 +370,7 @@ enum apply_mode {
 
 /* Converts damage from the surface into staging, under the lock. Returns
  * whether anything changed. t0 is when the update was handed in. */
-static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, uint32_t stride,
+static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, int32_t stride,
                                 const struct hfx_rect *rects, int nrects, enum apply_mode mode,
                                 int64_t t0)
 {
@@ -437,7 +444,7 @@ static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, uint32
 /* What rects NULL means to the compare calls: all of the surface (clipped). */
 static const struct hfx_rect whole_surface = {0, 0, HFX_MAX_WIDTH, HFX_MAX_HEIGHT};
 
-static int update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels, uint32_t stride,
+static int update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels, int32_t stride,
                   const struct hfx_rect *rects, int nrects, bool compare)
 {
     struct scanout *s = get_scanout(e, id);
@@ -445,7 +452,7 @@ static int update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels, uint
         return -1;
     int64_t t0 = hfx_now_ns();
     pthread_mutex_lock(&s->lock);
-    if (!s->enabled || stride < s->width * 4) {
+    if (!s->enabled || !stride_fits(stride, s->width)) {
         pthread_mutex_unlock(&s->lock);
         return -1;
     }
@@ -464,13 +471,13 @@ static int update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels, uint
 }
 
 int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
-                              uint32_t stride, const struct hfx_rect *rects, int nrects)
+                              int32_t stride, const struct hfx_rect *rects, int nrects)
 {
     return update(e, id, pixels, stride, rects, nrects, false);
 }
 
 int hfx_engine_scanout_compare(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
-                               uint32_t stride, const struct hfx_rect *rects, int nrects)
+                               int32_t stride, const struct hfx_rect *rects, int nrects)
 {
     if (!rects || nrects <= 0)
         return update(e, id, pixels, stride, &whole_surface, 1, true);
@@ -488,7 +495,7 @@ static void hand_over(struct scanout *s, struct deferred *d)
 }
 
 static int update_deferred(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
-                           uint32_t stride, const struct hfx_rect *rects, int nrects,
+                           int32_t stride, const struct hfx_rect *rects, int nrects,
                            bool compare, void (*release)(void *data), void *release_data)
 {
     struct scanout *s = get_scanout(e, id);
@@ -508,7 +515,7 @@ static int update_deferred(struct hfx_engine *e, uint32_t id, const uint8_t *pix
 
 int hfx_engine_scanout_set_deferred(struct hfx_engine *e, uint32_t id, uint32_t width,
                                     uint32_t height, uint32_t format, const uint8_t *pixels,
-                                    uint32_t stride, void (*release)(void *data),
+                                    int32_t stride, void (*release)(void *data),
                                     void *release_data, char *err, size_t errlen)
 {
     struct scanout *s = check_set(e, id, width, height, format, pixels, stride, err, errlen);
@@ -528,7 +535,7 @@ int hfx_engine_scanout_set_deferred(struct hfx_engine *e, uint32_t id, uint32_t 
 }
 
 int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t id, const uint8_t *pixels,
-                                       uint32_t stride, const struct hfx_rect *rects,
+                                       int32_t stride, const struct hfx_rect *rects,
                                        int nrects, void (*release)(void *data),
                                        void *release_data)
 {
@@ -536,7 +543,7 @@ int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t id, const 
 }
 
 int hfx_engine_scanout_compare_deferred(struct hfx_engine *e, uint32_t id,
-                                        const uint8_t *pixels, uint32_t stride,
+                                        const uint8_t *pixels, int32_t stride,
                                         const struct hfx_rect *rects, int nrects,
                                         void (*release)(void *data), void *release_data)
 {
@@ -631,7 +638,7 @@ static void apply_deferred(struct scanout *s, bool convert)
             struct hfx_rect *rects = NULL;
             int nr = region_rects(&left[i], &rects);
             if (nr > 0 && s->enabled && d->generation == s->generation &&
-                d->stride >= s->width * 4)
+                stride_fits(d->stride, s->width))
                 apply_update_locked(s, d->pixels, d->stride, rects, nr,
                                     d->compare ? APPLY_COMPARE_LIVE : APPLY_DAMAGE, d->t0);
             free(rects);

@@ -125,14 +125,19 @@ uint32_t hfx_engine_max_scanouts(const struct hfx_engine *e);
 
 void hfx_engine_set_frontend(struct hfx_engine *e, const struct hfx_frontend_ops *ops, void *data);
 
-/* ---- front-end side ---- */
+/* ---- front-end side ----
+ *
+ * Surfaces are rows of 32-bit pixels: row y starts at pixels + y * stride.
+ * A bottom-up surface (a GL buffer whose first row in memory is the bottom
+ * of the picture) is passed with pixels at its top row (the last in memory)
+ * and a negative stride; |stride| is at least width * 4. */
 
 /* The scanout now shows a width x height surface in `format` (a new surface
  * or a size change). The whole surface is converted; subscribers get an IDR
  * with new SPS/PPS. Returns 0, or -1 with err filled on a bad argument. */
 int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t scanout, uint32_t width,
                            uint32_t height, uint32_t format, const uint8_t *pixels,
-                           uint32_t stride, char *err, size_t errlen);
+                           int32_t stride, char *err, size_t errlen);
 /* hfx_engine_scanout_set for a caller that must return at once whatever
  * the size (QEMU's main loop: converting a 5120x2880 surface takes tens of
  * milliseconds). The arguments are checked here (-1 with err filled); the
@@ -144,13 +149,13 @@ int hfx_engine_scanout_set(struct hfx_engine *e, uint32_t scanout, uint32_t widt
  * worker runs out of memory for it, the scanout is disabled (logged). */
 int hfx_engine_scanout_set_deferred(struct hfx_engine *e, uint32_t scanout, uint32_t width,
                                     uint32_t height, uint32_t format, const uint8_t *pixels,
-                                    uint32_t stride, void (*release)(void *data),
+                                    int32_t stride, void (*release)(void *data),
                                     void *release_data, char *err, size_t errlen);
 /* The rectangles of the surface changed. pixels/stride describe the whole
  * surface (same size and format as the last scanout_set). Only the damaged
  * region is converted. Rectangles are clipped to the surface. */
 int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t scanout, const uint8_t *pixels,
-                              uint32_t stride, const struct hfx_rect *rects, int nrects);
+                              int32_t stride, const struct hfx_rect *rects, int nrects);
 /* Like hfx_engine_scanout_update, but the caller's thread only records the
  * damage: the scanout's worker converts it, then calls release(release_data)
  * on its own thread (once per call, also when the update is dropped because
@@ -159,7 +164,7 @@ int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t scanout, const uint
  * displays) should not change them meanwhile, or a frame may show the newer
  * content. For a caller that must return at once, whatever the damage. */
 int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t scanout,
-                                       const uint8_t *pixels, uint32_t stride,
+                                       const uint8_t *pixels, int32_t stride,
                                        const struct hfx_rect *rects, int nrects,
                                        void (*release)(void *data), void *release_data);
 /* Like hfx_engine_scanout_update, for rectangles that only MAY have changed
@@ -171,11 +176,11 @@ int hfx_engine_scanout_update_deferred(struct hfx_engine *e, uint32_t scanout,
  * touch and converts only those whose fingerprint changed. Costs one read
  * of those tiles (docs/benchmarks.md: per flip at 1080p and 5K). */
 int hfx_engine_scanout_compare(struct hfx_engine *e, uint32_t scanout, const uint8_t *pixels,
-                               uint32_t stride, const struct hfx_rect *rects, int nrects);
+                               int32_t stride, const struct hfx_rect *rects, int nrects);
 /* hfx_engine_scanout_compare on the scanout's worker, with the contract of
  * hfx_engine_scanout_update_deferred (pixels valid until release). */
 int hfx_engine_scanout_compare_deferred(struct hfx_engine *e, uint32_t scanout,
-                                        const uint8_t *pixels, uint32_t stride,
+                                        const uint8_t *pixels, int32_t stride,
                                         const struct hfx_rect *rects, int nrects,
                                         void (*release)(void *data), void *release_data);
 /* The head is gone (guest disabled it): the stream ends. Returns at once:

@@ -1,5 +1,6 @@
 #include "engine/tiles.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -57,11 +58,11 @@ void hfx_tiles_forget(struct hfx_tiles *t, const pixman_box32_t *box)
 
 /* One fingerprint per tile: its rows hashed one by one (a row of a tile is
  * contiguous, the tile is not) and chained. Never 0, which means unknown. */
-static uint64_t tile_hash_rows(const uint8_t *px, uint32_t stride, uint32_t bytes, uint32_t rows)
+static uint64_t tile_hash_rows(const uint8_t *px, int32_t stride, uint32_t bytes, uint32_t rows)
 {
     uint64_t h = 0x9e3779b97f4a7c15u;
     for (uint32_t r = 0; r < rows; r++) {
-        h ^= tile_row_hash(px + (size_t)r * stride, bytes);
+        h ^= tile_row_hash(px + (ptrdiff_t)r * stride, bytes);
         h = (h << 31 | h >> 33) * 0xc2b2ae3d27d4eb4fu;
     }
     return h ? h : 1;
@@ -99,7 +100,7 @@ static const uint64_t tile_keys[8][4] = {
  * order: the buffer QEMU just wrote is not in our caches, and one
  * sequential stream reads it about 40 % faster than 16 rows a tile at a
  * time. */
-__attribute__((target("avx2"))) static void band_hash_avx2(const uint8_t *px, uint32_t stride,
+__attribute__((target("avx2"))) static void band_hash_avx2(const uint8_t *px, int32_t stride,
                                                             uint32_t rows, uint32_t n,
                                                             uint64_t *out)
 {
@@ -116,7 +117,7 @@ __attribute__((target("avx2"))) static void band_hash_avx2(const uint8_t *px, ui
         __m256i row_key = _mm256_setzero_si256();
         for (uint32_t r = 0; r < rows; r++) {
             const __m256i *p =
-                (const __m256i *)(px + (size_t)r * stride + (size_t)c0 * HFX_TILE_W * 4);
+                (const __m256i *)(px + (ptrdiff_t)r * stride + (size_t)c0 * HFX_TILE_W * 4);
             __m256i rk[8];
             for (int j = 0; j < 8; j++)
                 rk[j] = _mm256_xor_si256(key[j], row_key);
@@ -163,12 +164,12 @@ static bool have_avx2(void)
 /* The fingerprints of tile columns c1..c2-1 of the band of tile row r (never
  * 0, which means unknown). A tile's fingerprint always comes from the same
  * function: a tile column's width never changes. */
-static void band_hash(const struct hfx_tiles *t, const uint8_t *pixels, uint32_t stride,
+static void band_hash(const struct hfx_tiles *t, const uint8_t *pixels, int32_t stride,
                       uint32_t r, uint32_t c1, uint32_t c2, uint64_t *out)
 {
     uint32_t y = r * HFX_TILE_H;
     uint32_t rows = t->height - y < HFX_TILE_H ? t->height - y : HFX_TILE_H;
-    const uint8_t *band = pixels + (size_t)y * stride;
+    const uint8_t *band = pixels + (ptrdiff_t)y * stride;
     uint32_t c = c1;
 #if defined(__x86_64__) && defined(__GNUC__)
     /* Whole tiles: all columns but a narrower last one. */
@@ -186,7 +187,7 @@ static void band_hash(const struct hfx_tiles *t, const uint8_t *pixels, uint32_t
     }
 }
 
-void hfx_tiles_compare(struct hfx_tiles *t, const uint8_t *pixels, uint32_t stride,
+void hfx_tiles_compare(struct hfx_tiles *t, const uint8_t *pixels, int32_t stride,
                        const pixman_region32_t *where, pixman_region32_t *changed)
 {
     if (!t->hash)

@@ -30,10 +30,11 @@ int hfx_tiles_init(struct hfx_tiles *t, uint32_t width, uint32_t height);
 void hfx_tiles_fini(struct hfx_tiles *t);
 /* The tiles a box (pixels, clipped to the surface) touches become unknown. */
 void hfx_tiles_forget(struct hfx_tiles *t, const pixman_box32_t *box);
-/* Fingerprints the tiles that `where` touches from the 32-bit pixels and
+/* Fingerprints the tiles that `where` touches from the 32-bit pixels (row
+ * y at pixels + y * stride: a negative stride for a bottom-up surface) and
  * adds those that differ from the recorded ones to `changed` (whole tiles,
  * clipped to the surface; NULL: only record); records the new fingerprints. */
-void hfx_tiles_compare(struct hfx_tiles *t, const uint8_t *pixels, uint32_t stride,
+void hfx_tiles_compare(struct hfx_tiles *t, const uint8_t *pixels, int32_t stride,
                        const pixman_region32_t *where, pixman_region32_t *changed);
 
 #endif

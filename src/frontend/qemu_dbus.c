@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "frontend/dmabuf.h"
 #include "frontend/qmp.h"
 #include "frontend/shm_map.h"
 
@@ -19,13 +20,17 @@
 #define LISTENER_PATH "/org/qemu/Display1/Listener"
 #define CONSOLE_IFACE "org.qemu.Display1.Console"
 #define MAP_IFACE "org.qemu.Display1.Listener.Unix.Map"
+#define DMABUF2_IFACE "org.qemu.Display1.Listener.Unix.ScanoutDMABUF2"
 #define CALL_TIMEOUT_MS 10000
 
 /* The part of QEMU's org.qemu.Display1.Listener (ui/dbus-display1.xml) this
- * listener serves; DMABUF scanouts need a GL display, which these hosts do
- * not have, and are refused. QEMU 10 reads the Interfaces property and,
- * seeing Unix.Map there, shares 2D surfaces as memfds (ScanoutMap/UpdateMap)
- * instead of sending their pixels; QEMU 7.2 reads neither. */
+ * listener serves. QEMU 10 reads the Interfaces property and, seeing
+ * Unix.Map there, shares 2D surfaces as memfds (ScanoutMap/UpdateMap)
+ * instead of sending their pixels; QEMU 7.2 reads neither. A display with
+ * gl=on sends every listener its GL scanouts as DMABUFs (ScanoutDMABUF,
+ * then UpdateDMABUF for damage), whatever the listener advertises; from
+ * QEMU 10.1 on, a listener that lists Unix.ScanoutDMABUF2 gets
+ * ScanoutDMABUF2 instead (offsets, the picture's place in its buffer). */
 static const char listener_xml[] =
     "<node><interface name='org.qemu.Display1.Listener'>"
     "<method name='Scanout'><arg type='u' direction='in'/><arg type='u' direction='in'/>"
@@ -54,6 +59,15 @@ static const char listener_xml[] =
     "<arg type='u' direction='in'/></method>"
     "<method name='UpdateMap'><arg type='i' direction='in'/><arg type='i' direction='in'/>"
     "<arg type='i' direction='in'/><arg type='i' direction='in'/></method>"
+    "</interface>"
+    "<interface name='" DMABUF2_IFACE "'>"
+    "<method name='ScanoutDMABUF2'><arg type='ah' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='au' direction='in'/><arg type='au' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/><arg type='u' direction='in'/>"
+    "<arg type='t' direction='in'/><arg type='b' direction='in'/></method>"
     "</interface></node>";
 
 struct console {
@@ -61,11 +75,12 @@ struct console {
     uint32_t qemu_id;           /* /org/qemu/Display1/Console_<qemu_id> */
     uint32_t scanout;
     GDBusConnection *listener;  /* the peer-to-peer connection QEMU calls us on */
-    guint object_id, map_object_id, filter_id;
+    guint object_id, map_object_id, dmabuf2_object_id, filter_id;
     /* Two threads handle QEMU's calls, in the order QEMU sent them: GDBus's
      * worker thread runs listener_filter, which handles a page flip's
-     * ScanoutMap and UpdateMap (and MouseSet) itself; everything else goes
-     * to listener_call on the front end's thread. `dispatched` counts the
+     * ScanoutMap and UpdateMap, the DMABUF calls (and MouseSet) itself;
+     * everything else goes to listener_call on the front end's thread.
+     * `dispatched` counts the
      * calls handed there and not yet done: while there are any, the filter
      * hands the flips on too, so nothing overtakes. `lock` guards the rest
      * of this struct between the two threads. listener_call holds it across
@@ -74,9 +89,11 @@ struct console {
     atomic_int dispatched;
     GMutex lock;
     /* What the engine shows (NULL: nothing): `pixels`, or a surface QEMU
-     * shares (ScanoutMap), mapped read-only in `maps`. */
+     * shares (ScanoutMap, ScanoutDMABUF), mapped read-only in `maps`; its
+     * top row and the step to the next (negative: a bottom-up DMABUF). */
     const uint8_t *shown;
-    uint32_t width, height, shown_stride, format;
+    int32_t shown_stride;
+    uint32_t width, height, format;
     /* Our copy of a surface QEMU sends by value (width * 4 bytes a row):
      * Update carries only the damaged rectangle, the engine wants the whole
      * surface around it. NULL while the surface shown is a mapped one. */
@@ -85,6 +102,19 @@ struct console {
     /* The last ScanoutMap handed the whole surface to the engine: the
      * UpdateMap QEMU sends right behind it has nothing new. */
     bool map_covered;
+    /* The surface shown is a DMABUF (UpdateDMABUF reads it), its picture
+     * at dmabuf_x, dmabuf_y of the buffer (ScanoutDMABUF2), where QEMU's
+     * damage rectangles start. */
+    bool dmabuf;
+    uint32_t dmabuf_x, dmabuf_y;
+    /* A DMABUF scanout has come since we attached (even one refused: its
+     * refusal said why). GL updates without one ever coming mean QEMU
+     * cannot export this head's scanouts, which is said once (gl_warned). */
+    bool dmabuf_seen, gl_warned;
+    /* A refusal's reason, built for the log and the error reply, and the
+     * last one logged: QEMU sends a DMABUF per page flip, and the same
+     * refusal is logged once in a row. */
+    char why[512], last_refusal[600];
     struct hfx_cursor cursor;   /* position and visibility (the shape goes on at once) */
     /* A surface learnt from partial updates is shown only once they have
      * covered all of it: until then it is partly black, not what the guest
@@ -125,15 +155,17 @@ static void drop_surface(struct console *c)
     c->pixels = NULL;
     hfx_shm_cache_clear(&c->maps, NULL);
     c->shown = NULL;
-    c->width = c->height = c->shown_stride = 0;
+    c->width = c->height = 0;
+    c->shown_stride = 0;
     c->map_covered = false;
+    c->dmabuf = false;
 }
 
-static void copy_rows(uint8_t *dst, uint32_t dst_stride, const uint8_t *src, uint32_t src_stride,
+static void copy_rows(uint8_t *dst, uint32_t dst_stride, const uint8_t *src, int32_t src_stride,
                       uint32_t row_bytes, uint32_t rows)
 {
     for (uint32_t y = 0; y < rows; y++)
-        memcpy(dst + (size_t)y * dst_stride, src + (size_t)y * src_stride, row_bytes);
+        memcpy(dst + (size_t)y * dst_stride, src + (ptrdiff_t)y * src_stride, row_bytes);
 }
 
 /* Makes our copy a w x h surface in `fourcc` and the one shown; mappings
@@ -156,10 +188,11 @@ static bool use_copy(struct console *c, uint32_t w, uint32_t h, uint32_t fourcc)
     }
     hfx_shm_cache_clear(&c->maps, NULL);
     c->map_covered = false;
+    c->dmabuf = false;
     c->shown = c->pixels;
     c->width = w;
     c->height = h;
-    c->shown_stride = w * 4;
+    c->shown_stride = (int32_t)(w * 4);
     c->format = fourcc;
     return true;
 }
@@ -293,10 +326,13 @@ static const char *on_update(struct console *c, GVariant *params)
     return why;
 }
 
-/* A surface ScanoutMap mapped, for show_mapped. */
+/* A surface ScanoutMap or ScanoutDMABUF mapped, for show_mapped. */
 struct mapped {
-    const uint8_t *surface;     /* NULL: none */
-    uint32_t w, h, stride, fourcc;
+    const uint8_t *surface;     /* its top row; NULL: none */
+    int32_t stride;             /* to the row below (negative: bottom-up) */
+    uint32_t w, h, fourcc;
+    bool dmabuf;
+    uint32_t x, y;              /* a DMABUF's picture within its buffer */
 };
 
 /* ScanoutMap (QEMU 10, after a switch to a surface it can share: a new
@@ -318,9 +354,9 @@ static const char *on_scanout_map(struct console *c, GVariant *params, GDBusMess
     /* The message's own fd (it closes it): no dup and close per flip. */
     int fd = g_unix_fd_list_peek_fds(fds, NULL)[handle];
     char err[256];
-    *m = (struct mapped){hfx_shm_cache_map(&c->maps, fd, offset, w, h, stride, NULL, err,
-                                           sizeof err),
-                         w, h, stride, fourcc};
+    *m = (struct mapped){.surface = hfx_shm_cache_map(&c->maps, fd, offset, w, h, stride, NULL,
+                                                      err, sizeof err),
+                         .stride = (int32_t)stride, .w = w, .h = h, .fourcc = fourcc};
     if (!m->surface) {
         hfx_log(HFX_LOG_WARN, "console %u: ScanoutMap %ux%u stride %u offset %u: %s", c->qemu_id,
                 w, h, stride, offset, err);
@@ -329,10 +365,107 @@ static const char *on_scanout_map(struct console *c, GVariant *params, GDBusMess
     return NULL;
 }
 
-/* The engine's worker is done with a flipped buffer. */
+/* ScanoutDMABUF (QEMU 10.0: "(huuuutb)") or ScanoutDMABUF2 (QEMU 10.1 on:
+ * "(ahuuuuauauuuuutb)"): a GL scanout, a new buffer or a page flip to
+ * another. QEMU does not wait for the reply. Checks every field against
+ * the buffer (dmabuf.h) and maps it; show_mapped does the engine's part.
+ * A refusal's reason is in c->why (it names what to do instead where there
+ * is something). */
+static const char *on_scanout_dmabuf(struct console *c, GVariant *params, GDBusMessage *msg,
+                                     bool v2, struct mapped *m)
+{
+    struct hfx_dmabuf_desc d = {0};
+    gint32 handle = -1;
+    gboolean y0_top;
+    if (!v2) {
+        g_variant_get(params, "(huuuutb)", &handle, &d.width, &d.height, &d.stride, &d.fourcc,
+                      &d.modifier, &y0_top);
+        d.backing_width = d.width;
+        d.backing_height = d.height;
+    } else {
+        GVariant *fd_v, *offset_v, *stride_v;
+        guint32 planes;
+        g_variant_get(params, "(@ahuuuu@au@auuuuutb)", &fd_v, &d.x, &d.y, &d.width, &d.height,
+                      &offset_v, &stride_v, &planes, &d.fourcc, &d.backing_width,
+                      &d.backing_height, &d.modifier, &y0_top);
+        gsize nfd, noffset, nstride;
+        const gint32 *fd_index = g_variant_get_fixed_array(fd_v, &nfd, sizeof(gint32));
+        const guint32 *offset = g_variant_get_fixed_array(offset_v, &noffset, sizeof(guint32));
+        const guint32 *stride = g_variant_get_fixed_array(stride_v, &nstride, sizeof(guint32));
+        bool one = planes == 1 && nfd >= 1 && noffset >= 1 && nstride >= 1;
+        if (planes != 1)
+            snprintf(c->why, sizeof c->why, "%u planes: only single-plane 32-bit RGB "
+                     "buffers are taken", planes);
+        else if (!one)
+            snprintf(c->why, sizeof c->why, "plane 0 lacks a file descriptor (%zu), an offset "
+                     "(%zu) or a stride (%zu)", (size_t)nfd, (size_t)noffset, (size_t)nstride);
+        else
+            handle = fd_index[0], d.offset = offset[0], d.stride = stride[0];
+        g_variant_unref(fd_v);
+        g_variant_unref(offset_v);
+        g_variant_unref(stride_v);
+        if (!one)
+            return c->why;
+    }
+    d.y0_top = y0_top;
+    GUnixFDList *fds = g_dbus_message_get_unix_fd_list(msg);
+    if (!fds || handle < 0 || handle >= g_unix_fd_list_get_length(fds))
+        return "no file descriptor";
+    /* The message's own fd; the mapping keeps a duplicate for the
+     * DMA_BUF_IOCTL_SYNC bracket around reads. */
+    int fd = g_unix_fd_list_peek_fds(fds, NULL)[handle];
+    char err[256];
+    uint64_t size;
+    struct hfx_dmabuf_layout l;
+    bool nonlinear = false;
+    if (hfx_shm_fd_size(fd, &size, err, sizeof err) < 0 ||
+        hfx_dmabuf_layout(&d, size, &l, &nonlinear, err, sizeof err) < 0) {
+        snprintf(c->why, sizeof c->why, "%ux%u %.4s: %s%s", d.width, d.height,
+                 (const char *)&d.fourcc, err,
+                 nonlinear ? "; run the exporter inside QEMU instead (scripts/build-qemu, "
+                             "-object helix-frame-export: qemu/README.md), which reads GL "
+                             "heads back in QEMU" : "");
+        return c->why;
+    }
+    struct hfx_shm_map *map;
+    const uint8_t *at = hfx_shm_cache_map_range(&c->maps, fd, l.start, l.len, true, &map, err,
+                                                sizeof err);
+    if (!at) {
+        snprintf(c->why, sizeof c->why, "cannot map the DMABUF: %s", err);
+        return c->why;
+    }
+    *m = (struct mapped){.surface = at + l.top, .stride = l.stride, .w = d.width, .h = d.height,
+                         .fourcc = d.fourcc, .dmabuf = true, .x = d.x, .y = d.y};
+    return NULL;
+}
+
+/* The engine's worker is done with a mapped buffer. */
 static void release_map(void *map)
 {
+    hfx_shm_map_end_read(map);
     hfx_shm_map_unref(map);
+}
+
+/* Hands the scanout's worker a compare of r (NULL: all) of the mapped
+ * surface shown: it hashes the tiles and converts those that differ from
+ * the picture shown (a burst of flips costs one compare there), holding a
+ * reference to the mapping, inside a DMABUF's CPU-access bracket, until it
+ * is done. Synchronous when that cannot be. */
+static void compare_mapped(struct console *c, const struct hfx_rect *r)
+{
+    int n = r ? 1 : 0;
+    struct hfx_shm_map *map = hfx_shm_cache_find(&c->maps, c->shown);
+    if (map) {
+        hfx_shm_map_begin_read(map);
+        if (hfx_engine_scanout_compare_deferred(c->q->engine, c->scanout, c->shown,
+                                                c->shown_stride, r, n, release_map,
+                                                hfx_shm_map_ref(map)) == 0)
+            return;
+        hfx_shm_map_unref(map);
+    }
+    hfx_engine_scanout_compare(c->q->engine, c->scanout, c->shown, c->shown_stride, r, n);
+    if (map)
+        hfx_shm_map_end_read(map);
 }
 
 static void show_mapped(struct console *c, const struct mapped *m)
@@ -349,33 +482,81 @@ static void show_mapped(struct console *c, const struct mapped *m)
     c->width = m->w;
     c->height = m->h;
     c->format = m->fourcc;
+    c->dmabuf = m->dmabuf;
+    c->dmabuf_x = m->x;
+    c->dmabuf_y = m->y;
     /* Whatever the guest flushed, what changed is what differs from the
-     * picture shown: the engine compares the tiles, on the scanout's worker
-     * (a burst of flips costs one compare there), which holds a reference
-     * to the mapping until it is done. The buffer does not change meanwhile
-     * unless the worker lags two flips behind: QEMU writes a buffer only
-     * when the guest flips to it again (virtio-gpu's transfer to the host),
-     * which takes our reply to the flip in between. */
+     * picture shown: the engine compares the tiles on the scanout's worker.
+     * A 2D buffer does not change meanwhile unless the worker lags two
+     * flips behind: QEMU writes a buffer only when the guest flips to it
+     * again (virtio-gpu's transfer to the host), which takes our reply to
+     * the flip in between. A GL buffer may be drawn into while the worker
+     * reads it; the worker checks the tiles it converted afterwards. */
     if (flip) {
-        struct hfx_shm_map *map = hfx_shm_cache_find(&c->maps, m->surface);
-        if (!map || hfx_engine_scanout_compare_deferred(c->q->engine, c->scanout, m->surface,
-                                                        m->stride, NULL, 0, release_map,
-                                                        hfx_shm_map_ref(map)) < 0) {
-            if (map)
-                hfx_shm_map_unref(map);
-            hfx_engine_scanout_compare(c->q->engine, c->scanout, m->surface, m->stride, NULL, 0);
-        }
-    } else if (show_new(c)) {
-        drop_surface(c);
+        compare_mapped(c, NULL);
+    } else {
+        struct hfx_shm_map *map = hfx_shm_cache_find(&c->maps, c->shown);
+        if (map)
+            hfx_shm_map_begin_read(map);
+        const char *why = show_new(c);
+        if (map)
+            hfx_shm_map_end_read(map);
+        if (why)
+            drop_surface(c);
     }
-    c->map_covered = c->shown != NULL;
+    /* QEMU flushes a GL scanout's rendering only before UpdateDMABUF (a
+     * glFlush), so the one behind a ScanoutDMABUF is compared too. */
+    c->map_covered = c->shown != NULL && !c->dmabuf;
+}
+
+/* UpdateDMABUF: the GL scanout shown changed in (x, y, w, h) of its buffer.
+ * QEMU holds the guest's GL rendering back (graphic_hw_gl_block) until the
+ * reply, which goes out before the worker reads anything. */
+static const char *on_update_dmabuf(struct console *c, GVariant *params)
+{
+    gint32 x, y, w, h;
+    g_variant_get(params, "(iiii)", &x, &y, &w, &h);
+    if (!c->shown || !c->dmabuf) {
+        /* QEMU sends a GL console's damage whether or not it could send
+         * the scanout: its EGL could not export the texture (without a
+         * GPU). Refusing each would only fill QEMU's log. */
+        if (!c->gl_warned && !c->dmabuf_seen) {
+            c->gl_warned = true;
+            hfx_log(HFX_LOG_ERROR,
+                    "console %u: QEMU sends this head's GL updates (UpdateDMABUF) but no "
+                    "DMABUF scanout has come: it is a GL console (virtio-gpu-gl, virgl, with "
+                    "-display dbus,gl=on) whose scanouts QEMU cannot export as DMABUFs (its "
+                    "log says \"dbus_scanout_texture: failed to get fd for texture\"; Mesa's "
+                    "software renderer exports none). No picture of this head can reach the "
+                    "D-Bus front end: run the exporter inside QEMU instead (scripts/build-qemu, "
+                    "-object helix-frame-export: qemu/README.md), which reads GL heads back in "
+                    "QEMU, or give this VM a 2D display (virtio-gpu-pci, or gl=off)",
+                    c->qemu_id);
+        }
+        return NULL;
+    }
+    if (w < 0 || h < 0)
+        return "negative rectangle";
+    /* In the buffer's coordinates (virtio-gpu flushes a resource, which
+     * several heads may show parts of): this head's part only. */
+    int64_t x1 = (int64_t)x - c->dmabuf_x, y1 = (int64_t)y - c->dmabuf_y;
+    int64_t x2 = x1 + w, y2 = y1 + h;
+    x1 = x1 < 0 ? 0 : x1;
+    y1 = y1 < 0 ? 0 : y1;
+    x2 = x2 > c->width ? c->width : x2;
+    y2 = y2 > c->height ? c->height : y2;
+    if (x1 >= x2 || y1 >= y2)
+        return NULL;
+    struct hfx_rect r = {(int32_t)x1, (int32_t)y1, (int32_t)(x2 - x1), (int32_t)(y2 - y1)};
+    compare_mapped(c, &r);
+    return NULL;
 }
 
 static const char *on_update_map(struct console *c, GVariant *params)
 {
     gint32 x, y, w, h;
     g_variant_get(params, "(iiii)", &x, &y, &w, &h);
-    if (!c->shown || c->shown == c->pixels)
+    if (!c->shown || c->shown == c->pixels || c->dmabuf)
         return "UpdateMap without a ScanoutMap";
     if (!rect_fits(x, y, w, h, c->width, c->height))
         return "rectangle outside the surface";
@@ -440,37 +621,68 @@ static void end_console(struct console *c)
     g_mutex_unlock(&c->lock);
 }
 
+/* One of QEMU's calls (listener_methods), with the console's lock held:
+ * NULL, or why it is refused. A surface mapped (ScanoutMap, a DMABUF) is
+ * left in *m for show_mapped, which runs after the reply. */
+static const char *handle_call(struct console *c, const char *method, GVariant *params,
+                               GDBusMessage *msg, struct mapped *m)
+{
+    if (!strcmp(method, "Scanout"))
+        return on_scanout(c, params);
+    if (!strcmp(method, "Update"))
+        return on_update(c, params);
+    if (!strcmp(method, "ScanoutMap"))
+        return on_scanout_map(c, params, msg, m);
+    if (!strcmp(method, "UpdateMap"))
+        return on_update_map(c, params);
+    if (!strcmp(method, "ScanoutDMABUF") || !strcmp(method, "ScanoutDMABUF2")) {
+        const char *why = on_scanout_dmabuf(c, params, msg, !strcmp(method, "ScanoutDMABUF2"), m);
+        c->dmabuf_seen = true;
+        /* The guest shows a buffer that cannot be read: the stream ends
+         * rather than show the one before. */
+        if (why && c->dmabuf)
+            end_console_locked(c);
+        if (!why)
+            c->last_refusal[0] = 0;
+        return why;
+    }
+    if (!strcmp(method, "UpdateDMABUF"))
+        return on_update_dmabuf(c, params);
+    if (!strcmp(method, "Disable")) {
+        hfx_log(HFX_LOG_DEBUG, "console %u: disabled", c->qemu_id);
+        end_console_locked(c);
+    } else if (!strcmp(method, "MouseSet")) {
+        on_mouse_set(c, params);
+    } else if (!strcmp(method, "CursorDefine")) {
+        return on_cursor_define(c, params);
+    }
+    return NULL;
+}
+
+/* A refusal goes to the log; the same one again right after (QEMU sends a
+ * GL scanout per page flip) only at debug level. */
+static void log_refusal(struct console *c, const char *method, const char *why)
+{
+    char line[sizeof c->last_refusal];
+    snprintf(line, sizeof line, "%s refused: %s", method, why);
+    hfx_log(strcmp(line, c->last_refusal) ? HFX_LOG_WARN : HFX_LOG_DEBUG,
+            "console %u: %s (surface %ux%u)", c->qemu_id, line, c->width, c->height);
+    memcpy(c->last_refusal, line, sizeof line);
+}
+
 static void listener_call(GDBusConnection *conn, const char *sender, const char *path,
                           const char *iface, const char *method, GVariant *params,
                           GDBusMethodInvocation *inv, gpointer data)
 {
     struct console *c = data;
-    const char *why = NULL;
     struct mapped mapped = {0};
     /* Not across the calls follow_resize makes and waits for: the filter
      * takes no lock while this call is counted in `dispatched`. */
     g_mutex_lock(&c->lock);
-    if (!strcmp(method, "Scanout")) {
-        why = on_scanout(c, params);
-    } else if (!strcmp(method, "Update")) {
-        why = on_update(c, params);
-    } else if (!strcmp(method, "ScanoutMap")) {
-        why = on_scanout_map(c, params, g_dbus_method_invocation_get_message(inv), &mapped);
-    } else if (!strcmp(method, "UpdateMap")) {
-        why = on_update_map(c, params);
-    } else if (!strcmp(method, "Disable")) {
-        hfx_log(HFX_LOG_DEBUG, "console %u: disabled", c->qemu_id);
-        end_console_locked(c);
-    } else if (!strcmp(method, "ScanoutDMABUF") || !strcmp(method, "UpdateDMABUF")) {
-        why = "DMABUF scanouts are not supported (use a 2D display device or gl=off)";
-    } else if (!strcmp(method, "MouseSet")) {
-        on_mouse_set(c, params);
-    } else if (!strcmp(method, "CursorDefine")) {
-        why = on_cursor_define(c, params);
-    }
+    const char *why =
+        handle_call(c, method, params, g_dbus_method_invocation_get_message(inv), &mapped);
     if (why) {
-        hfx_log(HFX_LOG_WARN, "console %u: %s refused: %s (surface %ux%u)", c->qemu_id, method,
-                why, c->width, c->height);
+        log_refusal(c, method, why);
         /* A refused ScanoutMap makes QEMU send this listener pixels again. */
         g_dbus_method_invocation_return_error(inv, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, "%s",
                                               why);
@@ -499,14 +711,17 @@ static const struct {
     {"org.qemu.Display1.Listener", "CursorDefine", "iiiiay"},
     {MAP_IFACE, "ScanoutMap", "huuuuu"},
     {MAP_IFACE, "UpdateMap", "iiii"},
+    {DMABUF2_IFACE, "ScanoutDMABUF2", "ahuuuuauauuuuutb"},
 };
 
 /* On GDBus's worker thread, for every message QEMU sends on the listener
  * connection, before GDBus dispatches it. A page flip (ScanoutMap, then
- * UpdateMap) and pointer moves are handled right here: no hop to the front
- * end's thread and back for the reply, no method invocation. The engine's
- * compare of a flip runs on the scanout's worker (show_mapped), so the
- * ScanoutMap reply QEMU waits for goes out at once. */
+ * UpdateMap; a GL head's ScanoutDMABUF(2), then UpdateDMABUF) and pointer
+ * moves are handled right here: no hop to the front end's thread and back
+ * for the reply, no method invocation. The engine's compare of a flip runs
+ * on the scanout's worker (show_mapped, compare_mapped), so the replies
+ * QEMU waits for (ScanoutMap; UpdateDMABUF, which holds the guest's GL
+ * rendering back) go out at once. */
 static GDBusMessage *listener_filter(GDBusConnection *conn, GDBusMessage *msg, gboolean incoming,
                                      gpointer data)
 {
@@ -526,26 +741,18 @@ static GDBusMessage *listener_filter(GDBusConnection *conn, GDBusMessage *msg, g
             k = (int)i;
     if (k < 0)
         return msg;   /* GDBus answers it (properties, errors) */
-    bool mine = !strcmp(method, "ScanoutMap") || !strcmp(method, "UpdateMap") ||
-                !strcmp(method, "MouseSet");
+    bool mine = strcmp(method, "Scanout") && strcmp(method, "Update") &&
+                strcmp(method, "Disable") && strcmp(method, "CursorDefine");
     if (!mine || atomic_load(&c->dispatched) > 0) {
         atomic_fetch_add(&c->dispatched, 1);
         return msg;
     }
     GVariant *params = g_dbus_message_get_body(msg);
-    const char *why = NULL;
     struct mapped mapped = {0};
     g_mutex_lock(&c->lock);
-    if (!strcmp(method, "ScanoutMap")) {
-        why = on_scanout_map(c, params, msg, &mapped);
-    } else if (!strcmp(method, "UpdateMap")) {
-        why = on_update_map(c, params);
-    } else {
-        on_mouse_set(c, params);
-    }
+    const char *why = handle_call(c, method, params, msg, &mapped);
     if (why)
-        hfx_log(HFX_LOG_WARN, "console %u: %s refused: %s (surface %ux%u)", c->qemu_id, method,
-                why, c->width, c->height);
+        log_refusal(c, method, why);
     if (!(g_dbus_message_get_flags(msg) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED)) {
         /* A refused ScanoutMap makes QEMU send this listener pixels again. */
         GDBusMessage *reply = why ? g_dbus_message_new_method_error(
@@ -562,12 +769,13 @@ static GDBusMessage *listener_filter(GDBusConnection *conn, GDBusMessage *msg, g
 }
 
 /* Interfaces (org.qemu.Display1.Listener): the optional interfaces this
- * listener serves. QEMU 10 reads it when the listener registers. */
+ * listener serves. QEMU 10 reads it when the listener registers (10.0 looks
+ * for Unix.Map; 10.1 for Unix.ScanoutDMABUF2 as well). */
 static GVariant *listener_get_property(GDBusConnection *conn, const char *sender,
                                        const char *path, const char *iface, const char *name,
                                        GError **error, gpointer data)
 {
-    static const char *const extra[] = {MAP_IFACE, NULL};
+    static const char *const extra[] = {MAP_IFACE, DMABUF2_IFACE, NULL};
     if (strcmp(name, "Interfaces")) {
         g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "no property %s", name);
         return NULL;
@@ -631,8 +839,12 @@ static void on_listener_ready(GObject *src, GAsyncResult *res, gpointer data)
                                                              q->listener_info->interfaces[1],
                                                              &listener_vtable, c, NULL, &e);
     if (c->map_object_id)
+        c->dmabuf2_object_id = g_dbus_connection_register_object(
+            c->listener, LISTENER_PATH, q->listener_info->interfaces[2], &listener_vtable, c,
+            NULL, &e);
+    if (c->dmabuf2_object_id)
         c->filter_id = g_dbus_connection_add_filter(c->listener, listener_filter, c, NULL);
-    if (!c->map_object_id) {
+    if (!c->dmabuf2_object_id) {
         hfx_log(HFX_LOG_ERROR, "console %u: the listener connection failed: %s", c->qemu_id,
                 e->message);
         g_error_free(e);
@@ -917,6 +1129,8 @@ void hfx_qemu_dbus_stop(struct hfx_qemu_dbus *q)
                 g_dbus_connection_unregister_object(c->listener, c->object_id);
             if (c->map_object_id)
                 g_dbus_connection_unregister_object(c->listener, c->map_object_id);
+            if (c->dmabuf2_object_id)
+                g_dbus_connection_unregister_object(c->listener, c->dmabuf2_object_id);
             g_object_unref(c->listener);
         }
         if (c->shown)

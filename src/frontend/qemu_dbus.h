@@ -5,10 +5,13 @@
  * virtio-gpu head on (a connector the guest sees connect) or off.
  *
  * QEMU 10 shares surfaces as memfds (ScanoutMap/UpdateMap), which are mapped
- * read-only; QEMU 7.2 sends their pixels. QEMU calls the listener without
- * waiting for replies, but for ScanoutMap, which is answered before any work,
- * so nothing here can hold the VM up: if this process dies, QEMU drops the
- * listener and runs on. */
+ * read-only; QEMU 7.2 sends their pixels. A display with gl=on sends GL heads
+ * as DMABUFs (ScanoutDMABUF, ScanoutDMABUF2, UpdateDMABUF): linear ones are
+ * mapped the same way, others refused with a reason, and a head whose
+ * DMABUFs never come (QEMU could not export them) is reported once. QEMU
+ * calls the listener without waiting for replies, but for ScanoutMap and
+ * UpdateDMABUF, which are answered before any work, so nothing here can hold
+ * the VM up: if this process dies, QEMU drops the listener and runs on. */
 #ifndef HFX_FRONTEND_QEMU_DBUS_H
 #define HFX_FRONTEND_QEMU_DBUS_H
 

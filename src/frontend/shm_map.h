@@ -14,7 +14,13 @@
  * thread (the engine's deferred compare) takes one with hfx_shm_map_ref and
  * drops it with hfx_shm_map_unref (any thread); the memory is unmapped when
  * the last reference goes, so eviction and hfx_shm_cache_clear never pull a
- * mapping from under a reader, and never wait for one either. */
+ * mapping from under a reader, and never wait for one either.
+ *
+ * QEMU's GL scanouts (ScanoutDMABUF) are DMABUFs: mapped the same way once
+ * their layout is checked (frontend/dmabuf.h), with the mapping keeping a
+ * duplicate of the fd for the CPU-access bracket DMA_BUF_IOCTL_SYNC wants
+ * around reads (hfx_shm_map_begin_read/end_read). A DMABUF's size is not
+ * in fstat's st_size: it comes from lseek(SEEK_END). */
 #ifndef HFX_FRONTEND_SHM_MAP_H
 #define HFX_FRONTEND_SHM_MAP_H
 
@@ -33,6 +39,8 @@ struct hfx_shm_map {
     off_t start;            /* page-aligned file offset of base */
     size_t len;             /* bytes mapped from start */
     uint8_t *base;
+    int fd;                 /* a duplicate kept for DMA_BUF_IOCTL_SYNC; -1: none */
+    atomic_bool no_sync;    /* the fd refused DMA_BUF_IOCTL_SYNC (not a DMABUF) */
     uint64_t used;          /* the cache's clock at its last use */
     /* The front end's: a reader may have seen the buffer change under it
      * (qemu_dbus.c). Touched only by the cache's owner. */
@@ -60,6 +68,18 @@ struct hfx_shm_cache {
 const uint8_t *hfx_shm_cache_map(struct hfx_shm_cache *c, int fd, uint32_t offset,
                                  uint32_t width, uint32_t height, uint32_t stride,
                                  struct hfx_shm_map **map, char *err, size_t errlen);
+/* The size of what fd refers to: st_size for a file (a memfd), else where
+ * lseek(SEEK_END) lands (a DMABUF; the offset is put back to 0). -1 with
+ * err filled when neither tells (a pipe, a socket). */
+int hfx_shm_fd_size(int fd, uint64_t *size, char *err, size_t errlen);
+/* The bytes [start, start + len) of fd, which must lie within its size
+ * (hfx_shm_fd_size), mapped PROT_READ/MAP_SHARED or found mapped already,
+ * as hfx_shm_cache_map does; returns the byte at start. With keep_fd the
+ * mapping holds a duplicate of fd (for hfx_shm_map_begin_read). NULL with
+ * err filled when it cannot. */
+const uint8_t *hfx_shm_cache_map_range(struct hfx_shm_cache *c, int fd, uint64_t start,
+                                       uint64_t len, bool keep_fd, struct hfx_shm_map **map,
+                                       char *err, size_t errlen);
 /* Drops the cache's reference to every mapping but the one holding `keep`
  * (NULL: all of them); those without readers are unmapped at once. */
 void hfx_shm_cache_clear(struct hfx_shm_cache *c, const uint8_t *keep);
@@ -70,5 +90,11 @@ struct hfx_shm_map *hfx_shm_map_ref(struct hfx_shm_map *m);
 void hfx_shm_map_unref(struct hfx_shm_map *m);
 /* Whether anyone but the cache holds a reference (a reader in flight). */
 bool hfx_shm_map_busy(struct hfx_shm_map *m);
+/* Brackets CPU reads of a DMABUF mapping (DMA_BUF_IOCTL_SYNC, START or END
+ * with READ; START waits for the GPU's pending writes where the exporter
+ * fences them). Any thread; nothing for a mapping without a kept fd, and
+ * nothing more once the fd has refused the ioctl (a memfd: ENOTTY). */
+void hfx_shm_map_begin_read(struct hfx_shm_map *m);
+void hfx_shm_map_end_read(struct hfx_shm_map *m);
 
 #endif
