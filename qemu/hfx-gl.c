@@ -41,6 +41,9 @@
 #define POLL_MS 2
 #define IDLE_POLLS 125
 
+/* Reads in a row dropped because the guest flipped during them (torn). */
+#define MAX_DROPS 2
+
 /* A fence the guest's rendering never reaches (a wedged driver) must not
  * hold the reader forever: it reads what is there and goes on. */
 #define FENCE_TIMEOUT_NS 1000000000ull
@@ -146,6 +149,7 @@ struct HfxGlReader {
     uint32_t seen_epoch;        /* the reader's: the epoch its copy belongs to */
     Geometry want;
     bool retarget;              /* another texture: a flip or a new size */
+    uint32_t flips;             /* scanouts set so far (torn) */
     bool dirty;                 /* an update came: read `damage` */
     struct hfx_rect damage;     /* bounding box of the updates, head coordinates */
     GLsync fence;               /* behind the newest update's rendering */
@@ -154,6 +158,7 @@ struct HfxGlReader {
     GLuint fbo;
     Mirror *mirror;
     bool warned;                /* of a fence that timed out, once */
+    int drops;                  /* reads dropped in a row (torn) */
     HfxTiming readbacks;        /* read by the statistics: a snapshot */
     uint64_t bytes;
 };
@@ -265,6 +270,22 @@ static struct hfx_rect read_back(HfxGlReader *rd, const Geometry *g, bool retarg
     return damage;
 }
 
+/* Under the lock, after a read: whether to drop it. The guest flipped
+ * away while it was read (a double-buffered guest then draws into the
+ * texture just read: the copy may hold parts of two frames) and a read of
+ * the new buffer is due anyway. A new size's first read is always kept (the
+ * engine needs the surface), and so is every MAX_DROPS+1th, so a guest that
+ * flips faster than a frame is read is still shown. */
+static bool torn(HfxGlReader *rd, bool fresh, uint32_t flips)
+{
+    if (fresh || rd->flips == flips || rd->drops >= MAX_DROPS) {
+        rd->drops = 0;
+        return false;
+    }
+    rd->drops++;
+    return true;
+}
+
 /* Under the lock, so a disable on the main thread cannot come in between. */
 static void hand_to_engine(HfxGlReader *rd, bool fresh, struct hfx_rect r)
 {
@@ -338,7 +359,7 @@ static void *reader_thread(void *opaque)
         bool retarget = rd->retarget;
         struct hfx_rect damage = rd->damage;
         GLsync fence = rd->fence;
-        uint32_t epoch = rd->epoch;
+        uint32_t epoch = rd->epoch, flips = rd->flips;
         rd->retarget = rd->dirty = false;
         rd->damage = (struct hfx_rect){0, 0, 0, 0};
         rd->fence = NULL;
@@ -348,7 +369,7 @@ static void *reader_thread(void *opaque)
         struct hfx_rect done = read_back(rd, &g, retarget, damage, fence, &fresh);
 
         qemu_mutex_lock(&rd->lock);
-        if (done.w > 0 && epoch == rd->epoch) {
+        if (done.w > 0 && epoch == rd->epoch && !torn(rd, fresh, flips)) {
             hand_to_engine(rd, fresh, done);
         } else if (retarget && done.w <= 0) {
             rd->retarget = true;    /* attach again with the next update */
@@ -417,6 +438,7 @@ void hfx_gl_reader_scanout(HfxGlReader *rd, uint32_t texture, bool y0_top,
     qemu_mutex_lock(&rd->lock);
     rd->want = (Geometry){texture, backing_width, backing_height, x, y, width, height, y0_top};
     rd->retarget = true;
+    rd->flips++;
     rd->shown = true;
     /* Read at the update that follows, when the guest has drawn. */
     qemu_mutex_unlock(&rd->lock);

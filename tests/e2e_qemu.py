@@ -547,6 +547,11 @@ def gl_checks(tmp, addr, port, serial, run, ck):
         least = 0.8 if head in dumb else 0.6
         ok = ok and b[0] == 0 and d[0] == 0 and fb > 10 and fd >= least * fb
         detail.append("head %d %.1f -> %.1f fps" % (head, fb, fd))
+        for what, (rc, lines) in (("without", b), ("with", d)):
+            if rc != 0:
+                notes = [l for l in lines if " reads #" in l or "below" in l][:3]
+                detail.append("head %d %s it: hfx sub exit %d: %s" % (
+                    head, what, rc, "; ".join(notes + lines[-1:])))
     ck("stalled subscriber", ok, "a subscriber of head 1 that never reads; each head's rate "
        "(its rendering rate) without and with it, another subscriber of head 1's included: " +
        ", ".join(detail) + " (at least 80 % on the demo's heads, 60 % on kmscube's; every "
