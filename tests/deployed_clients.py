@@ -326,13 +326,17 @@ def free_port():
 
 
 class Server:
-    def __init__(self, workload, extra=()):
+    """`hfx serve` with the synthetic source on a free port (also used by
+    sub_stats.py)."""
+
+    def __init__(self, workload, extra=(), heads=2):
         self.bin = os.environ.get("HFX_BIN")
         if not self.bin:
             raise CheckFailed("HFX_BIN is not set (run through meson test)")
         self.port = free_port()
         self.args = [self.bin, "serve", "--listen", "tcp:%s:%d" % (ADDR, self.port),
-                     "--heads", "2", "--size", "640x360", "--workload", workload] + list(extra)
+                     "--heads", str(heads), "--size", "640x360",
+                     "--workload", workload] + list(extra)
         self.log = tempfile.TemporaryFile()
         self.proc = None
         self.stopped = None  # None: running; "": stopped cleanly; else why not

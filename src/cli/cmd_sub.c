@@ -11,6 +11,7 @@
 #include "client/hfx-client.h"
 #include "proto/hxfr.h"
 #include "client/decode.h"
+#include "client/stream_stats.h"
 #include "client/verify.h"
 #include "common/clock.h"
 #include "source/synth.h"
@@ -25,7 +26,8 @@ static const char help[] =
     "\n"
     "  --connect ADDR   server address (default " HFX_DEFAULT_ADDR ")\n"
     "  --scanout N      scanout to watch, 0..15 (default 0)\n"
-    "  --output FILE    write the stream here; '-' = stdout (default when not a terminal)\n"
+    "  --output FILE    write the stream here; '-' = stdout (default when not a terminal;\n"
+    "                   on a terminal --stats drops the stream)\n"
     "  --frames N       stop after N frames\n"
     "  --duration SEC   stop after SEC seconds\n"
     "  --bitrate BPS    ask for this bitrate (CONFIG_REQ)\n"
@@ -41,7 +43,26 @@ static const char help[] =
     "                   one before it (QEMU 7.2's D-Bus display sends page-flipped surfaces\n"
     "                   by reference, so one can be read after the guest drew the next)\n"
     "  --reconnect      when the stream is lost, connect again (with backoff) and resume\n"
-    "  --quiet          no progress lines\n";
+    "  --quiet          no progress lines\n"
+    "  --stats          measure the stream as the platform's `benchmark` does, on stderr:\n"
+    "                   each second (counted from the subscription) that second's frames\n"
+    "                   and fps; at the end the average fps (all frames over the time), min\n"
+    "                   and max fps over the one-second windows, keyframes, bandwidth,\n"
+    "                   average and min-max frame size, jitter, the gaps over 50, 100 and\n"
+    "                   200 ms, and a verdict. Runs 10 s unless --duration or --frames is\n"
+    "                   given (--frames or a signal can end it in part of a second, which\n"
+    "                   gets a line too). Jitter: the population standard deviation, in\n"
+    "                   ms, of the gaps between consecutive frames' arrivals; a gap is\n"
+    "                   \"over 50 ms\" when strictly longer. Verdict: the average fps is\n"
+    "                   EXCELLENT at >= 95% of --target-fps, GOOD >= 80%, DEGRADED >= 50%,\n"
+    "                   else POOR. A still screen sends no frames (the exporter sends\n"
+    "                   nothing for an unchanged picture), so fps measures how often the\n"
+    "                   picture changes, not the stream's health: an idle desktop rates\n"
+    "                   POOR, as it does in the platform's tool. The verdict does not\n"
+    "                   change the exit status\n"
+    "  --target-fps N   the rate --stats' verdict compares with, 1..1000 (default 60)\n"
+    "  --stats-json F   --stats, and its numbers as one JSON object on one line in F at\n"
+    "                   the end; '-' = stdout, when the stream goes to --output FILE\n";
 
 static atomic_bool stop;
 
@@ -52,9 +73,9 @@ static void on_signal(int sig)
 }
 
 struct sub_opts {
-    const char *addr, *output, *token_arg, *token_file;
-    uint32_t scanout, frames, duration, bitrate, min_psnr;
-    bool extended, decode, quiet, allow_stale, reconnect;
+    const char *addr, *output, *token_arg, *token_file, *stats_json;
+    uint32_t scanout, frames, duration, bitrate, min_psnr, target_fps;
+    bool extended, decode, quiet, allow_stale, reconnect, stats;
     int check; /* workload to compare with, -1 for none */
 };
 
@@ -62,7 +83,7 @@ static int parse(int argc, char **argv, struct sub_opts *o)
 {
     enum { O_CONNECT = 256, O_SCANOUT, O_OUTPUT, O_FRAMES, O_DURATION, O_BITRATE, O_EXT, O_DECODE,
            O_QUIET, O_CHECK, O_MIN_PSNR, O_ALLOW_STALE, O_RECONNECT, O_TOKEN,
-           O_TOKEN_FILE };
+           O_TOKEN_FILE, O_STATS, O_TARGET_FPS, O_STATS_JSON };
     static const struct option opts[] = {
         {"connect", 1, 0, O_CONNECT}, {"scanout", 1, 0, O_SCANOUT}, {"output", 1, 0, O_OUTPUT},
         {"frames", 1, 0, O_FRAMES}, {"duration", 1, 0, O_DURATION},
@@ -70,7 +91,8 @@ static int parse(int argc, char **argv, struct sub_opts *o)
         {"quiet", 0, 0, O_QUIET}, {"check", 1, 0, O_CHECK}, {"min-psnr", 1, 0, O_MIN_PSNR},
         {"allow-stale", 0, 0, O_ALLOW_STALE}, {"reconnect", 0, 0, O_RECONNECT},
         {"token", 1, 0, O_TOKEN}, {"token-file", 1, 0, O_TOKEN_FILE},
-        {"help", 0, 0, 'h'}, {0}};
+        {"stats", 0, 0, O_STATS}, {"target-fps", 1, 0, O_TARGET_FPS},
+        {"stats-json", 1, 0, O_STATS_JSON}, {"help", 0, 0, 'h'}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         int rc = 0;
@@ -100,6 +122,12 @@ static int parse(int argc, char **argv, struct sub_opts *o)
         case O_TOKEN: o->token_arg = optarg; break;
         case O_TOKEN_FILE: o->token_file = optarg; break;
         case O_MIN_PSNR: rc = cli_uint("--min-psnr", optarg, 1, 99, &o->min_psnr); break;
+        case O_STATS: o->stats = true; break;
+        case O_TARGET_FPS: rc = cli_uint("--target-fps", optarg, 1, 1000, &o->target_fps); break;
+        case O_STATS_JSON:
+            o->stats_json = optarg;
+            o->stats = true;
+            break;
         case 'h': fputs(help, stdout); exit(0);
         default: fputs(help, stderr); return -1;
         }
@@ -110,20 +138,28 @@ static int parse(int argc, char **argv, struct sub_opts *o)
         fprintf(stderr, "hfx sub: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (o->target_fps && !o->stats) {
+        fprintf(stderr, "hfx sub: --target-fps is for --stats\n");
+        return -1;
+    }
+    if (!o->target_fps)
+        o->target_fps = 60;
+    if (o->stats && !o->duration && !o->frames)
+        o->duration = 10; /* the platform's benchmark's default */
     return 0;
 }
 
-static FILE *open_output(const char *path)
+static FILE *open_output(const char *path, bool stats)
 {
-    if (!path) {
-        if (isatty(STDOUT_FILENO)) {
+    if (!path && isatty(STDOUT_FILENO)) {
+        if (!stats) {
             fprintf(stderr, "hfx sub: stdout is a terminal; pipe it (hfx sub | ffplay -) or use "
                             "--output FILE\n");
             return NULL;
         }
-        return stdout;
+        path = "/dev/null"; /* only the numbers are wanted */
     }
-    if (!strcmp(path, "-"))
+    if (!path || !strcmp(path, "-"))
         return stdout;
     FILE *f = fopen(path, "wb");
     if (!f)
@@ -141,6 +177,10 @@ struct progress {
 
 static void report(const struct sub_opts *o, struct progress *p, bool final)
 {
+    /* --stats prints its own lines; the last progress line stays for
+     * --decode's counts. */
+    if (o->stats && !(final && o->decode))
+        return;
     int64_t now = hfx_now_ns();
     double secs = (double)(now - p->window_start) / 1e9;
     if (!final && secs < 1.0)
@@ -169,6 +209,96 @@ static void report(const struct sub_opts *o, struct progress *p, bool final)
     }
     p->window_start = now;
     p->window_frames = p->window_bytes = 0;
+}
+
+/* --stats: a window's line, each second and for the part of one a run ends in. */
+static void stats_windows(const struct sub_opts *o, struct hfx_stream_stats *st, int64_t now)
+{
+    struct hfx_stats_window w;
+    while (hfx_stream_stats_window(st, now, &w)) {
+        if (o->quiet)
+            continue;
+        fprintf(stderr, "hfx sub: scanout %u: second %" PRIu64, o->scanout, w.index + 1);
+        if (w.partial)
+            fprintf(stderr, " (%.2f s)", w.seconds);
+        fprintf(stderr, ": %" PRIu64 " frames (%" PRIu64 " key), %.1f fps, %.0f kbit/s\n",
+                w.frames, w.keyframes, w.fps,
+                w.seconds > 0 ? (double)w.bytes * 8 / w.seconds / 1000 : 0.0);
+    }
+}
+
+/* How long to wait for a frame so each second's line comes on time and the
+ * measurement ends at `end`. */
+static int stats_wait(const struct hfx_stream_stats *st, int64_t end)
+{
+    int64_t until = hfx_stream_stats_window_end(st);
+    if (end < until)
+        until = end;
+    int64_t ns = until - hfx_now_ns();
+    if (ns <= 0)
+        return 0;
+    return ns >= 200000000 ? 200 : (int)((ns + 999999) / 1000000);
+}
+
+/* --stats' summary on stderr, and in JSON where --stats-json says; -1 when
+ * the JSON could not be written. */
+static int stats_report(const struct sub_opts *o, const struct hfx_stream_stats *st, FILE *json)
+{
+    struct hfx_stats_summary s;
+    hfx_stream_stats_summary(st, 0, &s);
+    enum hfx_stats_verdict v = hfx_stats_verdict(s.fps_average, o->target_fps);
+    unsigned id = o->scanout;
+    fprintf(stderr, "hfx sub: scanout %u: stats over %.2f s (%" PRIu64 " one-second windows): %"
+                    PRIu64 " frames\n", id, s.seconds, s.windows, s.frames);
+    fprintf(stderr, "hfx sub: scanout %u: fps: average %.1f, min %.1f, max %.1f\n", id,
+            s.fps_average, s.fps_min, s.fps_max);
+    fprintf(stderr, "hfx sub: scanout %u: keyframes: %" PRIu64 "\n", id, s.keyframes);
+    fprintf(stderr, "hfx sub: scanout %u: bandwidth: %.0f kbit/s\n", id, s.kbit_per_s);
+    fprintf(stderr, "hfx sub: scanout %u: frame size: average %.0f bytes, min %" PRIu64
+                    ", max %" PRIu64 "\n", id, s.frame_bytes_average, s.frame_bytes_min,
+            s.frame_bytes_max);
+    fprintf(stderr, "hfx sub: scanout %u: jitter: %.2f ms (the standard deviation of the %" PRIu64
+                    " gaps between frame arrivals; mean gap %.2f ms, longest %.1f ms)\n",
+            id, s.jitter_ms, s.gaps, s.gap_mean_ms, s.gap_max_ms);
+    fprintf(stderr, "hfx sub: scanout %u: gaps:", id);
+    for (int i = 0; i < HFX_STATS_GAP_LIMITS; i++)
+        fprintf(stderr, "%s %" PRIu64 " over %u ms", i ? "," : "", s.gaps_over[i],
+                hfx_stats_gap_limit_ms[i]);
+    fprintf(stderr, "\nhfx sub: scanout %u: verdict: %s (%.1f fps is %.0f%% of the target %u "
+                    "fps)\n", id, hfx_stats_verdict_name(v), s.fps_average,
+            s.fps_average * 100 / o->target_fps, o->target_fps);
+    if (!json)
+        return 0;
+    char members[2048];
+    int n = hfx_stats_json_members(members, sizeof members, &s, o->target_fps);
+    if (n < 0 || (size_t)n >= sizeof members ||
+        fprintf(json, "{\"scanout\":%u,%s}\n", id, members) < 0 || fflush(json) != 0) {
+        fprintf(stderr, "hfx sub: writing the --stats-json numbers failed\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* --stats-json's file, opened before subscribing so a bad path fails early. */
+static int open_stats_json(const struct sub_opts *o, FILE *out, FILE **json)
+{
+    *json = NULL;
+    if (!o->stats_json)
+        return 0;
+    if (!strcmp(o->stats_json, "-")) {
+        if (out == stdout) {
+            fprintf(stderr, "hfx sub: --stats-json - needs the stream elsewhere (--output FILE)\n");
+            return -1;
+        }
+        *json = stdout;
+        return 0;
+    }
+    *json = fopen(o->stats_json, "w");
+    if (!*json) {
+        perror(o->stats_json);
+        return -1;
+    }
+    return 0;
 }
 
 static void check_frame(const struct sub_opts *o, struct hfx_decoder *dec, struct hfx_verify *ver,
@@ -209,9 +339,14 @@ int cmd_sub(int argc, char **argv)
     struct sub_opts o = {.addr = HFX_DEFAULT_ADDR, .check = -1, .min_psnr = 30};
     if (parse(argc, argv, &o) < 0)
         return 2;
-    FILE *out = open_output(o.output);
+    FILE *out = open_output(o.output, o.stats), *json;
     if (!out)
         return 2;
+    if (open_stats_json(&o, out, &json) < 0) {
+        if (out != stdout)
+            fclose(out);
+        return 2;
+    }
     char err[512], token_buf[HXFR_MAX_TOKEN + 1];
     bool bad;
     const char *token = cli_token(o.token_arg, o.token_file, token_buf, &bad);
@@ -235,11 +370,17 @@ int cmd_sub(int argc, char **argv)
     struct hfx_verify *ver = o.check >= 0 ? hfx_verify_new((enum hfx_workload)o.check) : NULL;
     struct progress p = {.start = hfx_now_ns(), .last_number = -1, .worst_psnr = 99};
     p.window_start = p.start;
-    int64_t end = o.duration ? hfx_now_ns() + (int64_t)o.duration * 1000000000 : INT64_MAX;
+    int64_t end = o.duration ? p.start + (int64_t)o.duration * 1000000000 : INT64_MAX;
+    struct hfx_stream_stats st;
+    hfx_stream_stats_init(&st, p.start);
     int rc = 0;
     while (!atomic_load(&stop) && (!o.frames || p.frames < o.frames) && hfx_now_ns() < end) {
         struct hfx_client_frame f;
-        int r = hfx_client_next(client, &f, 200, err, sizeof err);
+        int r = hfx_client_next(client, &f, o.stats ? stats_wait(&st, end) : 200, err,
+                                sizeof err);
+        int64_t now = hfx_now_ns(); /* the frame's arrival */
+        if (o.stats)
+            stats_windows(&o, &st, now < end ? now : end);
         if (r < 0) {
             fprintf(stderr, "hfx sub: %s\n", err);
             if (!strstr(err, "closed")) /* the server ending the stream is a clean end */
@@ -247,6 +388,8 @@ int cmd_sub(int argc, char **argv)
             break;
         }
         if (r > 0 && f.data) {
+            if (o.stats && now < end)
+                hfx_stream_stats_frame(&st, now, f.size, f.keyframe);
             if (fwrite(f.data, 1, f.size, out) != f.size) {
                 fprintf(stderr, "hfx sub: writing the stream failed (reader gone?)\n");
                 break;
@@ -265,6 +408,15 @@ int cmd_sub(int argc, char **argv)
         report(&o, &p, false);
     }
     report(&o, &p, true);
+    if (o.stats) {
+        int64_t now = hfx_now_ns();
+        hfx_stream_stats_end(&st, now < end ? now : end);
+        stats_windows(&o, &st, 0);
+        if (stats_report(&o, &st, json) < 0)
+            rc = 1;
+    }
+    if (json && json != stdout)
+        fclose(json);
     if (dec && (p.out_of_order || p.undecodable || p.below_psnr || !p.frames ||
                 (p.stale && !o.allow_stale)))
         rc = 1;
