@@ -337,6 +337,7 @@ class Server:
         self.args = [self.bin, "serve", "--listen", "tcp:%s:%d" % (ADDR, self.port),
                      "--heads", str(heads), "--size", "640x360",
                      "--workload", workload] + list(extra)
+        self.name = "hfx serve"
         self.log = tempfile.TemporaryFile()
         self.proc = None
         self.stopped = None  # None: running; "": stopped cleanly; else why not
@@ -347,15 +348,15 @@ class Server:
         deadline = time.monotonic() + 10
         while True:
             if self.proc.poll() is not None:
-                raise CheckFailed("hfx serve exited with %d at start:\n%s"
-                                  % (self.proc.returncode, self.output()))
+                raise CheckFailed("%s exited with %d at start:\n%s"
+                                  % (self.name, self.proc.returncode, self.output()))
             try:
                 socket.create_connection((ADDR, self.port), timeout=1).close()
                 return self
             except OSError:
                 if time.monotonic() > deadline:
-                    raise CheckFailed("hfx serve does not listen on port %d after 10 s"
-                                      % self.port) from None
+                    raise CheckFailed("%s does not listen on port %d after 10 s"
+                                      % (self.name, self.port)) from None
                 time.sleep(0.05)
 
     def alive(self):
@@ -372,7 +373,7 @@ class Server:
             return self.stopped
         problem = None
         if self.proc.poll() is not None:
-            problem = "hfx serve had already exited with %d" % self.proc.returncode
+            problem = "%s had already exited with %d" % (self.name, self.proc.returncode)
         else:
             self.proc.terminate()
             try:
@@ -380,12 +381,12 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-                problem = "hfx serve did not stop within 10 s of SIGTERM"
+                problem = "%s did not stop within 10 s of SIGTERM" % self.name
         out = self.output()
         if problem is None and self.proc.returncode != 0:
-            problem = "hfx serve exited with %d after SIGTERM" % self.proc.returncode
+            problem = "%s exited with %d after SIGTERM" % (self.name, self.proc.returncode)
         if problem is None and any(m in out for m in SANITIZER_MARKS):
-            problem = "hfx serve reported a sanitizer error"
+            problem = "%s reported a sanitizer error" % self.name
         self.stopped = "%s:\n%s" % (problem, out) if problem else ""
         return self.stopped
 

@@ -16,6 +16,7 @@ int cmd_ctl(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_web(int argc, char **argv);
 
 /* hfx serve's options and main loop, shared with hfx run. */
 struct serve_opts {

@@ -21,6 +21,7 @@ static const char usage[] =
     "  ctl     enable or disable a head, request a keyframe, read stats\n"
     "  bench   measure convert+encode cost, latency, bitrate, PSNR\n"
     "  token   print the control token a secret file yields\n"
+    "  web     serve a page of every head for browsers (HTTP, WebSocket)\n"
     "\n"
     "'hfx COMMAND --help' describes each.\n";
 
@@ -142,7 +143,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"serve", cmd_serve}, {"sub", cmd_sub}, {"ctl", cmd_ctl}, {"bench", cmd_bench}, {"run", cmd_run},
-        {"token", cmd_token},
+        {"token", cmd_token}, {"web", cmd_web},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name))
