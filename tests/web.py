@@ -7,12 +7,14 @@ frame parsing), standard library only."""
 
 import base64
 import hashlib
+import json
 import os
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -63,8 +65,12 @@ def http_get(port, path):
 class WebSocket:
     """A client of RFC 6455, enough to read binary messages."""
 
-    def __init__(self, port, path):
-        self.sock = socket.create_connection((ADDR, port), timeout=5)
+    def __init__(self, port, path, rcvbuf=None):
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(5)
+        self.sock.connect((ADDR, port))
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
@@ -160,31 +166,33 @@ def check_static(port):
     print("web: /, /app.js, /style.css served with their types; a missing file is 404")
 
 
-def check_head0(port, seconds=2.0):
-    ws = WebSocket(port, "/ws/head/0")
-    aus, keys = [], 0
+def read_stream(ws, seconds, what):
+    """The access units (with their keyframe flags) ws brings in seconds."""
+    aus, keys = [], []
     deadline = time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            op, msg = ws.read_message(5)
-            if op == 0x8:
-                raise CheckFailed("the server closed head 0's socket: %r" % msg)
-            if op != 0x2:
-                raise CheckFailed("a message of opcode %d, wanted binary" % op)
-            if len(msg) < 12 or msg[0] != 1 or msg[2:4] != b"\0\0":
-                raise CheckFailed("a message with a bad header: %r" % msg[:12])
-            key = bool(msg[1] & 1)
-            pts = struct.unpack("<q", msg[4:12])[0]
-            if not aus and not key:
-                raise CheckFailed("the first message is not a keyframe")
-            if pts <= 0:
-                raise CheckFailed("pts %d" % pts)
-            keys += key
-            aus.append(msg[12:])
-    finally:
-        ws.close()
-    if len(aus) < 10:
-        raise CheckFailed("only %d frames in %.0f s" % (len(aus), seconds))
+    while time.monotonic() < deadline:
+        op, msg = ws.read_message(5)
+        if op == 0x8:
+            raise CheckFailed("%s: the server closed the socket: %r" % (what, msg))
+        if op != 0x2:
+            raise CheckFailed("%s: a message of opcode %d, wanted binary" % (what, op))
+        if len(msg) < 12 or msg[0] != 1 or msg[2:4] != b"\0\0":
+            raise CheckFailed("%s: a message with a bad header: %r" % (what, msg[:12]))
+        key = bool(msg[1] & 1)
+        pts = struct.unpack("<q", msg[4:12])[0]
+        if not aus and not key:
+            raise CheckFailed("%s: the first message is not a keyframe" % what)
+        if pts <= 0:
+            raise CheckFailed("%s: pts %d" % (what, pts))
+        aus.append(msg[12:])
+        keys.append(key)
+    return aus, keys
+
+
+def check_decodes(aus, what, least=10):
+    """Every access unit decodes, at the head's size."""
+    if len(aus) < least:
+        raise CheckFailed("%s: only %d frames" % (what, len(aus)))
     with tempfile.NamedTemporaryFile(suffix=".264") as f:
         f.write(b"".join(aus))
         f.flush()
@@ -193,29 +201,147 @@ def check_head0(port, seconds=2.0):
                               "-of", "csv=p=0", f.name], capture_output=True, text=True,
                              timeout=60)
         if out.returncode != 0 or out.stderr.strip():
-            raise CheckFailed("ffprobe: %s" % (out.stderr.strip() or out.returncode))
+            raise CheckFailed("%s: ffprobe: %s" % (what, out.stderr.strip() or out.returncode))
         w, h, n = (int(v) for v in out.stdout.strip().split(","))
     if (w, h) != (WIDTH, HEIGHT):
-        raise CheckFailed("decoded at %dx%d, the head is %dx%d" % (w, h, WIDTH, HEIGHT))
+        raise CheckFailed("%s: decoded at %dx%d, the head is %dx%d" % (what, w, h, WIDTH, HEIGHT))
     if n != len(aus):
-        raise CheckFailed("%d of %d frames decoded" % (n, len(aus)))
+        raise CheckFailed("%s: %d of %d frames decoded" % (what, n, len(aus)))
+    return n
+
+
+def check_head0(port, seconds=2.0):
+    ws = WebSocket(port, "/ws/head/0")
+    try:
+        aus, keys = read_stream(ws, seconds, "head 0")
+    finally:
+        ws.close()
+    n = check_decodes(aus, "head 0")
     print("web: head 0: %d frames (%d key) in %.0f s, first a keyframe, all %d decode at %dx%d"
-          % (len(aus), keys, seconds, n, w, h))
+          % (len(aus), sum(keys), seconds, n, WIDTH, HEIGHT))
+
+
+def exporter_stats(server, token_file):
+    out = subprocess.run([server.bin, "ctl", "--connect", "tcp:%s:%d" % (ADDR, server.port),
+                          "--token-file", token_file, "stats"], capture_output=True, text=True,
+                         timeout=20)
+    if out.returncode != 0:
+        raise CheckFailed("hfx ctl stats: %s" % out.stderr.strip())
+    return json.loads(out.stdout)
+
+
+def check_shared(port, server, token_file):
+    """Two sockets on head 0 (the second joining a running stream) and one on
+    head 1: each starts at a keyframe and decodes, and the exporter has one
+    subscriber per head."""
+    results, errors = {}, []
+
+    def reader(name, path, delay, seconds):
+        try:
+            time.sleep(delay)
+            ws = WebSocket(port, path)
+            try:
+                results[name] = read_stream(ws, seconds, name)
+            finally:
+                ws.close()
+        except (CheckFailed, OSError) as e:
+            errors.append("%s: %s" % (name, e))
+
+    threads = [threading.Thread(target=reader, args=a) for a in
+               (("head 0 first", "/ws/head/0", 0, 3.0), ("head 0 second", "/ws/head/0", 1.0, 1.5),
+                ("head 1", "/ws/head/1", 0, 3.0))]
+    for t in threads:
+        t.start()
+    time.sleep(1.8)
+    stats = exporter_stats(server, token_file)
+    for t in threads:
+        t.join(30)
+    if errors:
+        raise CheckFailed("; ".join(errors))
+    subs = [s["subscribers"] for s in stats["scanouts"][:2]]
+    if subs != [1, 1]:
+        raise CheckFailed("the exporter has %r subscribers on heads 0 and 1 with three sockets "
+                          "open, wanted one each" % subs)
+    for name, (aus, _) in sorted(results.items()):
+        check_decodes(aus, name)
+    print("web: two sockets on head 0 (one joining late) and one on head 1: each starts at a "
+          "keyframe and decodes; the exporter has one subscriber per head")
+
+
+def check_heads_list(port):
+    """/api/heads: the exporter's STATS, heads 0 and 1 on at their size."""
+    status, headers, body = http_get(port, "/api/heads")
+    if status != 200 or not headers.get("content-type", "").startswith("application/json"):
+        raise CheckFailed("GET /api/heads: %d %r: %r" % (status, headers.get("content-type"),
+                                                         body[:200]))
+    on = [(s["id"], s["width"], s["height"]) for s in json.loads(body)["scanouts"]
+          if s["enabled"]]
+    if on != [(0, WIDTH, HEIGHT), (1, WIDTH, HEIGHT)]:
+        raise CheckFailed("GET /api/heads: heads on %r, wanted 0 and 1 at %dx%d"
+                          % (on, WIDTH, HEIGHT))
+    print("web: /api/heads lists heads 0 and 1 on at %dx%d" % (WIDTH, HEIGHT))
+
+
+def check_slow_viewer(port, pause=5.0):
+    """A socket that does not read for a while loses frames up to an IDR (the
+    queue's overflow) and what it receives still decodes; a socket reading
+    alongside it loses nothing."""
+    slow = WebSocket(port, "/ws/head/0", rcvbuf=4096)
+    fast = WebSocket(port, "/ws/head/0")
+    fast_aus, errors = [], []
+
+    def read_fast():
+        try:
+            fast_aus.extend(read_stream(fast, pause + 2, "the reading socket")[0])
+        except (CheckFailed, OSError) as e:
+            errors.append(str(e))
+
+    t = threading.Thread(target=read_fast)
+    t.start()
+    try:
+        time.sleep(pause)
+        aus, keys = read_stream(slow, 2.0, "the stalled socket")
+    finally:
+        t.join(30)
+        slow.close()
+        fast.close()
+    if errors:
+        raise CheckFailed(errors[0])
+    if sum(keys[1:]) < 1:
+        raise CheckFailed("the stalled socket got no keyframe after its first: nothing was "
+                          "dropped (%d frames)" % len(aus))
+    check_decodes(aus, "the stalled socket")
+    n = check_decodes(fast_aus, "the reading socket", least=int((pause + 2) * 20))
+    print("web: a socket stalled %.0f s skipped to an IDR (%d frames, %d key) and decodes; the "
+          "socket reading alongside got %d frames" % (pause, len(aus), sum(keys), n))
+
+
+def with_web(tmp, workload, heads, checks):
+    """Runs checks(server, web, token_file) against `hfx web` on `hfx serve`;
+    both must then stop cleanly."""
+    token = os.path.join(tmp, "control-%s.token" % workload)
+    with Server(workload, extra=["--token-out", token], heads=heads) as server:
+        with Web(server, token) as web:
+            checks(server, web, token)
+            problem = web.stop()
+            if problem:
+                raise CheckFailed(problem)
+        problem = server.stop()
+        if problem:
+            raise CheckFailed(problem)
 
 
 def main():
+    def typing_checks(server, web, token):
+        check_static(web.port)
+        check_head0(web.port)
+        check_shared(web.port, server, token)
+        check_heads_list(web.port)
+
     with tempfile.TemporaryDirectory() as tmp:
-        token = os.path.join(tmp, "control.token")
-        with Server("typing", extra=["--token-out", token], heads=2) as server:
-            with Web(server, token) as web:
-                check_static(web.port)
-                check_head0(web.port)
-                problem = web.stop()
-                if problem:
-                    raise CheckFailed(problem)
-            problem = server.stop()
-            if problem:
-                raise CheckFailed(problem)
+        with_web(tmp, "typing", 2, typing_checks)
+        # A stream heavy enough to fill a stalled socket's buffers quickly.
+        with_web(tmp, "video", 1, lambda server, web, token: check_slow_viewer(web.port))
     print("web: ok")
 
 

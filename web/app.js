@@ -90,12 +90,25 @@ class Head {
   }
 }
 
-// The exporter gives no list of heads here yet: try every one; a head that
-// is off closes its socket and stays hidden.
+// The heads that are on, from the exporter's STATS (api/heads); if that
+// fails, every head is tried and those that send nothing stay hidden.
 const heads = [];
-if (!("VideoDecoder" in window)) {
-  document.getElementById("status").textContent = "this browser has no WebCodecs VideoDecoder";
-} else {
-  for (let i = 0; i < HEADS; i++) heads.push(new Head(i));
+async function start() {
+  const status = document.getElementById("status");
+  if (!("VideoDecoder" in window)) {
+    status.textContent = "this browser has no WebCodecs VideoDecoder";
+    return;
+  }
+  let ids = [...Array(HEADS).keys()];
+  try {
+    const r = await fetch("api/heads");
+    if (!r.ok) throw new Error(await r.text());
+    ids = (await r.json()).scanouts.filter((s) => s.enabled).map((s) => s.id);
+    status.textContent = ids.length + " heads on";
+  } catch (e) {
+    status.textContent = "no list of heads (" + e.message + "): trying all";
+  }
+  for (const i of ids) heads.push(new Head(i));
   setInterval(() => heads.forEach((h) => h.tick(1)), 1000);
 }
+start();

@@ -26,6 +26,7 @@
 #include <libsoup/soup.h>
 
 #include "cli/cli.h"
+#include "client/client.h"
 #include "client/hfx-client.h"
 #include "proto/hxfr.h"
 
@@ -53,6 +54,7 @@ struct web_head;
 
 struct web_sock {
     SoupWebsocketConnection *conn;
+    GSocket *socket;        /* its TCP connection, for SIOCOUTQ */
     struct web_head *head;
     GQueue queue;           /* GBytes, whole messages */
     bool wait_idr;          /* dropping until the next keyframe */
@@ -140,12 +142,8 @@ static gpointer head_reader(gpointer data)
 
 static size_t kernel_outq(struct web_sock *s)
 {
-    GIOStream *io = soup_websocket_connection_get_io_stream(s->conn);
-    if (!G_IS_SOCKET_CONNECTION(io))
-        return 0;
-    int fd = g_socket_get_fd(g_socket_connection_get_socket(G_SOCKET_CONNECTION(io)));
     int n = 0;
-    if (ioctl(fd, SIOCOUTQ, &n) < 0)
+    if (!s->socket || ioctl(g_socket_get_fd(s->socket), SIOCOUTQ, &n) < 0)
         return 0;
     return (size_t)n;
 }
@@ -237,6 +235,8 @@ static void on_closed(SoupWebsocketConnection *conn, gpointer data)
     }
     g_queue_clear_full(&s->queue, (GDestroyNotify)g_bytes_unref);
     g_object_unref(s->conn);
+    if (s->socket)
+        g_object_unref(s->socket);
     g_free(s);
 }
 
@@ -252,6 +252,8 @@ static void on_websocket(SoupServer *server, SoupServerMessage *msg, const char 
     struct web_head *h = &web.heads[id];
     struct web_sock *s = g_new0(struct web_sock, 1);
     s->conn = g_object_ref(conn);
+    GSocket *sock = soup_server_message_get_socket(msg);
+    s->socket = sock ? g_object_ref(sock) : NULL;
     s->head = h;
     s->wait_idr = true; /* every socket starts at an IDR */
     g_queue_init(&s->queue);
@@ -268,6 +270,52 @@ static void on_websocket(SoupServer *server, SoupServerMessage *msg, const char 
     }
 }
 
+/* GET /api/heads: the exporter's STATS JSON as it is (which heads are on and
+ * their sizes), asked for on a worker thread so the main loop never waits on
+ * the exporter. */
+static void stats_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+    char err[256];
+    struct hfx_conn conn;
+    if (hfx_conn_open(&conn, web.addr, err, sizeof err) < 0) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err);
+        return;
+    }
+    uint8_t req[16];
+    size_t len = hxfr_put_stats_req(req, 0, false);
+    struct hxfr_msg m;
+    if (hfx_conn_extended(&conn, 0, web.token, 5000, err, sizeof err) < 0 ||
+        hfx_conn_request(&conn, req, len, &m, 5000, err, sizeof err) < 0 ||
+        hfx_conn_expect(&m, HXFR_STATS_RESP, "STATS_REQ", err, sizeof err) < 0) {
+        hfx_conn_close(&conn);
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err);
+        return;
+    }
+    GBytes *b = g_bytes_new(m.u.stats_resp.text, m.u.stats_resp.len);
+    hfx_conn_close(&conn);
+    g_task_return_pointer(task, b, (GDestroyNotify)g_bytes_unref);
+}
+
+static void stats_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    SoupServerMessage *msg = data;
+    GError *err = NULL;
+    GBytes *b = g_task_propagate_pointer(G_TASK(res), &err);
+    if (b) {
+        soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY,
+                                         g_bytes_get_data(b, NULL), g_bytes_get_size(b));
+        soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
+        g_bytes_unref(b);
+    } else {
+        soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                         err->message, strlen(err->message));
+        soup_server_message_set_status(msg, SOUP_STATUS_BAD_GATEWAY, NULL);
+        g_error_free(err);
+    }
+    soup_server_message_unpause(msg);
+    g_object_unref(msg);
+}
+
 /* Static files, compiled into the binary (web/web.gresource.xml). */
 static void on_http(SoupServer *server, SoupServerMessage *msg, const char *path,
                     GHashTable *query, gpointer data)
@@ -275,6 +323,13 @@ static void on_http(SoupServer *server, SoupServerMessage *msg, const char *path
     const char *method = soup_server_message_get_method(msg);
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, NULL);
+        return;
+    }
+    if (!strcmp(path, "/api/heads")) {
+        soup_server_message_pause(msg);
+        GTask *task = g_task_new(NULL, NULL, stats_done, g_object_ref(msg));
+        g_task_run_in_thread(task, stats_thread);
+        g_object_unref(task);
         return;
     }
     if (!strcmp(path, "/"))
