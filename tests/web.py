@@ -268,6 +268,21 @@ def check_shared(port, server, token_file):
           "keyframe and decodes; the exporter has one subscriber per head")
 
 
+def check_churn(port):
+    """Sockets opened and closed at once, 20 times (each starting and ending
+    head 0's subscription, the closing never waiting for the reader), then
+    one that reads: it still starts at a keyframe and decodes."""
+    for _ in range(20):
+        WebSocket(port, "/ws/head/0").close()
+    ws = WebSocket(port, "/ws/head/0")
+    try:
+        aus, _ = read_stream(ws, 1.0, "head 0 after 20 short sockets")
+    finally:
+        ws.close()
+    check_decodes(aus, "head 0 after 20 short sockets")
+    print("web: 20 sockets opened and closed at once, then one that reads: it decodes")
+
+
 def check_heads_list(port):
     """/api/heads: the exporter's STATS, heads 0 and 1 on at their size."""
     status, headers, body = http_get(port, "/api/heads")
@@ -337,6 +352,7 @@ def main():
         check_head0(web.port)
         check_shared(web.port, server, token)
         check_heads_list(web.port)
+        check_churn(web.port)
 
     with tempfile.TemporaryDirectory() as tmp:
         with_web(tmp, "typing", 2, typing_checks)

@@ -61,13 +61,21 @@ struct web_sock {
     uint64_t dropped;
 };
 
+/* One subscription's reader thread; shared (atomic refcount) by the head and
+ * the thread, so a stopped reader is left to finish on its own and the main
+ * loop never waits for it. */
+struct web_reader {
+    struct web_head *head;
+    unsigned gen;
+    atomic_bool stop, want_idr;
+};
+
 struct web_head {
     unsigned id;
     GPtrArray *socks;       /* struct web_sock *, main thread only */
+    struct web_reader *reader; /* NULL: no subscription */
     GThread *thread;
-    atomic_bool stop, want_idr;
-    bool running;           /* main thread's view */
-    unsigned gen;           /* which reader thread a message came from */
+    unsigned gen;           /* the current reader's; messages of older ones are dropped */
 };
 
 static struct {
@@ -95,8 +103,9 @@ static void post(struct web_msg *m)
 
 static gpointer head_reader(gpointer data)
 {
-    struct web_head *h = data;
-    unsigned gen = h->gen;
+    struct web_reader *rd = data;
+    struct web_head *h = rd->head;
+    unsigned gen = rd->gen;
     struct hfx_client_options o = {.address = web.addr, .scanout = h->id, .extended = true,
                                    .token = web.token, .reconnect = true};
     struct hfx_client *c;
@@ -105,10 +114,11 @@ static gpointer head_reader(gpointer data)
     m->gen = gen;
     if (hfx_client_open(&o, &c, m->err, sizeof m->err) < 0) {
         post(m);
+        g_atomic_rc_box_release(rd);
         return NULL;
     }
-    while (!atomic_load(&h->stop)) {
-        if (atomic_exchange(&h->want_idr, false))
+    while (!atomic_load(&rd->stop)) {
+        if (atomic_exchange(&rd->want_idr, false))
             hfx_client_request_keyframe(c);
         struct hfx_client_frame f;
         int r = hfx_client_next(c, &f, 200, m->err, sizeof m->err);
@@ -132,11 +142,11 @@ static gpointer head_reader(gpointer data)
         m->gen = gen;
     }
     hfx_client_close(c);
-    if (atomic_load(&h->stop)) {
+    if (atomic_load(&rd->stop))
         g_free(m);
-        return NULL;
-    }
-    post(m); /* the stream ended with m->err */
+    else
+        post(m); /* the stream ended with m->err */
+    g_atomic_rc_box_release(rd);
     return NULL;
 }
 
@@ -170,7 +180,8 @@ static void queue_frame(struct web_sock *s, GBytes *b, bool keyframe)
         s->dropped += g_queue_get_length(&s->queue) + 1;
         g_queue_clear_full(&s->queue, (GDestroyNotify)g_bytes_unref);
         s->wait_idr = true;
-        atomic_store(&s->head->want_idr, true);
+        if (s->head->reader)
+            atomic_store(&s->head->reader->want_idr, true);
         if (!keyframe)
             return;
     }
@@ -179,14 +190,20 @@ static void queue_frame(struct web_sock *s, GBytes *b, bool keyframe)
     flush(s);
 }
 
-static void head_stop(struct web_head *h)
+/* Ends the head's subscription without waiting (join: at exit, wait for
+ * the thread too). */
+static void head_stop(struct web_head *h, bool join)
 {
-    if (!h->running)
+    if (!h->reader)
         return;
-    atomic_store(&h->stop, true);
-    g_thread_join(h->thread);
+    atomic_store(&h->reader->stop, true);
+    g_atomic_rc_box_release(h->reader);
+    h->reader = NULL;
+    if (join)
+        g_thread_join(h->thread);
+    else
+        g_thread_unref(h->thread);
     h->thread = NULL;
-    h->running = false;
 }
 
 static gboolean deliver(gpointer data)
@@ -199,11 +216,11 @@ static gboolean deliver(gpointer data)
     }
     if (m->bytes)
         g_bytes_unref(m->bytes);
-    else if (h->running && m->gen == h->gen) {
+    else if (h->reader && m->gen == h->gen) {
         /* The subscription failed or ended: close this head's sockets
          * with the reason (the page shows it). */
         fprintf(stderr, "hfx web: head %u: %s\n", h->id, m->err);
-        head_stop(h);
+        head_stop(h, false);
         char reason[120];
         g_strlcpy(reason, m->err, sizeof reason);
         while (h->socks->len) {
@@ -231,7 +248,7 @@ static void on_closed(SoupWebsocketConnection *conn, gpointer data)
     if (s->head) {
         g_ptr_array_remove(s->head->socks, s);
         if (!s->head->socks->len)
-            head_stop(s->head); /* no viewer left: end the subscription */
+            head_stop(s->head, false); /* no viewer left: end the subscription */
     }
     g_queue_clear_full(&s->queue, (GDestroyNotify)g_bytes_unref);
     g_object_unref(s->conn);
@@ -259,14 +276,15 @@ static void on_websocket(SoupServer *server, SoupServerMessage *msg, const char 
     g_queue_init(&s->queue);
     g_ptr_array_add(h->socks, s);
     g_signal_connect(conn, "closed", G_CALLBACK(on_closed), s);
-    if (!h->running) {
-        atomic_store(&h->stop, false);
-        atomic_store(&h->want_idr, false); /* a new subscription starts with one */
-        h->gen++;
-        h->thread = g_thread_new("hfx-web-head", head_reader, h);
-        h->running = true;
+    if (!h->reader) {
+        /* A new subscription starts with an IDR of its own. */
+        h->reader = g_atomic_rc_box_new0(struct web_reader);
+        h->reader->head = h;
+        h->reader->gen = ++h->gen;
+        h->thread = g_thread_new("hfx-web-head", head_reader,
+                                 g_atomic_rc_box_acquire(h->reader));
     } else {
-        atomic_store(&h->want_idr, true);
+        atomic_store(&h->reader->want_idr, true);
     }
 }
 
@@ -452,7 +470,7 @@ int cmd_web(int argc, char **argv)
     g_main_loop_run(web.loop);
 
     for (unsigned i = 0; i < WEB_HEADS; i++)
-        head_stop(&web.heads[i]);
+        head_stop(&web.heads[i], true);
     soup_server_disconnect(server);
     g_object_unref(server);
     g_main_loop_unref(web.loop);
