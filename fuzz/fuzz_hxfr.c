@@ -81,6 +81,11 @@ static bool same_payload(const struct hxfr_msg *a, const struct hxfr_msg *b)
                strcmp(a->u.error.text, b->u.error.text) == 0;
     case HXFR_FRAME_RESPONSE:
         return same_frame(&a->u.frame, &b->u.frame);
+    case HXFR_INPUT:
+        return a->u.input.scanout == b->u.input.scanout &&
+               a->u.input.kind == b->u.input.kind && a->u.input.down == b->u.input.down &&
+               a->u.input.code == b->u.input.code && a->u.input.x == b->u.input.x &&
+               a->u.input.y == b->u.input.y;
     case HXFR_STATS_RESP:
         return a->u.stats_resp.len == b->u.stats_resp.len &&
                memcmp(a->u.stats_resp.text, b->u.stats_resp.text, a->u.stats_resp.len) == 0;
@@ -151,6 +156,8 @@ static size_t rebuild(const struct hxfr_msg *m, uint8_t *out)
                                m->u.enable.refresh);
     case HXFR_HELLO:
         return hxfr_put_hello(out, m->h.type, m->u.hello.version, m->u.hello.caps, m->u.hello.max_scanouts);
+    case HXFR_INPUT:
+        return hxfr_put_input(out, &m->u.input);
     default:
         return rebuild_server(m, out);
     }

@@ -171,6 +171,7 @@ static size_t make_samples(struct sample s[MAX_SAMPLES])
     ADD("STATS_REQ empty", HXFR_FROM_CLIENT, hxfr_put_stats_req(out, 0, false));
     ADD("AUTH", HXFR_FROM_CLIENT, hxfr_put_auth(out, "hfx1.h3.0000000000000001.abc"));
     ADD("TOKEN_REQ", HXFR_FROM_CLIENT, hxfr_put_token_req(out, 3, HXFR_TOKEN_MINT));
+    ADD("INPUT", HXFR_FROM_CLIENT, hxfr_put_input(out, &(struct hfx_input){2, HFX_INPUT_KEY, true, 30, 0, 0}));
     ADD("AUTH_RESP", HXFR_FROM_SERVER, hxfr_put_auth_resp(out, HXFR_SCOPE_CONTROL));
     ADD("TOKEN_RESP", HXFR_FROM_SERVER, hxfr_put_token_resp(out, 3, HXFR_TOKEN_MINT, "hfx1.x"));
     ADD("TOKEN_RESP revoke", HXFR_FROM_SERVER, hxfr_put_token_resp(out, 3, HXFR_TOKEN_REVOKE, NULL));
@@ -517,6 +518,7 @@ static const struct type_rule valid_types[] = {
     { HXFR_CURSOR, HXFR_FROM_SERVER, 24 },
     { HXFR_AUTH, HXFR_FROM_CLIENT, 1 },
     { HXFR_TOKEN_REQ, HXFR_FROM_CLIENT, 8 },
+    { HXFR_INPUT, HXFR_FROM_CLIENT, 16 },
     { HXFR_AUTH_RESP, HXFR_FROM_SERVER, 4 },
     { HXFR_TOKEN_RESP, HXFR_FROM_SERVER, 8 },
 };
@@ -930,6 +932,51 @@ static void test_tokens(void)
     CHECK_EQ(m.u.auth_resp.scope, 7);
 }
 
+/* INPUT: each kind carries only its own fields, each within its range;
+ * every unused byte is 0. */
+static void test_input(void)
+{
+    uint8_t b[HXFR_INPUT_SIZE];
+#define PUT(...) hxfr_put_input(b, &(struct hfx_input){__VA_ARGS__})
+    struct hxfr_msg m = decode_ok(b, PUT(15, HFX_INPUT_KEY, true, 0x2ff, 0, 0), HXFR_FROM_CLIENT,
+                                  __LINE__);
+    CHECK(m.u.input.scanout == 15 && m.u.input.kind == HFX_INPUT_KEY && m.u.input.down &&
+          m.u.input.code == 0x2ff);
+    m = decode_ok(b, PUT(1, HFX_INPUT_POINTER, false, 0, 8191, 0), HXFR_FROM_CLIENT, __LINE__);
+    CHECK(m.u.input.kind == HFX_INPUT_POINTER && m.u.input.x == 8191 && m.u.input.y == 0);
+    m = decode_ok(b, PUT(1, HFX_INPUT_WHEEL, false, 0, 0, -32), HXFR_FROM_CLIENT, __LINE__);
+    CHECK(m.u.input.kind == HFX_INPUT_WHEEL && m.u.input.y == -32);
+    m = decode_ok(b, PUT(1, HFX_INPUT_BUTTON, false, HFX_BUTTON_EXTRA, 0, 0), HXFR_FROM_CLIENT,
+                  __LINE__);
+    CHECK(m.u.input.code == HFX_BUTTON_EXTRA && !m.u.input.down);
+
+    const struct hfx_input bad[] = {
+        {0, HFX_INPUT_KEY, true, 0, 0, 0},        {0, HFX_INPUT_KEY, true, 0x300, 0, 0},
+        {0, HFX_INPUT_BUTTON, true, 0, 0, 0},     {0, HFX_INPUT_BUTTON, true, 6, 0, 0},
+        {0, HFX_INPUT_POINTER, false, 0, -1, 0},  {0, HFX_INPUT_POINTER, false, 0, 0, 8192},
+        {0, HFX_INPUT_WHEEL, false, 0, 0, 0},     {0, HFX_INPUT_WHEEL, false, 0, 33, 0},
+        {0, 0, false, 0, 0, 0},                   {0, 5, false, 0, 0, 0},
+        {16, HFX_INPUT_KEY, true, 30, 0, 0},
+    };
+    for (size_t i = 0; i < COUNT(bad); i++)
+        EXPECT_DECODE(b, hxfr_put_input(b, &bad[i]), HXFR_FROM_CLIENT, HXFR_PARSE_BAD_FIELD);
+    PUT(0, HFX_INPUT_KEY, true, 30, 0, 0);
+    b[17] = 2; /* down is 0 or 1 */
+    EXPECT_DECODE(b, sizeof b, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_FIELD);
+    PUT(0, HFX_INPUT_POINTER, false, 0, 5, 5);
+    b[17] = 1; /* a pointer is not pressed */
+    EXPECT_DECODE(b, sizeof b, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_FIELD);
+    PUT(0, HFX_INPUT_KEY, true, 30, 0, 0);
+    b[24] = 1; /* the key's unused field */
+    EXPECT_DECODE(b, sizeof b, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_FIELD);
+    PUT(0, HFX_INPUT_KEY, true, 30, 0, 0);
+    b[19] = 1; /* reserved */
+    EXPECT_DECODE(b, sizeof b, HXFR_FROM_CLIENT, HXFR_PARSE_BAD_FIELD);
+    /* Servers do not send it. */
+    EXPECT_DECODE(b, PUT(0, HFX_INPUT_KEY, true, 30, 0, 0), HXFR_FROM_SERVER, HXFR_PARSE_BAD_TYPE);
+#undef PUT
+}
+
 /* why is optional; errors must not depend on it. */
 static void test_null_why(void)
 {
@@ -964,6 +1011,7 @@ int main(void)
     test_null_why();
     test_cursor();
     test_tokens();
+    test_input();
     if (failures) {
         fprintf(stderr, "test_proto: %d check(s) failed\n", failures);
         return 1;

@@ -172,6 +172,23 @@ int hfx_client_request_keyframe(struct hfx_client *c)
                          sizeof err);
 }
 
+int hfx_client_send_input(struct hfx_client *c, int kind, bool down, uint32_t code, int32_t x,
+                          int32_t y)
+{
+    if (!c->connected || !c->o.extended || kind < HFX_INPUT_KEY || kind > HFX_INPUT_WHEEL)
+        return -1;
+    struct hfx_input ev = {.scanout = c->o.scanout, .kind = (uint8_t)kind, .down = down,
+                           .code = code, .x = x, .y = y};
+    uint8_t buf[HXFR_INPUT_SIZE];
+    size_t len = hxfr_put_input(buf, &ev);
+    /* Checked as the server will, so a bad event fails here, not later. */
+    struct hxfr_msg m;
+    if (hxfr_decode(buf, len, HXFR_FROM_CLIENT, &m, NULL) != HXFR_PARSE_OK)
+        return -1;
+    char err[128];
+    return hfx_conn_send(&c->conn, buf, len, err, sizeof err);
+}
+
 unsigned hfx_client_reconnects(const struct hfx_client *c)
 {
     return c->reconnects;

@@ -57,6 +57,14 @@ int hfx_client_next(struct hfx_client *c, struct hfx_client_frame *f, int timeou
                     size_t errlen);
 /* Asks for an IDR (KEYFRAME_REQ); it arrives as a frame with keyframe set. */
 int hfx_client_request_keyframe(struct hfx_client *c);
+/* Keyboard and pointer input for the subscribed head (INPUT, docs/protocol.md;
+ * needs `extended` and a token granting the head; a refusal arrives later as
+ * an ERROR). kind 1: key, code an evdev key code, down; 2: pointer at x, y
+ * in the head's pixels; 3: button, code 1 left, 2 middle, 3 right, 4 side,
+ * 5 extra, down; 4: wheel, x steps right and y steps down. 0, or -1 when not
+ * connected or the event is out of range. */
+int hfx_client_send_input(struct hfx_client *c, int kind, bool down, uint32_t code, int32_t x,
+                          int32_t y);
 /* How many times the client has connected again after losing the stream. */
 unsigned hfx_client_reconnects(const struct hfx_client *c);
 void hfx_client_close(struct hfx_client *c);

@@ -1064,6 +1064,19 @@ void hfx_engine_set_head(struct hfx_engine *e, uint32_t id, bool enable, uint32_
     e->fe_ops->set_head(e->fe_data, id, enable, w, h, refresh, done, done_data);
 }
 
+int hfx_engine_input(struct hfx_engine *e, const struct hfx_input *ev, char *err, size_t errlen)
+{
+    if (ev->scanout >= e->cfg.max_scanouts) {
+        snprintf(err, errlen, "scanout id out of range");
+        return -1;
+    }
+    if (!e->fe_ops || !e->fe_ops->input) {
+        snprintf(err, errlen, "this front end takes no input");
+        return -1;
+    }
+    return e->fe_ops->input(e->fe_data, ev, err, errlen);
+}
+
 void hfx_engine_stats(struct hfx_engine *e, uint32_t id, struct hfx_scanout_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/input.h"
 #include "engine/rect.h"
 
 #define HFX_MAX_SCANOUTS 16
@@ -99,6 +100,9 @@ struct hfx_frontend_ops {
      * On success text is the connector name the guest sees. */
     void (*set_head)(void *data, uint32_t scanout, bool enable, uint32_t w, uint32_t h,
                      uint32_t refresh, hfx_head_done_fn done, void *done_data);
+    /* Hand one keyboard or pointer event to the VM's devices of that head.
+     * Must not block. 0, or -1 with err saying why it was not taken. */
+    int (*input)(void *data, const struct hfx_input *ev, char *err, size_t errlen);
 };
 
 struct hfx_engine_config {
@@ -201,6 +205,10 @@ void hfx_engine_request_keyframe(struct hfx_engine *e, uint32_t scanout);
 void hfx_engine_set_bitrate(struct hfx_engine *e, uint32_t scanout, uint32_t bitrate);
 void hfx_engine_set_head(struct hfx_engine *e, uint32_t scanout, bool enable, uint32_t w,
                          uint32_t h, uint32_t refresh, hfx_head_done_fn done, void *done_data);
+/* Input for the VM (docs/protocol.md, "INPUT"): 0, or -1 with err saying
+ * why it was not taken (no such scanout, a front end without input, its
+ * queue full). Never blocks. */
+int hfx_engine_input(struct hfx_engine *e, const struct hfx_input *ev, char *err, size_t errlen);
 
 struct hfx_scanout_stats {
     bool enabled;

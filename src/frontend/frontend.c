@@ -48,7 +48,30 @@ static void push(void *data, uint32_t scanout, bool enable, uint32_t w, uint32_t
         f->cls->kick(f);
 }
 
-static const struct hfx_frontend_ops queue_ops = {.set_head = push};
+/* Any thread (the server's): queue one event, if there is room. */
+static int push_input(void *data, const struct hfx_input *ev, char *err, size_t errlen)
+{
+    struct hfx_frontend *f = data;
+    if (!f->cls->apply_input) {
+        snprintf(err, errlen, "the %s front end takes no input", f->cls->name);
+        return -1;
+    }
+    pthread_mutex_lock(&f->lock);
+    bool room = f->input_len < HFX_INPUT_QUEUE;
+    if (room)
+        f->input[(f->input_head + f->input_len++) % HFX_INPUT_QUEUE] = *ev;
+    pthread_mutex_unlock(&f->lock);
+    if (!room) {
+        snprintf(err, errlen, "the VM is not taking input (%u events wait); event dropped",
+                 HFX_INPUT_QUEUE);
+        return -1;
+    }
+    if (f->cls->kick)
+        f->cls->kick(f);
+    return 0;
+}
+
+static const struct hfx_frontend_ops queue_ops = {.set_head = push, .input = push_input};
 
 void hfx_head_request_done(struct hfx_head_request *r, int status, const char *error)
 {
@@ -64,6 +87,7 @@ void hfx_frontend_init(struct hfx_frontend *f, const struct hfx_frontend_class *
     pthread_mutex_init(&f->lock, NULL);
     f->queue = NULL;
     f->tail = &f->queue;
+    f->input_head = f->input_len = 0;
     hfx_engine_set_frontend(e, &queue_ops, f);
 }
 
@@ -77,12 +101,30 @@ static struct hfx_head_request *take_all(struct hfx_frontend *f)
     return r;
 }
 
+/* One event at a time under the lock, so the server's thread can queue
+ * more while the front end hands this one on. */
+static bool take_input(struct hfx_frontend *f, struct hfx_input *ev)
+{
+    pthread_mutex_lock(&f->lock);
+    bool any = f->input_len > 0;
+    if (any) {
+        *ev = f->input[f->input_head];
+        f->input_head = (f->input_head + 1) % HFX_INPUT_QUEUE;
+        f->input_len--;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return any;
+}
+
 void hfx_frontend_run_requests(struct hfx_frontend *f)
 {
     for (struct hfx_head_request *r = take_all(f), *next; r; r = next) {
         next = r->next;
         f->cls->apply_head(f, r);
     }
+    struct hfx_input ev;
+    for (unsigned n = 0; n < HFX_INPUT_QUEUE && take_input(f, &ev); n++)
+        f->cls->apply_input(f, &ev);
 }
 
 void hfx_frontend_fini(struct hfx_frontend *f)

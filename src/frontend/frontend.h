@@ -11,6 +11,11 @@
  * (hfx_frontend_run_requests -> `apply_head`) and answers each exactly once
  * (hfx_head_request_done), now or when its VM has answered.
  *
+ * Input events (keyboard, pointer) take the same way: checked and queued on
+ * the server's thread (at most HFX_INPUT_QUEUE of them: a VM that takes no
+ * events must not make us hold them without bound), applied in arrival
+ * order on the front end's thread (`apply_input`).
+ *
  * A front end is one file: a struct hfx_frontend embedded in its state, and
  * a `struct hfx_frontend_class`; the ones `hfx serve` can run are listed in
  * frontends.c. */
@@ -71,19 +76,29 @@ struct hfx_frontend_class {
     void (*kick)(struct hfx_frontend *f);
     /* The owning thread: apply one request; hfx_head_request_done once. */
     void (*apply_head)(struct hfx_frontend *f, struct hfx_head_request *r);
+    /* The owning thread: hand one event to the VM's devices of its head (a
+     * pointer position is clamped to the head's size here). NULL: the front
+     * end takes no input. */
+    void (*apply_input)(struct hfx_frontend *f, const struct hfx_input *ev);
 };
+
+/* Input events queued for a front end, at most. */
+#define HFX_INPUT_QUEUE 256u
 
 struct hfx_frontend {
     const struct hfx_frontend_class *cls;
     struct hfx_engine *engine;
-    pthread_mutex_t lock;           /* guards the queue only */
+    pthread_mutex_t lock;           /* guards the queues only */
     struct hfx_head_request *queue, **tail;
+    struct hfx_input input[HFX_INPUT_QUEUE]; /* a ring: input_len events from input_head */
+    unsigned input_head, input_len;
 };
 
 /* Makes f the engine's front end: head requests start arriving. */
 void hfx_frontend_init(struct hfx_frontend *f, const struct hfx_frontend_class *cls,
                        struct hfx_engine *e);
-/* The owning thread: applies every queued request, oldest first. */
+/* The owning thread: applies every queued request and input event, oldest
+ * first. */
 void hfx_frontend_run_requests(struct hfx_frontend *f);
 /* No more requests reach f; those still queued are answered with an error. */
 void hfx_frontend_fini(struct hfx_frontend *f);

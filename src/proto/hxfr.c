@@ -76,6 +76,7 @@ static const struct size_rule client_rules[] = {
     { HXFR_STATS_REQ, true, 4, 4, "payload_size is wrong for STATS_REQ (expects 0 or 4)" },
     { HXFR_AUTH, false, 1, HXFR_MAX_TOKEN, "payload_size is wrong for AUTH (expects 1..128)" },
     { HXFR_TOKEN_REQ, false, 8, 8, "payload_size is wrong for TOKEN_REQ (expects 8)" },
+    { HXFR_INPUT, false, 16, 16, "payload_size is wrong for INPUT (expects 16)" },
 };
 
 static const struct size_rule server_rules[] = {
@@ -299,6 +300,59 @@ static enum hxfr_parse decode_token_msg(const uint8_t *buf, uint32_t payload, st
     return decode_token(buf + 20, payload - 8, m->u.token.token, why);
 }
 
+static bool pressed_kind(uint8_t kind)
+{
+    return kind == HFX_INPUT_KEY || kind == HFX_INPUT_BUTTON;
+}
+
+/* INPUT: scanout_id u32 @12, kind u8 @16, down u8 @17, zero u16 @18,
+ * a i32 @20 (code, or x), b i32 @24 (y). Every field a kind does not use
+ * must be 0, so a later kind can give them meaning. */
+static enum hxfr_parse decode_input(const uint8_t *buf, struct hxfr_msg *m, const char **why)
+{
+    uint32_t id = rd32(buf + 12);
+    uint8_t kind = buf[16], down = buf[17];
+    int32_t a = (int32_t)rd32(buf + 20), b = (int32_t)rd32(buf + 24);
+    if (!scanout_ok(id))
+        return fail(HXFR_PARSE_BAD_FIELD, why, "scanout_id is out of range");
+    if (down > 1 || rd16(buf + 18) != 0)
+        return fail(HXFR_PARSE_BAD_FIELD, why, "INPUT down is not 0 or 1, or its reserved bytes are not 0");
+    bool pressable = pressed_kind(kind);
+    if (!pressable && down)
+        return fail(HXFR_PARSE_BAD_FIELD, why, "INPUT down is set for a pointer or wheel event");
+    switch (kind) {
+    case HFX_INPUT_KEY:
+        if (a < 1 || a > (int32_t)HFX_INPUT_MAX_KEY || b)
+            return fail(HXFR_PARSE_BAD_FIELD, why, "INPUT key code is not an evdev code (1..767)");
+        break;
+    case HFX_INPUT_BUTTON:
+        if (a < HFX_BUTTON_LEFT || a > HFX_BUTTON_EXTRA || b)
+            return fail(HXFR_PARSE_BAD_FIELD, why, "INPUT button is not 1..5");
+        break;
+    case HFX_INPUT_POINTER:
+        if (a < 0 || b < 0 || a > HFX_INPUT_MAX_COORD || b > HFX_INPUT_MAX_COORD)
+            return fail(HXFR_PARSE_BAD_FIELD, why, "INPUT pointer position is outside 0..8191");
+        break;
+    case HFX_INPUT_WHEEL:
+        if (a < -HFX_INPUT_MAX_STEPS || a > HFX_INPUT_MAX_STEPS || b < -HFX_INPUT_MAX_STEPS ||
+            b > HFX_INPUT_MAX_STEPS || (!a && !b))
+            return fail(HXFR_PARSE_BAD_FIELD, why, "INPUT wheel steps are 0 or beyond 32");
+        break;
+    default:
+        return fail(HXFR_PARSE_BAD_FIELD, why, "INPUT kind is not 1 (key), 2 (pointer), 3 (button) or 4 (wheel)");
+    }
+    m->u.input.scanout = id;
+    m->u.input.kind = kind;
+    m->u.input.down = down;
+    if (pressable)
+        m->u.input.code = (uint32_t)a;
+    else {
+        m->u.input.x = a;
+        m->u.input.y = b;
+    }
+    return HXFR_PARSE_OK;
+}
+
 static void decode_hello(const uint8_t *buf, struct hxfr_msg *m)
 {
     m->u.hello.version = rd16(buf + 12);
@@ -360,6 +414,8 @@ static enum hxfr_parse decode_payload(const uint8_t *buf, struct hxfr_msg *m, co
     case HXFR_TOKEN_REQ:
     case HXFR_TOKEN_RESP:
         return decode_token_msg(buf, payload, m, why);
+    case HXFR_INPUT:
+        return decode_input(buf, m, why);
     default: /* FRAME_REQUEST, PING, PONG: nothing beyond the header */
         return HXFR_PARSE_OK;
     }
@@ -398,6 +454,7 @@ const char *hxfr_type_name(uint8_t type)
     case HXFR_STATS_REQ: return "STATS_REQ";
     case HXFR_STATS_RESP: return "STATS_RESP";
     case HXFR_CURSOR: return "CURSOR";
+    case HXFR_INPUT: return "INPUT";
     case HXFR_AUTH: return "AUTH";
     case HXFR_AUTH_RESP: return "AUTH_RESP";
     case HXFR_TOKEN_REQ: return "TOKEN_REQ";
@@ -610,6 +667,19 @@ size_t hxfr_put_token_resp(uint8_t out[20 + HXFR_MAX_TOKEN], uint32_t scanout_id
     if (n)
         memcpy(out + 20, token, n);
     return 20 + n;
+}
+
+size_t hxfr_put_input(uint8_t out[HXFR_INPUT_SIZE], const struct hfx_input *ev)
+{
+    bool pressable = pressed_kind(ev->kind);
+    hxfr_put_header(out, HXFR_INPUT, 0, (uint16_t)ev->scanout, 16);
+    wr32(out + 12, ev->scanout);
+    out[16] = ev->kind;
+    out[17] = pressable && ev->down;
+    wr16(out + 18, 0);
+    wr32(out + 20, pressable ? ev->code : (uint32_t)ev->x);
+    wr32(out + 24, pressable ? 0 : (uint32_t)ev->y);
+    return HXFR_INPUT_SIZE;
 }
 
 size_t hxfr_put_stats_resp_head(uint8_t out[12], uint32_t len)

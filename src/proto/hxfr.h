@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/input.h"
+
 #define HXFR_MAGIC 0x52465848u /* "HXFR" little-endian */
 #define HXFR_HEADER_SIZE 12u
 #define HXFR_FRAME_FIXED_SIZE 40u  /* FRAME_RESPONSE up to the access unit */
@@ -30,6 +32,9 @@
 /* CURSOR: a position, and a shape of at most this many pixels a side. */
 #define HXFR_CURSOR_FIXED_SIZE 36u
 #define HXFR_CURSOR_MAX_SIDE 256u
+
+/* INPUT (docs/protocol.md): struct hfx_input on the wire. */
+#define HXFR_INPUT_SIZE 28u
 
 /* AUTH / TOKEN_RESP: a token is 1..HXFR_MAX_TOKEN printable ASCII bytes. */
 #define HXFR_MAX_TOKEN 128u
@@ -68,6 +73,7 @@ enum hxfr_type {
     HXFR_STATS_REQ = 0x50,
     HXFR_STATS_RESP = 0x51,
     HXFR_CURSOR = 0x60,
+    HXFR_INPUT = 0x70,
     HXFR_ERROR = 0xFF,
 };
 
@@ -126,6 +132,7 @@ struct hxfr_msg {
             char token[HXFR_MAX_TOKEN + 1];                      /* TOKEN_RESP; "" for a revoke */
         } token;                                                 /* TOKEN_REQ, TOKEN_RESP */
         struct hxfr_frame frame;
+        struct hfx_input input;
         struct {
             uint32_t scanout_id;
             int32_t x, y;
@@ -189,6 +196,9 @@ size_t hxfr_put_token_req(uint8_t out[20], uint32_t scanout_id, enum hxfr_token_
 /* token: NULL or "" for a revoke. */
 size_t hxfr_put_token_resp(uint8_t out[20 + HXFR_MAX_TOKEN], uint32_t scanout_id,
                            enum hxfr_token_op op, const char *token);
+/* INPUT: code for KEY and BUTTON, x and y for POINTER and WHEEL (the
+ * fields a kind does not use are written as 0). */
+size_t hxfr_put_input(uint8_t out[HXFR_INPUT_SIZE], const struct hfx_input *ev);
 /* STATS_RESP: header only; the caller appends len bytes of text. */
 size_t hxfr_put_stats_resp_head(uint8_t out[12], uint32_t len);
 

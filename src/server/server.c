@@ -736,6 +736,21 @@ static void handle_token(struct client *c, const struct hxfr_msg *m)
     queue_bytes(c, buf, hxfr_put_token_resp(buf, id, m->u.token.op, token));
 }
 
+/* Input drives a desktop, so it needs what watching needs: the control
+ * token or that head's token. Success is not answered. */
+static void handle_input(struct client *c, const struct hfx_input *ev)
+{
+    if (!c->extended) {
+        reply_error(c, HXFR_E_INVALID_MSG, "INPUT needs the extended mode (HELLO)");
+        return;
+    }
+    if (!scanout_ok(c, ev->scanout) || !check_watch(c, ev->scanout))
+        return;
+    char err[160];
+    if (hfx_engine_input(c->srv->engine, ev, err, sizeof err) < 0)
+        reply_error(c, HXFR_E_NOT_CONFIGURED, err);
+}
+
 static void handle_message(struct client *c, const struct hxfr_msg *m)
 {
     struct hfx_server *s = c->srv;
@@ -788,6 +803,9 @@ static void handle_message(struct client *c, const struct hxfr_msg *m)
         break;
     case HXFR_TOKEN_REQ:
         handle_token(c, m);
+        break;
+    case HXFR_INPUT:
+        handle_input(c, &m->u.input);
         break;
     case HXFR_FRAME_REQUEST:
         reply_error(c, HXFR_E_INVALID_MSG,
