@@ -2,8 +2,9 @@
 the page's files come from the binary with their content types, and the
 WebSocket of head 0 (docs/protocol.md, "our page's protocol") carries a
 stream that starts at an IDR and decodes (ffprobe) at the head's size, every
-frame. The WebSocket client is written here (RFC 6455: the handshake and
-frame parsing), standard library only."""
+frame; nothing but the page's files is served without a token, and a head's
+token sees only its head. The WebSocket client is written here (RFC 6455:
+the handshake and frame parsing), standard library only."""
 
 import base64
 import hashlib
@@ -148,6 +149,14 @@ class WebSocket:
         self.sock.close()
 
 
+TOKEN = {"q": ""}   # "?token=..." of the control token, set in with_web
+
+
+def q(path, token=None):
+    """path with the control token (or the one given) as its query."""
+    return path + (TOKEN["q"] if token is None else "?token=" + token)
+
+
 def check_static(port):
     for path, ctype, marker in (("/", "text/html", b"app.js"),
                                 ("/app.js", "text/javascript", b"VideoDecoder"),
@@ -176,15 +185,20 @@ def read_stream(ws, seconds, what):
             raise CheckFailed("%s: the server closed the socket: %r" % (what, msg))
         if op != 0x2:
             raise CheckFailed("%s: a message of opcode %d, wanted binary" % (what, op))
-        if len(msg) < 12 or msg[0] != 1 or msg[2:4] != b"\0\0":
-            raise CheckFailed("%s: a message with a bad header: %r" % (what, msg[:12]))
+        if msg[:1] == b"\3":
+            continue                            # a cursor update
+        if len(msg) < 16 or msg[0] != 1 or msg[2:4] != b"\0\0":
+            raise CheckFailed("%s: a message with a bad header: %r" % (what, msg[:16]))
         key = bool(msg[1] & 1)
         pts = struct.unpack("<q", msg[4:12])[0]
         if not aus and not key:
             raise CheckFailed("%s: the first message is not a keyframe" % what)
         if pts <= 0:
             raise CheckFailed("%s: pts %d" % (what, pts))
-        aus.append(msg[12:])
+        age = struct.unpack("<I", msg[12:16])[0]
+        if age > 2000000:
+            raise CheckFailed("%s: a frame %d us old on arrival (same host)" % (what, age))
+        aus.append(msg[16:])
         keys.append(key)
     return aus, keys
 
@@ -211,7 +225,7 @@ def check_decodes(aus, what, least=10):
 
 
 def check_head0(port, seconds=2.0):
-    ws = WebSocket(port, "/ws/head/0")
+    ws = WebSocket(port, q("/ws/head/0"))
     try:
         aus, keys = read_stream(ws, seconds, "head 0")
     finally:
@@ -248,8 +262,8 @@ def check_shared(port, server, token_file):
             errors.append("%s: %s" % (name, e))
 
     threads = [threading.Thread(target=reader, args=a) for a in
-               (("head 0 first", "/ws/head/0", 0, 3.0), ("head 0 second", "/ws/head/0", 1.0, 1.5),
-                ("head 1", "/ws/head/1", 0, 3.0))]
+               (("head 0 first", q("/ws/head/0"), 0, 3.0), ("head 0 second", q("/ws/head/0"), 1.0, 1.5),
+                ("head 1", q("/ws/head/1"), 0, 3.0))]
     for t in threads:
         t.start()
     time.sleep(1.8)
@@ -273,8 +287,8 @@ def check_churn(port):
     head 0's subscription, the closing never waiting for the reader), then
     one that reads: it still starts at a keyframe and decodes."""
     for _ in range(20):
-        WebSocket(port, "/ws/head/0").close()
-    ws = WebSocket(port, "/ws/head/0")
+        WebSocket(port, q("/ws/head/0")).close()
+    ws = WebSocket(port, q("/ws/head/0"))
     try:
         aus, _ = read_stream(ws, 1.0, "head 0 after 20 short sockets")
     finally:
@@ -285,7 +299,7 @@ def check_churn(port):
 
 def check_heads_list(port):
     """/api/heads: the exporter's STATS, heads 0 and 1 on at their size."""
-    status, headers, body = http_get(port, "/api/heads")
+    status, headers, body = http_get(port, q("/api/heads"))
     if status != 200 or not headers.get("content-type", "").startswith("application/json"):
         raise CheckFailed("GET /api/heads: %d %r: %r" % (status, headers.get("content-type"),
                                                          body[:200]))
@@ -301,8 +315,8 @@ def check_slow_viewer(port, pause=5.0):
     """A socket that does not read for a while loses frames up to an IDR (the
     queue's overflow) and what it receives still decodes; a socket reading
     alongside it loses nothing."""
-    slow = WebSocket(port, "/ws/head/0", rcvbuf=4096)
-    fast = WebSocket(port, "/ws/head/0")
+    slow = WebSocket(port, q("/ws/head/0"), rcvbuf=4096)
+    fast = WebSocket(port, q("/ws/head/0"))
     fast_aus, errors = [], []
 
     def read_fast():
@@ -331,11 +345,51 @@ def check_slow_viewer(port, pause=5.0):
           "socket reading alongside got %d frames" % (pause, len(aus), sum(keys), n))
 
 
+def check_tokens(port, server, token_file):
+    """Without a token nothing but the page's files is served; a head's token
+    opens its own head's socket and /api/heads lists only that head; another
+    head's socket is refused with 1008 and the reason."""
+    status, _, body = http_get(port, "/api/heads")
+    if status != 403 or b"token" not in body:
+        raise CheckFailed("GET /api/heads without a token: %d %r, wanted 403" % (status, body))
+    ws = WebSocket(port, "/ws/head/0")
+    op, msg = ws.read_message(10)
+    ws.close()
+    if op != 0x8 or struct.unpack(">H", msg[:2])[0] != 1008 or b"token" not in msg:
+        raise CheckFailed("/ws/head/0 without a token: %d %r, wanted a 1008 close" % (op, msg))
+    out = subprocess.run([server.bin, "ctl", "--connect", "tcp:%s:%d" % (ADDR, server.port),
+                          "--token-file", token_file, "mint", "1"], capture_output=True,
+                         text=True, timeout=20)
+    head1 = out.stdout.strip()
+    if out.returncode != 0 or not head1:
+        raise CheckFailed("hfx ctl mint 1: %s" % out.stderr.strip())
+    status, _, body = http_get(port, q("/api/heads", head1))
+    ids = [s["id"] for s in json.loads(body)["scanouts"]] if status == 200 else None
+    if ids != [1]:
+        raise CheckFailed("GET /api/heads with head 1's token: %d, heads %r, wanted [1]"
+                          % (status, ids))
+    ws = WebSocket(port, q("/ws/head/0", head1))
+    op, msg = ws.read_message(10)
+    ws.close()
+    if op != 0x8 or struct.unpack(">H", msg[:2])[0] != 1008:
+        raise CheckFailed("/ws/head/0 with head 1's token: %d %r, wanted a 1008 close" % (op, msg))
+    ws = WebSocket(port, q("/ws/head/1", head1))
+    try:
+        aus, _ = read_stream(ws, 1.0, "head 1 with its own token")
+    finally:
+        ws.close()
+    check_decodes(aus, "head 1 with its own token")
+    print("web: no token: 403 and a 1008 close; head 1's token: /api/heads lists head 1 only, "
+          "head 0's socket refused (1008), head 1's decodes")
+
+
 def with_web(tmp, workload, heads, checks):
     """Runs checks(server, web, token_file) against `hfx web` on `hfx serve`;
     both must then stop cleanly."""
     token = os.path.join(tmp, "control-%s.token" % workload)
     with Server(workload, extra=["--token-out", token], heads=heads) as server:
+        with open(token) as f:
+            TOKEN["q"] = "?token=" + f.read().strip()
         with Web(server, token) as web:
             checks(server, web, token)
             problem = web.stop()
@@ -353,6 +407,7 @@ def main():
         check_shared(web.port, server, token)
         check_heads_list(web.port)
         check_churn(web.port)
+        check_tokens(web.port, server, token)
 
     with tempfile.TemporaryDirectory() as tmp:
         with_web(tmp, "typing", 2, typing_checks)

@@ -1,10 +1,14 @@
 // hfx web's page: every head in a grid, each decoded with WebCodecs.
-// Socket /ws/head/N: binary messages, a 12-byte header then one access unit
-// (Annex B): byte 0 kind (1 = video), byte 1 flags (1 keyframe, 2 resumed),
-// bytes 2-3 zero, bytes 4-11 pts in ns, little-endian (docs/protocol.md).
+// Socket /ws/head/N?token=T: binary messages; video is a 16-byte header then
+// one access unit (Annex B): byte 0 kind (1 = video), byte 1 flags (1
+// keyframe, 2 resumed), bytes 2-3 zero, bytes 4-11 pts in ns, bytes 12-15 its
+// age in us when sent, little-endian (docs/protocol.md, "Our page's protocol").
 "use strict";
 
 const HEADS = 16;
+// The token the page was opened with (?token=), passed on to every request.
+const TOKEN = new URLSearchParams(location.search).get("token") || "";
+const withToken = (path) => path + (TOKEN ? "?token=" + encodeURIComponent(TOKEN) : "");
 
 // "avc1.PPCCLL" from the SPS (NAL type 7) in an Annex B access unit.
 function codecOf(au) {
@@ -32,7 +36,7 @@ class Head {
   }
 
   connect() {
-    const url = new URL("ws/head/" + this.id, location.href);
+    const url = new URL(withToken("ws/head/" + this.id), location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     this.ws = new WebSocket(url);
     this.ws.binaryType = "arraybuffer";
@@ -54,7 +58,7 @@ class Head {
     if (view.getUint8(0) !== 1) return;
     const key = (view.getUint8(1) & 1) !== 0;
     const ptsUs = Number(view.getBigUint64(4, true) / 1000n);
-    const au = new Uint8Array(buf, 12);
+    const au = new Uint8Array(buf, 16);
     if (!this.decoder) {
       if (!key) return;   // start at an IDR
       const codec = codecOf(au);
@@ -101,7 +105,7 @@ async function start() {
   }
   let ids = [...Array(HEADS).keys()];
   try {
-    const r = await fetch("api/heads");
+    const r = await fetch(withToken("api/heads"));
     if (!r.ok) throw new Error(await r.text());
     ids = (await r.json()).scanouts.filter((s) => s.enabled).map((s) => s.id);
     status.textContent = ids.length + " heads on";

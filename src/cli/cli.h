@@ -9,6 +9,7 @@
 #include "frontend/frontend.h"
 #include "frontend/qemu_dbus.h"
 #include "source/synth_frontend.h"
+#include "web/web.h"
 
 int cmd_serve(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
@@ -26,6 +27,8 @@ struct serve_opts {
     struct hfx_frontend_args source;
     const char *token_out;      /* write the control token here */
     uint32_t duration;
+    struct hfx_web_config web;  /* web.http set: serve the web page too */
+    char *web_spec;             /* what web.http points into */
 };
 void serve_opts_init(struct serve_opts *o);
 /* Parses hfx serve's options; -1 after printing what is wrong. */

@@ -10,6 +10,7 @@
 #include "server/exporter.h"
 #include "frontend/frontend.h"
 #include "frontend/qemu_dbus.h"
+#include "web/web.h"
 
 static const char help[] =
     "usage: hfx serve [OPTIONS]\n"
@@ -55,6 +56,8 @@ static const char help[] =
     "  --token-out PATH    write the control token to PATH (mode 0600)\n"
     "  --queue-bytes N     per-client queue bound (default 33554432)\n"
     "  --duration SEC      stop after SEC seconds (default: run until signalled)\n"
+    "web:\n"
+    HFX_WEB_HTTP_HELP
     "  -v, --verbose       log every connection and encoder event\n";
 
 /* The server serve_run runs, for the signal handler. */
@@ -80,7 +83,7 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
     enum { O_WORKLOAD = 256, O_SIZE, O_HEADS, O_FPS, O_FORMAT, O_SCANOUTS, O_ENCODER, O_BITRATE,
            O_THREADS, O_IDR, O_REFRESH, O_LISTEN, O_QUEUE, O_DURATION, O_QEMU,
-           O_SECRET, O_TOKEN_OUT, O_QUALITY, O_FRONTEND, O_ATTACH, O_FLIP };
+           O_SECRET, O_TOKEN_OUT, O_QUALITY, O_FRONTEND, O_ATTACH, O_FLIP, O_HTTP };
     static const struct option opts[] = {
         {"qemu-dbus", 1, 0, O_QEMU}, {"frontend", 1, 0, O_FRONTEND}, {"attach", 1, 0, O_ATTACH},
         {"flip", 0, 0, O_FLIP}, {"secret-file", 1, 0, O_SECRET},
@@ -89,7 +92,7 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
         {"fps", 1, 0, O_FPS}, {"format", 1, 0, O_FORMAT}, {"scanouts", 1, 0, O_SCANOUTS},
         {"encoder", 1, 0, O_ENCODER}, {"bitrate", 1, 0, O_BITRATE}, {"threads", 1, 0, O_THREADS},
         {"quality", 1, 0, O_QUALITY}, {"idr-interval", 1, 0, O_IDR}, {"idle-refresh", 1, 0, O_REFRESH},
-        {"listen", 1, 0, O_LISTEN}, {"queue-bytes", 1, 0, O_QUEUE},
+        {"listen", 1, 0, O_LISTEN}, {"queue-bytes", 1, 0, O_QUEUE}, {"http", 1, 0, O_HTTP},
         {"duration", 1, 0, O_DURATION}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0}};
     uint32_t v;
     int c;
@@ -161,6 +164,7 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
         case O_FLIP: o->source.flip = true; break;
         case O_SECRET: o->server.secret_file = optarg; break;
         case O_TOKEN_OUT: o->token_out = optarg; break;
+        case O_HTTP: rc = hfx_web_parse_http(optarg, &o->web, &o->web_spec); break;
         case 'v': hfx_log_set_level(HFX_LOG_DEBUG); break;
         case 'h': fputs(help, stdout); exit(0);
         default: fputs(help, stderr); return -1;
@@ -184,6 +188,37 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
     return 0;
 }
 
+/* The web page beside the exporter: a subscriber of the exporter's first
+ * listener, with the control token, like hfx web (one encode per head
+ * still: the page's sockets share the gateway's subscription). */
+static struct hfx_web *start_web(struct serve_opts *o, struct hfx_exporter *x, char *err,
+                                 size_t errlen)
+{
+    const char *l = o->server.nlisten ? o->server.listen[0] : HFX_DEFAULT_ADDR;
+    char addr[300], token[HXFR_MAX_TOKEN + 1];
+    int port = hfx_server_port(x->server, 0);
+    if (!strncmp(l, "tcp:", 4) && port > 0) {
+        /* Connect where it listens (any address: loopback), at its real port. */
+        const char *host = l + 4, *colon = strrchr(host, ':');
+        int hl = colon ? (int)(colon - host) : 0;
+        bool any = hl == 0 || !strncmp(host, "0.0.0.0", (size_t)hl);
+        snprintf(addr, sizeof addr, "tcp:%.*s:%d", any ? 9 : hl, any ? "127.0.0.1" : host, port);
+    } else if (!strncmp(l, "unix:", 5)) {
+        snprintf(addr, sizeof addr, "%.*s", (int)strcspn(l, ","), l);
+    } else {
+        snprintf(err, errlen, "--http needs the first --listen to be tcp: or unix:, not '%s'", l);
+        return NULL;
+    }
+    hfx_server_control_token(x->server, token);
+    o->web.exporter = addr;
+    o->web.token = token;
+    struct hfx_web *w = hfx_web_start(&o->web, err, errlen);
+    if (w)
+        hfx_log(HFX_LOG_INFO, "web page: http://%s/%s", o->web.http,
+                o->web.open ? "" : "?token=<the control token>");
+    return w;
+}
+
 static void on_vm_lost(void *data)
 {
     hfx_server_stop(data);
@@ -205,11 +240,19 @@ int serve_run(struct serve_opts *o)
             return 1;
         }
     }
+    struct hfx_web *web = NULL;
+    if (o->web.http && !(web = start_web(o, &x, err, sizeof err))) {
+        fprintf(stderr, "hfx: %s\n", err);
+        hfx_exporter_free(&x);
+        return 1;
+    }
     o->source.lost = on_vm_lost;
     o->source.lost_data = x.server;
     struct hfx_frontend *fe = o->frontend->start(x.engine, &o->source, err, sizeof err);
     if (!fe) {
         fprintf(stderr, "hfx: %s\n", err);
+        if (web)
+            hfx_web_stop(web);
         hfx_exporter_free(&x);
         return 1;
     }
@@ -224,6 +267,8 @@ int serve_run(struct serve_opts *o)
         alarm(o->duration);
     int rc = hfx_server_run(x.server);
     running = NULL;
+    if (web)
+        hfx_web_stop(web);
     o->frontend->stop(fe);
     hfx_exporter_free(&x);
     return rc < 0 ? 1 : 0;
