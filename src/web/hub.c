@@ -107,9 +107,9 @@ static gpointer reader_main(gpointer data)
         int r = hfx_client_next(c, &f, 200, m->err, sizeof m->err);
         if (r < 0)
             break;
-        if (r == 0 || !f.data)
+        if (r == 0)
             continue;
-        if (f.type == HXFR_FRAME_RESPONSE) {
+        if (f.type == HXFR_FRAME_RESPONSE && f.data) {
             m->kind = MSG_FRAME;
             m->frame = (struct web_frame){.au = g_bytes_new(f.data, f.size), .pts_ns = f.pts_ns,
                                           .arrived_ns = hfx_now_ns(), .keyframe = f.keyframe,
@@ -117,8 +117,11 @@ static gpointer reader_main(gpointer data)
             if (f.keyframe)
                 sps_size(parser, avc, &f, &m->frame);
         } else if (f.type == HXFR_CURSOR) {
+            /* The whole message: f.data is NULL for all but frames. */
+            size_t len;
+            const uint8_t *raw = hfx_client_message(c, &len);
             struct hxfr_msg cm;
-            if (hxfr_decode(f.data, f.size, HXFR_FROM_SERVER, &cm, NULL) != HXFR_PARSE_OK)
+            if (!raw || hxfr_decode(raw, len, HXFR_FROM_SERVER, &cm, NULL) != HXFR_PARSE_OK)
                 continue;
             m->kind = MSG_CURSOR;
             m->cursor = (struct web_cursor){
