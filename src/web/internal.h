@@ -127,5 +127,7 @@ char *web_query(SoupServerMessage *msg, const char *name);
 /* ---- the socket endpoints (one file each) ---- */
 void web_page_ws(struct hfx_web *w, SoupServerMessage *msg, const char *path,
                  SoupWebsocketConnection *conn);
+void web_helix_ws(struct hfx_web *w, SoupServerMessage *msg, const char *path,
+                  SoupWebsocketConnection *conn);
 
 #endif

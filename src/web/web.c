@@ -169,6 +169,12 @@ static void on_page_ws(SoupServer *server, SoupServerMessage *msg, const char *p
     web_page_ws(data, msg, path, conn);
 }
 
+static void on_helix_ws(SoupServer *server, SoupServerMessage *msg, const char *path,
+                        SoupWebsocketConnection *conn, gpointer data)
+{
+    web_helix_ws(data, msg, path, conn);
+}
+
 /* ---- lifecycle ---- */
 
 static gpointer web_main(gpointer data)
@@ -245,6 +251,7 @@ struct hfx_web *hfx_web_start(const struct hfx_web_config *cfg, char *err, size_
     w->server = soup_server_new("server-header", "hfx-web", NULL);
     soup_server_add_handler(w->server, NULL, on_http, w, NULL);
     soup_server_add_websocket_handler(w->server, "/ws/head", NULL, NULL, on_page_ws, w, NULL);
+    soup_server_add_websocket_handler(w->server, "/ws/stream", NULL, NULL, on_helix_ws, w, NULL);
     int rc = listen_http(w, err, errlen);
     if (rc == 0) {
         GSource *t = g_timeout_source_new(WEB_FLUSH_MS);
