@@ -6,18 +6,20 @@ helix-ws.md: a binary message before the init is skipped; init -> StreamInit
 keyframe with pts in microseconds that follow the wall clock, all decoding at
 the head's size; Ping -> Pong; input messages keep the socket open, a
 malformed one ends it with StreamError and 1008; video can be paused; two
-sockets share one subscription; tokens are checked as on our page's socket.
-The WebSocket client and the servers are web.py's."""
+sockets share one subscription; tokens are checked as on our page's socket;
+on a head that is off StreamInit waits until it is on. The WebSocket client
+and the servers are web.py's."""
 
 import json
 import os
 import struct
+import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from deployed_clients import CheckFailed  # noqa: E402
+from deployed_clients import ADDR, CheckFailed  # noqa: E402
 from web import (HEIGHT, WIDTH, WebSocket, check_decodes, exporter_stats,  # noqa: E402
                  mint, run, with_web)
 
@@ -44,16 +46,16 @@ class Stream:
     def send(self, payload):
         self.ws.send_frame(BINARY, payload)
 
-    def expect_start(self, what):
+    def expect_start(self, what, size=(WIDTH, HEIGHT)):
         """StreamInit, then ConnectionComplete: the head's size."""
         op, msg = self.ws.read_message(10)
-        want = b"\x30\x01" + struct.pack(">HHBBIB", WIDTH, HEIGHT, 60, 0, 0, 0)
+        want = b"\x30\x01" + struct.pack(">HHBBIB", size[0], size[1], 60, 0, 0, 0)
         if op != BINARY or msg != want:
             raise CheckFailed("%s: first message %d %r, wanted StreamInit %r" % (what, op, msg,
                                                                                  want))
         op, msg = self.ws.read_message(5)
-        want = {"ConnectionComplete": {"capabilities": {"touch": False}, "width": WIDTH,
-                                       "height": HEIGHT}}
+        want = {"ConnectionComplete": {"capabilities": {"touch": False}, "width": size[0],
+                                       "height": size[1]}}
         if op != TEXT or json.loads(msg) != want:
             raise CheckFailed("%s: second message %d %r, wanted %r" % (what, op, msg, want))
 
@@ -264,12 +266,39 @@ def check_refusals(port, ctrl, server, token_file):
           "1008; head 1's token: head 0 refused, no head= gives head 1, which decodes")
 
 
+def check_head_off(port, ctrl, server, token_file):
+    """A head that is off: StreamInit waits for it to be turned on, then
+    carries its size, and the first VideoFrame is a keyframe."""
+    s = Stream(port, "head=2&token=" + ctrl)
+    s.init()
+    try:
+        op, msg = s.ws.read_message(1.0)
+        raise CheckFailed("head 2 (off): a message %d %r before it is on" % (op, msg[:20]))
+    except TimeoutError:
+        pass
+    ctl = [server.bin, "ctl", "--connect", "tcp:%s:%d" % (ADDR, server.port), "--token-file",
+           token_file]
+    out = subprocess.run(ctl + ["enable", "2", "320x240"], capture_output=True, text=True,
+                         timeout=20)
+    if out.returncode != 0:
+        raise CheckFailed("hfx ctl enable 2: %s" % out.stderr.strip())
+    s.expect_start("head 2 once on", (320, 240))
+    s.read(0.5, "head 2")
+    s.close()
+    if not s.frames or not s.frames[0][1] & 1 or s.frames[0][3:5] != (320, 240):
+        raise CheckFailed("head 2: %d frames, the first %r" % (len(s.frames), s.frames[:1]))
+    subprocess.run(ctl + ["disable", "2"], capture_output=True, timeout=20, check=False)
+    print("helix-ws: a head that is off: nothing until it is turned on, then StreamInit at "
+          "its size (320x240) and a keyframe")
+
+
 def main():
     def checks(server, web, token):
         with open(token) as f:
             ctrl = f.read().strip()
         check_stream(web.port, ctrl, server, token)
         check_refusals(web.port, ctrl, server, token)
+        check_head_off(web.port, ctrl, server, token)
         if "CRITICAL" in web.output() or "WARNING" in web.output():
             raise CheckFailed("hfx web warned:\n%s" % web.output())
 

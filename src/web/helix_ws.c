@@ -610,11 +610,12 @@ static gboolean init_timeout(gpointer data)
 }
 
 /* libsoup 3.2 pings every HWS_KEEPALIVE_S but drops no one: a peer silent
- * (no message, no pong) for 30 s is dropped here. */
+ * (no message, no pong) for 30 s is dropped here; before the init, the
+ * init's own 30 s say why. */
 static gboolean alive_check(gpointer data)
 {
     struct hws_sock *hs = data;
-    if (!hs->closing && g_get_monotonic_time() - hs->last_heard > HWS_SILENT_US &&
+    if (hs->got_init && !hs->closing && g_get_monotonic_time() - hs->last_heard > HWS_SILENT_US &&
         soup_websocket_connection_get_state(hs->out.conn) == SOUP_WEBSOCKET_STATE_OPEN) {
         hs->closing = true;
         soup_websocket_connection_close(hs->out.conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
