@@ -29,7 +29,8 @@ struct hfx_web {
     GPtrArray *outs;        /* struct web_out *: every open socket's queue */
 };
 
-/* Runs fn(data) on the gateway's thread (from any thread). */
+/* Runs fn(data) on the gateway's thread, later (from any thread, that one
+ * included). */
 void web_invoke(struct hfx_web *w, GSourceFunc fn, gpointer data);
 
 /* ---- hub.c: one subscription per head, shared by its viewers ---- */

@@ -13,7 +13,14 @@
 
 void web_invoke(struct hfx_web *w, GSourceFunc fn, gpointer data)
 {
-    g_main_context_invoke(w->ctx, fn, data);
+    /* Always queued, never called here: g_main_context_invoke calls fn in
+     * the caller's thread when no thread owns the context, as between the
+     * iterations of hfx_web_stop, where a reader's frame would then meet
+     * sockets being freed on the other thread. */
+    GSource *s = g_idle_source_new();
+    g_source_set_callback(s, fn, data, NULL);
+    g_source_attach(s, w->ctx);
+    g_source_unref(s);
 }
 
 /* ---- GET /api/heads ---- */
@@ -291,6 +298,8 @@ void hfx_web_stop(struct hfx_web *w)
         ; /* what the sockets' last handlers queued */
     web_hub_free(w->hub);
     web_sessions_free(w->sessions);
+    while (g_main_context_iteration(w->ctx, FALSE))
+        ; /* the sessions' last reports: to sockets already closed, dropped */
     g_main_context_pop_thread_default(w->ctx);
     web_free(w);
 }
