@@ -7,11 +7,13 @@ keyframe with pts in microseconds that follow the wall clock, all decoding at
 the head's size; Ping -> Pong; input messages keep the socket open, a
 malformed one ends it with StreamError and 1008; video can be paused; two
 sockets share one subscription; tokens are checked as on our page's socket;
-on a head that is off StreamInit waits until it is on. The WebSocket client
-and the servers are web.py's."""
+on a head that is off StreamInit waits until it is on; sockets of random
+messages each end with StreamError or answer, and the gateway serves on.
+The WebSocket client and the servers are web.py's."""
 
 import json
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -292,6 +294,39 @@ def check_head_off(port, ctrl, server, token_file):
           "its size (320x240) and a keyframe")
 
 
+def check_random(port, ctrl, sockets=30, seed=12):
+    """Sockets sending random messages of every browser type (fixed seed):
+    each ends with StreamError and 1008 or answers a last Ping; the gateway
+    serves on."""
+    rnd = random.Random(seed)
+    ended = answered = 0
+    for i in range(sockets):
+        s = Stream(port, "head=0&token=" + ctrl)
+        s.init()
+        s.expect_start("random socket %d" % i)
+        for _ in range(rnd.randint(0, 3)):
+            t = rnd.choice([0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x40, 0x02, 0x15])
+            s.send(bytes([t]) + bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 14))))
+        ping(s)
+        while True:
+            op, msg = s.ws.read_message(10)
+            if op == BINARY and msg[:1] == b"\x41":
+                answered += 1
+                break
+            if op == CLOSE or msg[:1] == b"\x31":
+                if op != BINARY or not msg[3:]:
+                    raise CheckFailed("random socket %d: ended by %d %r, not StreamError"
+                                      % (i, op, msg))
+                op, msg = s.ws.read_message(10)
+                if op != CLOSE or struct.unpack(">H", msg[:2])[0] != 1008:
+                    raise CheckFailed("random socket %d: after StreamError %d %r" % (i, op, msg))
+                ended += 1
+                break
+        s.close()
+    print("helix-ws: %d sockets of random messages: %d ended with StreamError and 1008, %d "
+          "answered their last Ping" % (sockets, ended, answered))
+
+
 def main():
     def checks(server, web, token):
         with open(token) as f:
@@ -299,6 +334,7 @@ def main():
         check_stream(web.port, ctrl, server, token)
         check_refusals(web.port, ctrl, server, token)
         check_head_off(web.port, ctrl, server, token)
+        check_random(web.port, ctrl)
         if "CRITICAL" in web.output() or "WARNING" in web.output():
             raise CheckFailed("hfx web warned:\n%s" % web.output())
 
