@@ -6,7 +6,8 @@ every frame at 60 fps; idle: one frame, then nothing) and agree with each
 other: the JSON (--stats-json) with the per-second lines on stderr, the
 totals with the windows, the verdict with the platform's thresholds written
 again here, and the frame count with what ffprobe counts in the stream
-written. Bad option combinations are refused.
+written. Bad option combinations are refused. A head that is off ends
+with exit 1 and says how to turn it on.
 
 Uses the standard library and deployed_clients.py's Server (killed on the
 way out). Exit status 0 only if every check passed.
@@ -222,6 +223,14 @@ def check_refused(srv):
         print("  %s: refused: %s" % (" ".join(args), r.stderr.strip().splitlines()[0]))
 
 
+def check_head_off(srv):
+    """A head that is off: no frame, exit 1, and the way to turn it on."""
+    r = sub(srv, "--scanout", "1", "--duration", "1", "--output", "/dev/null")
+    print("  " + "\n  ".join(r.stderr.strip().splitlines()[-2:]))
+    if r.returncode != 1 or "head is probably off" not in r.stderr or " enable 1 " not in r.stderr:
+        raise CheckFailed("exit %d, stderr %r" % (r.returncode, r.stderr[-1000:]))
+
+
 def main():
     failed = []
 
@@ -241,6 +250,7 @@ def main():
                 run("typing screen, --frames 30", check_frames, srv)
                 run("typing screen, stdout a terminal", check_terminal, srv)
                 run("refused options", check_refused, srv)
+                run("a head that is off", check_head_off, srv)
             with Server("idle", heads=1) as srv:
                 run("still screen, --target-fps 30", check_still, srv)
         except CheckFailed as e:

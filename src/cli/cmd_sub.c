@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "client/client.h"
 #include "client/hfx-client.h"
 #include "proto/hxfr.h"
 #include "client/decode.h"
@@ -22,7 +23,8 @@ static const char help[] =
     "Subscribes to one scanout and writes its H.264 as Annex B, e.g.\n"
     "  hfx sub --scanout 0 | ffplay -\n"
     "  hfx sub --scanout 1 --output head1.264 --duration 10\n"
-    "Progress goes to stderr once a second.\n"
+    "Progress goes to stderr once a second. Exits 1 when no frame arrived (a head that is\n"
+    "off sends none).\n"
     "\n"
     "  --connect ADDR   server address (default " HFX_DEFAULT_ADDR ")\n"
     "  --scanout N      scanout to watch, 0..15 (default 0)\n"
@@ -334,6 +336,50 @@ static void check_frame(const struct sub_opts *o, struct hfx_decoder *dec, struc
         p->below_psnr++;
 }
 
+/* Whether the head is on, from the exporter's STATS for it: 1 on, 0 off, -1
+ * unknown. Only an extended connection with a token may ask (a head token
+ * covers its own head's STATS). */
+static int head_enabled(const struct sub_opts *o, const char *token)
+{
+    if (!token)
+        return -1;
+    struct hfx_conn conn;
+    struct hxfr_msg m;
+    char err[256], text[8192];
+    uint8_t req[32];
+    if (hfx_conn_open(&conn, o->addr, err, sizeof err) < 0)
+        return -1;
+    int on = -1;
+    size_t len = hxfr_put_stats_req(req, o->scanout, true);
+    if (hfx_conn_extended(&conn, 0, token, 2000, err, sizeof err) == 0 &&
+        hfx_conn_request(&conn, req, len, &m, 2000, err, sizeof err) > 0 &&
+        m.h.type == HXFR_STATS_RESP) {
+        snprintf(text, sizeof text, "%.*s", (int)m.u.stats_resp.len, m.u.stats_resp.text);
+        on = strstr(text, "\"enabled\":true") ? 1 : strstr(text, "\"enabled\":false") ? 0 : -1;
+    }
+    hfx_conn_close(&conn);
+    return on;
+}
+
+/* No frame came: the usual cause is a head that is off, which the exporter
+ * accepts a subscription for and then sends nothing. Say so, and how to turn
+ * it on, as far as this subscriber can tell. */
+static void explain_no_frames(const struct sub_opts *o, const char *token, double secs)
+{
+    int on = head_enabled(o, token);
+    fprintf(stderr, "hfx sub: scanout %u: no frame arrived in %.1f s: ", o->scanout, secs);
+    if (on == 1)
+        fprintf(stderr, "the head is on (the exporter says so) but has shown no picture yet\n");
+    else
+        fprintf(stderr, "%s\nhfx sub: turn it on with: hfx ctl --connect %s enable %u WxH "
+                        "(e.g. 1920x1080; add --token-file with the control token where plain "
+                        "clients are refused)\n",
+                on == 0 ? "the head is off (the exporter says so)"
+                        : "the head is probably off (one that is on sends its picture to a new "
+                          "subscriber at once, unless it has none yet)",
+                o->addr, o->scanout);
+}
+
 int cmd_sub(int argc, char **argv)
 {
     struct sub_opts o = {.addr = HFX_DEFAULT_ADDR, .check = -1, .min_psnr = 30};
@@ -374,6 +420,7 @@ int cmd_sub(int argc, char **argv)
     struct hfx_stream_stats st;
     hfx_stream_stats_init(&st, p.start);
     int rc = 0;
+    bool lost = false;         /* the stream ended with an error */
     while (!atomic_load(&stop) && (!o.frames || p.frames < o.frames) && hfx_now_ns() < end) {
         struct hfx_client_frame f;
         int r = hfx_client_next(client, &f, o.stats ? stats_wait(&st, end) : 200, err,
@@ -385,6 +432,7 @@ int cmd_sub(int argc, char **argv)
             fprintf(stderr, "hfx sub: %s\n", err);
             if (!strstr(err, "closed")) /* the server ending the stream is a clean end */
                 rc = 1;
+            lost = true;
             break;
         }
         if (r > 0 && f.data) {
@@ -408,6 +456,14 @@ int cmd_sub(int argc, char **argv)
         report(&o, &p, false);
     }
     report(&o, &p, true);
+    int64_t stopped = hfx_now_ns();
+    if (stopped > end)
+        stopped = end;
+    if (!p.frames) {
+        if (!lost)
+            explain_no_frames(&o, token, (double)(stopped - p.start) / 1e9);
+        rc = 1;
+    }
     if (o.stats) {
         int64_t now = hfx_now_ns();
         hfx_stream_stats_end(&st, now < end ? now : end);
