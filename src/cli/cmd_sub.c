@@ -12,6 +12,7 @@
 #include "client/hfx-client.h"
 #include "proto/hxfr.h"
 #include "client/decode.h"
+#include "client/mux.h"
 #include "client/stream_stats.h"
 #include "client/verify.h"
 #include "common/clock.h"
@@ -30,6 +31,11 @@ static const char help[] =
     "  --scanout N      scanout to watch, 0..15 (default 0)\n"
     "  --output FILE    write the stream here; '-' = stdout (default when not a terminal;\n"
     "                   on a terminal --stats drops the stream)\n"
+    "  --mux FILE       also write the stream into FILE, MP4 or Matroska by its name (.mp4,\n"
+    "                   .mkv), each frame at the time the exporter produced it, so it plays\n"
+    "                   at the speed it was recorded (a raw .264 has no timestamps: players\n"
+    "                   guess a fixed rate, while the exporter sends a frame only when the\n"
+    "                   picture changes)\n"
     "  --frames N       stop after N frames\n"
     "  --duration SEC   stop after SEC seconds\n"
     "  --bitrate BPS    ask for this bitrate (CONFIG_REQ)\n"
@@ -75,7 +81,7 @@ static void on_signal(int sig)
 }
 
 struct sub_opts {
-    const char *addr, *output, *token_arg, *token_file, *stats_json;
+    const char *addr, *output, *token_arg, *token_file, *stats_json, *mux;
     uint32_t scanout, frames, duration, bitrate, min_psnr, target_fps;
     bool extended, decode, quiet, allow_stale, reconnect, stats;
     int check; /* workload to compare with, -1 for none */
@@ -85,7 +91,7 @@ static int parse(int argc, char **argv, struct sub_opts *o)
 {
     enum { O_CONNECT = 256, O_SCANOUT, O_OUTPUT, O_FRAMES, O_DURATION, O_BITRATE, O_EXT, O_DECODE,
            O_QUIET, O_CHECK, O_MIN_PSNR, O_ALLOW_STALE, O_RECONNECT, O_TOKEN,
-           O_TOKEN_FILE, O_STATS, O_TARGET_FPS, O_STATS_JSON };
+           O_TOKEN_FILE, O_STATS, O_TARGET_FPS, O_STATS_JSON, O_MUX };
     static const struct option opts[] = {
         {"connect", 1, 0, O_CONNECT}, {"scanout", 1, 0, O_SCANOUT}, {"output", 1, 0, O_OUTPUT},
         {"frames", 1, 0, O_FRAMES}, {"duration", 1, 0, O_DURATION},
@@ -94,7 +100,7 @@ static int parse(int argc, char **argv, struct sub_opts *o)
         {"allow-stale", 0, 0, O_ALLOW_STALE}, {"reconnect", 0, 0, O_RECONNECT},
         {"token", 1, 0, O_TOKEN}, {"token-file", 1, 0, O_TOKEN_FILE},
         {"stats", 0, 0, O_STATS}, {"target-fps", 1, 0, O_TARGET_FPS},
-        {"stats-json", 1, 0, O_STATS_JSON}, {"help", 0, 0, 'h'}, {0}};
+        {"stats-json", 1, 0, O_STATS_JSON}, {"mux", 1, 0, O_MUX}, {"help", 0, 0, 'h'}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         int rc = 0;
@@ -103,6 +109,7 @@ static int parse(int argc, char **argv, struct sub_opts *o)
         case O_SCANOUT: rc = cli_uint("--scanout", optarg, 0, 15, &o->scanout); break;
         case 'o':
         case O_OUTPUT: o->output = optarg; break;
+        case O_MUX: o->mux = optarg; break;
         case O_FRAMES: rc = cli_uint("--frames", optarg, 1, UINT32_MAX, &o->frames); break;
         case O_DURATION: rc = cli_uint("--duration", optarg, 1, 86400 * 365, &o->duration); break;
         case O_BITRATE: rc = cli_uint("--bitrate", optarg, 10000, 1000000000, &o->bitrate); break;
@@ -398,6 +405,11 @@ int cmd_sub(int argc, char **argv)
     const char *token = cli_token(o.token_arg, o.token_file, token_buf, &bad);
     if (bad)
         return 2;
+    struct hfx_mux *mux = NULL;
+    if (o.mux && !(mux = hfx_mux_open(o.mux, err, sizeof err))) {
+        fprintf(stderr, "hfx sub: --mux %s\n", err);
+        return 2;
+    }
     /* A token needs the extended mode. */
     o.extended |= token != NULL;
     struct hfx_client_options co = {.address = o.addr, .scanout = o.scanout,
@@ -406,6 +418,8 @@ int cmd_sub(int argc, char **argv)
     struct hfx_client *client;
     if (hfx_client_open(&co, &client, err, sizeof err) < 0) {
         fprintf(stderr, "hfx sub: %s\n", err);
+        if (mux)
+            hfx_mux_close(mux, 0, err, sizeof err);
         return 1;
     }
     struct sigaction sa = {.sa_handler = on_signal};
@@ -421,6 +435,7 @@ int cmd_sub(int argc, char **argv)
     hfx_stream_stats_init(&st, p.start);
     int rc = 0;
     bool lost = false;         /* the stream ended with an error */
+    int64_t last_arrival = 0;  /* of the last frame, for how long --mux shows it */
     while (!atomic_load(&stop) && (!o.frames || p.frames < o.frames) && hfx_now_ns() < end) {
         struct hfx_client_frame f;
         int r = hfx_client_next(client, &f, o.stats ? stats_wait(&st, end) : 200, err,
@@ -443,6 +458,12 @@ int cmd_sub(int argc, char **argv)
                 break;
             }
             fflush(out);
+            if (mux && hfx_mux_frame(mux, &f, now, err, sizeof err) < 0) {
+                fprintf(stderr, "hfx sub: --mux %s: %s\n", o.mux, err);
+                rc = 1;
+                break;
+            }
+            last_arrival = now;
             p.frames++;
             p.window_frames++;
             p.keyframes += f.keyframe;
@@ -459,6 +480,10 @@ int cmd_sub(int argc, char **argv)
     int64_t stopped = hfx_now_ns();
     if (stopped > end)
         stopped = end;
+    if (mux && hfx_mux_close(mux, p.frames ? stopped - last_arrival : 0, err, sizeof err) < 0) {
+        fprintf(stderr, "hfx sub: --mux %s: %s\n", o.mux, err);
+        rc = 1;
+    }
     if (!p.frames) {
         if (!lost)
             explain_no_frames(&o, token, (double)(stopped - p.start) / 1e9);
