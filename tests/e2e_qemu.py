@@ -214,7 +214,11 @@ def sub(addr, scanout, seconds, out, check_workload=TYPING, extra=(), min_psnr=M
     r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
     lines = [l for l in r.stderr.splitlines() if l.startswith("hfx sub:")]
     notes = [l for l in lines if " reads #" in l]
-    return r.returncode, "; ".join(notes + lines[-1:]) if lines else r.stderr.strip()[-300:]
+    # The last progress line; with no frame, hfx sub explains after it.
+    progress = [l for l in lines if re.search(r"scanout \d+: \d+ frames \(", l)]
+    if not lines:
+        return r.returncode, r.stderr.strip()[-300:]
+    return r.returncode, "; ".join(notes + (progress or lines)[-1:])
 
 
 def stream_ok(rc, line):
