@@ -40,6 +40,9 @@ static const char help[] =
     "  --still MS       how long the picture must not change before a press (default 300)\n"
     "  --timeout MS     a press whose change has not come by then is missed (default 2000)\n"
     "  --threshold N    block mean absolute difference that counts as a change (default 8)\n"
+    "  --region X,Y,W,H compare only this rectangle of the picture (where the guest shows\n"
+    "                   keys), so what else moves on the screen neither delays a press nor\n"
+    "                   counts as its change (default: the whole picture)\n"
     "  --json FILE      also write the samples and statistics as one JSON line ('-' stdout)\n"
     "\n"
     "Exits 1 when no sample was measured or the server refused the input.\n";
@@ -47,7 +50,21 @@ static const char help[] =
 struct lat_opts {
     const char *addr, *token_arg, *token_file, *json;
     uint32_t scanout, count, key, pause_ms, still_ms, timeout_ms, threshold;
+    uint32_t rx, ry, rw, rh;    /* --region; rw 0: the whole picture */
 };
+
+static int parse_region(const char *val, struct lat_opts *o)
+{
+    char extra;
+    if (sscanf(val, "%u,%u,%u,%u%c", &o->rx, &o->ry, &o->rw, &o->rh, &extra) != 4 || !o->rw ||
+        !o->rh || o->rx > HFX_MAX_WIDTH || o->ry > HFX_MAX_HEIGHT || o->rw > HFX_MAX_WIDTH ||
+        o->rh > HFX_MAX_HEIGHT) {
+        fprintf(stderr, "hfx latency: --region needs X,Y,W,H (W, H at least 1), not '%s'\n",
+                val);
+        return -1;
+    }
+    return 0;
+}
 
 static int parse(int argc, char **argv, struct lat_opts *o)
 {
@@ -55,7 +72,8 @@ static int parse(int argc, char **argv, struct lat_opts *o)
         {"scanout", 1, 0, 's'}, {"connect", 1, 0, 'c'}, {"token", 1, 0, 'k'},
         {"token-file", 1, 0, 'f'}, {"count", 1, 0, 'n'}, {"key", 1, 0, 'K'},
         {"pause", 1, 0, 'p'}, {"still", 1, 0, 'S'}, {"timeout", 1, 0, 't'},
-        {"threshold", 1, 0, 'T'}, {"json", 1, 0, 'j'}, {"help", 0, 0, 'h'}, {0}};
+        {"threshold", 1, 0, 'T'}, {"json", 1, 0, 'j'}, {"region", 1, 0, 'r'},
+        {"help", 0, 0, 'h'}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         int rc = 0;
@@ -70,6 +88,7 @@ static int parse(int argc, char **argv, struct lat_opts *o)
         case 'S': rc = cli_uint("--still", optarg, 0, 60000, &o->still_ms); break;
         case 't': rc = cli_uint("--timeout", optarg, 1, 60000, &o->timeout_ms); break;
         case 'T': rc = cli_uint("--threshold", optarg, 1, 255, &o->threshold); break;
+        case 'r': rc = parse_region(optarg, o); break;
         case 'K':
             if (!(o->key = hfx_keymap_parse(optarg))) {
                 fprintf(stderr, "hfx latency: unknown key '%s'\n", optarg);
@@ -108,16 +127,20 @@ static void keep(struct luma *l, const struct hfx_decoded *d)
         memcpy(l->y + (size_t)r * d->width, d->plane[0] + (size_t)r * d->stride[0], d->width);
 }
 
-/* A new size, or a 16x16 block (clipped at the edges) whose mean absolute
- * difference reaches threshold. */
-static bool differs(const struct luma *l, const struct hfx_decoded *d, uint32_t threshold)
+/* A new size, or a 16x16 block of the region (clipped at its edges) whose
+ * mean absolute difference reaches threshold. */
+static bool differs(const struct luma *l, const struct hfx_decoded *d, const struct lat_opts *o)
 {
     if (!l->y || l->w != d->width || l->h != d->height)
         return true;
-    for (uint32_t by = 0; by < d->height; by += 16) {
-        uint32_t bh = d->height - by < 16 ? d->height - by : 16;
-        for (uint32_t bx = 0; bx < d->width; bx += 16) {
-            uint32_t bw = d->width - bx < 16 ? d->width - bx : 16, sum = 0;
+    uint32_t x0 = o->rw ? o->rx : 0, y0 = o->rw ? o->ry : 0;
+    uint32_t x1 = o->rw && o->rx + o->rw < d->width ? o->rx + o->rw : d->width;
+    uint32_t y1 = o->rw && o->ry + o->rh < d->height ? o->ry + o->rh : d->height;
+    uint32_t threshold = o->threshold;
+    for (uint32_t by = y0; by < y1; by += 16) {
+        uint32_t bh = y1 - by < 16 ? y1 - by : 16;
+        for (uint32_t bx = x0; bx < x1; bx += 16) {
+            uint32_t bw = x1 - bx < 16 ? x1 - bx : 16, sum = 0;
             for (uint32_t y = by; y < by + bh; y++) {
                 const uint8_t *a = l->y + (size_t)y * l->w + bx;
                 const uint8_t *b = d->plane[0] + (size_t)y * d->stride[0] + bx;
@@ -247,7 +270,7 @@ int cmd_latency(int argc, char **argv)
         if (m.h.type != HXFR_FRAME_RESPONSE ||
             hfx_decoder_decode(dec, m.u.frame.au, m.u.frame.au_size, &pic) <= 0)
             continue;
-        if (!differs(&ref, &pic, o.threshold))
+        if (!differs(&ref, &pic, &o))
             continue;
         keep(&ref, &pic);
         changed_at = arrived;
