@@ -14,8 +14,9 @@ Checks, each printed with what it measured:
               subscriber's stream ends cleanly
   guest-sub   a subscriber inside the guest receives frames through 10.0.2.2
   input       (dbus-10.0 and in-qemu, whose guest has each head's keyboard and
-              tablet: guest/qemu-args --input) hfx input's pointer move and key
-              on head 2 reach head 2's devices and no other head's (the
+              tablet: guest/qemu-args --input) hfx input's pointer move, key,
+              click and wheel step on head 2 reach head 2's devices (in
+              order on each) and no other head's (the
               demo's serial lines); hfx latency times 5 key presses to the
               change of head 2's decoded stream (the input panel's colour
               band) and prints its statistics and verdict; the same presses
@@ -402,13 +403,20 @@ def input_checks(ck, tmp, addr, serial):
        "hfx input move 400 300 (%s): guest %s" % (out.splitlines()[-1] if out else rc,
                                                   moved.group(0) if moved else "saw nothing"))
     since = len(serial.text())
-    rc, out = hfx_input(addr, 2, "key", "a")
-    up = serial.wait_for(r"hfx-guest: head 2 key 30 up", 15, since)
+    rc, out = hfx_input(addr, 2, "key", "a", "click", "400", "300", "wheel", "-1")
+    last = serial.wait_for(r"hfx-guest: head 2 wheel 1", 15, since)
     time.sleep(0.5)
-    heads = {m.group(1) for m in re.finditer(INPUT_EVENT, serial.text()[since:])}
-    ck("input: key", rc == 0 and up is not None and heads == {"2"},
-       "hfx input key a: head 2 %s; heads with events since: %s" %
-       ("saw key 30 down and up" if up else "saw no key 30 up", sorted(heads)))
+    events = [m.group(0) for m in re.finditer(INPUT_EVENT, serial.text()[since:])]
+    # In order on each device (the keyboard and the tablet are two devices,
+    # which the guest reads apart).
+    keys = ["hfx-guest: head 2 key 30 down", "hfx-guest: head 2 key 30 up"]
+    tablet = ["hfx-guest: head 2 button 272 down", "hfx-guest: head 2 button 272 up",
+              "hfx-guest: head 2 wheel 1"]
+    ck("input: key, click, wheel", rc == 0 and last is not None and
+       [e for e in events if " key " in e] == keys and
+       [e for e in events if " button " in e or " wheel " in e] == tablet and
+       all(e.startswith("hfx-guest: head 2 ") for e in events),
+       "hfx input key a click 400 300 wheel -1: the guest logged %s" % events)
     out_json = os.path.join(tmp, "latency-%s.json" % addr.rsplit(":", 1)[1])
     r = subprocess.run([HFX, "latency", "--connect", addr, "--token", TOKEN, "--scanout", "2",
                         "--count", "5", "--region", INPUT_BAND, "--json", out_json],
