@@ -20,10 +20,7 @@ Checks, each printed with what it measured:
               demo's serial lines); hfx latency times 5 key presses to the
               change of head 2's decoded stream (the input panel's colour
               band) and prints its statistics and verdict; the same presses
-              timed where nothing shows them find no change. QEMU 7.2's D-Bus
-              display takes no pointer positions for a head whose tablet is
-              bound to it (it asks the first unbound pointer, the PS/2 mouse):
-              there the exporter must say so
+              timed where nothing shows them find no change
   restart     the exporter is killed mid-stream: the VM keeps running, a new
               exporter attaches and a reconnecting subscriber gets an IDR at once
   bus         hfx serve --qemu-dbus with a bus address (QEMU on a private
@@ -386,16 +383,6 @@ INPUT_BAND = "208,8,64,64"
 INPUT_EVENT = r"hfx-guest: head (\d) (?:key|button|pointer|wheel) .*"
 
 
-def wait_for_text(path, text, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with open(path, errors="replace") as f:
-            if text in f.read():
-                return True
-        time.sleep(0.1)
-    return False
-
-
 def hfx_input(addr, scanout, *actions):
     r = subprocess.run([HFX, "input", "--connect", addr, "--token", TOKEN, "--scanout",
                         str(scanout), *actions], capture_output=True, text=True, timeout=30)
@@ -415,19 +402,10 @@ def input_checks(ck, kind, tmp, addr, serial, exporter_log_path):
         return
     since = len(serial.text())
     rc, out = hfx_input(addr, 2, "move", "400", "300")
-    if kind == "dbus-7.2":
-        # QEMU 7.2's D-Bus Mouse asks the first pointer bound to no head (the
-        # PC's PS/2 mouse) whether it is absolute, and refuses positions: the
-        # exporter says so once.
-        said = wait_for_text(exporter_log_path, "takes no absolute pointer positions", 15)
-        ck("input: pointer", rc == 0 and said,
-           "QEMU 7.2 refuses head 2's positions; the exporter %s" %
-           ("says so" if said else "did not say so"))
-    else:
-        moved = serial.wait_for(r"hfx-guest: head 2 pointer (\d+),(\d+)", 15, since)
-        ck("input: pointer", rc == 0 and moved is not None and moved.groups() == ("400", "300"),
-           "hfx input move 400 300 (%s): guest %s" % (out.splitlines()[-1] if out else rc,
-                                                      moved.group(0) if moved else "saw nothing"))
+    moved = serial.wait_for(r"hfx-guest: head 2 pointer (\d+),(\d+)", 15, since)
+    ck("input: pointer", rc == 0 and moved is not None and moved.groups() == ("400", "300"),
+       "hfx input move 400 300 (%s): guest %s" % (out.splitlines()[-1] if out else rc,
+                                                  moved.group(0) if moved else "saw nothing"))
     since = len(serial.text())
     rc, out = hfx_input(addr, 2, "key", "a", "click", "400", "300", "wheel", "-1")
     last = serial.wait_for(r"hfx-guest: head 2 wheel 1", 15, since)
