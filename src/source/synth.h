@@ -39,6 +39,16 @@ uint32_t hfx_synth_frame(const struct hfx_synth *s);      /* current frame numbe
 const uint8_t *hfx_synth_pixels(const struct hfx_synth *s);
 uint32_t hfx_synth_stride(const struct hfx_synth *s);      /* bytes */
 
+/* Input made visible as the test guest shows it (source/input_stamp.h):
+ * from now on every frame carries the input panel for st (and the pointer's
+ * crosshair, at st's position clamped to the frame), drawn over the workload; the panel and crosshair are drawn now
+ * too, their rectangles written to damage (up to 3: the panel, the crosshair
+ * where it was and where it is; returns how many). The frame number does not
+ * advance. */
+struct hfx_input_stamp;
+int hfx_synth_input(struct hfx_synth *s, const struct hfx_input_stamp *st,
+                    struct hfx_rect damage[3]);
+
 /* Page flips as a compositor on KMS makes them: every frame drawn whole into
  * the back one of two buffers, which is then shown; nobody says what
  * changed (the engine finds it: hfx_engine_scanout_compare). Used by the
