@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 #include <xkbcommon/xkbcommon.h>
 
+#include "common/keymap.h"
 #include "common/log.h"
 #include "web/internal.h"
 
@@ -44,7 +45,6 @@
 #define HWS_SILENT_US (30 * G_USEC_PER_SEC)
 #define HWS_MAX_INCOMING (64 * 1024)
 #define HWS_WHEEL_UNIT 120.0f     /* high-resolution wheel units per step */
-#define HWS_KEY_LEFTSHIFT 42
 #define HWS_KEY_RIGHTSHIFT 54
 
 struct hws_sock {
@@ -280,7 +280,7 @@ static void on_ready(void *data, int status, const struct web_grant *g, const ch
 static void input(struct hws_sock *hs, uint8_t kind, bool down, uint32_t code, int32_t x,
                   int32_t y)
 {
-    if (kind == HFX_INPUT_KEY && (code == HWS_KEY_LEFTSHIFT || code == HWS_KEY_RIGHTSHIFT))
+    if (kind == HFX_INPUT_KEY && (code == HFX_KEY_LEFTSHIFT || code == HWS_KEY_RIGHTSHIFT))
         hs->shift_down[code == HWS_KEY_RIGHTSHIFT] = down;
     struct hfx_input ev = {.scanout = (uint32_t)hs->head, .kind = kind, .down = down,
                            .code = code, .x = x, .y = y};
@@ -356,7 +356,7 @@ static void keysym_key(struct hws_sock *hs, uint32_t keysym, bool press, bool re
     uint32_t code = GPOINTER_TO_UINT(v) & ~KEYSYM_SHIFT;
     if (press && (GPOINTER_TO_UINT(v) & KEYSYM_SHIFT) && !hs->shift_down[0] &&
         !hs->shift_down[1] && !hs->shift_for) {
-        input(hs, HFX_INPUT_KEY, true, HWS_KEY_LEFTSHIFT, 0, 0);
+        input(hs, HFX_INPUT_KEY, true, HFX_KEY_LEFTSHIFT, 0, 0);
         hs->shift_for = code;
     }
     if (press)
@@ -364,7 +364,7 @@ static void keysym_key(struct hws_sock *hs, uint32_t keysym, bool press, bool re
     if (release)
         input(hs, HFX_INPUT_KEY, false, code, 0, 0);
     if (release && hs->shift_for == code) {
-        input(hs, HFX_INPUT_KEY, false, HWS_KEY_LEFTSHIFT, 0, 0);
+        input(hs, HFX_INPUT_KEY, false, HFX_KEY_LEFTSHIFT, 0, 0);
         hs->shift_for = 0;
     }
 }
