@@ -197,8 +197,9 @@ def check_stream(port, ctrl, server, token):
     other.close()
     if subs != 1:
         raise CheckFailed("two /ws/stream sockets on head 0: %d exporter subscribers" % subs)
-    # Valid input of every kind: the socket stays open (the synthetic source
-    # may refuse it at the exporter: that is not the gateway's business).
+    # Valid input of every kind: the socket stays open, and the exporter
+    # takes exactly the events they make (14: see below).
+    before = exporter_stats(server, token)["scanouts"][0]["input_events"]
     for msg in (b"\x10\x00\x01\x00" + struct.pack(">H", 30),      # KEY_A down
                 b"\x10\x00\x00\x00" + struct.pack(">H", 30),      # up
                 b"\x10\x02\x01\x00" + struct.pack(">I", 0x41),    # keysym 'A' (shift)
@@ -219,6 +220,17 @@ def check_stream(port, ctrl, server, token):
     check_pong(s, sent, "head 0 after input")
     if not s.frames:
         raise CheckFailed("head 0 after input: no video")
+    # KEY_A down, up; 'A': Left Shift down, A down, A up, Shift up; Return
+    # down, up; left down, up; the wheel: one step down (two halves), one up;
+    # the pointer: absolute, relative. Touch and Control make none.
+    deadline = time.monotonic() + 5
+    while True:
+        taken = exporter_stats(server, token)["scanouts"][0]["input_events"] - before
+        if taken == 14 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if taken != 14:
+        raise CheckFailed("the exporter took %d input events from the socket, wanted 14" % taken)
     # Paused: pongs but no video; resumed: from a keyframe.
     s.send(b"\x20" + json.dumps({"set_video_enabled": False}).encode())
     s.read(0.3, "pausing")
@@ -237,7 +249,8 @@ def check_stream(port, ctrl, server, token):
     print("helix-ws: StreamInit %dx%d exact, ConnectionComplete, %d VideoFrames from a keyframe "
           "decode, pts follows the wall clock, CursorImage shape and %d moves, Pong (latency "
           "%d ms); a binary message before "
-          "init skipped; two sockets, one subscription; input of every kind keeps the socket; "
+          "init skipped; two sockets, one subscription; input of every kind keeps the socket and "
+          "the exporter takes its 14 events; "
           "pause/resume (resumes at a keyframe); malformed -> StreamError %r, 1008"
           % (WIDTH, HEIGHT, first, len(moves), lat, text))
 
