@@ -352,12 +352,21 @@ class Server:
                                   % (self.name, self.proc.returncode, self.output()))
             try:
                 socket.create_connection((ADDR, self.port), timeout=1).close()
-                return self
+                if self.token_ready():
+                    return self
             except OSError:
-                if time.monotonic() > deadline:
-                    raise CheckFailed("%s does not listen on port %d after 10 s"
-                                      % (self.name, self.port)) from None
-                time.sleep(0.05)
+                pass
+            if time.monotonic() > deadline:
+                raise CheckFailed("%s does not listen on port %d (with its token written) "
+                                  "after 10 s" % (self.name, self.port))
+            time.sleep(0.05)
+
+    def token_ready(self):
+        """--token-out's file is written just after the listeners open."""
+        if "--token-out" not in self.args:
+            return True
+        path = self.args[self.args.index("--token-out") + 1]
+        return os.path.exists(path) and os.path.getsize(path) > 0
 
     def alive(self):
         return self.proc.poll() is None
