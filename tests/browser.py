@@ -18,7 +18,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from deployed_clients import ADDR, CheckFailed, free_port  # noqa: E402
+from deployed_clients import ADDR, CheckFailed, free_port, terminate  # noqa: E402
 from web import WebSocket  # noqa: E402
 
 SKIP = 77   # meson's exit status for a skipped test
@@ -177,12 +177,7 @@ class Chromium:
         for p in self.pages:
             p.close()
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc)
         self.log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
         return False

@@ -424,20 +424,15 @@ class Head {
 
   bindInput() {
     const s = this.screen, focused = () => document.activeElement === s && this.c.width > 0;
-    s.addEventListener("keydown", (e) => {
+    const key = (e, down) => {
       const code = EVDEV[e.code];
       if (!focused() || code === undefined) return;
       e.preventDefault();
-      this.keysDown.add(code);
-      this.input(INPUT_KEY, true, code, 0);
-    });
-    s.addEventListener("keyup", (e) => {
-      const code = EVDEV[e.code];
-      if (!focused() || code === undefined) return;
-      e.preventDefault();
-      this.keysDown.delete(code);
-      this.input(INPUT_KEY, false, code, 0);
-    });
+      if (down) this.keysDown.add(code); else this.keysDown.delete(code);
+      this.input(INPUT_KEY, down, code, 0);
+    };
+    s.addEventListener("keydown", (e) => key(e, true));
+    s.addEventListener("keyup", (e) => key(e, false));
     // Keys held when the focus leaves would stay down in the guest.
     s.addEventListener("blur", () => {
       for (const code of this.keysDown) this.input(INPUT_KEY, false, code, 0);
