@@ -46,6 +46,7 @@
 #include "system/system.h"
 #include "hw/qdev-core.h"
 #include "ui/console.h"
+#include "ui/input.h"
 #include "console-priv.h"       /* a console's device flags and GL display */
 
 #include "engine/engine.h"
@@ -71,6 +72,7 @@ typedef struct HfxHead {
     uint32_t width, height, fourcc;
     struct hfx_cursor cursor;
     bool gl_device;             /* GL scanouts, read by `gl` (not 2D surfaces) */
+    bool relative_warned;       /* said once: the head's pointer is relative-only */
 #ifdef CONFIG_OPENGL
     HfxGlReader *gl;
 #endif
@@ -403,6 +405,73 @@ static void apply_head(struct hfx_frontend *fe, struct hfx_head_request *r)
     }
 }
 
+/* ---- input from the network (queued by frontend.c, applied here on the
+ * main loop) ---- */
+
+/* QEMU's input layer with the head's console as the source: a keyboard or
+ * tablet bound to that head (display=,head=) gets it, else the first one. */
+static void click(QemuConsole *con, InputButton button, int steps)
+{
+    for (int i = 0; i < steps; i++) {
+        qemu_input_queue_btn(con, button, true);
+        qemu_input_event_sync();
+        qemu_input_queue_btn(con, button, false);
+        qemu_input_event_sync();
+    }
+}
+
+static void apply_input(struct hfx_frontend *fe, const struct hfx_input *ev)
+{
+    static const InputButton qemu_button[] = {
+        [HFX_BUTTON_LEFT] = INPUT_BUTTON_LEFT, [HFX_BUTTON_MIDDLE] = INPUT_BUTTON_MIDDLE,
+        [HFX_BUTTON_RIGHT] = INPUT_BUTTON_RIGHT, [HFX_BUTTON_SIDE] = INPUT_BUTTON_SIDE,
+        [HFX_BUTTON_EXTRA] = INPUT_BUTTON_EXTRA};
+    HfxExport *hfx = container_of(fe, HfxExport, fe);
+    if (ev->scanout >= (uint32_t)hfx->nheads) {
+        return;
+    }
+    HfxHead *hd = &hfx->heads[ev->scanout];
+    QemuConsole *con = hd->dcl.con;
+    switch (ev->kind) {
+    case HFX_INPUT_KEY: {
+        int qcode = qemu_input_linux_to_qcode(ev->code);
+        if (qcode) {
+            qemu_input_event_send_key_qcode(con, qcode, ev->down);
+        }
+        break;
+    }
+    case HFX_INPUT_POINTER: {
+        int w = qemu_console_get_width(con, 0), h = qemu_console_get_height(con, 0);
+        if (w <= 0 || h <= 0) {
+            break;
+        }
+        if (!qemu_input_is_absolute(con)) {
+            if (!hd->relative_warned) {
+                warn_report("helix-frame-export: head %u: the pointer for this head is "
+                            "relative-only (no tablet bound to it?): pointer positions are "
+                            "dropped", ev->scanout);
+            }
+            hd->relative_warned = true;
+            break;
+        }
+        qemu_input_queue_abs(con, INPUT_AXIS_X, MIN(MAX(ev->x, 0), w - 1), 0, w);
+        qemu_input_queue_abs(con, INPUT_AXIS_Y, MIN(MAX(ev->y, 0), h - 1), 0, h);
+        qemu_input_event_sync();
+        break;
+    }
+    case HFX_INPUT_BUTTON:
+        if (ev->code >= HFX_BUTTON_LEFT && ev->code <= HFX_BUTTON_EXTRA) {
+            qemu_input_queue_btn(con, qemu_button[ev->code], ev->down);
+            qemu_input_event_sync();
+        }
+        break;
+    case HFX_INPUT_WHEEL:
+        click(con, ev->x < 0 ? INPUT_BUTTON_WHEEL_LEFT : INPUT_BUTTON_WHEEL_RIGHT, abs(ev->x));
+        click(con, ev->y < 0 ? INPUT_BUTTON_WHEEL_UP : INPUT_BUTTON_WHEEL_DOWN, abs(ev->y));
+        break;
+    }
+}
+
 static void run_requests_bh(void *opaque)
 {
     hfx_frontend_run_requests(opaque);
@@ -419,6 +488,7 @@ static const struct hfx_frontend_class hfx_frontend_in_qemu = {
     .summary = "a display listener compiled into QEMU (-object helix-frame-export)",
     .kick = kick,
     .apply_head = apply_head,
+    .apply_input = apply_input,
 };
 
 /* ---- life cycle ---- */

@@ -1,7 +1,9 @@
 /* Who may watch and switch what: tokens derived from the exporter's secret,
  * against the real server over real sockets. A lessee's token opens its own
  * head and no other; forged, malformed, stale and revoked tokens get an
- * ERROR; v1 clients are served only where their listener allows them. */
+ * ERROR; v1 clients are served only where their listener allows them.
+ * INPUT: only in the extended mode, and a head's token drives only its own
+ * head. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,45 @@ static void mint(struct hfx_conn *ctl, uint32_t head, char out[HXFR_MAX_TOKEN + 
     CHECK(hfx_conn_token(ctl, head, HXFR_TOKEN_MINT, out, T, err, sizeof err) == 0, "%s", err);
 }
 
+/* INPUT is not answered when taken: a PING behind it must come back as
+ * PONG, not ERROR. */
+static void expect_input_taken(struct hfx_conn *c, const struct hfx_input *ev, const char *what)
+{
+    uint8_t b[HXFR_INPUT_SIZE];
+    char err[256];
+    CHECK(hfx_conn_send(c, b, hxfr_put_input(b, ev), err, sizeof err) == 0, "%s", err);
+    struct hxfr_msg m;
+    uint8_t t = ask(c, b, hxfr_put_ping(b, HXFR_PING, 0), &m);
+    CHECK(t == HXFR_PONG, "%s: got %s %d '%s'", what, hxfr_type_name(t),
+          t == HXFR_ERROR ? m.u.error.code : 0, t == HXFR_ERROR ? m.u.error.text : "");
+}
+
+static void test_input(struct pipeline *p, struct hfx_conn *lessee)
+{
+    uint8_t b[HXFR_INPUT_SIZE];
+    struct hxfr_msg m;
+    fprintf(stderr, "INPUT: extended mode only; a head token drives only its head\n");
+    struct hfx_input key = {.scanout = 1, .kind = HFX_INPUT_KEY, .down = true, .code = 30};
+    struct hfx_conn v1;
+    open_conn(&v1, p->addr);
+    uint8_t t = ask(&v1, b, hxfr_put_input(b, &key), &m);
+    CHECK(t == HXFR_ERROR && m.u.error.code == HXFR_E_INVALID_MSG && strstr(m.u.error.text,
+                                                                              "extended"),
+          "v1 INPUT: got %s", hxfr_type_name(t));
+    hfx_conn_close(&v1);
+    key.scanout = 0;
+    expect_denied(lessee, b, hxfr_put_input(b, &key), "lessee INPUT 0", NULL);
+    key.scanout = 1;
+    expect_input_taken(lessee, &key, "lessee key down on 1");
+    key.down = false;
+    expect_input_taken(lessee, &key, "lessee key up on 1");
+    struct hfx_input ptr = {.scanout = 1, .kind = HFX_INPUT_POINTER, .x = 8000, .y = 100};
+    expect_input_taken(lessee, &ptr, "lessee pointer on 1 (clamped)");
+    CHECK(ask(lessee, b, hxfr_put_stats_req(b, 1, true), &m) == HXFR_STATS_RESP &&
+              memmem(m.u.stats_resp.text, m.u.stats_resp.len, "\"input_events\":3", 16),
+          "STATS of head 1 does not count 3 input events");
+}
+
 static void test_tokens(struct pipeline *p, const char *closed_addr)
 {
     uint8_t b[20 + HXFR_MAX_TOKEN];
@@ -127,6 +168,7 @@ static void test_tokens(struct pipeline *p, const char *closed_addr)
                   "control token");
     CHECK(ask(&lessee, b, hxfr_put_stats_req(b, 1, true), &m) == HXFR_STATS_RESP,
           "lessee STATS_REQ 1 not answered");
+    test_input(p, &lessee);
     CHECK(hfx_conn_subscribe(&lessee, 1, T, err, sizeof err) == 0, "lessee SUBSCRIBE 1: %s", err);
     CHECK(frame_arrives(&lessee, 3000, &m) && m.u.frame.keyframe,
           "no keyframe for the lessee on its own head");

@@ -13,6 +13,7 @@
 #include "client/verify.h"
 #include "common/clock.h"
 #include "engine/engine.h"
+#include "source/input_stamp.h"
 #include "source/synth.h"
 
 static struct hfx_engine *make_engine(struct collector *c, const char *encoder, uint32_t scanouts)
@@ -783,8 +784,76 @@ static void test_bottom_up(void)
     end_flip_run(&c, e, s, buf, w, h, final);
 }
 
+/* The test guest's input panel and pointer (source/input_stamp.h) drawn over
+ * an idle screen: hfx_verify_read_input reads them back after H.264, and
+ * hfx_verify_psnr leaves them out (the workload does not draw them). */
+static void test_input_panel(void)
+{
+    fprintf(stderr, "input panel\n");
+    const uint32_t w = 640, h = 480;
+    struct hfx_synth *s = hfx_synth_new(HFX_WL_IDLE, w, h);
+    struct hfx_rect r[8];
+    hfx_synth_next(s, r, 8);
+    uint32_t stride = hfx_synth_stride(s);
+    uint8_t *px = copy_of(s, h);
+    const struct hfx_input_stamp want = { .keys = 3, .last_key = 30, .buttons = 2,
+                                          .last_button = 273, .x = 600, .y = 17, .wheel = -2 };
+    hfx_input_panel_write_xrgb(px, stride, w, h, &want);
+    hfx_input_pointer_write_xrgb(px, stride, w, h, &want);
+
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "x264", 1);
+    char err[256];
+    CHECK(hfx_engine_scanout_set(e, 0, w, h, HFX_FMT_XRGB8888, hfx_synth_pixels(s), stride, err,
+                                 sizeof err) == 0, "%s", err);
+    hfx_engine_subscribe(e, 0, +1);
+    col_wait(&c, 1, 5000);
+    hfx_engine_scanout_update(e, 0, px, stride,
+                              (struct hfx_rect[]){ { 0, 0, (int32_t)w, (int32_t)h } }, 1);
+    CHECK(col_wait(&c, 2, 5000) >= 2, "no frame after the panel was drawn");
+
+    struct hfx_decoder *d = hfx_decoder_new();
+    struct hfx_verify *ver = hfx_verify_new(HFX_WL_IDLE);
+    struct hfx_decoded pic;
+    struct hfx_input_stamp got;
+    pthread_mutex_lock(&c.lock);
+    CHECK(hfx_decoder_decode(d, c.pkts[0]->au, c.pkts[0]->au_size, &pic) == 1, "IDR");
+    CHECK(hfx_verify_read_input(&pic, &got) == -1, "a panel read on a screen without one");
+    CHECK(hfx_decoder_decode(d, c.pkts[1]->au, c.pkts[1]->au_size, &pic) == 1, "frame 2");
+    pthread_mutex_unlock(&c.lock);
+    CHECK(hfx_verify_read_input(&pic, &got) == 0, "the panel is not readable");
+    CHECK(memcmp(&got, &want, sizeof got) == 0,
+          "read keys %u key %u buttons %u button %u pointer %d,%d wheel %d", got.keys,
+          got.last_key, got.buttons, got.last_button, got.x, got.y, got.wheel);
+    double psnr = hfx_verify_psnr(ver, &pic, hfx_stamp_read_luma(pic.plane[0], pic.stride[0],
+                                                                 pic.width, pic.height));
+    fprintf(stderr, "  panel read back; PSNR with the panel and pointer left out %.1f dB\n", psnr);
+    CHECK(psnr >= 40, "PSNR %.1f dB over a picture with the input panel", psnr);
+    /* Without its magic the panel is not the guest's: the picture is
+     * compared whole, the panel counting against it. */
+    uint8_t *luma = malloc((size_t)pic.stride[0] * h);
+    memcpy(luma, pic.plane[0], (size_t)pic.stride[0] * h);
+    memset(luma + (size_t)HFX_INPUT_Y * pic.stride[0], 0, (size_t)HFX_STAMP_H * pic.stride[0]);
+    struct hfx_decoded no_magic = pic;
+    no_magic.plane[0] = luma;
+    CHECK(hfx_verify_read_input(&no_magic, &got) == -1, "a panel read without its magic");
+    double whole = hfx_verify_psnr(ver, &no_magic, 0);
+    fprintf(stderr, "  without the magic: compared whole, %.1f dB\n", whole);
+    CHECK(whole < psnr - 10, "PSNR %.1f dB with the panel counted, %.1f dB without", whole, psnr);
+    free(luma);
+
+    hfx_verify_free(ver);
+    hfx_decoder_free(d);
+    hfx_engine_free(e);
+    col_clear(&c);
+    free(px);
+    hfx_synth_free(s);
+}
+
 int main(void)
 {
+    test_input_panel();
     test_bad_arguments();
     test_static_screen();
     test_coalescing("x264");

@@ -4,7 +4,10 @@
  * a DISABLE must leave the head off); every request is answered once, with
  * the connector name the guest sees; bad sizes and refresh rates are
  * refused before they reach the front end; a refresh rate sets the head's
- * own frame rate. */
+ * own frame rate. Input events: queued in order up to HFX_INPUT_QUEUE and
+ * refused beyond, applied in order on the front end's turn, refused by a
+ * front end without apply_input, counted per scanout once taken; and the
+ * synthetic front end shows a key press on its head. */
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +46,69 @@ static void ended(void *data, uint32_t scanout)
 
 static const struct hfx_engine_sink sink = {.packet = packet, .scanout_ended = ended};
 
+/* A front end that records the events it is handed, applied when the test
+ * says (no thread, no kick). */
+static struct hfx_input seen[2 * HFX_INPUT_QUEUE];
+static unsigned nseen;
+
+static void record_input(struct hfx_frontend *fe, const struct hfx_input *ev)
+{
+    if (nseen < sizeof seen / sizeof seen[0])
+        seen[nseen] = *ev;
+    nseen++;
+}
+
+static void no_head(struct hfx_frontend *fe, struct hfx_head_request *r)
+{
+    hfx_head_request_done(r, -1, "no heads here");
+}
+
+static const struct hfx_frontend_class recorder = {.name = "recorder", .apply_head = no_head,
+                                                   .apply_input = record_input};
+static const struct hfx_frontend_class deaf = {.name = "deaf", .apply_head = no_head};
+
+static void input_queue(struct hfx_engine *e)
+{
+    char err[256];
+    struct hfx_frontend fe;
+    hfx_frontend_init(&fe, &deaf, e);
+    struct hfx_input key = {.scanout = 1, .kind = HFX_INPUT_KEY, .down = true, .code = 30};
+    CHECK(hfx_engine_input(e, &key, err, sizeof err) < 0 && strstr(err, "takes no input"),
+          "a front end without apply_input: '%s'", err);
+    hfx_frontend_fini(&fe);
+
+    hfx_frontend_init(&fe, &recorder, e);
+    struct hfx_scanout_stats before, after;
+    hfx_engine_stats(e, 1, &before);
+    unsigned taken = 0;
+    for (unsigned i = 0; i < HFX_INPUT_QUEUE + 10; i++) {
+        struct hfx_input ev = {.scanout = 1, .kind = HFX_INPUT_POINTER, .x = (int32_t)i,
+                               .y = (int32_t)(i * 2)};
+        taken += hfx_engine_input(e, &ev, err, sizeof err) == 0;
+    }
+    CHECK(taken == HFX_INPUT_QUEUE && strstr(err, "not taking input"),
+          "%u of %u taken; last refusal '%s'", taken, HFX_INPUT_QUEUE + 10, err);
+    key.scanout = 99;
+    CHECK(hfx_engine_input(e, &key, err, sizeof err) < 0, "scanout out of range taken");
+    hfx_engine_stats(e, 1, &after);
+    CHECK(after.input_events - before.input_events == HFX_INPUT_QUEUE, "input_events %llu",
+          (unsigned long long)(after.input_events - before.input_events));
+    nseen = 0;
+    hfx_frontend_run_requests(&fe);
+    CHECK(nseen == HFX_INPUT_QUEUE, "%u applied", nseen);
+    bool ordered = true;
+    for (unsigned i = 0; i < nseen && i < HFX_INPUT_QUEUE; i++)
+        ordered &= seen[i].x == (int32_t)i && seen[i].y == (int32_t)(i * 2) && seen[i].scanout == 1;
+    CHECK(ordered, "events applied out of order");
+    /* Room again once applied. */
+    key.scanout = 1;
+    CHECK(hfx_engine_input(e, &key, err, sizeof err) == 0, "after the queue emptied: %s", err);
+    nseen = 0;
+    hfx_frontend_run_requests(&fe);
+    CHECK(nseen == 1 && seen[0].kind == HFX_INPUT_KEY && seen[0].code == 30, "the key");
+    hfx_frontend_fini(&fe);
+}
+
 static int answered(struct answers *a)
 {
     pthread_mutex_lock(&a->lock);
@@ -57,6 +123,7 @@ int main(void)
     struct hfx_engine_config ecfg = {.max_scanouts = 4, .sink = &sink};
     struct hfx_engine *e = hfx_engine_new(&ecfg, err, sizeof err);
     CHECK(e, "%s", err);
+    input_queue(e);
     struct hfx_synth_frontend_config fcfg = {.workload = HFX_WL_TYPING, .width = 320,
                                              .height = 240, .heads = 1, .fps = 60};
     struct hfx_synth_frontend *f = hfx_synth_frontend_start(e, &fcfg, err, sizeof err);
@@ -105,6 +172,18 @@ int main(void)
     fprintf(stderr, "updates in 1 s: head 0 (60 Hz) %.0f, head 1 (20 Hz) %.0f\n", r0, r1);
     /* Rates on a shared machine wander; their ratio is 3 with room. */
     CHECK(r1 > 0 && r0 / r1 > 2.0 && r0 / r1 < 4.5, "rate ratio %.2f, want about 3", r0 / r1);
+
+    /* The synthetic front end shows a key press: head 1 (typing at 20 Hz)
+     * gets an update beside its frames, and counts the events. */
+    hfx_engine_stats(e, 1, &s1);
+    struct hfx_input key = {.scanout = 1, .kind = HFX_INPUT_KEY, .down = true, .code = 30};
+    CHECK(hfx_engine_input(e, &key, err, sizeof err) == 0, "synthetic: %s", err);
+    key.down = false;
+    CHECK(hfx_engine_input(e, &key, err, sizeof err) == 0, "synthetic: %s", err);
+    sleep_ms(100);
+    hfx_engine_stats(e, 1, &e1);
+    CHECK(e1.input_events - s1.input_events == 2, "synthetic input_events %llu",
+          (unsigned long long)(e1.input_events - s1.input_events));
 
     hfx_synth_frontend_stop(f);
     hfx_engine_free(e);

@@ -273,8 +273,42 @@ static void verdicts(void)
     }
 }
 
+/* hfx latency's statistics and verdict. */
+static void latency(void)
+{
+    struct hfx_latency_summary s;
+    double ten[10] = {90, 10, 20, 30, 40, 50, 60, 70, 80, 100};
+    hfx_latency_summarize(ten, 10, &s);
+    CHECK(s.samples == 10 && s.min_ms == 10 && s.max_ms == 100 && s.p50_ms == 50 &&
+              s.p90_ms == 90 && s.p99_ms == 100 && s.mean_ms == 55,
+          "min %g p50 %g p90 %g p99 %g max %g mean %g", s.min_ms, s.p50_ms, s.p90_ms, s.p99_ms,
+          s.max_ms, s.mean_ms);
+    CHECK(fabs(s.stddev_ms - 28.7228) < 0.001, "stddev %g", s.stddev_ms);
+    CHECK(ten[0] == 90, "the samples were reordered");
+    CHECK(hfx_latency_verdict(&s) == HFX_LATENCY_GOOD, "p50 50: GOOD (below 80, not below 50)");
+    s.p50_ms = 49.9;
+    CHECK(hfx_latency_verdict(&s) == HFX_LATENCY_EXCELLENT, "p50 49.9");
+    s.p50_ms = 79.9;
+    CHECK(hfx_latency_verdict(&s) == HFX_LATENCY_GOOD, "p50 79.9");
+    s.p50_ms = 80;
+    CHECK(hfx_latency_verdict(&s) == HFX_LATENCY_ACCEPTABLE, "p50 80");
+    s.p50_ms = 120;
+    CHECK(hfx_latency_verdict(&s) == HFX_LATENCY_POOR, "p50 120");
+    double one = 42;
+    hfx_latency_summarize(&one, 1, &s);
+    CHECK(s.p50_ms == 42 && s.p99_ms == 42 && s.stddev_ms == 0, "one sample");
+    hfx_latency_summarize(NULL, 0, &s);
+    CHECK(s.samples == 0 && hfx_latency_verdict(&s) == HFX_LATENCY_POOR, "no samples");
+    char json[512];
+    hfx_latency_summarize(ten, 10, &s);
+    int n = hfx_latency_json_members(json, sizeof json, &s);
+    CHECK(n > 0 && strstr(json, "\"p50_ms\":50.000") && strstr(json, "\"verdict\":\"GOOD\""),
+          "%s", json);
+}
+
 int main(void)
 {
+    latency();
     mixed();
     part_window();
     jitter();

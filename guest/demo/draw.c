@@ -1,7 +1,10 @@
-/* The draw loop. One thread: poll() on the DRM fd (flip completions) and the
- * uevent socket (hotplug), with a timeout that paces each head to --fps.
- * Each head owns a synthetic source at its mode's size; a frame is the
- * source's damage copied into the back buffer, then a flip. */
+/* The draw loop. One thread: poll() on the DRM fd (flip completions), the
+ * uevent socket (hotplug) and the heads' input devices (input.h), with a
+ * timeout that paces each head to --fps. Each head owns a synthetic source at
+ * its mode's size; a frame is the source's damage copied into the back
+ * buffer, with the head's input panel and pointer drawn over it once input
+ * came, then a flip. An input event makes a frame even when the source has
+ * nothing new (idle), at once. */
 #include "draw.h"
 
 #include <errno.h>
@@ -13,6 +16,7 @@
 
 #include "common/clock.h"
 #include "display.h"
+#include "input.h"
 #include "kmscube.h"
 #include "say.h"
 #include "source/synth.h"
@@ -22,13 +26,19 @@
 /* uevents can be lost when the socket overflows: look anyway now and then. */
 #define RESCAN_NS (2 * 1000000000LL)
 #define MAX_RECTS 2
+/* A frame's damage: the source's, and the input panel and pointer where they
+ * are now and where they were in the last frame. */
+#define MAX_DAMAGE (MAX_RECTS + 4)
+#define MAX_INPUT_FDS 32
 
 struct painter {
     struct hfx_synth *synth;
     /* The back buffer shows the frame before last: it needs the damage of
      * the last frame as well as that of the new one. */
-    struct hfx_rect last[MAX_RECTS];
+    struct hfx_rect last[MAX_DAMAGE];
     int nlast;
+    struct hfx_rect overlay[2]; /* the input panel and pointer in the last frame */
+    int noverlay;
     bool drawn;          /* the back buffer holds a frame not yet flipped */
     uint32_t queued;     /* frame number of the flip in flight */
     uint32_t shown;      /* frame number on screen */
@@ -43,6 +53,7 @@ struct drawer {
     struct painter p[DISPLAY_MAX_HEADS];
     int64_t period;      /* ns between frames, 0 without pacing */
     struct kmscube gl;   /* the heads kmscube draws on (--kmscube) */
+    struct input in;
 };
 
 void draw_opts_default(struct draw_opts *o)
@@ -101,6 +112,12 @@ static void head_start(struct drawer *dr, struct head *h, const drmModeModeInfo 
     painter_reset(p);
     p->synth = s;
     p->due = hfx_now_ns();
+    /* The new buffers show the source alone: the panel comes back with the
+     * next frame. */
+    struct input_head *ih = &dr->in.heads[h->id];
+    ih->width = mode->hdisplay;
+    ih->height = mode->vdisplay;
+    ih->changed = ih->any;
     guest_say("head %d connected %ux%u", h->id, mode->hdisplay, mode->vdisplay);
     frame_shown(p, h->id, 0, dr->o->frames);
 }
@@ -135,26 +152,54 @@ static void rescan(struct drawer *dr)
     }
 }
 
+/* The head's input panel and pointer over the source in b. */
+static void draw_input(const struct input_head *ih, struct dumb *b)
+{
+    hfx_input_panel_write_xrgb(b->map, b->pitch, b->width, b->height, &ih->st);
+    hfx_input_pointer_write_xrgb(b->map, b->pitch, b->width, b->height, &ih->st);
+}
+
 /* Draws the next frame into the back buffer (or on screen with --dirty);
- * false when the source has nothing new. */
+ * false when neither the source nor the head's input has anything new. */
 static bool render(struct drawer *dr, struct head *h)
 {
     struct painter *p = &dr->p[h->index];
-    struct hfx_rect r[MAX_RECTS];
+    struct input_head *ih = h->id < DISPLAY_MAX_HEADS ? &dr->in.heads[h->id] : NULL;
+    struct hfx_rect r[MAX_DAMAGE];
     int n = hfx_synth_next(p->synth, r, MAX_RECTS);
-    if (n <= 0)
+    bool input = ih != NULL && ih->changed;
+    if (n <= 0 && !input)
         return false;
+    n = n < 0 ? 0 : n;
+    /* Where the panel and pointer were (the source's pixels come back
+     * there) and where they are now. */
+    for (int i = 0; i < p->noverlay; i++)
+        r[n++] = p->overlay[i];
+    p->noverlay = 0;
+    if (ih != NULL && ih->any) {
+        p->overlay[p->noverlay++] = hfx_input_panel_rect(h->mode.hdisplay, h->mode.vdisplay);
+        struct hfx_rect ptr = hfx_input_pointer_rect(&ih->st, h->mode.hdisplay, h->mode.vdisplay);
+        if (ptr.w > 0 && ptr.h > 0)
+            p->overlay[p->noverlay++] = ptr;
+        for (int i = 0; i < p->noverlay; i++)
+            r[n++] = p->overlay[i];
+        ih->changed = false;
+    }
     const uint8_t *px = hfx_synth_pixels(p->synth);
     uint32_t stride = hfx_synth_stride(p->synth);
     if (dr->o->dirty) {
         for (int i = 0; i < n; i++)
             blit_rect(head_front(h), px, stride, r[i]);
+        if (ih != NULL && ih->any)
+            draw_input(ih, head_front(h));
     } else {
         struct dumb *back = head_back(h);
         for (int i = 0; i < p->nlast; i++)
             blit_rect(back, px, stride, p->last[i]);
         for (int i = 0; i < n; i++)
             blit_rect(back, px, stride, r[i]);
+        if (ih != NULL && ih->any)
+            draw_input(ih, back);
     }
     memcpy(p->last, r, (size_t)n * sizeof r[0]);
     p->nlast = n;
@@ -168,7 +213,7 @@ static bool render(struct drawer *dr, struct head *h)
 static int present_dirty(struct drawer *dr, struct head *h)
 {
     struct painter *p = &dr->p[h->index];
-    drmModeClip clips[MAX_RECTS];
+    drmModeClip clips[MAX_DAMAGE];
     for (int i = 0; i < p->nlast; i++)
         clips[i] = (drmModeClip){ (uint16_t)p->last[i].x, (uint16_t)p->last[i].y,
                                   (uint16_t)(p->last[i].x + p->last[i].w),
@@ -222,6 +267,18 @@ static int step_heads(struct drawer *dr, int64_t now)
     return (int)((wait + 999999) / 1000000);
 }
 
+/* A head whose input changed draws its next frame now, not when its source
+ * would have (an idle source: RESCAN_NS later). */
+static void input_due(struct drawer *dr)
+{
+    int64_t now = hfx_now_ns();
+    for (int i = 0; i < dr->d.nheads; i++) {
+        struct head *h = &dr->d.heads[i];
+        if (h->id < DISPLAY_MAX_HEADS && dr->in.heads[h->id].changed && dr->p[i].due > now)
+            dr->p[i].due = now;
+    }
+}
+
 static bool all_done(const struct drawer *dr)
 {
     int on = 0;
@@ -268,6 +325,8 @@ int draw_run(const struct draw_opts *o, volatile sig_atomic_t *stop)
     }
     int ue = uevent_open();
     int64_t start = hfx_now_ns(), last_scan = start;
+    input_init(&dr->in);
+    input_scan(&dr->in);
     rescan(dr);
     int rc = 0;
     while (!*stop) {
@@ -278,16 +337,20 @@ int draw_run(const struct draw_opts *o, volatile sig_atomic_t *stop)
             break;
         if (now - last_scan >= RESCAN_NS) {
             rescan(dr);
+            /* Input devices that came late (or were unplugged and are back). */
+            input_scan(&dr->in);
             last_scan = now;
         }
         int timeout = step_heads(dr, now);
-        /* The card, the uevents (poll passes over a -1), then the kmscube
-         * terminals. */
-        struct pollfd pfd[2 + KMS_MAX_HEADS] = { { .fd = dr->d.fd, .events = POLLIN },
-                                                 { .fd = ue, .events = POLLIN } };
+        /* The card, the uevents (poll passes over a -1), the kmscube
+         * terminals, then the input devices. */
+        struct pollfd pfd[2 + KMS_MAX_HEADS + MAX_INPUT_FDS] = {
+            { .fd = dr->d.fd, .events = POLLIN }, { .fd = ue, .events = POLLIN }
+        };
         int gl_heads[KMS_MAX_HEADS];
         int ngl = kmscube_fds(&dr->gl, pfd + 2, gl_heads, KMS_MAX_HEADS);
-        int r = poll(pfd, 2 + (nfds_t)ngl, timeout);
+        int nin = input_fds(&dr->in, pfd + 2 + ngl, MAX_INPUT_FDS);
+        int r = poll(pfd, 2 + (nfds_t)ngl + (nfds_t)nin, timeout);
         if (r < 0 && errno != EINTR) {
             guest_warn("poll: %s", strerror(errno));
             rc = 1;
@@ -305,8 +368,13 @@ int draw_run(const struct draw_opts *o, volatile sig_atomic_t *stop)
         for (int i = 0; r > 0 && i < ngl; i++)
             if (pfd[2 + i].revents)
                 kmscube_read(&dr->gl, gl_heads[i]);
+        if (r > 0 && nin > 0) {
+            input_read(&dr->in);
+            input_due(dr);
+        }
     }
     kmscube_stop_all(&dr->gl);
+    input_close(&dr->in);
     for (int i = 0; i < dr->d.nheads; i++)
         hfx_synth_free(dr->p[i].synth);
     if (ue >= 0)

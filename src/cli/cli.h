@@ -18,6 +18,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_web(int argc, char **argv);
+int cmd_input(int argc, char **argv);
+int cmd_latency(int argc, char **argv);
 
 /* hfx serve's options and main loop, shared with hfx run. */
 struct serve_opts {
@@ -49,6 +51,16 @@ const char *cli_token(const char *token, const char *token_file, char out[HXFR_M
                       bool *bad);
 /* Writes text and a newline to a new mode-0600 file; -1 after printing why. */
 int cli_write_private(const char *path, const char *text);
+
+struct hfx_conn;
+/* hfx input, hfx latency: one INPUT event (client.h's connection, in the
+ * extended mode). 0, or -1 with err. */
+int cli_send_input(struct hfx_conn *c, uint32_t scanout, int kind, bool down, uint32_t code,
+                   int32_t x, int32_t y, char *err, size_t errlen);
+/* Sends PING and reads up to its PONG, printing every ERROR before it (the
+ * refusals of what was sent) prefixed by who: -1 when there was one or no
+ * PONG came within timeout_ms. Frames on the way are skipped. */
+int cli_input_errors(struct hfx_conn *c, int timeout_ms, const char *who);
 
 #define HFX_DEFAULT_ADDR "tcp:127.0.0.1:15937"
 

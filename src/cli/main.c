@@ -22,6 +22,8 @@ static const char usage[] =
     "  bench   measure convert+encode cost, latency, bitrate, PSNR\n"
     "  token   print the control token a secret file yields\n"
     "  web     serve a page of every head for browsers (HTTP, WebSocket)\n"
+    "  input   send keys, pointer moves, clicks and wheel steps to a head\n"
+    "  latency measure key-to-picture time through a head's input and stream\n"
     "\n"
     "'hfx COMMAND --help' describes each.\n";
 
@@ -143,7 +145,7 @@ int main(int argc, char **argv)
     }
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"serve", cmd_serve}, {"sub", cmd_sub}, {"ctl", cmd_ctl}, {"bench", cmd_bench}, {"run", cmd_run},
-        {"token", cmd_token}, {"web", cmd_web},
+        {"token", cmd_token}, {"web", cmd_web}, {"input", cmd_input}, {"latency", cmd_latency},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name))

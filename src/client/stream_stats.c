@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define SECOND_NS INT64_C(1000000000)
 #define MS_NS INT64_C(1000000)
@@ -164,6 +166,72 @@ const char *hfx_stats_verdict_name(enum hfx_stats_verdict v)
 {
     static const char *const names[] = {"POOR", "DEGRADED", "GOOD", "EXCELLENT"};
     return names[v];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest rank: the smallest sample with at least p% at or below it. */
+static double rank(const double *sorted, size_t n, unsigned p)
+{
+    size_t k = (n * p + 99) / 100;
+    return sorted[k ? k - 1 : 0];
+}
+
+void hfx_latency_summarize(const double *ms, size_t n, struct hfx_latency_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    out->samples = n;
+    double *s = n ? malloc(n * sizeof *s) : NULL;
+    if (!s)
+        return;
+    memcpy(s, ms, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += s[i];
+    out->mean_ms = sum / (double)n;
+    for (size_t i = 0; i < n; i++)
+        sq += (s[i] - out->mean_ms) * (s[i] - out->mean_ms);
+    out->stddev_ms = sqrt(sq / (double)n);
+    out->min_ms = s[0];
+    out->max_ms = s[n - 1];
+    out->p50_ms = rank(s, n, 50);
+    out->p90_ms = rank(s, n, 90);
+    out->p99_ms = rank(s, n, 99);
+    free(s);
+}
+
+enum hfx_latency_verdict hfx_latency_verdict(const struct hfx_latency_summary *s)
+{
+    if (!s->samples)
+        return HFX_LATENCY_POOR;
+    if (s->p50_ms < 50)
+        return HFX_LATENCY_EXCELLENT;
+    if (s->p50_ms < 80)
+        return HFX_LATENCY_GOOD;
+    if (s->p50_ms < 120)
+        return HFX_LATENCY_ACCEPTABLE;
+    return HFX_LATENCY_POOR;
+}
+
+const char *hfx_latency_verdict_name(enum hfx_latency_verdict v)
+{
+    static const char *const names[] = {"POOR", "ACCEPTABLE", "GOOD", "EXCELLENT"};
+    return names[v];
+}
+
+int hfx_latency_json_members(char *buf, size_t len, const struct hfx_latency_summary *s)
+{
+    return snprintf(buf, len,
+                    "\"samples\":%zu,\"min_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f"
+                    ",\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,\"stddev_ms\":%.3f"
+                    ",\"verdict\":\"%s\"",
+                    s->samples, s->min_ms, s->p50_ms, s->p90_ms, s->p99_ms, s->max_ms, s->mean_ms,
+                    s->stddev_ms, hfx_latency_verdict_name(hfx_latency_verdict(s)));
 }
 
 int hfx_stats_json_members(char *buf, size_t len, const struct hfx_stats_summary *s,

@@ -112,4 +112,25 @@ const char *hfx_stats_verdict_name(enum hfx_stats_verdict v);
 int hfx_stats_json_members(char *buf, size_t len, const struct hfx_stats_summary *s,
                            double target_fps);
 
+/* Key-to-picture latency, as the platform's `latency` command rates it
+ * (hfx latency): samples in ms, their order statistics by nearest rank (the
+ * p-th percentile is the smallest sample with at least p% of them at or
+ * below it), mean and population standard deviation; the verdict rates the
+ * median: below 50 ms EXCELLENT, below 80 GOOD, below 120 ACCEPTABLE, else
+ * POOR (also POOR without samples). */
+struct hfx_latency_summary {
+    size_t samples;
+    double min_ms, p50_ms, p90_ms, p99_ms, max_ms, mean_ms, stddev_ms;
+};
+
+enum hfx_latency_verdict { HFX_LATENCY_POOR, HFX_LATENCY_ACCEPTABLE, HFX_LATENCY_GOOD,
+                           HFX_LATENCY_EXCELLENT };
+
+/* Summarises n samples (not changed; any order). */
+void hfx_latency_summarize(const double *ms, size_t n, struct hfx_latency_summary *out);
+enum hfx_latency_verdict hfx_latency_verdict(const struct hfx_latency_summary *s);
+const char *hfx_latency_verdict_name(enum hfx_latency_verdict v);
+/* The summary and verdict as JSON object members, as hfx_stats_json_members. */
+int hfx_latency_json_members(char *buf, size_t len, const struct hfx_latency_summary *s);
+
 #endif

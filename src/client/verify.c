@@ -2,6 +2,7 @@
 
 #include <libyuv.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MAX_RECTS 8
 
@@ -55,6 +56,19 @@ static int restart(struct hfx_verify *v, uint32_t w, uint32_t h)
     return 0;
 }
 
+/* Rect r of the reference takes the picture's luma: left out of the PSNR. */
+static void copy_luma(struct hfx_verify *v, const struct hfx_decoded *pic, struct hfx_rect r)
+{
+    for (int32_t y = r.y; y < r.y + r.h; y++)
+        memcpy(v->y + (size_t)y * v->width + r.x, pic->plane[0] + (size_t)y * pic->stride[0] + r.x,
+               (size_t)r.w);
+}
+
+int hfx_verify_read_input(const struct hfx_decoded *pic, struct hfx_input_stamp *out)
+{
+    return hfx_input_stamp_read_luma(pic->plane[0], pic->stride[0], pic->width, pic->height, out);
+}
+
 double hfx_verify_psnr(struct hfx_verify *v, const struct hfx_decoded *pic, int64_t number)
 {
     if (number < 0)
@@ -71,5 +85,10 @@ double hfx_verify_psnr(struct hfx_verify *v, const struct hfx_decoded *pic, int6
     uint32_t half = (v->width + 1) / 2;
     ARGBToI420(hfx_synth_pixels(v->synth), (int)hfx_synth_stride(v->synth), v->y, (int)v->width,
                v->u, (int)half, v->v, (int)half, (int)v->width, (int)v->height);
+    struct hfx_input_stamp in;
+    if (hfx_verify_read_input(pic, &in) == 0) {
+        copy_luma(v, pic, hfx_input_panel_rect(v->width, v->height));
+        copy_luma(v, pic, hfx_input_pointer_rect(&in, v->width, v->height));
+    }
     return hfx_psnr_y(pic->plane[0], pic->stride[0], v->y, v->width, v->width, v->height);
 }

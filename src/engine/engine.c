@@ -100,6 +100,7 @@ struct scanout {
     atomic_bool quit;
     atomic_uint_fast64_t updates, frames, keyframes, bytes, coalesced;
     atomic_uint_fast64_t writer_frames, x264_frames, switch_idrs;
+    atomic_uint_fast64_t input_events;  /* INPUT events its front end took */
     struct hfx_encoder_stats enc_seen;  /* worker: the open encoder's counters so far */
     atomic_int_fast64_t last_encode_ns;
     atomic_bool enc_open;
@@ -1074,7 +1075,10 @@ int hfx_engine_input(struct hfx_engine *e, const struct hfx_input *ev, char *err
         snprintf(err, errlen, "this front end takes no input");
         return -1;
     }
-    return e->fe_ops->input(e->fe_data, ev, err, errlen);
+    if (e->fe_ops->input(e->fe_data, ev, err, errlen) < 0)
+        return -1;
+    atomic_fetch_add(&get_scanout(e, ev->scanout)->input_events, 1);
+    return 0;
 }
 
 void hfx_engine_stats(struct hfx_engine *e, uint32_t id, struct hfx_scanout_stats *out)
@@ -1104,6 +1108,7 @@ void hfx_engine_stats(struct hfx_engine *e, uint32_t id, struct hfx_scanout_stat
     out->writer_frames = atomic_load(&s->writer_frames);
     out->x264_frames = atomic_load(&s->x264_frames);
     out->switch_idrs = atomic_load(&s->switch_idrs);
+    out->input_events = atomic_load(&s->input_events);
 }
 
 uint32_t hfx_engine_max_scanouts(const struct hfx_engine *e)

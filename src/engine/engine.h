@@ -222,6 +222,7 @@ struct hfx_scanout_stats {
     /* The hybrid encoder: frames of its P-slice writer and of x264, and the
      * IDRs spent handing the stream back to x264. */
     uint64_t writer_frames, x264_frames, switch_idrs;
+    uint64_t input_events;      /* INPUT events queued for its front end */
     int64_t last_encode_ns;
 };
 /* A consistent-enough snapshot for display (counters are read atomically). */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/keymap.h"
 #include "common/log.h"
 #include "frontend/dmabuf.h"
 #include "frontend/qmp.h"
@@ -21,6 +22,8 @@
 #define CONSOLE_IFACE "org.qemu.Display1.Console"
 #define MAP_IFACE "org.qemu.Display1.Listener.Unix.Map"
 #define DMABUF2_IFACE "org.qemu.Display1.Listener.Unix.ScanoutDMABUF2"
+#define KEYBOARD_IFACE "org.qemu.Display1.Keyboard"
+#define MOUSE_IFACE "org.qemu.Display1.Mouse"
 #define CALL_TIMEOUT_MS 10000
 
 /* The part of QEMU's org.qemu.Display1.Listener (ui/dbus-display1.xml) this
@@ -121,6 +124,11 @@ struct console {
      * shows. */
     bool filling;
     pixman_region32_t filled;
+    /* Input (the front end's thread only): QEMU refused a pointer position
+     * because the head's pointer is relative-only, which is said once; the
+     * last refusal of another kind logged, so a stream of them is logged once. */
+    bool relative_warned;
+    char input_refusal[160];
 };
 
 struct hfx_qemu_dbus {
@@ -1048,6 +1056,97 @@ static void apply_head(struct hfx_frontend *fe, struct hfx_head_request *r)
                            r);
 }
 
+/* ---- input (queued by frontend.c, applied on our thread) ---- */
+
+/* QEMU's InputButton numbers (qapi/ui.json), what Mouse.Press takes. */
+enum { QEMU_BTN_LEFT, QEMU_BTN_MIDDLE, QEMU_BTN_RIGHT, QEMU_BTN_WHEEL_UP, QEMU_BTN_WHEEL_DOWN,
+       QEMU_BTN_SIDE, QEMU_BTN_EXTRA, QEMU_BTN_WHEEL_LEFT, QEMU_BTN_WHEEL_RIGHT };
+
+/* Nobody waits for QEMU's answer; a refusal is logged (the same one once in
+ * a row), a relative-only pointer said once. */
+static void on_input_reply(GObject *src, GAsyncResult *res, gpointer data)
+{
+    struct console *c = data;
+    GError *e = NULL;
+    GVariant *v = g_dbus_connection_call_finish(G_DBUS_CONNECTION(src), res, &e);
+    if (v) {
+        g_variant_unref(v);
+        return;
+    }
+    if (strstr(e->message, "not absolute")) {
+        if (!c->relative_warned)
+            hfx_log(HFX_LOG_WARN, "head %u: QEMU's pointer for this head is relative-only (no "
+                                  "tablet bound to it?): pointer positions are dropped",
+                    c->scanout);
+        c->relative_warned = true;
+    } else if (strcmp(e->message, c->input_refusal)) {
+        hfx_log(HFX_LOG_WARN, "head %u: QEMU refused an input event: %s", c->scanout, e->message);
+        snprintf(c->input_refusal, sizeof c->input_refusal, "%s", e->message);
+    }
+    g_error_free(e);
+}
+
+/* One call to the console's Keyboard or Mouse: sent now, in order with the
+ * others on this connection (QEMU handles them in that order). */
+static void input_call(struct console *c, const char *iface, const char *method, GVariant *args)
+{
+    char path[64];
+    snprintf(path, sizeof path, DISPLAY_PATH "/Console_%u", c->qemu_id);
+    g_dbus_connection_call(c->q->conn, c->q->bus_name, path, iface, method, args, NULL,
+                           G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, NULL, on_input_reply,
+                           c);
+}
+
+static void click(struct console *c, uint32_t button, int steps)
+{
+    for (int i = 0; i < steps; i++) {
+        input_call(c, MOUSE_IFACE, "Press", g_variant_new("(u)", button));
+        input_call(c, MOUSE_IFACE, "Release", g_variant_new("(u)", button));
+    }
+}
+
+static void apply_input(struct hfx_frontend *fe, const struct hfx_input *ev)
+{
+    struct hfx_qemu_dbus *q = (struct hfx_qemu_dbus *)fe;
+    if (ev->scanout >= (uint32_t)q->nconsoles || q->lost)
+        return;
+    struct console *c = &q->consoles[ev->scanout];
+    switch (ev->kind) {
+    case HFX_INPUT_KEY: {
+        uint32_t qnum = hfx_keymap_evdev_to_qnum(ev->code);
+        if (qnum)
+            input_call(c, KEYBOARD_IFACE, ev->down ? "Press" : "Release",
+                       g_variant_new("(u)", qnum));
+        break;
+    }
+    case HFX_INPUT_POINTER: {
+        g_mutex_lock(&c->lock);
+        uint32_t w = c->width, h = c->height;
+        g_mutex_unlock(&c->lock);
+        if (!w || !h)
+            break; /* the head shows nothing: QEMU would refuse any position */
+        uint32_t x = ev->x < 0 ? 0 : (uint32_t)ev->x, y = ev->y < 0 ? 0 : (uint32_t)ev->y;
+        input_call(c, MOUSE_IFACE, "SetAbsPosition",
+                   g_variant_new("(uu)", x < w ? x : w - 1, y < h ? y : h - 1));
+        break;
+    }
+    case HFX_INPUT_BUTTON: {
+        static const uint32_t qemu_button[] = {
+            [HFX_BUTTON_LEFT] = QEMU_BTN_LEFT, [HFX_BUTTON_MIDDLE] = QEMU_BTN_MIDDLE,
+            [HFX_BUTTON_RIGHT] = QEMU_BTN_RIGHT, [HFX_BUTTON_SIDE] = QEMU_BTN_SIDE,
+            [HFX_BUTTON_EXTRA] = QEMU_BTN_EXTRA};
+        if (ev->code >= HFX_BUTTON_LEFT && ev->code <= HFX_BUTTON_EXTRA)
+            input_call(c, MOUSE_IFACE, ev->down ? "Press" : "Release",
+                       g_variant_new("(u)", qemu_button[ev->code]));
+        break;
+    }
+    case HFX_INPUT_WHEEL:
+        click(c, ev->x < 0 ? QEMU_BTN_WHEEL_LEFT : QEMU_BTN_WHEEL_RIGHT, abs(ev->x));
+        click(c, ev->y < 0 ? QEMU_BTN_WHEEL_UP : QEMU_BTN_WHEEL_DOWN, abs(ev->y));
+        break;
+    }
+}
+
 static gboolean run_requests(gpointer data)
 {
     hfx_frontend_run_requests(data);
@@ -1177,4 +1276,5 @@ const struct hfx_frontend_class hfx_frontend_qemu_dbus = {
     .stop = stop,
     .kick = kick,
     .apply_head = apply_head,
+    .apply_input = apply_input,
 };

@@ -73,6 +73,7 @@ struct hfx_synth {
     enum hfx_workload wl;
     struct surface fb;
     uint32_t frame;
+    uint32_t keys;           /* key presses shown (hfx_synth_key) */
     bool started;
     struct font font;
     struct terminal term;    /* typing */
@@ -773,6 +774,38 @@ int hfx_synth_next(struct hfx_synth *s, struct hfx_rect *rects, int max)
         damage[0] = (struct hfx_rect){ 0, 0, s->fb.w, s->fb.h };
     }
     return report(damage, n, rects, max);
+}
+
+/* ---- input ---- */
+
+#define KEY_BLOCK 64
+#define POINTER_MARK 8
+
+int hfx_synth_key(struct hfx_synth *s, struct hfx_rect *damage)
+{
+    if (s->fb.w < HFX_STAMP_W + KEY_BLOCK || s->fb.h < KEY_BLOCK)
+        return 0;
+    s->keys++;
+    struct rng r = { 0x5eed0007 ^ (uint64_t)s->keys << 8 };
+    *damage = (struct hfx_rect){ s->fb.w - KEY_BLOCK, 0, KEY_BLOCK, KEY_BLOCK };
+    /* Far from the last colour in every channel, so the change survives the
+     * encoder whatever the press count. */
+    uint32_t rgb = (s->keys & 1 ? 0xe0e0e0 : 0x202020) ^ (rng_next(&r) & 0x1f1f1f);
+    fill_rect(&s->fb, *damage, rgb);
+    return 1;
+}
+
+int hfx_synth_pointer(struct hfx_synth *s, int32_t x, int32_t y, struct hfx_rect *damage)
+{
+    if (s->fb.w < POINTER_MARK || s->fb.h < HFX_STAMP_H + POINTER_MARK)
+        return 0;
+    x = max_i32(0, min_i32(x, s->fb.w - POINTER_MARK));
+    y = max_i32(0, min_i32(y, s->fb.h - POINTER_MARK));
+    if (x < HFX_STAMP_W && y < HFX_STAMP_H)
+        y = HFX_STAMP_H;
+    *damage = (struct hfx_rect){ x, y, POINTER_MARK, POINTER_MARK };
+    fill_rect(&s->fb, *damage, 0xff4040);
+    return 1;
 }
 
 /* ---- creation ---- */

@@ -121,13 +121,10 @@ static void move_cursor(struct hfx_synth_frontend *f, uint32_t id, bool define)
     hfx_engine_scanout_cursor(f->fe.engine, id, &c);
 }
 
-static void play_head(struct hfx_synth_frontend *f, uint32_t id)
+/* Hands the engine what changed in rects of the head's picture. */
+static void show(struct hfx_synth_frontend *f, uint32_t id, const struct hfx_rect *rects, int n)
 {
     struct head *h = &f->heads[id];
-    struct hfx_rect rects[16];
-    int n = hfx_synth_next(h->synth, rects, 16);
-    if (n <= 0)
-        return;
     uint32_t stride = hfx_synth_stride(h->synth);
     const uint8_t *px = pixels_in_format(f, h, rects, n);
     if (h->shown && h->flip.buf[0]) {
@@ -150,6 +147,30 @@ static void play_head(struct hfx_synth_frontend *f, uint32_t id)
         hfx_log(HFX_LOG_ERROR, "synthetic head %u: %s", id, err);
     h->shown = true;
     move_cursor(f, id, true);
+}
+
+static void play_head(struct hfx_synth_frontend *f, uint32_t id)
+{
+    struct hfx_rect rects[16];
+    int n = hfx_synth_next(f->heads[id].synth, rects, 16);
+    if (n > 0)
+        show(f, id, rects, n);
+}
+
+/* Input shows on the head at once (hfx_synth_key, hfx_synth_pointer), so
+ * tests without a VM see it arrive: a key press repaints a block, a pointer
+ * position leaves a marker; releases, buttons and the wheel are counted only
+ * (STATS input_events). Not before the head's first frame is shown. */
+static void apply_input(struct hfx_frontend *fe, const struct hfx_input *ev)
+{
+    struct hfx_synth_frontend *f = (struct hfx_synth_frontend *)fe;
+    struct head *h = ev->scanout < HFX_MAX_SCANOUTS ? &f->heads[ev->scanout] : NULL;
+    if (!h || !h->synth || !h->shown)
+        return;
+    struct hfx_rect r;
+    if ((ev->kind == HFX_INPUT_KEY && ev->down && hfx_synth_key(h->synth, &r)) ||
+        (ev->kind == HFX_INPUT_POINTER && hfx_synth_pointer(h->synth, ev->x, ev->y, &r)))
+        show(f, ev->scanout, &r, 1);
 }
 
 /* Each head plays at its own rate; the thread sleeps until the next one is
@@ -259,4 +280,5 @@ const struct hfx_frontend_class hfx_frontend_synthetic = {
     .start = start,
     .stop = stop,
     .apply_head = apply_head,
+    .apply_input = apply_input,
 };
