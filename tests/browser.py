@@ -79,12 +79,19 @@ class Page:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
-            last = self.eval(expr)
-            if last:
-                return last
+            try:
+                last = self.eval(expr)
+            except CheckFailed as e:    # e.g. the page's script not loaded yet
+                last = str(e).split("\n")[0]
+                if "in the page" not in last:
+                    raise
+                last = "error: " + last
+            else:
+                if last:
+                    return last
             time.sleep(every)
         raise CheckFailed("%s: not within %.0f s (last %r; page status %r)"
-                          % (what, timeout, last, self.eval("window.hfx && hfx.status")))
+                          % (what, timeout, last, self.eval("window.hfx && hfx.status || ''")))
 
     def key(self, code, key, key_code, down):
         """A key as a keyboard would type it (on the focused element)."""
@@ -215,10 +222,11 @@ STAMP_BITS, STAMP_BLOCK = 24, 8
 STAMP_W, STAMP_H = (STAMP_BITS + 2) * STAMP_BLOCK, STAMP_BLOCK
 
 
-def read_stamp(y, stride):
-    """The frame number in a luma plane (its top-left STAMP_H rows), or -1."""
+def read_strip(y, stride, top=0):
+    """The value of the strip whose top row is `top` in a luma plane (the
+    frame number at 0; the guest's input panel below it), or -1."""
     def block(i):
-        x0, y0 = i * STAMP_BLOCK + STAMP_BLOCK // 4, STAMP_BLOCK // 4
+        x0, y0 = i * STAMP_BLOCK + STAMP_BLOCK // 4, top + STAMP_BLOCK // 4
         s = sum(y[(y0 + dy) * stride + x0 + dx] for dy in range(4) for dx in range(4))
         return 0 if s < 64 * 16 else 1 if s > 192 * 16 else -1
     if block(0) != 1:
@@ -235,8 +243,15 @@ def read_stamp(y, stride):
     return value
 
 
-def page_stamp(page, head):
-    """The frame number on head's canvas in the page, or -1."""
+def page_strips(page, head, rows=1):
+    """The values of the first `rows` strips on head's canvas in the page
+    (the frame number first), -1 for an unreadable one."""
     sel = "document.querySelector('section[data-head=\"%d\"] canvas.video')" % head
-    data = base64.b64decode(page.eval(canvas_rgba_js(sel, 0, 0, STAMP_W, STAMP_H)))
-    return read_stamp(luma(data), STAMP_W)
+    data = base64.b64decode(page.eval(canvas_rgba_js(sel, 0, 0, STAMP_W, STAMP_H * rows)))
+    y = luma(data)
+    return [read_strip(y, STAMP_W, STAMP_H * r) for r in range(rows)]
+
+
+def page_strip(page, head):
+    """The frame number on head's canvas in the page, or -1."""
+    return page_strips(page, head)[0]

@@ -141,7 +141,7 @@ class Head {
     this.sizeSelect.value = "1920x1080";
     this.sizeField = el("input", { className: "wxh", placeholder: "WxH", size: 9,
       title: "width x height, e.g. 1280x720" });
-    this.enableBtn = el("button", { textContent: "enable" });
+    this.enableBtn = el("button", { className: "enable", textContent: "enable" });
     this.disableBtn = el("button", { className: "disable", textContent: "disable" });
     this.keyBtn = el("button", { className: "keyframe", textContent: "keyframe" });
     this.sizeSelect.onchange = () => { if (this.sizeSelect.value) this.sizeField.value = ""; };
@@ -192,6 +192,7 @@ class Head {
     ws.binaryType = "arraybuffer";
     this.setState("connecting");
     this.resetDecoder();
+    this.goodSince = 0;     // until a picture is drawn
     ws.onopen = () => this.setState("waiting for a keyframe");
     ws.onmessage = (e) => { if (ws === this.ws) this.onMessage(e.data); };
     ws.onclose = (e) => {
