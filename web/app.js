@@ -117,7 +117,8 @@ class Head {
     this.arrivals = new Map();      // pts_us -> [arrival ms, age ms]
     this.latencies = [];            // [time ms, latency ms]
     this.second = { frames: 0, bytes: 0 };
-    this.keysDown = new Set();
+    this.keysDown = new Set();      // evdev codes pressed here and not released
+    this.buttonsDown = new Set();   // DOM buttons (0..4: HXFR buttons 1..5) likewise
     this.wheel = { x: 0, y: 0 };
     this.pendingMove = null;
     this.c = hfx.heads[id] = {
@@ -434,10 +435,12 @@ class Head {
     };
     s.addEventListener("keydown", (e) => key(e, true));
     s.addEventListener("keyup", (e) => key(e, false));
-    // Keys held when the focus leaves would stay down in the guest.
+    // Keys and buttons held when the focus leaves would stay down in the guest.
     s.addEventListener("blur", () => {
       for (const code of this.keysDown) this.input(INPUT_KEY, false, code, 0);
+      for (const b of this.buttonsDown) this.input(INPUT_BUTTON, false, b + 1, 0);
       this.keysDown.clear();
+      this.buttonsDown.clear();
     });
     // Moves are sent at most once per animation frame (the latest), and
     // always before a button or wheel event so the VM sees them in order.
@@ -453,12 +456,16 @@ class Head {
       s.setPointerCapture(e.pointerId);
       this.pendingMove = this.headXY(e);
       this.flushMove();
-      if (e.button >= 0 && e.button <= 4) this.input(INPUT_BUTTON, true, [1, 2, 3, 4, 5][e.button], 0);
+      if (e.button >= 0 && e.button <= 4) {
+        this.buttonsDown.add(e.button);
+        this.input(INPUT_BUTTON, true, e.button + 1, 0);
+      }
     });
     s.addEventListener("pointerup", (e) => {
       if (!focused()) return;
       this.flushMove();
-      if (e.button >= 0 && e.button <= 4) this.input(INPUT_BUTTON, false, [1, 2, 3, 4, 5][e.button], 0);
+      // Only what went down here: the click that gave the focus sent no press.
+      if (this.buttonsDown.delete(e.button)) this.input(INPUT_BUTTON, false, e.button + 1, 0);
     });
     s.addEventListener("mousedown", () => { if (document.activeElement !== s) s.focus(); });
     s.addEventListener("contextmenu", (e) => { if (focused()) e.preventDefault(); });
