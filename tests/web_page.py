@@ -273,7 +273,53 @@ def check_restarts(page, server, web, extra, token):
     return server, web
 
 
+# KeyboardEvent.code -> the KEY_ name of linux/input-event-codes.h, where no
+# rule (KeyA: KEY_A, Digit1: KEY_1, F1: KEY_F1, Numpad1: KEY_KP1) gives it.
+KEY_NAMES = {
+    "Escape": "ESC", "Minus": "MINUS", "Equal": "EQUAL", "Backspace": "BACKSPACE", "Tab": "TAB",
+    "BracketLeft": "LEFTBRACE", "BracketRight": "RIGHTBRACE", "Enter": "ENTER",
+    "ControlLeft": "LEFTCTRL", "Semicolon": "SEMICOLON", "Quote": "APOSTROPHE",
+    "Backquote": "GRAVE", "ShiftLeft": "LEFTSHIFT", "Backslash": "BACKSLASH", "Comma": "COMMA",
+    "Period": "DOT", "Slash": "SLASH", "ShiftRight": "RIGHTSHIFT", "NumpadMultiply": "KPASTERISK",
+    "AltLeft": "LEFTALT", "Space": "SPACE", "CapsLock": "CAPSLOCK", "NumLock": "NUMLOCK",
+    "ScrollLock": "SCROLLLOCK", "NumpadSubtract": "KPMINUS", "NumpadAdd": "KPPLUS",
+    "NumpadDecimal": "KPDOT", "IntlBackslash": "102ND", "IntlRo": "RO", "NumpadEnter": "KPENTER",
+    "ControlRight": "RIGHTCTRL", "NumpadDivide": "KPSLASH", "PrintScreen": "SYSRQ",
+    "AltRight": "RIGHTALT", "Home": "HOME", "ArrowUp": "UP", "PageUp": "PAGEUP",
+    "ArrowLeft": "LEFT", "ArrowRight": "RIGHT", "End": "END", "ArrowDown": "DOWN",
+    "PageDown": "PAGEDOWN", "Insert": "INSERT", "Delete": "DELETE", "NumpadEqual": "KPEQUAL",
+    "Pause": "PAUSE", "NumpadComma": "KPCOMMA", "IntlYen": "YEN", "MetaLeft": "LEFTMETA",
+    "MetaRight": "RIGHTMETA", "ContextMenu": "COMPOSE"}
+INPUT_EVENT_CODES = "/usr/include/linux/input-event-codes.h"
+
+
+def check_keymap():
+    """web/app.js's EVDEV table against linux/input-event-codes.h."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "web", "app.js")) as f:
+        js = f.read()
+    body = js[js.index("const EVDEV = {"):]
+    table = dict((k, int(v)) for k, v in re.findall(r"(\w+): (\d+)", body[:body.index("};")]))
+    if not os.path.exists(INPUT_EVENT_CODES):
+        say("keymap: %s missing (linux-libc-dev), not checked" % INPUT_EVENT_CODES)
+        return
+    with open(INPUT_EVENT_CODES) as f:
+        codes = dict((k, int(v, 0)) for k, v in re.findall(r"#define KEY_(\w+)\s+(\w+)", f.read())
+                     if re.fullmatch(r"(0x)?[0-9a-fA-F]+", v))
+    wrong = []
+    for code, value in table.items():
+        m = re.fullmatch(r"Key([A-Z])|Digit(\d)|(F\d+)|Numpad(\d)", code)
+        name = KEY_NAMES.get(code) or (m and (m.group(1) or m.group(2) or m.group(3) or
+                                              m.group(4) and "KP" + m.group(4)))
+        if not name or codes.get(name) != value:
+            wrong.append("%s: %d, KEY_%s is %r" % (code, value, name, codes.get(name)))
+    if wrong or len(table) < 100:
+        raise CheckFailed("web/app.js's EVDEV (%d entries) disagrees with %s: %s"
+                          % (len(table), INPUT_EVENT_CODES, "; ".join(wrong)))
+    say("keymap: all %d entries of web/app.js's EVDEV match %s" % (len(table), INPUT_EVENT_CODES))
+
+
 def run_synthetic(tmp):
+    check_keymap()
     secret = os.path.join(tmp, "secret")
     token = os.path.join(tmp, "control.token")
     extra = ["--secret-file", secret, "--token-out", token]
