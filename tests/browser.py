@@ -119,7 +119,7 @@ class Chromium:
     """chromium --headless=new with a DevTools port of its own and a fresh
     profile; pages are opened as new targets."""
 
-    def __init__(self, tmp, width=1920, height=1080):
+    def __init__(self, tmp, width=1920, height=1080, extra_args=()):
         self.bin = chromium_path()
         self.port = free_port()
         self.profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp)
@@ -127,6 +127,7 @@ class Chromium:
         self.size = (width, height)
         self.proc = None
         self.pages = []
+        self.extra_args = list(extra_args)
 
     def __enter__(self):
         args = [self.bin, "--headless=new", "--remote-debugging-port=%d" % self.port,
@@ -135,7 +136,7 @@ class Chromium:
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
                 "--disable-backgrounding-occluded-windows", "--mute-audio",
-                "--window-size=%d,%d" % self.size, "about:blank"]
+                "--window-size=%d,%d" % self.size, *self.extra_args, "about:blank"]
         if os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium's sandbox refuses to run as root
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,

@@ -75,10 +75,14 @@ def counters(page, head):
 
 def check_frames(page, heads, size, what, reads=3):
     """Each head's canvas is `size` and its frame number legible and rising
-    on every read; returns the last numbers."""
+    on every read (heads scrolled into view one after the other); returns
+    the last numbers."""
     base = {h: page.eval("window.hfx && hfx.heads[%d] ? hfx.heads[%d].decoded : 0" % (h, h))
             for h in heads}
     for h in heads:
+        # The page draws only heads in view.
+        page.eval("(() => { const e = document.querySelector('section[data-head=\"%d\"]'); "
+                  "if (e) e.scrollIntoView({block: 'nearest'}); })()" % h)
         page.wait("(() => { const c = hfx.heads[%d]; return c && c.decoded > %d && "
                   "c.width === %d && c.height === %d; })()" % (h, base[h] + 5, size[0], size[1]),
                   20, "%s: head %d decoding at %dx%d" % (what, h, size[0], size[1]))

@@ -30,6 +30,7 @@ const withToken = (path, params = {}) => {
 const BACKOFF_MIN_MS = 250, BACKOFF_MAX_MS = 5000, BACKOFF_RESET_MS = 60000;
 const LIST_EVERY_MS = 3000;         // how often the list of heads is asked again
 const LATENCY_WINDOW_MS = 1000;     // the latency p50 is over this much
+const MAX_DECODE_QUEUE = 120;       // chunks waiting in a decoder: 2 s at 60 fps
 
 const SIZES = ["640x360", "800x600", "1024x768", "1280x720", "1280x800", "1366x768",
   "1440x900", "1600x900", "1920x1080", "1920x1200", "2560x1440", "3840x2160"];
@@ -69,10 +70,13 @@ const EVDEV = {
 };
 
 // What tests and benchmarks read: per head, counters since the page opened.
-//   received: video messages; decoded: pictures the decoder gave back and
-//   the canvas drew; dropped: messages the page did not decode (waiting for
-//   a keyframe after a (re)connect or a decoder error); keyframes; state;
-//   width/height of the last picture; latencyP50 (ms); inputs sent.
+//   received: video messages; decoded: pictures the decoder gave back;
+//   drawn: pictures the canvas showed; skipped: decoded pictures a newer one
+//   replaced before the next animation frame; dropped: messages the page
+//   did not decode (waiting for a keyframe after a (re)connect, a decoder
+//   error or a decoder that fell behind); keyframes; reconnects; state;
+//   width/height of the last picture drawn; fps, drawnFps, kbps of the last
+//   second; latencyP50 (ms); inputs sent.
 // drawHooks: functions (head, ctx) called after each picture is drawn.
 const hfx = window.hfx = { heads: {}, drawHooks: [], status: "" };
 
@@ -116,13 +120,14 @@ class Head {
     this.goodSince = 0;
     this.arrivals = new Map();      // pts_us -> [arrival ms, age ms]
     this.latencies = [];            // [time ms, latency ms]
-    this.second = { frames: 0, bytes: 0 };
+    this.second = { frames: 0, bytes: 0, drawn: 0 };
     this.keysDown = new Set();      // evdev codes pressed here and not released
     this.buttonsDown = new Set();   // DOM buttons (0..4: HXFR buttons 1..5) likewise
     this.wheel = { x: 0, y: 0 };
     this.pendingMove = null;
     this.c = hfx.heads[id] = {
-      received: 0, decoded: 0, dropped: 0, keyframes: 0, reconnects: 0, inputs: 0,
+      received: 0, decoded: 0, drawn: 0, skipped: 0, dropped: 0, keyframes: 0, reconnects: 0,
+      inputs: 0,
       width: 0, height: 0, fps: 0, kbps: 0, latencyP50: null, state: "off" };
     this.build();
   }
@@ -157,6 +162,9 @@ class Head {
         this.disableBtn, this.keyBtn),
       this.stateText);
     this.el.dataset.head = this.id;
+    this.visible = false;
+    this.screen.head = this;
+    visibility.observe(this.screen);
     this.bindInput();
   }
 
@@ -243,6 +251,8 @@ class Head {
   // a new codec string.
   resetDecoder() {
     if (this.decoder && this.decoder.state !== "closed") this.decoder.close();
+    if (this.pending) this.pending.close();
+    this.pending = null;
     this.decoder = null;
     this.codec = null;
     this.arrivals.clear();
@@ -250,7 +260,7 @@ class Head {
 
   newDecoder(codec) {
     const decoder = new VideoDecoder({
-      output: (frame) => this.draw(frame),
+      output: (frame) => this.decoded(frame),
       error: (err) => {
         if (decoder !== this.decoder) return;
         this.setState("decoder: " + err.message + "; waiting for a keyframe");
@@ -286,12 +296,37 @@ class Head {
         this.newDecoder(codec);
       }
     }
+    if (this.decoder && this.decoder.decodeQueueSize > MAX_DECODE_QUEUE) {
+      // The machine cannot decode this head as fast as it comes: start
+      // again at the next IDR rather than fall further behind.
+      this.resetDecoder();
+      this.askKeyframe();
+      this.setState("decoding fell behind: waiting for a keyframe");
+    }
     if (!this.decoder) { this.c.dropped++; return; }   // resume at an IDR
     this.arrivals.set(ptsUs, [now, ageUs === 0xFFFFFFFF ? null : ageUs / 1000]);
     this.decoder.decode(new EncodedVideoChunk({ type: key ? "key" : "delta", timestamp: ptsUs, data: au }));
   }
 
-  draw(frame) {
+  // Every picture is decoded (each depends on the one before); the canvas
+  // shows the newest one when the page draws (scheduleDraw), so a page that
+  // cannot draw every picture (many large heads, software rendering) skips
+  // pictures instead of queueing them.
+  decoded(frame) {
+    const now = performance.now();
+    const arrival = this.arrivals.get(frame.timestamp);
+    this.arrivals.delete(frame.timestamp);
+    if (arrival && arrival[1] !== null) this.latencies.push([now, arrival[1] + now - arrival[0]]);
+    this.c.decoded++;
+    if (this.pending) { this.pending.close(); this.c.skipped++; }
+    this.pending = frame;
+    scheduleDraw(this);
+  }
+
+  draw() {
+    const frame = this.pending;
+    this.pending = null;
+    if (!frame) return;
     const w = frame.displayWidth, h = frame.displayHeight;
     if (this.canvas.width !== w || this.canvas.height !== h) {
       this.canvas.width = w;
@@ -300,16 +335,13 @@ class Head {
     }
     const ctx = this.canvas.getContext("2d");
     ctx.drawImage(frame, 0, 0);
-    const now = performance.now();
-    const arrival = this.arrivals.get(frame.timestamp);
-    this.arrivals.delete(frame.timestamp);
     frame.close();
-    if (arrival && arrival[1] !== null) this.latencies.push([now, arrival[1] + now - arrival[0]]);
-    this.c.decoded++;
+    this.c.drawn++;
+    this.second.drawn++;
     this.c.width = w;
     this.c.height = h;
     if (!this.goodSince) {
-      this.goodSince = now;
+      this.goodSince = performance.now();
       this.setState("");
     }
     for (const hook of hfx.drawHooks) hook(this.id, ctx);
@@ -321,13 +353,14 @@ class Head {
     while (this.latencies.length && this.latencies[0][0] < now - LATENCY_WINDOW_MS) this.latencies.shift();
     for (const [pts, [t]] of this.arrivals) if (t < now - 10000) this.arrivals.delete(pts);
     this.c.fps = this.second.frames;
+    this.c.drawnFps = this.second.drawn;
     this.c.kbps = Math.round(this.second.bytes * 8 / 1000);
     this.c.latencyP50 = median(this.latencies.map((l) => l[1]));
-    this.second = { frames: 0, bytes: 0 };
+    this.second = { frames: 0, bytes: 0, drawn: 0 };
     if (!this.on) { this.stats.textContent = "off"; return; }
     const lat = this.c.latencyP50 === null ? "–" : this.c.latencyP50.toFixed(1) + " ms";
     this.stats.textContent = (this.c.width ? this.c.width + "x" + this.c.height + "  " : "") +
-      this.c.fps + " fps  " + this.c.kbps + " kbit/s  " + this.c.keyframes + " key  latency p50 " + lat;
+      this.c.fps + " fps" + (this.c.drawnFps < this.c.fps - 1 ? " (" + this.c.drawnFps + " drawn)" : "") + "  " + this.c.kbps + " kbit/s  " + this.c.keyframes + " key  latency p50 " + lat;
   }
 
   // ---- enable, resize, disable ----
@@ -486,6 +519,66 @@ class Head {
     }, { passive: false });
   }
 }
+
+// ---- drawing ----
+
+// Heads with a new picture to show. Once per animation frame the page draws
+// them in turn for at most DRAW_BUDGET_MS, the rest at the next. Drawing is
+// what costs (a 1080p picture takes 8-12 ms to draw with software
+// rendering, decoding it far less), so when a decoder falls behind (more
+// than DECODE_BEHIND chunks waiting) the page draws less often: it keeps to
+// a share of the time (hfx.drawShare, down to MIN_DRAW_SHARE) that grows
+// back while every decoder keeps up. Every picture is decoded; fewer are
+// shown. Heads off screen or hidden (one-head view) are not drawn until
+// they come into view.
+const DRAW_BUDGET_MS = 8;
+const DECODE_BEHIND = 4;
+const MIN_DRAW_SHARE = 0.15;
+const drawQueue = new Set();
+let drawScheduled = false, drawAgainAt = 0;
+hfx.drawShare = 1;
+
+function adaptDrawShare() {
+  let behind = 0;
+  for (const h of heads.values()) if (h.decoder) behind = Math.max(behind, h.decoder.decodeQueueSize);
+  hfx.drawShare = behind > DECODE_BEHIND ? Math.max(MIN_DRAW_SHARE, hfx.drawShare * 0.8)
+    : Math.min(1, hfx.drawShare + 0.01);
+}
+
+function scheduleDraw(head) {
+  if (!head.visible) return;   // drawn when it comes into view
+  drawQueue.add(head);
+  if (!drawScheduled) {
+    drawScheduled = true;
+    requestAnimationFrame(drawSome);
+  }
+}
+
+function drawSome(now) {
+  drawScheduled = false;
+  adaptDrawShare();
+  if (now >= drawAgainAt) {
+    const start = performance.now();
+    for (const h of drawQueue) {
+      if (performance.now() - start >= DRAW_BUDGET_MS) break;
+      drawQueue.delete(h);
+      if (h.visible) h.draw();
+    }
+    drawAgainAt = start + (performance.now() - start) / hfx.drawShare - 2;
+  }
+  if (drawQueue.size) {
+    drawScheduled = true;
+    requestAnimationFrame(drawSome);
+  }
+}
+
+const visibility = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const h = e.target.head;
+    h.visible = e.isIntersecting;
+    if (h.visible && h.pending) scheduleDraw(h);
+  }
+});
 
 // ---- the page ----
 
