@@ -8,6 +8,8 @@ its DevTools protocol (tests/browser.py).
                from the canvas as stamp.c reads decoded luma: every block's
                inner 4x4 mean below 64 or above 192, parity right) is legible
                on every read and rises; every received frame was decoded
+      cursor   the cursor is a canvas of its own over head 0's picture, with
+               the synthetic arrow's pixels, moving
       input    a click gives head 0 the focus; a key typed there repaints the
                synthetic head's key block (top right, 64x64: its mean colour
                moves by > 60) and a click leaves the pointer marker at the
@@ -18,8 +20,9 @@ its DevTools protocol (tests/browser.py).
                canvases take the new sizes and their strips read
       restart  the exporter restarted (same secret, same port): the page
                recovers by itself, frames flow and the strips read again
-      token    a page with head 1's token sees head 1 only; a page without a
-               token says how to open it with one
+      token    a page with head 1's token sees head 1 only (and its cursor,
+               joining a running subscription); a page without a token says
+               how to open it with one
   guest (Test B): the 4-head test guest (guest/qemu-args --heads 4 --input,
     the demo drawing the typing workload) under the in-QEMU exporter
     (HFX_QEMU), `hfx web` beside it:
@@ -134,6 +137,27 @@ def check_heads(page, server, token_file):
            [x["latencyP50"] and round(x["latencyP50"], 1) for x in c]))
 
 
+def check_cursor(page):
+    """The synthetic head's cursor (a 16x16 arrow that moves with the frames)
+    is a canvas of its own over the picture, with the shape's pixels, placed
+    at the cursor's position and moving."""
+    js = ("(() => { const c = %s; if (c.hidden || !c.width) return null; "
+          "const a = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; "
+          "let opaque = 0; for (let i = 3; i < a.length; i += 4) opaque += a[i] > 128; "
+          "return [c.width, c.height, opaque, c.style.left, c.style.top, "
+          "c.parentElement === %s.parentElement]; })()" % (head_sel(0, "canvas.cursor"),
+                                                           head_sel(0)))
+    first = page.wait(js, 10, "head 0's cursor layer shown")
+    time.sleep(0.3)
+    second = page.eval(js)
+    if not (first[:2] == [16, 16] and first[2] > 10 and first[5] and second and
+            second[3:5] != first[3:5]):
+        raise CheckFailed("head 0's cursor layer: %r then %r (wanted 16x16 with the arrow's "
+                          "pixels, beside the video canvas, moving)" % (first, second))
+    say("cursor: a 16x16 canvas of its own over head 0's picture (%d opaque pixels), at "
+        "left/top %s/%s then %s/%s" % (first[2], first[3], first[4], second[3], second[4]))
+
+
 def check_input(page, server, token_file):
     """Keyboard and pointer of the focused head reach the synthetic head."""
     click_el(page, head_sel(0, ".screen"))          # gives the focus, sends nothing
@@ -221,12 +245,18 @@ def check_head_token(chrome, port, server, token_file):
         raise CheckFailed("hfx ctl mint 1: %s" % out.stderr)
     page = chrome.open("http://%s:%d/?token=%s" % (ADDR, port, out.stdout.strip()))
     page.wait("hfx.heads[1] && hfx.heads[1].decoded > 5", 15, "head 1's page decodes")
+    # Head 1's subscription was running (the first page): the gateway gives
+    # the joining socket the cursor's shape it had already sent.
+    page.wait("!%s.hidden && %s.width === 16" % (head_sel(1, "canvas.cursor"),
+                                                 head_sel(1, "canvas.cursor")), 10,
+              "head 1's cursor on a page joining a running subscription")
     ids = page.eval("Object.keys(hfx.heads).map(Number)")
     shown = page.eval("[...document.querySelectorAll('section.head')].map(e => +e.dataset.head)")
     chrome.close_page(page)
     if ids != [1] or shown != [1]:
         raise CheckFailed("head 1's token: the page has heads %r, shows %r" % (ids, shown))
-    say("token: a page with head 1's token sees and decodes head 1 only")
+    say("token: a page with head 1's token sees and decodes head 1 only (and, joining a "
+        "running subscription, has its cursor)")
 
 
 def same_port(old, new, option, value):
@@ -256,17 +286,18 @@ def restart_gateway(page, web, server, token):
     return same_port(web, Web(server, token), "--http", ADDR + ":%d").__enter__(), said
 
 
-def check_restarts(page, server, web, extra, token):
+def check_restarts(page, procs, extra, token):
     """The exporter restarted under a running gateway (which subscribes
     again by itself), then the gateway restarted (the page's sockets close
-    and it reconnects): the page recovers from both by itself."""
+    and it reconnects): the page recovers from both by itself. procs
+    ("server", "web") follows the processes, for the caller to stop."""
     before = [counters(page, h)["decoded"] for h in (0, 1)]
-    server = restart_exporter(server, extra)
+    server = procs["server"] = restart_exporter(procs["server"], extra)
     check_frames(page, [0, 1], (WIDTH, HEIGHT), "after the exporter's restart")
     after = [counters(page, h)["decoded"] for h in (0, 1)]
     say("restart: exporter restarted: frames flow again on heads 0, 1 (decoded %r -> %r), "
         "strips legible" % (before, after))
-    web, said = restart_gateway(page, web, server, token)
+    procs["web"], said = restart_gateway(page, procs["web"], server, token)
     check_frames(page, [0, 1], (WIDTH, HEIGHT), "after the gateway's restart")
     c = [counters(page, h) for h in (0, 1)]
     if not all(x["reconnects"] >= 1 for x in c):
@@ -274,7 +305,6 @@ def check_restarts(page, server, web, extra, token):
     say("restart: gateway restarted: the page said %r, reconnected by itself (reconnects %r), "
         "frames flow again (decoded %r -> %r), strips legible"
         % (said, [x["reconnects"] for x in c], after, [x["decoded"] for x in c]))
-    return server, web
 
 
 # KeyboardEvent.code -> the KEY_ name of linux/input-event-codes.h, where no
@@ -327,30 +357,29 @@ def run_synthetic(tmp):
     secret = os.path.join(tmp, "secret")
     token = os.path.join(tmp, "control.token")
     extra = ["--secret-file", secret, "--token-out", token]
-    server = Server("typing", extra=extra, heads=3).__enter__()
-    web = None
+    procs = {"server": Server("typing", extra=extra, heads=3).__enter__()}
     try:
-        web = Web(server, token).__enter__()
+        server = procs["server"]
+        web = procs["web"] = Web(server, token).__enter__()
         with Chromium(tmp) as chrome:
             with open(token) as f:
                 ctl = f.read().strip()
             page = chrome.open("http://%s:%d/?token=%s" % (ADDR, web.port, ctl))
             check_heads(page, server, token)
+            check_cursor(page)
             check_input(page, server, token)
             check_switch(page, server, token)
-            server, web = check_restarts(page, server, web, extra, token)
+            check_restarts(page, procs, extra, token)
+            server, web = procs["server"], procs["web"]
             check_head_token(chrome, web.port, server, token)
             check_no_token(chrome, web.port)
-        problem = web.stop()
-        if problem:
-            raise CheckFailed(problem)
+        for p in (web, server):
+            problem = p.stop()
+            if problem:
+                raise CheckFailed(problem)
     finally:
-        if web:
-            web.__exit__()
-        server.__exit__()
-    problem = server.stop()
-    if problem:
-        raise CheckFailed(problem)
+        for p in procs.values():
+            p.__exit__()
 
 
 def main():

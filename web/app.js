@@ -30,7 +30,7 @@ const withToken = (path, params = {}) => {
 const BACKOFF_MIN_MS = 250, BACKOFF_MAX_MS = 5000, BACKOFF_RESET_MS = 60000;
 const LIST_EVERY_MS = 3000;         // how often the list of heads is asked again
 const LATENCY_WINDOW_MS = 1000;     // the latency p50 is over this much
-const MAX_DECODE_QUEUE = 120;       // chunks waiting in a decoder: 2 s at 60 fps
+const MAX_DECODE_BEHIND = 60;       // chunks given to a decoder and not out yet: 1 s at 60 fps
 
 const SIZES = ["640x360", "800x600", "1024x768", "1280x720", "1280x800", "1366x768",
   "1440x900", "1600x900", "1920x1080", "1920x1200", "2560x1440", "3840x2160"];
@@ -114,6 +114,7 @@ class Head {
     this.on = false;
     this.ws = null;
     this.decoder = null;
+    this.inDecoder = 0;   // chunks decoding (decodeQueueSize counts only those not yet started)
     this.codec = null;
     this.backoff = BACKOFF_MIN_MS;
     this.retry = null;
@@ -254,6 +255,8 @@ class Head {
     if (this.pending) this.pending.close();
     this.pending = null;
     this.decoder = null;
+    this.c.dropped += this.inDecoder || 0;   // what the closed decoder will not give back
+    this.inDecoder = 0;
     this.codec = null;
     this.arrivals.clear();
   }
@@ -296,7 +299,7 @@ class Head {
         this.newDecoder(codec);
       }
     }
-    if (this.decoder && this.decoder.decodeQueueSize > MAX_DECODE_QUEUE) {
+    if (this.decoder && this.inDecoder > MAX_DECODE_BEHIND) {
       // The machine cannot decode this head as fast as it comes: start
       // again at the next IDR rather than fall further behind.
       this.resetDecoder();
@@ -306,6 +309,7 @@ class Head {
     if (!this.decoder) { this.c.dropped++; return; }   // resume at an IDR
     this.arrivals.set(ptsUs, [now, ageUs === 0xFFFFFFFF ? null : ageUs / 1000]);
     this.decoder.decode(new EncodedVideoChunk({ type: key ? "key" : "delta", timestamp: ptsUs, data: au }));
+    this.inDecoder++;
   }
 
   // Every picture is decoded (each depends on the one before); the canvas
@@ -318,6 +322,7 @@ class Head {
     this.arrivals.delete(frame.timestamp);
     if (arrival && arrival[1] !== null) this.latencies.push([now, arrival[1] + now - arrival[0]]);
     this.c.decoded++;
+    this.inDecoder = Math.max(0, this.inDecoder - 1);
     if (this.pending) { this.pending.close(); this.c.skipped++; }
     this.pending = frame;
     scheduleDraw(this);
@@ -526,7 +531,7 @@ class Head {
 // them in turn for at most DRAW_BUDGET_MS, the rest at the next. Drawing is
 // what costs (a 1080p picture takes 8-12 ms to draw with software
 // rendering, decoding it far less), so when a decoder falls behind (more
-// than DECODE_BEHIND chunks waiting) the page draws less often: it keeps to
+// than DECODE_BEHIND chunks in it) the page draws less often: it keeps to
 // a share of the time (hfx.drawShare, down to MIN_DRAW_SHARE) that grows
 // back while every decoder keeps up. Every picture is decoded; fewer are
 // shown. Heads off screen or hidden (one-head view) are not drawn until
@@ -540,7 +545,7 @@ hfx.drawShare = 1;
 
 function adaptDrawShare() {
   let behind = 0;
-  for (const h of heads.values()) if (h.decoder) behind = Math.max(behind, h.decoder.decodeQueueSize);
+  for (const h of heads.values()) if (h.decoder) behind = Math.max(behind, h.inDecoder);
   hfx.drawShare = behind > DECODE_BEHIND ? Math.max(MIN_DRAW_SHARE, hfx.drawShare * 0.8)
     : Math.min(1, hfx.drawShare + 0.01);
 }

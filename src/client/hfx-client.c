@@ -23,6 +23,8 @@ struct hfx_client {
     unsigned reconnects;
     int backoff_ms;
     int64_t retry_at_ns;    /* no attempt before this */
+    const uint8_t *last;    /* the message hfx_client_next returned last, whole */
+    size_t last_size;
 };
 
 static int subscribe(struct hfx_client *c, char *err, size_t errlen)
@@ -119,6 +121,7 @@ int hfx_client_next(struct hfx_client *c, struct hfx_client_frame *f, int timeou
 {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : hfx_now_ns() + (int64_t)timeout_ms * 1000000;
     memset(f, 0, sizeof *f);
+    c->last = NULL;
     for (;;) {
         if (!c->connected) {
             if (!c->o.reconnect) {
@@ -150,6 +153,8 @@ int hfx_client_next(struct hfx_client *c, struct hfx_client_frame *f, int timeou
             continue;
         }
         f->type = m.h.type;
+        c->last_size = HXFR_HEADER_SIZE + m.h.payload_size;
+        c->last = c->conn.buf + c->conn.off - c->last_size;
         if (m.h.type == HXFR_FRAME_RESPONSE) {
             f->data = m.u.frame.au;
             f->size = m.u.frame.au_size;
@@ -160,6 +165,12 @@ int hfx_client_next(struct hfx_client *c, struct hfx_client_frame *f, int timeou
         }
         return 1;
     }
+}
+
+const uint8_t *hfx_client_message(const struct hfx_client *c, size_t *size)
+{
+    *size = c->last ? c->last_size : 0;
+    return c->last;
 }
 
 int hfx_client_request_keyframe(struct hfx_client *c)

@@ -40,6 +40,8 @@ struct hub_head {
     struct hub_reader *reader;   /* NULL: no subscription */
     GThread *thread;
     unsigned gen;                /* the current reader's */
+    struct web_cursor cursor;    /* the latest, with the latest shape (argb NULL: none yet),
+                                  * for viewers that join a running subscription */
 };
 
 struct web_hub {
@@ -107,9 +109,9 @@ static gpointer reader_main(gpointer data)
         int r = hfx_client_next(c, &f, 200, m->err, sizeof m->err);
         if (r < 0)
             break;
-        if (r == 0 || !f.data)
+        if (r == 0)
             continue;
-        if (f.type == HXFR_FRAME_RESPONSE) {
+        if (f.type == HXFR_FRAME_RESPONSE && f.data) {
             m->kind = MSG_FRAME;
             m->frame = (struct web_frame){.au = g_bytes_new(f.data, f.size), .pts_ns = f.pts_ns,
                                           .arrived_ns = hfx_now_ns(), .keyframe = f.keyframe,
@@ -118,7 +120,9 @@ static gpointer reader_main(gpointer data)
                 sps_size(parser, avc, &f, &m->frame);
         } else if (f.type == HXFR_CURSOR) {
             struct hxfr_msg cm;
-            if (hxfr_decode(f.data, f.size, HXFR_FROM_SERVER, &cm, NULL) != HXFR_PARSE_OK)
+            size_t len;
+            const uint8_t *raw = hfx_client_message(c, &len);
+            if (!raw || hxfr_decode(raw, len, HXFR_FROM_SERVER, &cm, NULL) != HXFR_PARSE_OK)
                 continue;
             m->kind = MSG_CURSOR;
             m->cursor = (struct web_cursor){
@@ -149,9 +153,30 @@ end:
     return NULL;
 }
 
+static void forget_cursor(struct hub_head *h)
+{
+    if (h->cursor.argb)
+        g_bytes_unref(h->cursor.argb);
+    h->cursor = (struct web_cursor){0};
+}
+
+static void remember_cursor(struct hub_head *h, const struct web_cursor *c)
+{
+    if (c->argb) {
+        forget_cursor(h);
+        h->cursor = *c;
+        g_bytes_ref(c->argb);
+    } else {
+        h->cursor.x = c->x;
+        h->cursor.y = c->y;
+        h->cursor.visible = c->visible;
+    }
+}
+
 /* Ends the head's subscription without waiting (join: at exit, wait). */
 static void head_stop(struct hub_head *h, bool join)
 {
+    forget_cursor(h);
     if (!h->reader)
         return;
     atomic_store(&h->reader->stop, true);
@@ -189,6 +214,7 @@ static gboolean deliver(gpointer data)
         }
         break;
     case MSG_CURSOR:
+        remember_cursor(h, &m->cursor);
         for (guint i = 0; i < h->viewers->len; i++) {
             struct web_viewer *v = g_ptr_array_index(h->viewers, i);
             if (v->ops->cursor)
@@ -247,6 +273,8 @@ struct web_viewer *web_hub_join(struct web_hub *hub, unsigned head,
         h->thread = g_thread_new("hfx-web-head", reader_main, g_atomic_rc_box_acquire(h->reader));
     } else {
         atomic_store(&h->reader->want_idr, true);
+        if (h->cursor.argb && ops->cursor)
+            ops->cursor(data, &h->cursor); /* the shape was sent before this viewer came */
     }
     return v;
 }
