@@ -13,6 +13,14 @@ Checks, each printed with what it measured:
   disable     DISABLE_SCANOUT head 3: the connector disconnects and the
               subscriber's stream ends cleanly
   guest-sub   a subscriber inside the guest receives frames through 10.0.2.2
+  input       (dbus-7.2, dbus-10.0 and in-qemu, whose guest has each head's keyboard and
+              tablet: guest/qemu-args --input) hfx input's pointer move, key,
+              click and wheel step on head 2 reach head 2's devices (in
+              order on each) and no other head's (the
+              demo's serial lines); hfx latency times 5 key presses to the
+              change of head 2's decoded stream (the input panel's colour
+              band) and prints its statistics and verdict; the same presses
+              timed where nothing shows them find no change
   restart     the exporter is killed mid-stream: the VM keeps running, a new
               exporter attaches and a reconnecting subscriber gets an IDR at once
   bus         hfx serve --qemu-dbus with a bus address (QEMU on a private
@@ -68,6 +76,7 @@ of a GL head leak nothing in QEMU and never stop another head's stream. The
 GL kinds' frame checks ask for 40 dB, not 30 (MIN_PSNR_GL).
 Every QEMU and exporter started here is killed when the test ends.
 """
+import json
 import os
 import re
 import signal
@@ -133,9 +142,10 @@ def kill_all():
             pass
 
 
-def qemu_args(heads, run, serial, arch="x86_64", gl=False):
+def qemu_args(heads, run, serial, arch="x86_64", gl=False, input_devices=False):
     out = subprocess.run([os.path.join(GUEST, "qemu-args"), "--arch", arch, "--heads", str(heads),
-                          "--net", "--run", run, "--serial", serial, *(["--gl"] if gl else [])],
+                          "--net", "--run", run, "--serial", serial, *(["--gl"] if gl else []),
+                          *(["--input"] if input_devices else [])],
                          check=True, capture_output=True, text=True).stdout
     return [a for a in out.split("\n") if a]
 
@@ -214,7 +224,11 @@ def sub(addr, scanout, seconds, out, check_workload=TYPING, extra=(), min_psnr=M
     r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
     lines = [l for l in r.stderr.splitlines() if l.startswith("hfx sub:")]
     notes = [l for l in lines if " reads #" in l]
-    return r.returncode, "; ".join(notes + lines[-1:]) if lines else r.stderr.strip()[-300:]
+    # The last progress line; with no frame, hfx sub explains after it.
+    progress = [l for l in lines if re.search(r"scanout \d+: \d+ frames \(", l)]
+    if not lines:
+        return r.returncode, r.stderr.strip()[-300:]
+    return r.returncode, "; ".join(notes + (progress or lines)[-1:])
 
 
 def stream_ok(rc, line):
@@ -352,11 +366,82 @@ def test_heads(tmp, kind):
     if gl:
         guest_run += " --kmscube " + "+".join(str(h) for h in KMSCUBE_HEADS)
     qemu = qemu_args(4, guest_run, serial.path, "arm64" if kind.endswith("arm64") else "x86_64",
-                     gl)
+                     gl, kind in INPUT_KINDS)
     exporter_log_path = os.path.join(tmp, tag + ".log")
     run = spawn(exporter_cmd(kind, addr, qemu), stdout=open(exporter_log_path, "w"),
                 stderr=subprocess.STDOUT)
     run_checks(tmp, kind, addr, port, serial, run, exporter_log_path)
+
+
+# The kinds whose guest gets each head's keyboard and tablet (guest/qemu-args
+# --input) and whose input path is checked (input_checks): the D-Bus front
+# end on stock QEMU 7.2 and 10.0, and the in-QEMU one.
+INPUT_KINDS = ("dbus-7.2", "dbus-10.0", "in-qemu")
+# The test guest's input panel (src/source/input_stamp.h): its colour band,
+# which changes with every key press, is where hfx latency looks.
+INPUT_BAND = "208,8,64,64"
+INPUT_EVENT = r"hfx-guest: head (\d) (?:key|button|pointer|wheel) .*"
+
+
+def hfx_input(addr, scanout, *actions):
+    r = subprocess.run([HFX, "input", "--connect", addr, "--token", TOKEN, "--scanout",
+                        str(scanout), *actions], capture_output=True, text=True, timeout=30)
+    return r.returncode, (r.stdout + r.stderr).strip()
+
+
+def input_checks(ck, kind, tmp, addr, serial, exporter_log_path):
+    """INPUT through the exporter to head 2's own keyboard and tablet: the
+    pointer and a key reach them and no other head's (the demo's serial
+    lines); hfx latency times key presses to the decoded change of head 2's
+    stream (the panel's colour band)."""
+    t = time.monotonic()
+    opened = serial.wait_for_count(r"hfx-guest: head 2 input /dev/input/event\d+ ", 2, 30)
+    ck("input: devices", opened, "head 2's keyboard and tablet opened in the guest %s" %
+       ("%.1f s after the check began" % (time.monotonic() - t) if opened else "never"))
+    if not opened:
+        return
+    since = len(serial.text())
+    rc, out = hfx_input(addr, 2, "move", "400", "300")
+    moved = serial.wait_for(r"hfx-guest: head 2 pointer (\d+),(\d+)", 15, since)
+    ck("input: pointer", rc == 0 and moved is not None and moved.groups() == ("400", "300"),
+       "hfx input move 400 300 (%s): guest %s" % (out.splitlines()[-1] if out else rc,
+                                                  moved.group(0) if moved else "saw nothing"))
+    since = len(serial.text())
+    rc, out = hfx_input(addr, 2, "key", "a", "click", "400", "300", "wheel", "-1")
+    last = serial.wait_for(r"hfx-guest: head 2 wheel 1", 15, since)
+    time.sleep(0.5)
+    events = [m.group(0) for m in re.finditer(INPUT_EVENT, serial.text()[since:])]
+    # In order on each device (the keyboard and the tablet are two devices,
+    # which the guest reads apart).
+    keys = ["hfx-guest: head 2 key 30 down", "hfx-guest: head 2 key 30 up"]
+    tablet = ["hfx-guest: head 2 button 272 down", "hfx-guest: head 2 button 272 up",
+              "hfx-guest: head 2 wheel 1"]
+    ck("input: key, click, wheel", rc == 0 and last is not None and
+       [e for e in events if " key " in e] == keys and
+       [e for e in events if " button " in e or " wheel " in e] == tablet and
+       all(e.startswith("hfx-guest: head 2 ") for e in events),
+       "hfx input key a click 400 300 wheel -1: the guest logged %s" % events)
+    out_json = os.path.join(tmp, "latency-%s.json" % addr.rsplit(":", 1)[1])
+    r = subprocess.run([HFX, "latency", "--connect", addr, "--token", TOKEN, "--scanout", "2",
+                        "--count", "5", "--region", INPUT_BAND, "--json", out_json],
+                       capture_output=True, text=True, timeout=120)
+    lines = [l for l in r.stdout.splitlines() if l.startswith("hfx latency:")]
+    try:
+        with open(out_json) as f:
+            j = json.load(f)
+    except (OSError, ValueError):
+        j = {}
+    ck("input: latency", r.returncode == 0 and j.get("samples", 0) >= 4 and
+       "verdict: " in r.stdout,
+       "head 2, 5 key presses: %s" % ("; ".join(lines[-2:]) if lines else r.stderr.strip()))
+    # The control: where the guest draws nothing for a key (the desktop left
+    # of the typing window), the same presses must find no change.
+    r = subprocess.run([HFX, "latency", "--connect", addr, "--token", TOKEN, "--scanout", "2",
+                        "--count", "2", "--pause", "100", "--timeout", "700", "--region",
+                        "0,100,64,64"], capture_output=True, text=True, timeout=60)
+    ck("input: latency control", r.returncode == 1 and "0 sample(s), 2 missed" in r.stdout,
+       "2 presses timed where nothing shows them: %s" %
+       (r.stdout.strip().splitlines()[-2] if r.stdout.strip() else r.stderr.strip()))
 
 
 def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
@@ -405,6 +490,9 @@ def run_checks(tmp, kind, addr, port, serial, run, exporter_log_path):
 
     if kind == "in-qemu-gl":
         gl_checks(tmp, addr, port, serial, run, ck)
+
+    if kind in INPUT_KINDS:
+        input_checks(ck, kind, tmp, addr, serial, exporter_log_path)
 
     # A new mode for head 3: the guest modesets, the stream restarts at it.
     rc, out = ctl(addr, "enable", "3", "1920x1080")

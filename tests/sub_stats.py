@@ -6,7 +6,9 @@ every frame at 60 fps; idle: one frame, then nothing) and agree with each
 other: the JSON (--stats-json) with the per-second lines on stderr, the
 totals with the windows, the verdict with the platform's thresholds written
 again here, and the frame count with what ffprobe counts in the stream
-written. Bad option combinations are refused.
+written. Bad option combinations are refused. --mux's MP4 lasts as long
+as the recording (its frames at the exporter's times, not at a guessed
+rate), and a head that is off ends with exit 1 and says how to turn it on.
 
 Uses the standard library and deployed_clients.py's Server (killed on the
 way out). Exit status 0 only if every check passed.
@@ -222,6 +224,37 @@ def check_refused(srv):
         print("  %s: refused: %s" % (" ".join(args), r.stderr.strip().splitlines()[0]))
 
 
+def check_mux(srv, tmp):
+    """--mux on a 25 fps source: the MP4 lasts as long as the recording
+    (within 5 %) and holds every frame, about 25 a second. Muxed at a fixed
+    rate, as the demo once did at 60 fps, it would last 25/60 of that."""
+    path = os.path.join(tmp, "mux.mp4")
+    seconds = 4
+    r = sub(srv, "--duration", str(seconds), "--output", "/dev/null", "--mux", path, "--quiet")
+    m = re.search(r"scanout 0: (\d+) frames", r.stderr)
+    if r.returncode != 0 or not m:
+        raise CheckFailed("hfx sub exited with %d:\n%s" % (r.returncode, r.stderr[-2000:]))
+    p = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                        "format=duration:stream=nb_frames", "-of", "default=nw=1", path],
+                       capture_output=True, text=True, timeout=60)
+    got = dict(l.split("=", 1) for l in p.stdout.split())
+    duration, frames = float(got.get("duration", 0)), int(got.get("nb_frames", 0))
+    print("  %s: %.3f s, %d frames (hfx sub counted %s)" % (path, duration, frames, m.group(1)))
+    if abs(duration - seconds) > 0.05 * seconds or frames != int(m.group(1)):
+        raise CheckFailed("the MP4 lasts %.3f s for a %d s recording, holds %d frames of %s"
+                          % (duration, seconds, frames, m.group(1)))
+    if not 0.7 * 25 <= frames / duration <= 25 + 2:
+        raise CheckFailed("%.1f fps in the MP4 for a 25 fps source" % (frames / duration))
+
+
+def check_head_off(srv):
+    """A head that is off: no frame, exit 1, and the way to turn it on."""
+    r = sub(srv, "--scanout", "1", "--duration", "1", "--output", "/dev/null")
+    print("  " + "\n  ".join(r.stderr.strip().splitlines()[-2:]))
+    if r.returncode != 1 or "head is probably off" not in r.stderr or " enable 1 " not in r.stderr:
+        raise CheckFailed("exit %d, stderr %r" % (r.returncode, r.stderr[-1000:]))
+
+
 def main():
     failed = []
 
@@ -241,6 +274,9 @@ def main():
                 run("typing screen, --frames 30", check_frames, srv)
                 run("typing screen, stdout a terminal", check_terminal, srv)
                 run("refused options", check_refused, srv)
+                run("a head that is off", check_head_off, srv)
+            with Server("typing", extra=["--fps", "25"], heads=1) as srv:
+                run("25 fps typing screen, --mux", check_mux, srv, tmp)
             with Server("idle", heads=1) as srv:
                 run("still screen, --target-fps 30", check_still, srv)
         except CheckFailed as e:

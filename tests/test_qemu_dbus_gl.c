@@ -24,6 +24,10 @@
  * planes), the stream ending rather than showing a stale buffer, the same
  * refusal logged once; GL updates without any DMABUF scanout (QEMU could
  * not export its texture) answered at once with a one-time explanation.
+ * Input (apply_input): the console's Keyboard and Mouse called in order,
+ * with QEMU's key numbers and button numbers, a position clamped to the
+ * surface, wheel steps as wheel-button clicks; a relative-only pointer's
+ * refusals said once.
  *
  * This is not an end-to-end test. On this machine no DMABUF can reach the
  * front end from a real QEMU: QEMU 10.0.2 sends a GL scanout only after
@@ -75,7 +79,15 @@ static const char qemu_xml[] =
     "<arg type='u' direction='in'/><arg type='u' direction='in'/></method>"
     "<property name='Type' type='s' access='read'/>"
     "<property name='Width' type='u' access='read'/>"
-    "<property name='Height' type='u' access='read'/></interface></node>";
+    "<property name='Height' type='u' access='read'/></interface>"
+    "<interface name='org.qemu.Display1.Keyboard'>"
+    "<method name='Press'><arg type='u' direction='in'/></method>"
+    "<method name='Release'><arg type='u' direction='in'/></method></interface>"
+    "<interface name='org.qemu.Display1.Mouse'>"
+    "<method name='Press'><arg type='u' direction='in'/></method>"
+    "<method name='Release'><arg type='u' direction='in'/></method>"
+    "<method name='SetAbsPosition'><arg type='u' direction='in'/>"
+    "<arg type='u' direction='in'/></method></interface></node>";
 
 struct fake_qemu {
     char dir[64], qmp_path[96];
@@ -89,6 +101,10 @@ struct fake_qemu {
     GCond cond;
     GDBusConnection *listener;  /* QEMU's end of the listener connection */
     GVariant *listener_props;   /* what GetAll on the listener said */
+    /* Keyboard and Mouse calls as "Iface.Method args", in arrival order;
+     * with `relative`, SetAbsPosition is refused as QEMU refuses it. */
+    GString *input;
+    bool relative;
 };
 
 static GVariant *fake_get_property(GDBusConnection *conn, const char *sender, const char *path,
@@ -116,6 +132,20 @@ static void fake_method(GDBusConnection *conn, const char *sender, const char *p
                         GDBusMethodInvocation *inv, gpointer data)
 {
     struct fake_qemu *f = data;
+    if (strstr(iface, ".Keyboard") || strstr(iface, ".Mouse")) {
+        char *args = g_variant_print(params, FALSE);
+        g_mutex_lock(&f->lock);
+        g_string_append_printf(f->input, "%s.%s%s;", strrchr(iface, '.') + 1, method, args);
+        bool refuse = f->relative && !strcmp(method, "SetAbsPosition");
+        g_mutex_unlock(&f->lock);
+        g_free(args);
+        if (refuse)
+            g_dbus_method_invocation_return_dbus_error(inv, "org.qemu.Display1.Error.Invalid",
+                                                       "Mouse is not absolute");
+        else
+            g_dbus_method_invocation_return_value(inv, NULL);
+        return;
+    }
     if (strcmp(method, "RegisterListener")) {
         g_dbus_method_invocation_return_value(inv, NULL);
         return;
@@ -208,8 +238,9 @@ static gpointer fake_main(gpointer data)
     if (f->display) {
         g_dbus_connection_register_object(f->display, "/org/qemu/Display1/VM",
                                           f->info->interfaces[0], &fake_vtable, f, NULL, NULL);
-        g_dbus_connection_register_object(f->display, "/org/qemu/Display1/Console_0",
-                                          f->info->interfaces[1], &fake_vtable, f, NULL, NULL);
+        for (int i = 1; i <= 3; i++)
+            g_dbus_connection_register_object(f->display, "/org/qemu/Display1/Console_0",
+                                              f->info->interfaces[i], &fake_vtable, f, NULL, NULL);
         g_dbus_connection_start_message_processing(f->display);
         g_main_loop_run(f->loop);
     }
@@ -233,6 +264,7 @@ static void fake_start(struct fake_qemu *f)
     f->loop = g_main_loop_new(f->ctx, FALSE);
     g_mutex_init(&f->lock);
     g_cond_init(&f->cond);
+    f->input = g_string_new("");
     f->thread = g_thread_new("fake-qemu", fake_main, f);
 }
 
@@ -253,6 +285,7 @@ static void fake_stop(struct fake_qemu *f)
     g_main_loop_unref(f->loop);
     g_main_context_unref(f->ctx);
     g_dbus_node_info_unref(f->info);
+    g_string_free(f->input, TRUE);
     close(f->listen_fd);
     unlink(f->qmp_path);
     rmdir(f->dir);
@@ -485,6 +518,64 @@ static void release_log(void)
     close(saved_stderr);
 }
 
+/* ---- input: what the fake QEMU's Keyboard and Mouse were called with ---- */
+
+static bool input_calls(struct fake_qemu *f, const char *want, int timeout_ms, char *got,
+                        size_t len)
+{
+    for (int waited = 0;; waited += 10) {
+        g_mutex_lock(&f->lock);
+        bool ok = !strcmp(f->input->str, want);
+        snprintf(got, len, "%s", f->input->str);
+        g_mutex_unlock(&f->lock);
+        if (ok || waited >= timeout_ms)
+            return ok;
+        sleep_ms(10);
+    }
+}
+
+static void send_input(struct hfx_engine *e, int kind, bool down, uint32_t code, int32_t x,
+                       int32_t y)
+{
+    char err[160];
+    struct hfx_input ev = {.scanout = 0, .kind = (uint8_t)kind, .down = down, .code = code,
+                           .x = x, .y = y};
+    CHECK(hfx_engine_input(e, &ev, err, sizeof err) == 0, "input refused: %s", err);
+}
+
+/* The console shows a W x H surface. */
+static void test_input(struct fake_qemu *f, struct hfx_engine *e)
+{
+    char got[1024];
+    send_input(e, HFX_INPUT_KEY, true, 103, 0, 0); /* KEY_UP: E0 48, qnum 0xc8 */
+    send_input(e, HFX_INPUT_KEY, false, 103, 0, 0);
+    send_input(e, HFX_INPUT_POINTER, false, 0, 5000, 10);
+    send_input(e, HFX_INPUT_BUTTON, true, HFX_BUTTON_RIGHT, 0, 0);
+    send_input(e, HFX_INPUT_BUTTON, false, HFX_BUTTON_RIGHT, 0, 0);
+    send_input(e, HFX_INPUT_WHEEL, false, 0, 1, -2);
+    static const char want[] =
+        "Keyboard.Press(200,);Keyboard.Release(200,);Mouse.SetAbsPosition(639, 10);"
+        "Mouse.Press(2,);Mouse.Release(2,);Mouse.Press(8,);Mouse.Release(8,);"
+        "Mouse.Press(3,);Mouse.Release(3,);Mouse.Press(3,);Mouse.Release(3,);";
+    CHECK(input_calls(f, want, 5000, got, sizeof got), "input calls:\n  got  %s\n  want %s",
+          got, want);
+    g_mutex_lock(&f->lock);
+    g_string_truncate(f->input, 0);
+    f->relative = true;
+    g_mutex_unlock(&f->lock);
+    send_input(e, HFX_INPUT_POINTER, false, 0, 1, 2);
+    send_input(e, HFX_INPUT_POINTER, false, 0, 3, 4);
+    input_calls(f, "Mouse.SetAbsPosition(1, 2);Mouse.SetAbsPosition(3, 4);", 5000, got,
+                sizeof got);
+    sleep_ms(100); /* the refusals' replies */
+    CHECK(logged("takes no absolute pointer positions") == 1,
+          "a relative-only pointer was said %d times, want 1",
+          logged("takes no absolute pointer positions"));
+    g_mutex_lock(&f->lock);
+    f->relative = false;
+    g_mutex_unlock(&f->lock);
+}
+
 /* ---- the layout checks on their own: byte ranges ---- */
 
 static void test_layouts(void)
@@ -591,6 +682,7 @@ int main(void)
     hfx_engine_subscribe(e, 0, +1);
     run_phase(l, v1, &top, s, 20, 10);
     check_frames(&col, &checked, dec, ver, "ScanoutDMABUF top-down", hfx_synth_frame(s));
+    test_input(&f, e);
 
     struct layout bottom = top;
     bottom.y0_top = true;

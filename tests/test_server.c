@@ -246,7 +246,10 @@ static void test_lagging_subscriber(void)
     struct watch w = {.last_number = -1, .worst_psnr = 99};
     watch_for(&c, &k, &w, 300);
     sleep_ms(3000); /* the socket buffers and the queue fill up */
-    watch_for(&c, &k, &w, 2000);
+    /* Catch up: the skip's IDR comes within 2 s on a quiet machine; a loaded
+     * one (these machines are shared) may take longer to code it. */
+    for (int i = 0; i < 4 || (w.keyframes < 2 && i < 16); i++)
+        watch_for(&c, &k, &w, 500);
     struct watch after = w;
     after.frames = 1; /* past the first keyframe */
     watch_for(&c, &k, &after, 1000);

@@ -224,6 +224,18 @@ def check_decodes(aus, what, least=10):
     return n
 
 
+def stream_decodes(port, path, seconds, what):
+    """A new socket on path: what it brings in seconds starts at a keyframe
+    and decodes; returns the access units."""
+    ws = WebSocket(port, path)
+    try:
+        aus, _ = read_stream(ws, seconds, what)
+    finally:
+        ws.close()
+    check_decodes(aus, what)
+    return aus
+
+
 def check_head0(port, seconds=2.0):
     ws = WebSocket(port, q("/ws/head/0"))
     try:
@@ -288,12 +300,7 @@ def check_churn(port):
     one that reads: it still starts at a keyframe and decodes."""
     for _ in range(20):
         WebSocket(port, q("/ws/head/0")).close()
-    ws = WebSocket(port, q("/ws/head/0"))
-    try:
-        aus, _ = read_stream(ws, 1.0, "head 0 after 20 short sockets")
-    finally:
-        ws.close()
-    check_decodes(aus, "head 0 after 20 short sockets")
+    stream_decodes(port, q("/ws/head/0"), 1.0, "head 0 after 20 short sockets")
     print("web: 20 sockets opened and closed at once, then one that reads: it decodes")
 
 
@@ -373,12 +380,7 @@ def check_tokens(port, server, token_file):
     ws.close()
     if op != 0x8 or struct.unpack(">H", msg[:2])[0] != 1008:
         raise CheckFailed("/ws/head/0 with head 1's token: %d %r, wanted a 1008 close" % (op, msg))
-    ws = WebSocket(port, q("/ws/head/1", head1))
-    try:
-        aus, _ = read_stream(ws, 1.0, "head 1 with its own token")
-    finally:
-        ws.close()
-    check_decodes(aus, "head 1 with its own token")
+    stream_decodes(port, q("/ws/head/1", head1), 1.0, "head 1 with its own token")
     print("web: no token: 403 and a 1008 close; head 1's token: /api/heads lists head 1 only, "
           "head 0's socket refused (1008), head 1's decodes")
 
@@ -400,6 +402,38 @@ def with_web(tmp, workload, heads, checks):
             raise CheckFailed(problem)
 
 
+def check_inside_exporter(tmp):
+    """`hfx serve --http`: the same gateway inside the exporter (subscribing to
+    the exporter's own listener): the page's heads list and head 1's socket
+    with the control token; nothing without it."""
+    token = os.path.join(tmp, "control-inside.token")
+    port = free_port()
+    with Server("typing", extra=["--token-out", token, "--http", "%s:%d" % (ADDR, port)],
+                heads=2) as server:
+        with open(token) as f:
+            TOKEN["q"] = "?token=" + f.read().strip()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection((ADDR, port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise CheckFailed("hfx serve --http does not listen on %d" % port) from None
+                time.sleep(0.05)
+        check_heads_list(port)
+        status, _, _ = http_get(port, "/api/heads")
+        if status != 403:
+            raise CheckFailed("hfx serve --http: /api/heads without a token: %d, wanted 403"
+                              % status)
+        aus = stream_decodes(port, q("/ws/head/1"), 1.0, "hfx serve --http, head 1")
+        problem = server.stop()
+        if problem:
+            raise CheckFailed(problem)
+    print("web: hfx serve --http serves the page's heads and sockets from inside the exporter "
+          "(%d frames of head 1 decode); it stops cleanly" % len(aus))
+
+
 def main():
     def typing_checks(server, web, token):
         check_static(web.port)
@@ -413,6 +447,7 @@ def main():
         with_web(tmp, "typing", 2, typing_checks)
         # A stream heavy enough to fill a stalled socket's buffers quickly.
         with_web(tmp, "video", 1, lambda server, web, token: check_slow_viewer(web.port))
+        check_inside_exporter(tmp)
     print("web: ok")
 
 

@@ -137,8 +137,14 @@ int cmd_ctl(int argc, char **argv)
     if ((extended || token) &&
         hfx_conn_extended(&conn, 0, token, (int)timeout, err, sizeof err) < 0)
         rc = -1;
-    if (rc == 0 && !wait_reply)
+    if (rc == 0 && !wait_reply) {
         rc = hfx_conn_send(&conn, req, len, err, sizeof err);
+        /* KEYFRAME_REQ has no reply: say what was done, or silence reads as
+         * nothing having happened. */
+        if (rc == 0)
+            printf("scanout %u: keyframe requested (no reply comes; the next frame is an IDR)\n",
+                   id);
+    }
     else if (rc == 0)
         rc = hfx_conn_request(&conn, req, len, &m, (int)timeout, err, sizeof err) <= 0
                  ? -1

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "cli/cli.h"
 #include "common/log.h"
 #include "encoder/encoder.h"
@@ -224,7 +226,7 @@ static void on_vm_lost(void *data)
     hfx_server_stop(data);
 }
 
-int serve_run(struct serve_opts *o)
+static int run(struct serve_opts *o)
 {
     char err[512];
     struct hfx_exporter x = {0};
@@ -272,6 +274,14 @@ int serve_run(struct serve_opts *o)
     o->frontend->stop(fe);
     hfx_exporter_free(&x);
     return rc < 0 ? 1 : 0;
+}
+
+int serve_run(struct serve_opts *o)
+{
+    int rc = run(o);
+    g_free(o->web_spec);
+    o->web_spec = NULL;
+    return rc;
 }
 
 /* Stops serve_run from another thread (hfx run, when QEMU exits). */

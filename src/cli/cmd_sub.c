@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "client/client.h"
 #include "client/hfx-client.h"
 #include "proto/hxfr.h"
 #include "client/decode.h"
+#include "client/mux.h"
 #include "client/stream_stats.h"
 #include "client/verify.h"
 #include "common/clock.h"
@@ -22,12 +24,18 @@ static const char help[] =
     "Subscribes to one scanout and writes its H.264 as Annex B, e.g.\n"
     "  hfx sub --scanout 0 | ffplay -\n"
     "  hfx sub --scanout 1 --output head1.264 --duration 10\n"
-    "Progress goes to stderr once a second.\n"
+    "Progress goes to stderr once a second. Exits 1 when no frame arrived (a head that is\n"
+    "off sends none).\n"
     "\n"
     "  --connect ADDR   server address (default " HFX_DEFAULT_ADDR ")\n"
     "  --scanout N      scanout to watch, 0..15 (default 0)\n"
     "  --output FILE    write the stream here; '-' = stdout (default when not a terminal;\n"
     "                   on a terminal --stats drops the stream)\n"
+    "  --mux FILE       also write the stream into FILE, MP4 or Matroska by its name (.mp4,\n"
+    "                   .mkv), each frame at the time the exporter produced it, so it plays\n"
+    "                   at the speed it was recorded (a raw .264 has no timestamps: players\n"
+    "                   guess a fixed rate, while the exporter sends a frame only when the\n"
+    "                   picture changes)\n"
     "  --frames N       stop after N frames\n"
     "  --duration SEC   stop after SEC seconds\n"
     "  --bitrate BPS    ask for this bitrate (CONFIG_REQ)\n"
@@ -73,7 +81,7 @@ static void on_signal(int sig)
 }
 
 struct sub_opts {
-    const char *addr, *output, *token_arg, *token_file, *stats_json;
+    const char *addr, *output, *token_arg, *token_file, *stats_json, *mux;
     uint32_t scanout, frames, duration, bitrate, min_psnr, target_fps;
     bool extended, decode, quiet, allow_stale, reconnect, stats;
     int check; /* workload to compare with, -1 for none */
@@ -83,7 +91,7 @@ static int parse(int argc, char **argv, struct sub_opts *o)
 {
     enum { O_CONNECT = 256, O_SCANOUT, O_OUTPUT, O_FRAMES, O_DURATION, O_BITRATE, O_EXT, O_DECODE,
            O_QUIET, O_CHECK, O_MIN_PSNR, O_ALLOW_STALE, O_RECONNECT, O_TOKEN,
-           O_TOKEN_FILE, O_STATS, O_TARGET_FPS, O_STATS_JSON };
+           O_TOKEN_FILE, O_STATS, O_TARGET_FPS, O_STATS_JSON, O_MUX };
     static const struct option opts[] = {
         {"connect", 1, 0, O_CONNECT}, {"scanout", 1, 0, O_SCANOUT}, {"output", 1, 0, O_OUTPUT},
         {"frames", 1, 0, O_FRAMES}, {"duration", 1, 0, O_DURATION},
@@ -92,7 +100,7 @@ static int parse(int argc, char **argv, struct sub_opts *o)
         {"allow-stale", 0, 0, O_ALLOW_STALE}, {"reconnect", 0, 0, O_RECONNECT},
         {"token", 1, 0, O_TOKEN}, {"token-file", 1, 0, O_TOKEN_FILE},
         {"stats", 0, 0, O_STATS}, {"target-fps", 1, 0, O_TARGET_FPS},
-        {"stats-json", 1, 0, O_STATS_JSON}, {"help", 0, 0, 'h'}, {0}};
+        {"stats-json", 1, 0, O_STATS_JSON}, {"mux", 1, 0, O_MUX}, {"help", 0, 0, 'h'}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         int rc = 0;
@@ -101,6 +109,7 @@ static int parse(int argc, char **argv, struct sub_opts *o)
         case O_SCANOUT: rc = cli_uint("--scanout", optarg, 0, 15, &o->scanout); break;
         case 'o':
         case O_OUTPUT: o->output = optarg; break;
+        case O_MUX: o->mux = optarg; break;
         case O_FRAMES: rc = cli_uint("--frames", optarg, 1, UINT32_MAX, &o->frames); break;
         case O_DURATION: rc = cli_uint("--duration", optarg, 1, 86400 * 365, &o->duration); break;
         case O_BITRATE: rc = cli_uint("--bitrate", optarg, 10000, 1000000000, &o->bitrate); break;
@@ -334,6 +343,50 @@ static void check_frame(const struct sub_opts *o, struct hfx_decoder *dec, struc
         p->below_psnr++;
 }
 
+/* Whether the head is on, from the exporter's STATS for it: 1 on, 0 off, -1
+ * unknown. Only an extended connection with a token may ask (a head token
+ * covers its own head's STATS). */
+static int head_enabled(const struct sub_opts *o, const char *token)
+{
+    if (!token)
+        return -1;
+    struct hfx_conn conn;
+    struct hxfr_msg m;
+    char err[256], text[8192];
+    uint8_t req[32];
+    if (hfx_conn_open(&conn, o->addr, err, sizeof err) < 0)
+        return -1;
+    int on = -1;
+    size_t len = hxfr_put_stats_req(req, o->scanout, true);
+    if (hfx_conn_extended(&conn, 0, token, 2000, err, sizeof err) == 0 &&
+        hfx_conn_request(&conn, req, len, &m, 2000, err, sizeof err) > 0 &&
+        m.h.type == HXFR_STATS_RESP) {
+        snprintf(text, sizeof text, "%.*s", (int)m.u.stats_resp.len, m.u.stats_resp.text);
+        on = strstr(text, "\"enabled\":true") ? 1 : strstr(text, "\"enabled\":false") ? 0 : -1;
+    }
+    hfx_conn_close(&conn);
+    return on;
+}
+
+/* No frame came: the usual cause is a head that is off, which the exporter
+ * accepts a subscription for and then sends nothing. Say so, and how to turn
+ * it on, as far as this subscriber can tell. */
+static void explain_no_frames(const struct sub_opts *o, const char *token, double secs)
+{
+    int on = head_enabled(o, token);
+    fprintf(stderr, "hfx sub: scanout %u: no frame arrived in %.1f s: ", o->scanout, secs);
+    if (on == 1)
+        fprintf(stderr, "the head is on (the exporter says so) but has shown no picture yet\n");
+    else
+        fprintf(stderr, "%s\nhfx sub: turn it on with: hfx ctl --connect %s enable %u WxH "
+                        "(e.g. 1920x1080; add --token-file with the control token where plain "
+                        "clients are refused)\n",
+                on == 0 ? "the head is off (the exporter says so)"
+                        : "the head is probably off (one that is on sends its picture to a new "
+                          "subscriber at once, unless it has none yet)",
+                o->addr, o->scanout);
+}
+
 int cmd_sub(int argc, char **argv)
 {
     struct sub_opts o = {.addr = HFX_DEFAULT_ADDR, .check = -1, .min_psnr = 30};
@@ -352,6 +405,11 @@ int cmd_sub(int argc, char **argv)
     const char *token = cli_token(o.token_arg, o.token_file, token_buf, &bad);
     if (bad)
         return 2;
+    struct hfx_mux *mux = NULL;
+    if (o.mux && !(mux = hfx_mux_open(o.mux, err, sizeof err))) {
+        fprintf(stderr, "hfx sub: --mux %s\n", err);
+        return 2;
+    }
     /* A token needs the extended mode. */
     o.extended |= token != NULL;
     struct hfx_client_options co = {.address = o.addr, .scanout = o.scanout,
@@ -360,6 +418,8 @@ int cmd_sub(int argc, char **argv)
     struct hfx_client *client;
     if (hfx_client_open(&co, &client, err, sizeof err) < 0) {
         fprintf(stderr, "hfx sub: %s\n", err);
+        if (mux)
+            hfx_mux_close(mux, 0, err, sizeof err);
         return 1;
     }
     struct sigaction sa = {.sa_handler = on_signal};
@@ -374,6 +434,8 @@ int cmd_sub(int argc, char **argv)
     struct hfx_stream_stats st;
     hfx_stream_stats_init(&st, p.start);
     int rc = 0;
+    bool lost = false;         /* the stream ended with an error */
+    int64_t last_arrival = 0;  /* of the last frame, for how long --mux shows it */
     while (!atomic_load(&stop) && (!o.frames || p.frames < o.frames) && hfx_now_ns() < end) {
         struct hfx_client_frame f;
         int r = hfx_client_next(client, &f, o.stats ? stats_wait(&st, end) : 200, err,
@@ -385,6 +447,7 @@ int cmd_sub(int argc, char **argv)
             fprintf(stderr, "hfx sub: %s\n", err);
             if (!strstr(err, "closed")) /* the server ending the stream is a clean end */
                 rc = 1;
+            lost = true;
             break;
         }
         if (r > 0 && f.data) {
@@ -395,6 +458,12 @@ int cmd_sub(int argc, char **argv)
                 break;
             }
             fflush(out);
+            if (mux && hfx_mux_frame(mux, &f, now, err, sizeof err) < 0) {
+                fprintf(stderr, "hfx sub: --mux %s: %s\n", o.mux, err);
+                rc = 1;
+                break;
+            }
+            last_arrival = now;
             p.frames++;
             p.window_frames++;
             p.keyframes += f.keyframe;
@@ -408,6 +477,18 @@ int cmd_sub(int argc, char **argv)
         report(&o, &p, false);
     }
     report(&o, &p, true);
+    int64_t stopped = hfx_now_ns();
+    if (stopped > end)
+        stopped = end;
+    if (mux && hfx_mux_close(mux, p.frames ? stopped - last_arrival : 0, err, sizeof err) < 0) {
+        fprintf(stderr, "hfx sub: --mux %s: %s\n", o.mux, err);
+        rc = 1;
+    }
+    if (!p.frames) {
+        if (!lost)
+            explain_no_frames(&o, token, (double)(stopped - p.start) / 1e9);
+        rc = 1;
+    }
     if (o.stats) {
         int64_t now = hfx_now_ns();
         hfx_stream_stats_end(&st, now < end ? now : end);

@@ -1075,8 +1075,10 @@ static void on_input_reply(GObject *src, GAsyncResult *res, gpointer data)
     }
     if (strstr(e->message, "not absolute")) {
         if (!c->relative_warned)
-            hfx_log(HFX_LOG_WARN, "head %u: QEMU's pointer for this head is relative-only (no "
-                                  "tablet bound to it?): pointer positions are dropped",
+            hfx_log(HFX_LOG_WARN, "head %u: QEMU takes no absolute pointer positions for this "
+                                  "head (Mouse is not absolute: no tablet bound to it; QEMU 7.2 "
+                                  "asks the first pointer bound to no head, so give the VM one "
+                                  "unbound tablet too): pointer positions are dropped",
                     c->scanout);
         c->relative_warned = true;
     } else if (strcmp(e->message, c->input_refusal)) {

@@ -2,6 +2,7 @@
  * scenes) is drawn once at creation; a frame is then a blit of rows plus a
  * little drawing, so generating it stays far cheaper than encoding it. */
 #include "source/synth.h"
+#include "source/input_stamp.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -73,7 +74,12 @@ struct hfx_synth {
     enum hfx_workload wl;
     struct surface fb;
     uint32_t frame;
-    uint32_t keys;           /* key presses shown (hfx_synth_key) */
+    /* Input shown (hfx_synth_input): the panel's values, and the
+     * workload's pixels under the crosshair. */
+    bool input_on;
+    struct hfx_input_stamp input;
+    struct hfx_rect under_rect;
+    uint32_t under[(2 * HFX_INPUT_POINTER_R + 1) * (2 * HFX_INPUT_POINTER_R + 1)];
     bool started;
     struct font font;
     struct terminal term;    /* typing */
@@ -742,6 +748,46 @@ static int step(struct hfx_synth *s, struct hfx_rect *damage)
     return 1;
 }
 
+/* ---- input ---- */
+
+#define UNDER_SIDE (2 * HFX_INPUT_POINTER_R + 1)
+
+/* The workload's pixels under the crosshair go back before the workload
+ * draws again or the pointer moves, so its frames stay what it drew. */
+static void under_restore(struct hfx_synth *s)
+{
+    struct hfx_rect r = s->under_rect;
+    for (int32_t y = 0; y < r.h; y++)
+        memcpy(surface_row(&s->fb, r.y + y) + r.x, s->under + y * UNDER_SIDE,
+               (size_t)r.w * 4);
+    s->under_rect.w = 0;
+}
+
+/* The panel and the crosshair over the frame; their rectangles (the
+ * crosshair's may be empty) into damage. */
+static void input_draw(struct hfx_synth *s, struct hfx_rect *panel, struct hfx_rect *pointer)
+{
+    uint32_t w = (uint32_t)s->fb.w, h = (uint32_t)s->fb.h;
+    struct hfx_rect r = hfx_input_pointer_rect(&s->input, w, h);
+    for (int32_t y = 0; y < r.h; y++)
+        memcpy(s->under + y * UNDER_SIDE, surface_row(&s->fb, r.y + y) + r.x, (size_t)r.w * 4);
+    s->under_rect = r;
+    hfx_input_panel_write_xrgb(s->fb.data, s->fb.stride, w, h, &s->input);
+    hfx_input_pointer_write_xrgb(s->fb.data, s->fb.stride, w, h, &s->input);
+    *panel = hfx_input_panel_rect(w, h);
+    *pointer = r;
+}
+
+/* Drops the empty rectangles; returns how many are left. */
+static int compact(struct hfx_rect *damage, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (damage[i].w > 0 && damage[i].h > 0)
+            damage[k++] = damage[i];
+    return k;
+}
+
 /* A caller with room for fewer rects gets their bounding box. */
 static int report(const struct hfx_rect *damage, int n, struct hfx_rect *out, int max)
 {
@@ -765,47 +811,43 @@ int hfx_synth_next(struct hfx_synth *s, struct hfx_rect *rects, int max)
 {
     if (s == NULL || rects == NULL || max < 1)
         return -1;
-    struct hfx_rect damage[MAX_DAMAGE];
+    struct hfx_rect damage[MAX_DAMAGE + 3];
     int n = 1;
+    struct hfx_rect under = s->under_rect;
+    under_restore(s);
     if (s->started) {
         n = step(s, damage);
     } else {
         s->started = true;
         damage[0] = (struct hfx_rect){ 0, 0, s->fb.w, s->fb.h };
     }
-    return report(damage, n, rects, max);
+    if (s->input_on) {
+        /* Drawn over what the workload drew, as the test guest does (over a
+         * frame with nothing new it puts back what was there). */
+        struct hfx_rect panel, pointer;
+        input_draw(s, &panel, &pointer);
+        if (n > 0) {
+            damage[n++] = under;
+            damage[n++] = panel;
+            damage[n++] = pointer;
+        }
+    }
+    return report(damage, compact(damage, n), rects, max);
 }
 
-/* ---- input ---- */
-
-#define KEY_BLOCK 64
-#define POINTER_MARK 8
-
-int hfx_synth_key(struct hfx_synth *s, struct hfx_rect *damage)
+int hfx_synth_input(struct hfx_synth *s, const struct hfx_input_stamp *st,
+                    struct hfx_rect damage[3])
 {
-    if (s->fb.w < HFX_STAMP_W + KEY_BLOCK || s->fb.h < KEY_BLOCK)
-        return 0;
-    s->keys++;
-    struct rng r = { 0x5eed0007 ^ (uint64_t)s->keys << 8 };
-    *damage = (struct hfx_rect){ s->fb.w - KEY_BLOCK, 0, KEY_BLOCK, KEY_BLOCK };
-    /* Far from the last colour in every channel, so the change survives the
-     * encoder whatever the press count. */
-    uint32_t rgb = (s->keys & 1 ? 0xe0e0e0 : 0x202020) ^ (rng_next(&r) & 0x1f1f1f);
-    fill_rect(&s->fb, *damage, rgb);
-    return 1;
-}
-
-int hfx_synth_pointer(struct hfx_synth *s, int32_t x, int32_t y, struct hfx_rect *damage)
-{
-    if (s->fb.w < POINTER_MARK || s->fb.h < HFX_STAMP_H + POINTER_MARK)
-        return 0;
-    x = max_i32(0, min_i32(x, s->fb.w - POINTER_MARK));
-    y = max_i32(0, min_i32(y, s->fb.h - POINTER_MARK));
-    if (x < HFX_STAMP_W && y < HFX_STAMP_H)
-        y = HFX_STAMP_H;
-    *damage = (struct hfx_rect){ x, y, POINTER_MARK, POINTER_MARK };
-    fill_rect(&s->fb, *damage, 0xff4040);
-    return 1;
+    int n = 0;
+    if (s->under_rect.w)
+        damage[n++] = s->under_rect;
+    under_restore(s);
+    s->input = *st;
+    s->input.x = min_i32(s->input.x, s->fb.w - 1);
+    s->input.y = min_i32(s->input.y, s->fb.h - 1);
+    s->input_on = true;
+    input_draw(s, &damage[n], &damage[n + 1]);
+    return compact(damage, n + 2);
 }
 
 /* ---- creation ---- */

@@ -39,13 +39,15 @@ uint32_t hfx_synth_frame(const struct hfx_synth *s);      /* current frame numbe
 const uint8_t *hfx_synth_pixels(const struct hfx_synth *s);
 uint32_t hfx_synth_stride(const struct hfx_synth *s);      /* bytes */
 
-/* Input made visible (the synthetic front end's stand-in for a guest): a
- * key press repaints a block at the top right in a colour of its own for
- * each press; a pointer position draws a small marker there (never over the
- * frame-number strip). Each writes the rectangle it changed and returns 1,
- * or 0 when the frame is too small. Neither advances the frame number. */
-int hfx_synth_key(struct hfx_synth *s, struct hfx_rect *damage);
-int hfx_synth_pointer(struct hfx_synth *s, int32_t x, int32_t y, struct hfx_rect *damage);
+/* Input made visible as the test guest shows it (source/input_stamp.h):
+ * from now on every frame carries the input panel for st (and the pointer's
+ * crosshair, at st's position clamped to the frame), drawn over the workload; the panel and crosshair are drawn now
+ * too, their rectangles written to damage (up to 3: the panel, the crosshair
+ * where it was and where it is; returns how many). The frame number does not
+ * advance. */
+struct hfx_input_stamp;
+int hfx_synth_input(struct hfx_synth *s, const struct hfx_input_stamp *st,
+                    struct hfx_rect damage[3]);
 
 /* Page flips as a compositor on KMS makes them: every frame drawn whole into
  * the back one of two buffers, which is then shown; nobody says what

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "source/input_stamp.h"
 
 struct head {
     struct hfx_synth *synth;
@@ -19,6 +20,7 @@ struct head {
     struct hfx_flip_buffers flip;
     bool shown;                 /* the engine has its surface */
     int64_t period_ns, next_ns; /* its refresh rate, and when its next frame is due */
+    struct hfx_input_stamp input; /* what input has told it (apply_input) */
 };
 
 struct hfx_synth_frontend {
@@ -57,6 +59,7 @@ static int head_on(struct hfx_synth_frontend *f, uint32_t id, uint32_t w, uint32
         return -1;
     }
     hd->period_ns = 1000000000 / (refresh ? refresh : f->cfg.fps);
+    hd->input = (struct hfx_input_stamp){.x = -1, .y = -1};
     hd->next_ns = hfx_now_ns();
     return 0;
 }
@@ -157,20 +160,43 @@ static void play_head(struct hfx_synth_frontend *f, uint32_t id)
         show(f, id, rects, n);
 }
 
-/* Input shows on the head at once (hfx_synth_key, hfx_synth_pointer), so
- * tests without a VM see it arrive: a key press repaints a block, a pointer
- * position leaves a marker; releases, buttons and the wheel are counted only
- * (STATS input_events). Not before the head's first frame is shown. */
+/* Input shows on the head at once, as the test guest shows it (the input
+ * panel, source/input_stamp.h, and the pointer's crosshair), so tests
+ * without a VM see it arrive. Not before the head's first frame. */
 static void apply_input(struct hfx_frontend *fe, const struct hfx_input *ev)
 {
+    /* evdev's BTN_LEFT, BTN_MIDDLE, BTN_RIGHT, BTN_SIDE, BTN_EXTRA */
+    static const uint32_t evdev_button[] = {0, 272, 274, 273, 275, 276};
     struct hfx_synth_frontend *f = (struct hfx_synth_frontend *)fe;
     struct head *h = ev->scanout < HFX_MAX_SCANOUTS ? &f->heads[ev->scanout] : NULL;
     if (!h || !h->synth || !h->shown)
         return;
-    struct hfx_rect r;
-    if ((ev->kind == HFX_INPUT_KEY && ev->down && hfx_synth_key(h->synth, &r)) ||
-        (ev->kind == HFX_INPUT_POINTER && hfx_synth_pointer(h->synth, ev->x, ev->y, &r)))
-        show(f, ev->scanout, &r, 1);
+    struct hfx_input_stamp *st = &h->input;
+    switch (ev->kind) {
+    case HFX_INPUT_KEY:
+        if (!ev->down)
+            return; /* the panel counts presses */
+        st->keys++;
+        st->last_key = ev->code;
+        break;
+    case HFX_INPUT_BUTTON:
+        if (!ev->down || ev->code > HFX_BUTTON_EXTRA)
+            return;
+        st->buttons++;
+        st->last_button = evdev_button[ev->code];
+        break;
+    case HFX_INPUT_POINTER: /* clamped to the head by hfx_synth_input */
+        st->x = ev->x;
+        st->y = ev->y;
+        break;
+    case HFX_INPUT_WHEEL:
+        st->wheel -= ev->y; /* up positive, as the guest's REL_WHEEL */
+        break;
+    }
+    struct hfx_rect r[3];
+    int n = hfx_synth_input(h->synth, st, r);
+    if (n > 0)
+        show(f, ev->scanout, r, n);
 }
 
 /* Each head plays at its own rate; the thread sleeps until the next one is
