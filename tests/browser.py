@@ -103,6 +103,10 @@ class Page:
         self.call("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": button,
                                                "clickCount": clicks})
 
+    def wheel(self, x, y, dx, dy):
+        self.call("Input.dispatchMouseEvent", {"type": "mouseWheel", "x": x, "y": y,
+                                               "deltaX": dx, "deltaY": dy})
+
     def click(self, x, y):
         self.mouse("mouseMoved", x, y)
         self.mouse("mousePressed", x, y, "left", 1)
@@ -256,3 +260,21 @@ def page_strips(page, head, rows=1):
 def page_strip(page, head):
     """The frame number on head's canvas in the page, or -1."""
     return page_strips(page, head)[0]
+
+
+# The input panel (src/source/input_stamp.h), drawn by the test guest's demo
+# and by the synthetic front end below the frame number: a magic strip, then
+# one strip per field.
+INPUT_MAGIC = 0x6b3d59
+INPUT_ROWS = 8
+
+
+def input_panel(page, head):
+    """The demo's input panel on head's canvas (input_stamp.h): a dict, or
+    None before the first input event or when it is unreadable."""
+    rows = page_strips(page, head, 1 + INPUT_ROWS)[1:]
+    if rows[0] != INPUT_MAGIC or -1 in rows:
+        return None
+    signed = [v - (1 << 24) if v >> 23 else v for v in rows[5:]]
+    return dict(keys=rows[1], last_key=rows[2], buttons=rows[3], last_button=rows[4],
+                x=signed[0], y=signed[1], wheel=signed[2])

@@ -11,14 +11,12 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_qemu  # noqa: E402
-from browser import SKIP, Chromium, page_strips  # noqa: E402
+from browser import SKIP, Chromium, input_panel  # noqa: E402
 from deployed_clients import ADDR, CheckFailed  # noqa: E402
 from web import Web  # noqa: E402
 
 WIDTH, HEIGHT = 1280, 800       # QEMU's default mode, the guest's heads
 HEADS = 4
-INPUT_MAGIC = 0x6b3d59          # src/source/input_stamp.h: the panel's first strip
-INPUT_ROWS = 8
 KEY_A = 30                      # evdev KEY_A
 
 
@@ -74,17 +72,6 @@ class Guest:
             self.web.__exit__()
         e2e_qemu.kill_all()
         return False
-
-
-def input_panel(page, head):
-    """The demo's input panel on head's canvas (input_stamp.h): a dict, or
-    None before the first input event or when it is unreadable."""
-    rows = page_strips(page, head, 1 + INPUT_ROWS)[1:]
-    if rows[0] != INPUT_MAGIC or -1 in rows:
-        return None
-    signed = [v - (1 << 24) if v >> 23 else v for v in rows[5:]]
-    return dict(keys=rows[1], last_key=rows[2], buttons=rows[3], last_button=rows[4],
-                x=signed[0], y=signed[1], wheel=signed[2])
 
 
 # Heads 1-3, turned on from the page at the sizes e2e_qemu.py gives them.
