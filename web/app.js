@@ -421,7 +421,12 @@ class Head {
         this.cursor.getContext("2d").putImageData(img, 0, 0);
       }
     }
-    this.placeCursor();
+    // Placed once per animation frame, and only in view: a cursor moves
+    // with every picture, and each placement costs the page a layout.
+    if (!this.cursorQueued && this.visible) {
+      this.cursorQueued = true;
+      requestAnimationFrame(() => { this.cursorQueued = false; this.placeCursor(); });
+    }
   }
 
   // In percent of the head's size, so it follows the canvas's scaling.
@@ -582,6 +587,7 @@ const visibility = new IntersectionObserver((entries) => {
     const h = e.target.head;
     h.visible = e.isIntersecting;
     if (h.visible && h.pending) scheduleDraw(h);
+    if (h.visible) h.placeCursor();
   }
 });
 
