@@ -352,6 +352,17 @@ def check_slow_viewer(port, pause=5.0):
           "socket reading alongside got %d frames" % (pause, len(aus), sum(keys), n))
 
 
+def mint(server, token_file, head):
+    """A token for head (hfx ctl mint)."""
+    out = subprocess.run([server.bin, "ctl", "--connect", "tcp:%s:%d" % (ADDR, server.port),
+                          "--token-file", token_file, "mint", str(head)], capture_output=True,
+                         text=True, timeout=20)
+    token = out.stdout.strip()
+    if out.returncode != 0 or not token:
+        raise CheckFailed("hfx ctl mint %d: %s" % (head, out.stderr.strip()))
+    return token
+
+
 def check_tokens(port, server, token_file):
     """Without a token nothing but the page's files is served; a head's token
     opens its own head's socket and /api/heads lists only that head; another
@@ -364,12 +375,7 @@ def check_tokens(port, server, token_file):
     ws.close()
     if op != 0x8 or struct.unpack(">H", msg[:2])[0] != 1008 or b"token" not in msg:
         raise CheckFailed("/ws/head/0 without a token: %d %r, wanted a 1008 close" % (op, msg))
-    out = subprocess.run([server.bin, "ctl", "--connect", "tcp:%s:%d" % (ADDR, server.port),
-                          "--token-file", token_file, "mint", "1"], capture_output=True,
-                         text=True, timeout=20)
-    head1 = out.stdout.strip()
-    if out.returncode != 0 or not head1:
-        raise CheckFailed("hfx ctl mint 1: %s" % out.stderr.strip())
+    head1 = mint(server, token_file, 1)
     status, _, body = http_get(port, q("/api/heads", head1))
     ids = [s["id"] for s in json.loads(body)["scanouts"]] if status == 200 else None
     if ids != [1]:
@@ -451,9 +457,14 @@ def main():
     print("web: ok")
 
 
-if __name__ == "__main__":
+def run(fn):
+    """fn(); a failed check is a line FAIL: ... and exit status 1."""
     try:
-        main()
+        fn()
     except CheckFailed as e:
         print("FAIL: %s" % e)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run(main)

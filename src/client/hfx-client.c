@@ -20,11 +20,11 @@ struct hfx_client {
     struct hfx_conn conn;
     bool connected;
     bool resumed;           /* the next frame is the first of a subscription */
+    const uint8_t *msg;     /* the message hfx_client_next last returned, in conn's buffer */
+    size_t msg_len;
     unsigned reconnects;
     int backoff_ms;
     int64_t retry_at_ns;    /* no attempt before this */
-    const uint8_t *last;    /* the message hfx_client_next returned last, whole */
-    size_t last_size;
 };
 
 static int subscribe(struct hfx_client *c, char *err, size_t errlen)
@@ -121,7 +121,8 @@ int hfx_client_next(struct hfx_client *c, struct hfx_client_frame *f, int timeou
 {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : hfx_now_ns() + (int64_t)timeout_ms * 1000000;
     memset(f, 0, sizeof *f);
-    c->last = NULL;
+    c->msg = NULL;
+    c->msg_len = 0;
     for (;;) {
         if (!c->connected) {
             if (!c->o.reconnect) {
@@ -153,8 +154,8 @@ int hfx_client_next(struct hfx_client *c, struct hfx_client_frame *f, int timeou
             continue;
         }
         f->type = m.h.type;
-        c->last_size = HXFR_HEADER_SIZE + m.h.payload_size;
-        c->last = c->conn.buf + c->conn.off - c->last_size;
+        c->msg_len = HXFR_HEADER_SIZE + m.h.payload_size;
+        c->msg = c->conn.buf + c->conn.off - c->msg_len;
         if (m.h.type == HXFR_FRAME_RESPONSE) {
             f->data = m.u.frame.au;
             f->size = m.u.frame.au_size;
@@ -165,12 +166,6 @@ int hfx_client_next(struct hfx_client *c, struct hfx_client_frame *f, int timeou
         }
         return 1;
     }
-}
-
-const uint8_t *hfx_client_message(const struct hfx_client *c, size_t *size)
-{
-    *size = c->last ? c->last_size : 0;
-    return c->last;
 }
 
 int hfx_client_request_keyframe(struct hfx_client *c)
@@ -198,6 +193,12 @@ int hfx_client_send_input(struct hfx_client *c, int kind, bool down, uint32_t co
         return -1;
     char err[128];
     return hfx_conn_send(&c->conn, buf, len, err, sizeof err);
+}
+
+const uint8_t *hfx_client_message(const struct hfx_client *c, size_t *len)
+{
+    *len = c->msg_len;
+    return c->msg;
 }
 
 unsigned hfx_client_reconnects(const struct hfx_client *c)

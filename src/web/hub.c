@@ -6,7 +6,8 @@
  * thread (web_invoke), which passes them to the head's viewers. The reader
  * is shared (atomic refcount) by the head and the thread, so a stopped
  * reader is left to finish on its own: the gateway's loop never waits for
- * it, and what it still sends is dropped by generation. */
+ * it, and what it still sends is dropped by generation. Only web_hub_free
+ * waits, for every reader, stopped ones included. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -38,7 +39,6 @@ struct hub_head {
     struct web_hub *hub;
     GPtrArray *viewers;          /* struct web_viewer * */
     struct hub_reader *reader;   /* NULL: no subscription */
-    GThread *thread;
     unsigned gen;                /* the current reader's */
     struct web_cursor cursor;    /* the latest, with the latest shape (argb NULL: none yet),
                                   * for viewers that join a running subscription */
@@ -47,6 +47,11 @@ struct hub_head {
 struct web_hub {
     struct hfx_web *w;
     struct hub_head heads[WEB_HEADS];
+    /* Reader threads still running, stopped ones included: web_hub_free
+     * waits for none, as they use the gateway's strings and context. */
+    GMutex lock;
+    GCond gone;
+    int readers;
 };
 
 /* A reader's message to the gateway's thread. */
@@ -119,9 +124,10 @@ static gpointer reader_main(gpointer data)
             if (f.keyframe)
                 sps_size(parser, avc, &f, &m->frame);
         } else if (f.type == HXFR_CURSOR) {
-            struct hxfr_msg cm;
+            /* The whole message: f.data is NULL for all but frames. */
             size_t len;
             const uint8_t *raw = hfx_client_message(c, &len);
+            struct hxfr_msg cm;
             if (!raw || hxfr_decode(raw, len, HXFR_FROM_SERVER, &cm, NULL) != HXFR_PARSE_OK)
                 continue;
             m->kind = MSG_CURSOR;
@@ -149,7 +155,12 @@ end:
         m->kind = MSG_ENDED; /* the stream ended with m->err */
         web_invoke(w, deliver, m);
     }
+    struct web_hub *hub = rd->hub;
     g_atomic_rc_box_release(rd);
+    g_mutex_lock(&hub->lock); /* the last this thread does with the hub */
+    hub->readers--;
+    g_cond_signal(&hub->gone);
+    g_mutex_unlock(&hub->lock);
     return NULL;
 }
 
@@ -173,8 +184,9 @@ static void remember_cursor(struct hub_head *h, const struct web_cursor *c)
     }
 }
 
-/* Ends the head's subscription without waiting (join: at exit, wait). */
-static void head_stop(struct hub_head *h, bool join)
+/* Ends the head's subscription without waiting (web_hub_free waits for
+ * every reader). */
+static void head_stop(struct hub_head *h)
 {
     forget_cursor(h);
     if (!h->reader)
@@ -182,11 +194,6 @@ static void head_stop(struct hub_head *h, bool join)
     atomic_store(&h->reader->stop, true);
     g_atomic_rc_box_release(h->reader);
     h->reader = NULL;
-    if (join)
-        g_thread_join(h->thread);
-    else
-        g_thread_unref(h->thread);
-    h->thread = NULL;
 }
 
 static void msg_free(struct hub_msg *m)
@@ -224,7 +231,7 @@ static gboolean deliver(gpointer data)
     case MSG_ENDED:
         /* The subscription failed or ended: every viewer hears why. */
         fprintf(stderr, "hfx web: head %u: %s\n", h->id, m->err);
-        head_stop(h, false);
+        head_stop(h);
         while (h->viewers->len) {
             struct web_viewer *v = g_ptr_array_steal_index(h->viewers, h->viewers->len - 1);
             v->ops->ended(v->data, m->err);
@@ -240,6 +247,8 @@ struct web_hub *web_hub_new(struct hfx_web *w)
 {
     struct web_hub *hub = g_new0(struct web_hub, 1);
     hub->w = w;
+    g_mutex_init(&hub->lock);
+    g_cond_init(&hub->gone);
     for (unsigned i = 0; i < WEB_HEADS; i++) {
         hub->heads[i].id = i;
         hub->heads[i].hub = hub;
@@ -250,10 +259,20 @@ struct web_hub *web_hub_new(struct hfx_web *w)
 
 void web_hub_free(struct web_hub *hub)
 {
-    for (unsigned i = 0; i < WEB_HEADS; i++) {
-        head_stop(&hub->heads[i], true);
+    for (unsigned i = 0; i < WEB_HEADS; i++)
+        head_stop(&hub->heads[i]);
+    /* Readers stopped earlier (their last viewer left) may still run. */
+    g_mutex_lock(&hub->lock);
+    while (hub->readers)
+        g_cond_wait(&hub->gone, &hub->lock);
+    g_mutex_unlock(&hub->lock);
+    /* What they handed the gateway's thread last: dropped by generation. */
+    while (g_main_context_iteration(hub->w->ctx, FALSE))
+        ;
+    for (unsigned i = 0; i < WEB_HEADS; i++)
         g_ptr_array_free(hub->heads[i].viewers, TRUE); /* viewers are gone by now */
-    }
+    g_mutex_clear(&hub->lock);
+    g_cond_clear(&hub->gone);
     g_free(hub);
 }
 
@@ -270,7 +289,11 @@ struct web_viewer *web_hub_join(struct web_hub *hub, unsigned head,
         h->reader->hub = hub;
         h->reader->head = head;
         h->reader->gen = ++h->gen;
-        h->thread = g_thread_new("hfx-web-head", reader_main, g_atomic_rc_box_acquire(h->reader));
+        g_mutex_lock(&hub->lock);
+        hub->readers++;
+        g_mutex_unlock(&hub->lock);
+        g_thread_unref(g_thread_new("hfx-web-head", reader_main,
+                                    g_atomic_rc_box_acquire(h->reader)));
     } else {
         atomic_store(&h->reader->want_idr, true);
         if (h->cursor.argb && ops->cursor)
@@ -284,7 +307,7 @@ void web_hub_leave(struct web_viewer *v)
     struct hub_head *h = v->head;
     g_ptr_array_remove(h->viewers, v);
     if (!h->viewers->len)
-        head_stop(h, false); /* no viewer left: end the subscription */
+        head_stop(h); /* no viewer left: end the subscription */
     g_free(v);
 }
 

@@ -29,7 +29,8 @@ struct hfx_web {
     GPtrArray *outs;        /* struct web_out *: every open socket's queue */
 };
 
-/* Runs fn(data) on the gateway's thread (from any thread). */
+/* Runs fn(data) on the gateway's thread, later (from any thread, that one
+ * included). */
 void web_invoke(struct hfx_web *w, GSourceFunc fn, gpointer data);
 
 /* ---- hub.c: one subscription per head, shared by its viewers ---- */
@@ -127,5 +128,7 @@ char *web_query(SoupServerMessage *msg, const char *name);
 /* ---- the socket endpoints (one file each) ---- */
 void web_page_ws(struct hfx_web *w, SoupServerMessage *msg, const char *path,
                  SoupWebsocketConnection *conn);
+void web_helix_ws(struct hfx_web *w, SoupServerMessage *msg, const char *path,
+                  SoupWebsocketConnection *conn);
 
 #endif

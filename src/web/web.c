@@ -13,7 +13,14 @@
 
 void web_invoke(struct hfx_web *w, GSourceFunc fn, gpointer data)
 {
-    g_main_context_invoke(w->ctx, fn, data);
+    /* Always queued, never called here: g_main_context_invoke calls fn in
+     * the caller's thread when no thread owns the context, as between the
+     * iterations of hfx_web_stop, where a reader's frame would then meet
+     * sockets being freed on the other thread. */
+    GSource *s = g_idle_source_new();
+    g_source_set_callback(s, fn, data, NULL);
+    g_source_attach(s, w->ctx);
+    g_source_unref(s);
 }
 
 /* ---- GET /api/heads, POST /api/heads/N/enable|disable ---- */
@@ -289,6 +296,12 @@ static void on_page_ws(SoupServer *server, SoupServerMessage *msg, const char *p
     web_page_ws(data, msg, path, conn);
 }
 
+static void on_helix_ws(SoupServer *server, SoupServerMessage *msg, const char *path,
+                        SoupWebsocketConnection *conn, gpointer data)
+{
+    web_helix_ws(data, msg, path, conn);
+}
+
 /* ---- lifecycle ---- */
 
 static gpointer web_main(gpointer data)
@@ -365,6 +378,7 @@ struct hfx_web *hfx_web_start(const struct hfx_web_config *cfg, char *err, size_
     w->server = soup_server_new("server-header", "hfx-web", NULL);
     soup_server_add_handler(w->server, NULL, on_http, w, NULL);
     soup_server_add_websocket_handler(w->server, "/ws/head", NULL, NULL, on_page_ws, w, NULL);
+    soup_server_add_websocket_handler(w->server, "/ws/stream", NULL, NULL, on_helix_ws, w, NULL);
     int rc = listen_http(w, err, errlen);
     if (rc == 0) {
         GSource *t = g_timeout_source_new(WEB_FLUSH_MS);
@@ -404,6 +418,8 @@ void hfx_web_stop(struct hfx_web *w)
         ; /* what the sockets' last handlers queued */
     web_hub_free(w->hub);
     web_sessions_free(w->sessions);
+    while (g_main_context_iteration(w->ctx, FALSE))
+        ; /* the sessions' last reports: to sockets already closed, dropped */
     g_main_context_pop_thread_default(w->ctx);
     web_free(w);
 }
