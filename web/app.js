@@ -649,8 +649,9 @@ function noToken(reason) {
     el("h2", { textContent: "This page needs a token" }),
     el("p", { textContent: "Open it as " }, el("code", { textContent: u + "?token=TOKEN" }),
       ": the exporter's control token shows and drives every head (hfx serve --token-out FILE " +
-      "writes it; hfx run keeps it in its state folder), a head's token only that head " +
-      "(hfx ctl mint N, or the guest's lease manager)."),
+      "writes it; hfx token --secret-file F prints it for the secret given to hfx run or the " +
+      "in-QEMU exporter), a head's token only that head (hfx ctl mint N, or the guest's lease " +
+      "manager)."),
     el("p", { className: "why", textContent: "The server said: " + reason }));
   setStatus("no token");
 }
