@@ -83,7 +83,8 @@ class Page:
                 last = self.eval(expr)
             except CheckFailed as e:    # e.g. the page's script not loaded yet
                 last = str(e).split("\n")[0]
-                if "in the page" not in last:
+                # A tab still on its first about:blank, navigating, has no context.
+                if "in the page" not in last and "execution context" not in last:
                     raise
                 last = "error: " + last
             else:

@@ -65,8 +65,12 @@ return 'started';
 
 def checks(server, web, token):
     with tempfile.TemporaryDirectory() as tmp, Chromium(tmp) as chrome:
+        # The gateway's origin: our page, opened without a token, only says
+        # it needs one, so the deployed client's socket is the only one. A new
+        # tab is about:blank, complete, until the navigation commits.
         page = chrome.open("http://127.0.0.1:%d/" % web.port)
-        page.wait("document.readyState === 'complete'", 10, "the page loading")
+        page.wait("location.protocol === 'http:' && document.readyState === 'complete'", 10,
+                  "the page loading")
         page.eval(JS.replace("TOKEN", TOKEN["q"][len("?token="):]))
         time.sleep(3)
         r = json.loads(page.eval(
