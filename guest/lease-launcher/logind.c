@@ -269,7 +269,7 @@ static void manager_call(struct logind *l, const char *method, GVariant *params,
     } else if (strcmp(method, "ListSessions") == 0) {
         GVariantBuilder b;
         g_variant_builder_init(&b, G_VARIANT_TYPE("a(susso)"));
-        g_variant_builder_add(&b, "(susso)", l->conf.session_id, (guint32)getuid(), l->user_name,
+        g_variant_builder_add(&b, "(susso)", l->conf.session_id, (guint32)l->conf.uid, l->user_name,
                               SEAT_ID, l->session_path);
         g_dbus_method_invocation_return_value(inv, g_variant_new("(a(susso))", &b));
     } else if (strcmp(method, "ListSeats") == 0) {
@@ -336,8 +336,8 @@ static GVariant *session_prop(struct logind *l, const char *name)
     };
     GVariant *r = NULL;
     if (strcmp(name, "User") == 0) {
-        char *up = g_strdup_printf(LOGIND_PATH "/user/_%u", (unsigned)getuid());
-        r = g_variant_new("(uo)", (guint32)getuid(), up);
+        char *up = g_strdup_printf(LOGIND_PATH "/user/_%u", (unsigned)l->conf.uid);
+        r = g_variant_new("(uo)", (guint32)l->conf.uid, up);
         g_free(up);
     } else if (strcmp(name, "Seat") == 0) {
         r = g_variant_new("(so)", SEAT_ID, SEAT_PATH);
@@ -394,7 +394,7 @@ struct logind *logind_start(GDBusConnection *conn, const struct logind_conf *con
     l->lease_major = major(st.st_rdev);
     l->lease_minor = minor(st.st_rdev);
     l->type = g_strdup("wayland");
-    struct passwd *pw = getpwuid(getuid());
+    struct passwd *pw = getpwuid(conf->uid);
     l->user_name = g_strdup(pw ? pw->pw_name : "user");
     l->start_real_us = (guint64)g_get_real_time();
     l->start_mono_us = (guint64)g_get_monotonic_time();

@@ -13,6 +13,7 @@ struct logind_conf {
     unsigned head;          /* input devices of this head are served */
     int lease_fd;           /* TakeDevice of its major:minor answers with it */
     pid_t leader;           /* the session's Leader property */
+    uid_t uid;              /* the session's user */
     /* Told of every TakeDevice: fd_ok false with why when it was refused. */
     void (*on_take)(unsigned major, unsigned minor, bool lease, const char *why, void *data);
     void *data;

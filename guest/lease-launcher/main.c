@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <glib-unix.h>
 #include <gio/gio.h>
 #include <signal.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +35,7 @@
 
 #define EXIT_USAGE 2
 #define EXIT_MANAGER_GONE 3
+#define CGROUP2_MAGIC 0x63677270
 
 static void say(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static void say(const char *fmt, ...)
@@ -52,6 +56,11 @@ struct opts {
     const char *dbus_daemon;
     const char *log;
     int stop_timeout_ms;
+    bool cgroup;
+    bool as_user;    /* --user: the bus and the compositor run as uid:gid */
+    uid_t uid;
+    gid_t gid;
+    const char *user; /* --user's name, for its groups; NULL if numeric */
     char **argv; /* the compositor's */
 };
 
@@ -62,7 +71,7 @@ struct run {
     unsigned head;
     char session_id[32];
     char *runtime_dir, *private_dir;
-    char *id_file, *token_file, *session_file;
+    char *id_file, *token_file, *session_file, *cgroup_dir;
     pid_t dbus_pid, comp_pid;
     guint dbus_watch, comp_watch;
     int comp_status; /* wait status */
@@ -87,6 +96,10 @@ static void usage(FILE *f)
             "  --dbus-daemon PATH   the bus daemon to start (default dbus-daemon)\n"
             "  --compositor-log F   the compositor's stdout and stderr go to F\n"
             "  --stop-timeout-ms N  SIGKILL a compositor told to stop after N ms (default 3000)\n"
+            "  --user USER          run the bus daemon and the compositor as USER (a name, or\n"
+            "                       UID[:GID]); the launcher keeps its own rights for the\n"
+            "                       session's files and cgroup\n"
+            "  --no-cgroup          do not put the compositor in a session scope cgroup\n"
             "\n"
             "The compositor gets XDG_RUNTIME_DIR, XDG_SESSION_ID, XDG_SEAT=seat0,\n"
             "XDG_SESSION_TYPE=wayland, LIBSEAT_BACKEND=logind, DBUS_SYSTEM_BUS_ADDRESS,\n"
@@ -107,12 +120,15 @@ static int parse(int argc, char **argv, struct opts *o)
         { "dbus-daemon", required_argument, NULL, 'd' },
         { "compositor-log", required_argument, NULL, 'l' },
         { "stop-timeout-ms", required_argument, NULL, 't' },
+        { "user", required_argument, NULL, 'u' },
+        { "no-cgroup", no_argument, NULL, 'g' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *env = getenv("HFX_DRM_SOCKET");
     *o = (struct opts){ .socket = env && *env ? env : LEASE_SOCKET, .card = "/dev/dri/card0",
-                        .dbus_daemon = "dbus-daemon", .stop_timeout_ms = 3000 };
+                        .dbus_daemon = "dbus-daemon", .stop_timeout_ms = 3000, .cgroup = true,
+                        .uid = getuid(), .gid = getgid() };
     int c;
     while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
         switch (c) {
@@ -135,6 +151,28 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'd': o->dbus_daemon = optarg; break;
         case 'l': o->log = optarg; break;
         case 't': o->stop_timeout_ms = atoi(optarg); break;
+        case 'g': o->cgroup = false; break;
+        case 'u': {
+            struct passwd *pw = getpwnam(optarg);
+            unsigned u, g;
+            char tail;
+            if (pw) {
+                o->uid = pw->pw_uid;
+                o->gid = pw->pw_gid;
+                o->user = optarg;
+            } else if (sscanf(optarg, "%u:%u%c", &u, &g, &tail) == 2) {
+                o->uid = u;
+                o->gid = g;
+            } else if (sscanf(optarg, "%u%c", &u, &tail) == 1) {
+                o->uid = u;
+                o->gid = u;
+            } else {
+                fprintf(stderr, "hfx-lease-launcher: no user %s\n", optarg);
+                return -1;
+            }
+            o->as_user = true;
+            break;
+        }
         case 'h': usage(stdout); exit(0);
         default: return -1;
         }
@@ -197,6 +235,9 @@ static int take_lease(struct run *r)
         g_error_free(err);
         return -1;
     }
+    if (r->o.as_user && (chown(r->id_file, r->o.uid, r->o.gid) < 0 ||
+                         chown(r->token_file, r->o.uid, r->o.gid) < 0))
+        say("cannot give %s to uid %u: %s", r->runtime_dir, (unsigned)r->o.uid, strerror(errno));
     g_setenv("HELIX_SCANOUT_ID", id, TRUE);
     g_setenv("HELIX_SCANOUT_TOKEN", token, TRUE);
     explicit_bzero(token, sizeof token);
@@ -239,12 +280,13 @@ static int write_session_file(struct run *r)
         return -1;
     }
     r->session_file = g_build_filename(dir, r->session_id, NULL);
-    const char *user = g_get_user_name();
+    struct passwd *pw = getpwuid(r->o.uid);
+    const char *user = pw ? pw->pw_name : "user";
     char *text = g_strdup_printf("# written by hfx-lease-launcher (pid %d) for head %u\n"
                                  "UID=%u\nUSER=%s\nACTIVE=1\nIS_DISPLAY=1\nSTATE=active\n"
                                  "REMOTE=0\nTYPE=wayland\nCLASS=user\nSEAT=seat0\n"
                                  "SERVICE=hfx-lease-launcher\nLEADER=%d\n",
-                                 (int)getpid(), r->head, (unsigned)getuid(), user, (int)getpid());
+                                 (int)getpid(), r->head, (unsigned)r->o.uid, user, (int)getpid());
     GError *err = NULL;
     bool ok = g_file_set_contents_full(r->session_file, text, -1, G_FILE_SET_CONTENTS_CONSISTENT,
                                        0644, &err);
@@ -256,6 +298,47 @@ static int write_session_file(struct run *r)
         return -1;
     }
     return 0;
+}
+
+/* sd_seat_can_tty() and sd_seat_can_graphical() read /run/systemd/seats/
+ * seat0; weston 10's logind launcher wants a session VT on a seat that can
+ * have TTYs, and ours has none. Written once, left for the other
+ * launchers (it says the same for all). */
+static void write_seat_file(void)
+{
+    const char *path = "/run/systemd/seats/seat0";
+    if (access(path, F_OK) == 0)
+        return;
+    g_mkdir_with_parents("/run/systemd/seats", 0755);
+    if (!g_file_set_contents(path, "# written by hfx-lease-launcher\nIS_SEAT0=1\nCAN_MULTI_SESSION=1\n"
+                                   "CAN_TTY=0\nCAN_GRAPHICAL=1\n", -1, NULL))
+        say("cannot write %s", path);
+}
+
+/* sd_pid_get_session(), which weston 10's logind launcher and Mutter ask
+ * (XDG_SESSION_ID is libseat's way only), reads the session from the
+ * process's cgroup: a session-ID.scope. With cgroup2 mounted at
+ * /sys/fs/cgroup, the compositor starts in
+ * user.slice/user-UID.slice/session-ID.scope. */
+static void make_cgroup(struct run *r)
+{
+    struct statfs sf;
+    if (!r->o.cgroup)
+        return;
+    if (statfs("/sys/fs/cgroup", &sf) < 0 || sf.f_type != CGROUP2_MAGIC) {
+        say("head %u: no cgroup2 at /sys/fs/cgroup: compositors that find their session by "
+            "cgroup (weston 10, Mutter) will not find it",
+            r->head);
+        return;
+    }
+    char *dir = g_strdup_printf("/sys/fs/cgroup/user.slice/user-%u.slice/session-%s.scope",
+                                (unsigned)r->o.uid, r->session_id);
+    if (g_mkdir_with_parents(dir, 0755) < 0) {
+        say("head %u: cannot create %s: %s", r->head, dir, strerror(errno));
+        g_free(dir);
+        return;
+    }
+    r->cgroup_dir = dir;
 }
 
 /* ---- the private bus ---- */
@@ -271,12 +354,14 @@ static char *start_bus(struct run *r)
         "  <listen>unix:path=%s</listen>\n"
         "  <auth>EXTERNAL</auth>\n"
         "  <policy context=\"default\">\n"
+        "    <allow user=\"%u\"/>\n"
+        "    <allow user=\"%u\"/>\n"
         "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
         "    <allow eavesdrop=\"true\"/>\n"
         "    <allow own=\"*\"/>\n"
         "  </policy>\n"
         "</busconfig>\n",
-        sock);
+        sock, (unsigned)getuid(), (unsigned)r->o.uid);
     GError *err = NULL;
     char *addr = NULL;
     int p[2] = { -1, -1 };
@@ -296,6 +381,10 @@ static char *start_bus(struct run *r)
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0)
             dup2(null, 0);
+        /* The socket is reachable by the launcher and the user the policy
+         * names, and by no one else (the folder is 0711, the name unlisted
+         * elsewhere). */
+        umask(0);
         execlp(r->o.dbus_daemon, r->o.dbus_daemon, "--nofork", "--nopidfile", cf, pa,
                (char *)NULL);
         fprintf(stderr, "hfx-lease-launcher: cannot run %s: %s\n", r->o.dbus_daemon,
@@ -426,6 +515,24 @@ static pid_t start_compositor(struct run *r, const char *bus)
     if (pid != 0)
         return pid;
     setpgid(0, 0);
+    if (r->cgroup_dir) {
+        char procs[512];
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", r->cgroup_dir);
+        int fd = open(procs, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1)
+            fprintf(stderr, "hfx-lease-launcher: cannot join %s: %s\n", r->cgroup_dir,
+                    strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    /* With the user's groups: wlroots opens the card itself too (video). */
+    if (r->o.as_user &&
+        ((r->o.user ? initgroups(r->o.user, r->o.gid) : setgroups(0, NULL)) < 0 ||
+         setgid(r->o.gid) < 0 || setuid(r->o.uid) < 0)) {
+        fprintf(stderr, "hfx-lease-launcher: cannot become uid %u: %s\n", (unsigned)r->o.uid,
+                strerror(errno));
+        _exit(127);
+    }
     setenv("XDG_RUNTIME_DIR", r->runtime_dir, 1);
     setenv("XDG_SESSION_ID", r->session_id, 1);
     setenv("XDG_SEAT", "seat0", 1);
@@ -460,6 +567,8 @@ static void cleanup(struct run *r)
         kill(r->dbus_pid, SIGTERM);
         waitpid(r->dbus_pid, NULL, 0);
     }
+    if (r->cgroup_dir && rmdir(r->cgroup_dir) < 0)
+        say("cannot remove %s: %s", r->cgroup_dir, strerror(errno));
     const char *files[] = { r->id_file, r->token_file, r->session_file };
     for (size_t i = 0; i < G_N_ELEMENTS(files); i++)
         if (files[i])
@@ -476,15 +585,23 @@ static void cleanup(struct run *r)
 }
 
 /* XDG_RUNTIME_DIR, or /run/user/UID made as logind would. */
-static char *runtime_dir(void)
+static char *runtime_dir(const struct opts *o)
 {
     const char *env = getenv("XDG_RUNTIME_DIR");
-    char *dir = env && *env ? g_strdup(env) : g_strdup_printf("/run/user/%u", (unsigned)getuid());
+    char *dir = env && *env ? g_strdup(env) : g_strdup_printf("/run/user/%u", (unsigned)o->uid);
+    struct stat st;
+    bool made = stat(dir, &st) < 0;
+    /* Its parents (/run/user) are everyone's to pass through. */
+    char *parent = g_path_get_dirname(dir);
+    g_mkdir_with_parents(parent, 0755);
+    g_free(parent);
     if (g_mkdir_with_parents(dir, 0700) < 0) {
         say("cannot create %s: %s", dir, strerror(errno));
         g_free(dir);
         return NULL;
     }
+    if (made && o->as_user && chown(dir, o->uid, o->gid) < 0)
+        say("cannot give %s to uid %u: %s", dir, (unsigned)o->uid, strerror(errno));
     return dir;
 }
 
@@ -500,7 +617,7 @@ int main(int argc, char **argv)
     struct logind *l = NULL;
     GDBusConnection *conn = NULL;
     char *bus = NULL;
-    r.runtime_dir = runtime_dir();
+    r.runtime_dir = runtime_dir(&r.o);
     if (!r.runtime_dir || take_lease(&r) < 0)
         goto out;
     if (r.o.session_id)
@@ -508,11 +625,13 @@ int main(int argc, char **argv)
     else
         snprintf(r.session_id, sizeof r.session_id, "hfx%u", r.head);
     r.private_dir = g_strdup_printf("%s/hfx-lease-launcher.%d", r.runtime_dir, (int)getpid());
-    if (mkdir(r.private_dir, 0700) < 0) {
+    if (mkdir(r.private_dir, r.o.as_user ? 0711 : 0700) < 0) {
         say("cannot create %s: %s", r.private_dir, strerror(errno));
         g_clear_pointer(&r.private_dir, g_free);
         goto out;
     }
+    write_seat_file();
+    make_cgroup(&r);
     if (write_session_file(&r) < 0 || !(bus = start_bus(&r)))
         goto out;
     GError *err = NULL;
@@ -521,7 +640,7 @@ int main(int argc, char **argv)
                  G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
         NULL, NULL, &err);
     struct logind_conf lc = { .session_id = r.session_id, .head = r.head,
-                              .lease_fd = r.lease_fd, .leader = getpid(),
+                              .lease_fd = r.lease_fd, .leader = getpid(), .uid = r.o.uid,
                               .on_take = on_take, .data = &r };
     if (!conn || !(l = logind_start(conn, &lc, &err))) {
         say("cannot serve logind on %s: %s", bus, err->message);
