@@ -16,7 +16,8 @@ hfx-lease-launcher on its own head, under `hfx run` with Debian's QEMU (TCG,
              guest's kill line on the console), the manager's release within
              1 s of the kill (guest clock)
   again      a new launcher gets a head, and its picture changes too
-  exit       the launchers stop on SIGTERM and the guest ends cleanly
+  manager gone  the lease manager is SIGKILLed: every launcher notices, stops
+             its compositor and exits 3; the guest ends cleanly
 
 Skipped (exit 77) without qemu-system-x86_64 or when the desktop guest cannot
 be built (Debian's archive out of reach). Environment: HFX_BIN. Everything
@@ -256,11 +257,22 @@ def run(tmp):
                  "head %d: %d frames decoded, the picture changed %d times, %d with text%s" %
                  (head, len(frames), changes, len(text), first))
 
-    launcher_exits = re.findall(r"hfx-guest: desktop (\d+) launcher exit (\d+)", serial.text())
+    # manager gone: the launchers still running stop their desktops, exit 3.
+    text = serial.text()
+    exits = dict(re.findall(r"hfx-guest: desktop (\d+) launcher exit (\d+)", text))
+    gone = re.findall(r"hfx-lease-launcher: ([\d.]+) head (\d+): the lease manager went away",
+                      text)
+    mk = re.search(r"hfx-guest: manager kill pid \d+ at ([\d.]+)", text)
+    late = max((float(t) for t, _ in gone), default=0) - float(mk.group(1)) if mk else None
+    survivors = [str(i) for i in range(2, COUNT + 2)]
+    vm.check("manager gone", mk is not None and len(gone) == len(survivors) and
+             all(exits.get(i) == "3" for i in survivors),
+             "manager SIGKILLed; %d launchers said so, the last %s after (guest clock); "
+             "launchers' exits %s" % (len(gone), "%.0f ms" % (late * 1000)
+                                      if late is not None else "?", exits))
     vm.check("exit", done is not None and done.group(1) == "0",
-             "guest %s; launchers' exits %s; %.0f s in all" %
-             ("exit " + done.group(1) if done else "did not end", launcher_exits,
-              time.monotonic() - t_start))
+             "guest %s; %.0f s in all" %
+             ("exit " + done.group(1) if done else "did not end", time.monotonic() - t_start))
     if vm.failures:
         vm.log("serial console:\n" + serial.text()[-6000:])
 
