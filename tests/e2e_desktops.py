@@ -265,9 +265,10 @@ def run(tmp):
     mk = re.search(r"hfx-guest: manager kill pid \d+ at ([\d.]+)", text)
     late = max((float(t) for t, _ in gone), default=0) - float(mk.group(1)) if mk else None
     survivors = [str(i) for i in range(2, COUNT + 2)]
-    vm.check("manager gone", mk is not None and len(gone) == len(survivors) and
-             all(exits.get(i) == "3" for i in survivors),
-             "manager SIGKILLed; %d launchers said so, the last %s after (guest clock); "
+    # (Exit 3 is the launcher's "the manager went away"; its line may be cut
+    # by another process's on the shared console, so the lines only time it.)
+    vm.check("manager gone", mk is not None and all(exits.get(i) == "3" for i in survivors),
+             "manager SIGKILLed; %d launchers' lines read, the last %s after (guest clock); "
              "launchers' exits %s" % (len(gone), "%.0f ms" % (late * 1000)
                                       if late is not None else "?", exits))
     vm.check("exit", done is not None and done.group(1) == "0",
