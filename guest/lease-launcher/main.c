@@ -249,8 +249,8 @@ static void give_back(struct run *r)
     if (r->sock < 0)
         return;
     if (!r->manager_gone) {
-        char why[128];
-        struct lease_resp resp;
+        char why[128] = "";
+        struct lease_resp resp = { .status = LEASE_OK };
         int fd = -1;
         int64_t t0 = hfx_now_ns();
         if (lease_send(r->sock, LEASE_CMD_RELEASE, r->head, 0) == 0 &&
@@ -269,17 +269,27 @@ static void give_back(struct run *r)
 
 /* ---- the session file sd-login reads ---- */
 
+/* /run/systemd, where sd-login looks; $HFX_LAUNCHER_SYSTEMD_DIR moves it
+ * (for tests, which must not write the machine's /run). */
+static const char *systemd_dir(void)
+{
+    const char *env = getenv("HFX_LAUNCHER_SYSTEMD_DIR");
+    return env && *env ? env : "/run/systemd";
+}
+
 /* libseat's logind backend checks XDG_SESSION_ID with sd_session_is_active()
  * and asks its seat with sd_session_get_seat(): both read
  * /run/systemd/sessions/ID, not the bus. */
 static int write_session_file(struct run *r)
 {
-    const char *dir = "/run/systemd/sessions";
+    char *dir = g_build_filename(systemd_dir(), "sessions", NULL);
     if (g_mkdir_with_parents(dir, 0755) < 0) {
         say("cannot create %s: %s", dir, strerror(errno));
+        g_free(dir);
         return -1;
     }
     r->session_file = g_build_filename(dir, r->session_id, NULL);
+    g_free(dir);
     struct passwd *pw = getpwuid(r->o.uid);
     const char *user = pw ? pw->pw_name : "user";
     char *text = g_strdup_printf("# written by hfx-lease-launcher (pid %d) for head %u\n"
@@ -306,13 +316,16 @@ static int write_session_file(struct run *r)
  * launchers (it says the same for all). */
 static void write_seat_file(void)
 {
-    const char *path = "/run/systemd/seats/seat0";
-    if (access(path, F_OK) == 0)
-        return;
-    g_mkdir_with_parents("/run/systemd/seats", 0755);
-    if (!g_file_set_contents(path, "# written by hfx-lease-launcher\nIS_SEAT0=1\nCAN_MULTI_SESSION=1\n"
-                                   "CAN_TTY=0\nCAN_GRAPHICAL=1\n", -1, NULL))
-        say("cannot write %s", path);
+    char *dir = g_build_filename(systemd_dir(), "seats", NULL);
+    char *path = g_build_filename(dir, "seat0", NULL);
+    if (access(path, F_OK) != 0) {
+        g_mkdir_with_parents(dir, 0755);
+        if (!g_file_set_contents(path, "# written by hfx-lease-launcher\nIS_SEAT0=1\n"
+                                       "CAN_MULTI_SESSION=1\nCAN_TTY=0\nCAN_GRAPHICAL=1\n", -1, NULL))
+            say("cannot write %s", path);
+    }
+    g_free(dir);
+    g_free(path);
 }
 
 /* sd_pid_get_session(), which weston 10's logind launcher and Mutter ask
