@@ -19,9 +19,16 @@ hfx-lease-launcher on its own head, under `hfx run` with Debian's QEMU (TCG,
   manager gone  the lease manager is SIGKILLed: every launcher notices, stops
              its compositor and exits 3; the guest ends cleanly
 
-Skipped (exit 77) without qemu-system-x86_64 or when the desktop guest cannot
-be built (Debian's archive out of reach). Environment: HFX_BIN. Everything
-started here is killed at the end.
+With the argument `cage-gl`, the desktops are cage (wlroots 0.15, its GLES2
+renderer on Mesa's virgl) with foot, on virtio-gpu-gl-pci, inside the
+in-QEMU build (HFX_QEMU, `scripts/build-qemu`; its GL scanouts read back by
+the exporter on llvmpipe); the exporter's CPU is then its threads' (hfx-*)
+in QEMU's process.
+
+Skipped (exit 77) without qemu-system-x86_64 (HFX_QEMU for cage-gl) or when
+the desktop guest cannot be built (Debian's archive out of reach).
+Environment: HFX_BIN, HFX_QEMU. Everything started here is killed at the
+end.
 """
 import os
 import re
@@ -43,8 +50,11 @@ MIN_CHANGES = 5       # distinct pictures a desktop's stream must show
 SMALL = (320, 240)  # 800x600 scaled: foot's 8 px text stays a few grey pixels tall
 
 
+KIND = "weston"
+
+
 def qemu_args(port, serial):
-    run = "--count %d --size %dx%d --seconds %d --kinds weston" % (COUNT, *SIZE, SECONDS)
+    run = "--count %d --size %dx%d --seconds %d --kinds %s" % (COUNT, *SIZE, SECONDS, KIND)
     append = ("hfx.desktop=1 hfx.manager=1 hfx.manager_args=--host,tcp:10.0.2.2:%d,"
               "--socket,/gl/run/helix-drm/drm.sock" % port)
     return vm.guest_qemu_args("--desktop", "--input", "--heads", str(HEADS), "--net", "--mem",
@@ -57,9 +67,36 @@ def stats(addr):
 
 
 def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The exporter's CPU: `hfx run`'s process, or in QEMU (cage-gl) the
+    exporter's threads (hfx-*)."""
+    tasks = ["/proc/%d" % pid] if KIND != "cage-gl" else \
+        [t for t in ("/proc/%d/task/%s" % (pid, n) for n in os.listdir("/proc/%d/task" % pid))
+         if open(t + "/comm").read().startswith("hfx-")]
+    ticks = 0
+    for t in tasks:
+        with open(t + "/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def exporter(tmp, addr, port, serial):
+    """hfx run around Debian's QEMU, or (cage-gl) the in-QEMU build with GL
+    heads; the manager's control token through fw_cfg either way."""
+    qemu = qemu_args(port, serial.path)
+    if KIND != "cage-gl":
+        return vm.spawn([vm.HFX, "run", "--listen", addr + ",v1=off", "--secret-file",
+                         vm.SECRET, "--", "qemu-system-x86_64", *qemu],
+                        stdout=open(os.path.join(tmp, "hfx-run.log"), "w"),
+                        stderr=subprocess.STDOUT)
+    token = os.path.join(tmp, "control-token")
+    with open(token, "w") as f:
+        f.write(vm.TOKEN + "\n")
+    return vm.spawn([os.environ["HFX_QEMU"], *vm.gl_device(qemu), "-display", "none",
+                     "-fw_cfg", "name=opt/helix-frame-export/control-token,file=" + token,
+                     "-object", "helix-frame-export,id=hfx0,listen=%s,,v1=off,secret-file=%s,"
+                     "gl=on,rendernode=/dev/null" % (addr, vm.SECRET)],
+                    stdout=open(os.path.join(tmp, "qemu.log"), "w"), stderr=subprocess.STDOUT)
 
 
 class Watcher:
@@ -125,10 +162,7 @@ def run(tmp):
     addr = "tcp:127.0.0.1:%d" % port
     serial = vm.Serial(os.path.join(tmp, "desktops.serial"))
     t_start = time.monotonic()
-    hfx = vm.spawn([vm.HFX, "run", "--listen", addr + ",v1=off", "--secret-file", vm.SECRET,
-                    "--", "qemu-system-x86_64", *qemu_args(port, serial.path)],
-                   stdout=open(os.path.join(tmp, "hfx-run.log"), "w"),
-                   stderr=subprocess.STDOUT)
+    hfx = exporter(tmp, addr, port, serial)
 
     # desktops: each one's head and token, its stream watched from then on.
     desks, watchers = {}, {}
@@ -186,8 +220,9 @@ def run(tmp):
         vm.log("     desktop %d head %d: %d frames in %.1f s (%.1f fps), writer %d (%.0f%%), "
                "%.0f kbit/s" % (i, head, frames, span, frames / span, writer,
                                 100 * writer / frames if frames else 0, kbit))
-    vm.log("     exporter (hfx run) CPU over the window: %.1f%% of one core, %.2f%% per desktop"
-           % (cpu_share, cpu_share / COUNT))
+    vm.log("     exporter (%s) CPU over the window: %.1f%% of one core, %.2f%% per desktop"
+           % ("hfx run" if KIND != "cage-gl" else "its threads in QEMU", cpu_share,
+              cpu_share / COUNT))
 
     # kill: desktop 1's compositor; its head goes off and its stream ends.
     k = serial.wait_for(r"hfx-guest: desktop 1 kill pid (\d+) head (\d+) at ([\d.]+)", 30)
@@ -279,6 +314,11 @@ def run(tmp):
 
 
 def main():
+    global KIND
+    KIND = sys.argv[1] if len(sys.argv) > 1 else "weston"
+    if KIND == "cage-gl" and not os.environ.get("HFX_QEMU"):
+        vm.log("SKIP: cage-gl runs in the in-QEMU build: set HFX_QEMU (scripts/build-qemu)")
+        return 77
     if shutil.which("qemu-system-x86_64") is None:
         vm.log("SKIP: no qemu-system-x86_64")
         return 77
