@@ -472,7 +472,20 @@ int cmd_sub(int argc, char **argv)
             if (dec)
                 check_frame(&o, dec, ver, &f, &p);
         } else if (r > 0 && o.extended && f.type == HXFR_ERROR) {
-            fprintf(stderr, "hfx sub: the server reported an error\n");
+            size_t len;
+            const uint8_t *raw = hfx_client_message(client, &len);
+            struct hxfr_msg m;
+            if (!raw || hxfr_decode(raw, len, HXFR_FROM_SERVER, &m, NULL) != HXFR_PARSE_OK) {
+                fprintf(stderr, "hfx sub: the server reported an error\n");
+            } else if (m.u.error.code == HXFR_E_DENIED) {
+                /* A revoked grant: the server has ended this subscription. */
+                fprintf(stderr, "hfx sub: the stream stopped: %s\n", m.u.error.text);
+                rc = 1;
+                break;
+            } else {
+                fprintf(stderr, "hfx sub: the server says: %s (%d)\n", m.u.error.text,
+                        m.u.error.code);
+            }
         }
         report(&o, &p, false);
     }

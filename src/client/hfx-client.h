@@ -69,10 +69,6 @@ int hfx_client_request_keyframe(struct hfx_client *c);
  * connected or the event is out of range. */
 int hfx_client_send_input(struct hfx_client *c, int kind, bool down, uint32_t code, int32_t x,
                           int32_t y);
-/* The whole HXFR message (header included) that hfx_client_next last
- * returned, e.g. a CURSOR to read with the layout of docs/protocol.md; NULL
- * when it returned none. Valid until the next call on the client. */
-const uint8_t *hfx_client_message(const struct hfx_client *c, size_t *len);
 /* How many times the client has connected again after losing the stream. */
 unsigned hfx_client_reconnects(const struct hfx_client *c);
 void hfx_client_close(struct hfx_client *c);
