@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""End-to-end: the provisioned Debian 12 VM (scripts/provision-vm) under
+scripts/vm, with the exporter attached (hfx run, stock QEMU 10.0.2, TCG).
+
+  provision  scripts/provision-vm into a cache keyed by its inputs
+             (HFX_VM_E2E_DIR, default ~/.cache/hfx-vm-e2e): from nothing a few
+             minutes, after that seconds. The cached VM is never booted: the
+             test boots a copy whose disk is a qcow2 overlay on it
+  start      scripts/vm start under TCG; boot to SSH, and boot to the first
+             1920x1080 frame of head 0 (the console) decoded by ffmpeg from
+             hfx sub's stream
+  checks     over SSH: systemd is running, hfx-drm-manager is active, the NIC
+             (virtio_net) has its DHCP address, Docker's data root is on ext4;
+             systemctl kill -s KILL hfx-drm-manager: systemd starts it again
+  stop       scripts/vm stop: the guest powers off through ACPI and QEMU exits 0
+             within the timeout
+  resize     scripts/vm resize +2G, start again: the root file system is larger
+
+Skipped (exit 77) without root, mmdebstrap, QEMU, ffmpeg or the hfx binary.
+Times are printed as `time NAME S` lines (docs/benchmarks.md).
+Environment: HFX_BIN, HFX_VM_E2E_DIR.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HFX = os.environ.get("HFX_BIN", os.path.join(TOP, "build", "hfx"))
+CACHE = os.environ.get("HFX_VM_E2E_DIR", os.path.expanduser("~/.cache/hfx-vm-e2e"))
+NAME = "e2e"
+STOP_TIMEOUT = 120
+FRAME_TIMEOUT = 240
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(args, timeout=None, check=True, env=None):
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s: exit %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
+    return r
+
+
+def prerequisites():
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root (provision-vm unpacks the root file system with its owners)")
+    for prog in ("mmdebstrap", "qemu-img", "qemu-system-x86_64", "ffmpeg", "ssh", "mkfs.ext4"):
+        if not shutil.which(prog):
+            missing.append(prog)
+    if not os.access(HFX, os.X_OK):
+        missing.append(HFX)
+    return missing
+
+
+class VM:
+    def __init__(self, vm_dir):
+        self.vm_dir = vm_dir
+        self.env = dict(os.environ, HFX_VM_DIR=vm_dir, HFX_BIN=HFX)
+
+    def vm(self, *args, timeout=600, check=True):
+        return run([os.path.join(TOP, "scripts", "vm"), *args], timeout=timeout, check=check,
+                   env=self.env)
+
+    def ssh(self, cmd, check=True):
+        return self.vm("ssh", NAME, cmd, timeout=120, check=check).stdout.strip()
+
+    def ports(self):
+        p = os.path.join(self.vm_dir, NAME, "run", "ports")
+        return dict(l.split("=", 1) for l in open(p).read().split())
+
+
+def clone(src, dst):
+    """The cached VM's files, its disk as an overlay (the cache stays unbooted)."""
+    os.makedirs(dst)
+    for f in os.listdir(src):
+        p = os.path.join(src, f)
+        if os.path.isfile(p) and f != "disk.qcow2":
+            shutil.copy2(p, dst)
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+         os.path.join(src, "disk.qcow2"), os.path.join(dst, "disk.qcow2")])
+
+
+class FirstFrame(threading.Thread):
+    """hfx sub --reconnect on head 0 piped into ffmpeg: the time the first
+    frame at the console's size (1920x1080) is decoded."""
+
+    def __init__(self, port, t0):
+        super().__init__(daemon=True)
+        self.t0, self.at, self.frames = t0, None, 0
+        self.sub = subprocess.Popen([HFX, "sub", "--connect", "tcp:127.0.0.1:%s" % port,
+                                     "--scanout", "0", "--reconnect", "--quiet", "--output", "-"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.dec = subprocess.Popen(["ffmpeg", "-hide_banner", "-nostats", "-probesize", "32",
+                                     "-analyzeduration", "0", "-flags", "low_delay", "-f", "h264",
+                                     "-i", "-", "-vf", "showinfo", "-f", "null", "-"],
+                                    stdin=self.sub.stdout, stderr=subprocess.PIPE, text=True)
+        self.sub.stdout.close()
+
+    def run(self):
+        for line in self.dec.stderr:
+            if "Parsed_showinfo" in line and " s:" in line:
+                self.frames += 1
+                if self.at is None and " s:1920x1080 " in line:
+                    self.at = time.monotonic() - self.t0
+
+    def stop(self):
+        for p in (self.sub, self.dec):
+            p.kill()
+            p.wait()
+
+
+def boot(v, label):
+    """scripts/vm start; returns (seconds to SSH, seconds to head 0's first frame)."""
+    t0 = time.monotonic()
+    start = subprocess.Popen([os.path.join(TOP, "scripts", "vm"), "start", NAME,
+                              "--accel", "tcg", "--ssh-timeout", "400"],
+                             env=v.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ports = os.path.join(v.vm_dir, NAME, "run", "ports")
+    while not os.path.exists(ports) and start.poll() is None:
+        time.sleep(0.05)
+    ff = FirstFrame(v.ports()["exporter_port"], t0) if os.path.exists(ports) else None
+    if ff:
+        ff.start()
+    out, err = start.communicate()
+    if start.returncode != 0:
+        raise RuntimeError("vm start: %s" % err)
+    t_ssh = time.monotonic() - t0
+    log("time %s_boot_to_ssh %.1f" % (label, t_ssh))
+    end = time.monotonic() + FRAME_TIMEOUT
+    while ff and ff.at is None and time.monotonic() < end:
+        time.sleep(0.2)
+    t_frame = ff.at if ff else None
+    if ff:
+        ff.stop()
+    if t_frame is None:
+        raise RuntimeError("no 1920x1080 frame of head 0 decoded (%d frames)" % (ff.frames if ff else 0))
+    log("time %s_boot_to_head0_frame %.1f" % (label, t_frame))
+    return t_ssh, t_frame
+
+
+def check_guest(v):
+    st = v.ssh("systemctl is-system-running --wait", check=False)
+    if st != "running":
+        failed = v.ssh("systemctl --failed --no-legend --plain", check=False)
+        raise RuntimeError("systemd is %r; failed units: %s" % (st, failed))
+    log("ok systemd running")
+    if v.ssh("systemctl is-active hfx-drm-manager", check=False) != "active":
+        raise RuntimeError("hfx-drm-manager not active:\n" +
+                           v.ssh("systemctl status --no-pager hfx-drm-manager", check=False))
+    log("ok hfx-drm-manager active")
+    nic = v.ssh("for i in /sys/class/net/*; do [ \"$(basename $(readlink -f $i/device/driver) 2>/dev/null)\" "
+                "= virtio_net ] && basename $i; done")
+    addr = v.ssh("ip -4 -o addr show dev %s" % nic)
+    lease = v.ssh("networkctl status %s --no-pager" % nic, check=False)
+    if "10.0.2.15" not in addr or "dynamic" not in addr:
+        raise RuntimeError("NIC %s has no DHCP address: %s\n%s" % (nic, addr, lease))
+    log("ok %s (virtio_net) DHCP %s" % (nic, re.search(r"inet (\S+)", addr).group(1)))
+    root = v.ssh("sudo docker info -f '{{.DockerRootDir}} {{.Driver}}'")
+    fstype = v.ssh("findmnt -n -o FSTYPE --target %s" % root.split()[0])
+    if fstype != "ext4" or root.split()[1] != "overlay2":
+        raise RuntimeError("docker data root %s on %s" % (root, fstype))
+    log("ok docker %s on %s" % (root, fstype))
+    pid0 = v.ssh("systemctl show -P MainPID hfx-drm-manager")
+    v.ssh("sudo systemctl kill -s KILL hfx-drm-manager")
+    end = time.monotonic() + 30
+    while True:
+        pid = v.ssh("systemctl show -P MainPID hfx-drm-manager")
+        active = v.ssh("systemctl is-active hfx-drm-manager", check=False)
+        if active == "active" and pid not in ("0", pid0):
+            break
+        if time.monotonic() > end:
+            raise RuntimeError("hfx-drm-manager did not come back after SIGKILL (%s, pid %s)" % (active, pid))
+        time.sleep(0.5)
+    log("ok hfx-drm-manager restarted after SIGKILL (pid %s -> %s)" % (pid0, pid))
+
+
+def stop(v):
+    t0 = time.monotonic()
+    v.vm("stop", NAME, "--timeout", str(STOP_TIMEOUT), timeout=STOP_TIMEOUT + 30)
+    took = time.monotonic() - t0
+    status = open(os.path.join(v.vm_dir, NAME, "run", "exit-status")).read().strip()
+    if status != "0" or took >= STOP_TIMEOUT:
+        raise RuntimeError("vm stop: QEMU's exit status %s after %.1f s" % (status, took))
+    log("ok vm stop: QEMU exited 0 after %.1f s" % took)
+    log("time shutdown %.1f" % took)
+
+
+def main():
+    missing = prerequisites()
+    if missing:
+        log("SKIP: missing " + ", ".join(missing))
+        return 77
+    os.makedirs(CACHE, exist_ok=True)
+    t0 = time.monotonic()
+    r = subprocess.run([os.path.join(TOP, "scripts", "provision-vm"), "--name", NAME,
+                        "--vm-dir", CACHE, "--heads", "2", "--disk-size", "8G"],
+                       stdout=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        log("FAIL provision-vm exit %d" % r.returncode)
+        return 1
+    log("time provision %.1f" % (time.monotonic() - t0))
+    tmp = tempfile.mkdtemp(prefix="hfx-e2e-vm-")
+    v = VM(tmp)
+    try:
+        clone(os.path.join(CACHE, NAME), os.path.join(tmp, NAME))
+        boot(v, "first")
+        check_guest(v)
+        size0 = int(v.ssh("df -B1 --output=size / | tail -n 1"))
+        stop(v)
+        v.vm("resize", NAME, "+2G")
+        boot(v, "resized")
+        size1 = int(v.ssh("df -B1 --output=size / | tail -n 1"))
+        if size1 < size0 + 1.5 * 2**30:
+            raise RuntimeError("root file system %d bytes after resize, %d before" % (size1, size0))
+        log("ok resize: / grew from %.2f to %.2f GiB" % (size0 / 2**30, size1 / 2**30))
+        stop(v)
+    except Exception as e:  # noqa: BLE001 (report and fail)
+        log("FAIL %s" % e)
+        serial = os.path.join(tmp, NAME, "serial.log")
+        if os.path.exists(serial):
+            log("serial console (last lines):\n" + "".join(open(serial, errors="replace").readlines()[-30:]))
+        v.vm("stop", NAME, "--timeout", "20", check=False, timeout=60)
+        return 1
+    finally:
+        if os.environ.get("HFX_KEEP") != "1":
+            shutil.rmtree(tmp, ignore_errors=True)
+    log("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
