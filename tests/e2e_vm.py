@@ -23,6 +23,7 @@ Environment: HFX_BIN, HFX_VM_E2E_DIR.
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -88,33 +89,113 @@ def clone(src, dst):
          os.path.join(src, "disk.qcow2"), os.path.join(dst, "disk.qcow2")])
 
 
-class FirstFrame(threading.Thread):
-    """hfx sub --reconnect on head 0 piped into ffmpeg: the time the first
-    frame at the console's size (1920x1080) is decoded."""
+def sps_size(rbsp):
+    """(width, height) from an H.264 SPS (the bytes after its NAL header)."""
+    data = rbsp.replace(b"\x00\x00\x03", b"\x00\x00")
+    bits = "".join("{:08b}".format(b) for b in data[:64])
+    pos = 0
 
-    def __init__(self, port, t0):
+    def u(n):
+        nonlocal pos
+        v = int(bits[pos:pos + n], 2) if n else 0
+        pos += n
+        return v
+
+    def ue():
+        nonlocal pos
+        z = 0
+        while bits[pos] == "0":
+            z, pos = z + 1, pos + 1
+        pos += 1
+        return (1 << z) - 1 + u(z)
+
+    def se():
+        v = ue()
+        return (v + 1) // 2 if v & 1 else -(v // 2)
+
+    profile = u(8)
+    u(16)
+    ue()
+    if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
+        if ue() == 3:
+            u(1)
+        ue(), ue(), u(1)
+        if u(1):
+            raise ValueError("SPS with scaling matrices")
+    ue()
+    poc = ue()
+    if poc == 0:
+        ue()
+    elif poc == 1:
+        u(1), se(), se()
+        for _ in range(ue()):
+            se()
+    ue(), u(1)
+    w, h = ue() + 1, ue() + 1
+    frame_mbs_only = u(1)
+    if not frame_mbs_only:
+        u(1)
+    u(1)
+    crop = [ue() for _ in range(4)] if u(1) else [0, 0, 0, 0]
+    return (w * 16 - 2 * (crop[0] + crop[1]),
+            (2 - frame_mbs_only) * (h * 16 - 2 * (crop[2] + crop[3])))
+
+
+class FirstFrame(threading.Thread):
+    """Once the exporter listens: hfx sub on head 0, its stream kept in a file;
+    the time the first keyframe at the console's size (1920x1080) arrives,
+    read from its SPS (a raw H.264 decoder shows a frame only when the next
+    one begins, which a still console may never send). The file is decoded
+    afterwards (decoded_frames)."""
+
+    def __init__(self, port, t0, path):
         super().__init__(daemon=True)
-        self.t0, self.at, self.frames = t0, None, 0
-        self.sub = subprocess.Popen([HFX, "sub", "--connect", "tcp:127.0.0.1:%s" % port,
-                                     "--scanout", "0", "--reconnect", "--quiet", "--output", "-"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.dec = subprocess.Popen(["ffmpeg", "-hide_banner", "-nostats", "-probesize", "32",
-                                     "-analyzeduration", "0", "-flags", "low_delay", "-f", "h264",
-                                     "-i", "-", "-vf", "showinfo", "-f", "null", "-"],
-                                    stdin=self.sub.stdout, stderr=subprocess.PIPE, text=True)
-        self.sub.stdout.close()
+        self.port, self.t0, self.path, self.at = int(port), t0, path, None
+        self.sub, self.done = None, False
 
     def run(self):
-        for line in self.dec.stderr:
-            if "Parsed_showinfo" in line and " s:" in line:
-                self.frames += 1
-                if self.at is None and " s:1920x1080 " in line:
-                    self.at = time.monotonic() - self.t0
+        while not self.done:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        if self.done:
+            return
+        self.sub = subprocess.Popen([HFX, "sub", "--connect", "tcp:127.0.0.1:%d" % self.port,
+                                     "--scanout", "0", "--reconnect", "--quiet", "--output", "-"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        buf = b""
+        with open(self.path, "wb") as out:
+            while True:
+                chunk = self.sub.stdout.read1(1 << 16)
+                if not chunk:
+                    return
+                out.write(chunk)
+                if self.at is not None:
+                    continue
+                buf += chunk
+                for m in re.finditer(b"\x00\x00\x01\x67", buf):
+                    try:
+                        size = sps_size(buf[m.end():m.end() + 64])
+                    except (IndexError, ValueError):
+                        break  # cut short: wait for more
+                    if size == (1920, 1080):
+                        self.at = time.monotonic() - self.t0
+                        break
+                buf = buf[-64:]
 
     def stop(self):
-        for p in (self.sub, self.dec):
-            p.kill()
-            p.wait()
+        self.done = True
+        if self.sub:
+            self.sub.kill()
+            self.sub.wait()
+
+    def decoded_frames(self):
+        """Frames FFmpeg decodes at 1920x1080 from the recorded stream."""
+        r = run(["ffmpeg", "-hide_banner", "-nostats", "-f", "h264", "-i", self.path,
+                 "-vf", "showinfo", "-f", "null", "-"], check=False)
+        return r.stderr.count(" s:1920x1080 ")
 
 
 def boot(v, label):
@@ -126,8 +207,9 @@ def boot(v, label):
     ports = os.path.join(v.vm_dir, NAME, "run", "ports")
     while not os.path.exists(ports) and start.poll() is None:
         time.sleep(0.05)
-    ff = FirstFrame(v.ports()["exporter_port"], t0) if os.path.exists(ports) else None
-    if ff:
+    ff = None
+    if os.path.exists(ports):
+        ff = FirstFrame(v.ports()["exporter_port"], t0, os.path.join(v.vm_dir, "head0-%s.264" % label))
         ff.start()
     out, err = start.communicate()
     if start.returncode != 0:
@@ -139,10 +221,15 @@ def boot(v, label):
         time.sleep(0.2)
     t_frame = ff.at if ff else None
     if ff:
+        time.sleep(1)
         ff.stop()
     if t_frame is None:
-        raise RuntimeError("no 1920x1080 frame of head 0 decoded (%d frames)" % (ff.frames if ff else 0))
+        raise RuntimeError("no 1920x1080 keyframe of head 0 arrived")
     log("time %s_boot_to_head0_frame %.1f" % (label, t_frame))
+    n = ff.decoded_frames()
+    if n < 1:
+        raise RuntimeError("FFmpeg decoded no 1920x1080 frame of head 0")
+    log("ok head 0: FFmpeg decoded %d frames at 1920x1080" % n)
     return t_ssh, t_frame
 
 
@@ -157,7 +244,7 @@ def check_guest(v):
                            v.ssh("systemctl status --no-pager hfx-drm-manager", check=False))
     log("ok hfx-drm-manager active")
     nic = v.ssh("for i in /sys/class/net/*; do [ \"$(basename $(readlink -f $i/device/driver) 2>/dev/null)\" "
-                "= virtio_net ] && basename $i; done")
+                "= virtio_net ] && basename $i; done; true")
     addr = v.ssh("ip -4 -o addr show dev %s" % nic)
     lease = v.ssh("networkctl status %s --no-pager" % nic, check=False)
     if "10.0.2.15" not in addr or "dynamic" not in addr:
@@ -226,7 +313,8 @@ def main():
         log("FAIL %s" % e)
         serial = os.path.join(tmp, NAME, "serial.log")
         if os.path.exists(serial):
-            log("serial console (last lines):\n" + "".join(open(serial, errors="replace").readlines()[-30:]))
+            log("serial console (last lines):\n" + "\n".join(
+                [l for l in open(serial, errors="replace").read().splitlines() if l.strip()][-30:]))
         v.vm("stop", NAME, "--timeout", "20", check=False, timeout=60)
         return 1
     finally:
