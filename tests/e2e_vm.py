@@ -200,11 +200,13 @@ class FirstFrame(threading.Thread):
 
 def boot(v, label):
     """scripts/vm start; returns (seconds to SSH, seconds to head 0's first frame)."""
+    ports = os.path.join(v.vm_dir, NAME, "run", "ports")
+    if os.path.exists(ports):
+        os.unlink(ports)  # the last start's (vm start writes the new one)
     t0 = time.monotonic()
     start = subprocess.Popen([os.path.join(TOP, "scripts", "vm"), "start", NAME,
                               "--accel", "tcg", "--ssh-timeout", "400"],
                              env=v.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ports = os.path.join(v.vm_dir, NAME, "run", "ports")
     while not os.path.exists(ports) and start.poll() is None:
         time.sleep(0.05)
     ff = None
@@ -288,7 +290,8 @@ def main():
     os.makedirs(CACHE, exist_ok=True)
     t0 = time.monotonic()
     r = subprocess.run([os.path.join(TOP, "scripts", "provision-vm"), "--name", NAME,
-                        "--vm-dir", CACHE, "--heads", "2", "--disk-size", "8G"],
+                        "--vm-dir", CACHE, "--heads", "2", "--disk-size", "8G",
+                        "--rebuild-if-changed"],
                        stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
         log("FAIL provision-vm exit %d" % r.returncode)
