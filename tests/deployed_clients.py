@@ -325,6 +325,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def terminate(proc, seconds=10):
+    """SIGTERM, then SIGKILL after seconds; False when it took the kill."""
+    proc.terminate()
+    try:
+        proc.wait(seconds)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        return False
+
+
 class Server:
     """`hfx serve` with the synthetic source on a free port (also used by
     sub_stats.py)."""
@@ -383,14 +395,8 @@ class Server:
         problem = None
         if self.proc.poll() is not None:
             problem = "%s had already exited with %d" % (self.name, self.proc.returncode)
-        else:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                problem = "%s did not stop within 10 s of SIGTERM" % self.name
+        elif not terminate(self.proc):
+            problem = "%s did not stop within 10 s of SIGTERM" % self.name
         out = self.output()
         if problem is None and self.proc.returncode != 0:
             problem = "%s exited with %d after SIGTERM" % (self.name, self.proc.returncode)

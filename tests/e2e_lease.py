@@ -27,12 +27,10 @@ guest pauses at its "sync" lines.
 Environment: HFX_BIN (the hfx binary). Everything started here is killed at
 the end.
 """
-import json
 import os
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -52,20 +50,16 @@ def qemu_args(port, serial):
            "--host tcp:10.0.2.2:%d" % (SIZE[0], SIZE[1], HEADS - 1, DRAW_SECONDS, PAUSE_SECONDS,
                                        port))
     append = "hfx.manager=1 hfx.manager_args=--host,tcp:10.0.2.2:%d" % port
-    out = subprocess.run([os.path.join(vm.GUEST, "qemu-args"), "--heads", str(HEADS), "--net",
-                          "--run", run, "--append", append, "--serial", serial],
-                         check=True, capture_output=True, text=True).stdout
-    return [a for a in out.split("\n") if a]
+    return vm.guest_qemu_args("--heads", str(HEADS), "--net", "--run", run, "--append", append,
+                              "--serial", serial)
 
 
 def heads_on(addr):
     """{head: (w, h)} of the heads the exporter has on, or None."""
-    rc, out = vm.ctl(addr, "stats")
-    line = next((l for l in out.splitlines() if l.startswith("{")), None)
-    if rc != 0 or line is None:
+    st = vm.scanout_stats(addr)
+    if st is None:
         return None
-    return {s["id"]: (s["width"], s["height"]) for s in json.loads(line)["scanouts"]
-            if s["enabled"]}
+    return {i: (s["width"], s["height"]) for i, s in st.items() if s["enabled"]}
 
 
 def wait_heads(addr, want, timeout=PAUSE_SECONDS - 0.5):
@@ -191,17 +185,7 @@ def run(tmp):
 
 def main():
     subprocess.run([os.path.join(vm.GUEST, "build")], check=True, stdout=subprocess.DEVNULL)
-    with tempfile.TemporaryDirectory(prefix="hfx-e2e-lease-") as tmp:
-        vm.make_secret(tmp)
-        try:
-            run(tmp)
-        finally:
-            vm.kill_all()
-    if vm.failures:
-        vm.log("FAILED: " + ", ".join(vm.failures))
-        return 1
-    vm.log("all lease checks passed")
-    return 0
+    return vm.run_in_tmp("hfx-e2e-lease-", run, "lease")
 
 
 if __name__ == "__main__":

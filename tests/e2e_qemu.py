@@ -79,6 +79,7 @@ Every QEMU and exporter started here is killed when the test ends.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -142,12 +143,17 @@ def kill_all():
             pass
 
 
-def qemu_args(heads, run, serial, arch="x86_64", gl=False, input_devices=False):
-    out = subprocess.run([os.path.join(GUEST, "qemu-args"), "--arch", arch, "--heads", str(heads),
-                          "--net", "--run", run, "--serial", serial, *(["--gl"] if gl else []),
-                          *(["--input"] if input_devices else [])],
-                         check=True, capture_output=True, text=True).stdout
+def guest_qemu_args(*opts):
+    """guest/qemu-args with these options, as a list."""
+    out = subprocess.run([os.path.join(GUEST, "qemu-args"), *opts], check=True,
+                         capture_output=True, text=True).stdout
     return [a for a in out.split("\n") if a]
+
+
+def qemu_args(heads, run, serial, arch="x86_64", gl=False, input_devices=False):
+    return guest_qemu_args("--arch", arch, "--heads", str(heads), "--net", "--run", run,
+                           "--serial", serial, *(["--gl"] if gl else []),
+                           *(["--input"] if input_devices else []))
 
 
 class Serial:
@@ -208,6 +214,34 @@ def ctl(addr, *args, timeout=15):
     r = subprocess.run([HFX, "ctl", "--connect", addr, *token, *args], capture_output=True,
                        text=True, timeout=timeout)
     return r.returncode, (r.stdout + r.stderr).strip()
+
+
+def run_in_tmp(prefix, body, what):
+    """body(tmp) in a fresh folder with the shared secret; kills what it
+    started; the folder is copied to $HFX_KEEP_DIR if set. The exit code."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        make_secret(tmp)
+        try:
+            body(tmp)
+        finally:
+            kill_all()
+            keep = os.environ.get("HFX_KEEP_DIR")
+            if keep:
+                shutil.copytree(tmp, keep, dirs_exist_ok=True)
+    if failures:
+        log("FAILED: " + ", ".join(failures))
+        return 1
+    log("all %s checks passed" % what)
+    return 0
+
+
+def scanout_stats(addr):
+    """{head: that scanout's stats} from the exporter's STATS, or None."""
+    rc, out = ctl(addr, "stats")
+    line = next((l for l in out.splitlines() if l.startswith("{")), None)
+    if rc != 0 or line is None:
+        return None
+    return {s["id"]: s for s in json.loads(line)["scanouts"]}
 
 
 def sub(addr, scanout, seconds, out, check_workload=TYPING, extra=(), min_psnr=MIN_PSNR):

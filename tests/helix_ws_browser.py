@@ -65,12 +65,17 @@ return 'started';
 
 def checks(server, web, token):
     with tempfile.TemporaryDirectory() as tmp, Chromium(tmp) as chrome:
+        # The gateway's origin: our page, opened without a token, only says
+        # it needs one, so the deployed client's socket is the only one. A new
+        # tab is about:blank, complete, until the navigation commits.
         page = chrome.open("http://127.0.0.1:%d/" % web.port)
-        page.wait("document.readyState === 'complete'", 10, "the page loading")
+        page.wait("location.protocol === 'http:' && document.readyState === 'complete'", 10,
+                  "the page loading")
         page.eval(JS.replace("TOKEN", TOKEN["q"][len("?token="):]))
         time.sleep(3)
         r = json.loads(page.eval(
             "JSON.stringify({...r, lat: undefined, latmax: Math.max(0, ...r.lat),"
+            " latmed: r.lat.slice().sort((a, b) => a - b)[r.lat.length >> 1] || 0,"
             " latavg: r.lat.reduce((a, b) => a + b, 0) / Math.max(1, r.lat.length)})"))
     want_cc = {"ConnectionComplete": {"capabilities": {"touch": False}, "width": WIDTH,
                                       "height": HEIGHT}}
@@ -82,13 +87,19 @@ def checks(server, web, token):
     if r["decoded"] < r["frames"] - 2 or (r["w"], r["h"]) != (WIDTH, HEIGHT):
         raise CheckFailed("%d of %d frames decoded, at %dx%d" % (r["decoded"], r["frames"],
                                                                  r["w"], r["h"]))
-    if r["latmax"] > 100:
-        raise CheckFailed("a picture left the decoder %.0f ms after it went in" % r["latmax"])
+    # A decoder that held pictures back for reordering would hold every one
+    # at least a frame interval (16.7 ms); one slow picture on a loaded
+    # machine is not that.
+    if r["latmed"] > 12:
+        raise CheckFailed("pictures left the decoder %.1f ms (median) after they went in, "
+                          "the slowest %.0f ms" % (r["latmed"], r["latmax"]))
     if r["pongs"] < 3 or r["cursors"] < 10:
         raise CheckFailed("%d Pongs, %d CursorImages" % (r["pongs"], r["cursors"]))
     print("helix-ws in Chromium: StreamInit %r, %d of %d VideoFrames decoded by WebCodecs at "
-          "%dx%d, each out of the decoder within %.0f ms (mean %.1f), %d Pongs, %d CursorImages"
-          % (r["init"], r["decoded"], r["frames"], r["w"], r["h"], r["latmax"], r["latavg"],
+          "%dx%d, out of the decoder in %.1f ms (median; mean %.1f, slowest %.0f), %d Pongs, "
+          "%d CursorImages"
+          % (r["init"], r["decoded"], r["frames"], r["w"], r["h"], r["latmed"], r["latavg"],
+             r["latmax"],
              r["pongs"], r["cursors"]))
 
 

@@ -55,6 +55,10 @@ int hfx_client_open(const struct hfx_client_options *o, struct hfx_client **out,
  * 0.1 s doubling up to max_backoff_ms) for as long as the caller calls. */
 int hfx_client_next(struct hfx_client *c, struct hfx_client_frame *f, int timeout_ms, char *err,
                     size_t errlen);
+/* The whole message hfx_client_next returned last (header included), for
+ * the types it does not unpack (CURSOR, ERROR...: hxfr_decode reads them);
+ * NULL when it returned none. Valid until the next call on the client. */
+const uint8_t *hfx_client_message(const struct hfx_client *c, size_t *size);
 /* Asks for an IDR (KEYFRAME_REQ); it arrives as a frame with keyframe set. */
 int hfx_client_request_keyframe(struct hfx_client *c);
 /* Keyboard and pointer input for the subscribed head (INPUT, docs/protocol.md;

@@ -40,6 +40,8 @@ struct hub_head {
     GPtrArray *viewers;          /* struct web_viewer * */
     struct hub_reader *reader;   /* NULL: no subscription */
     unsigned gen;                /* the current reader's */
+    struct web_cursor cursor;    /* the latest, with the latest shape (argb NULL: none yet),
+                                  * for viewers that join a running subscription */
 };
 
 struct web_hub {
@@ -162,10 +164,31 @@ end:
     return NULL;
 }
 
+static void forget_cursor(struct hub_head *h)
+{
+    if (h->cursor.argb)
+        g_bytes_unref(h->cursor.argb);
+    h->cursor = (struct web_cursor){0};
+}
+
+static void remember_cursor(struct hub_head *h, const struct web_cursor *c)
+{
+    if (c->argb) {
+        forget_cursor(h);
+        h->cursor = *c;
+        g_bytes_ref(c->argb);
+    } else {
+        h->cursor.x = c->x;
+        h->cursor.y = c->y;
+        h->cursor.visible = c->visible;
+    }
+}
+
 /* Ends the head's subscription without waiting (web_hub_free waits for
  * every reader). */
 static void head_stop(struct hub_head *h)
 {
+    forget_cursor(h);
     if (!h->reader)
         return;
     atomic_store(&h->reader->stop, true);
@@ -198,6 +221,7 @@ static gboolean deliver(gpointer data)
         }
         break;
     case MSG_CURSOR:
+        remember_cursor(h, &m->cursor);
         for (guint i = 0; i < h->viewers->len; i++) {
             struct web_viewer *v = g_ptr_array_index(h->viewers, i);
             if (v->ops->cursor)
@@ -272,6 +296,8 @@ struct web_viewer *web_hub_join(struct web_hub *hub, unsigned head,
                                     g_atomic_rc_box_acquire(h->reader)));
     } else {
         atomic_store(&h->reader->want_idr, true);
+        if (h->cursor.argb && ops->cursor)
+            ops->cursor(data, &h->cursor); /* the shape was sent before this viewer came */
     }
     return v;
 }

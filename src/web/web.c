@@ -23,11 +23,15 @@ void web_invoke(struct hfx_web *w, GSourceFunc fn, gpointer data)
     g_source_unref(s);
 }
 
-/* ---- GET /api/heads ---- */
+/* ---- GET /api/heads, POST /api/heads/N/enable|disable ---- */
+
+enum api_kind { API_STATS, API_ENABLE, API_DISABLE };
 
 struct api_job {
     struct hfx_web *w;
     char *token;
+    enum api_kind kind;
+    uint32_t head, width, height;
 };
 
 static void api_job_free(gpointer p)
@@ -37,39 +41,105 @@ static void api_job_free(gpointer p)
     g_free(j);
 }
 
-/* The exporter's STATS as the browser's token sees it: every head for the
- * control token, its own for a head token (the exporter decides). Asked on
- * a worker thread: the gateway's loop never waits on the exporter. */
-static void stats_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+/* What the exporter answered, for the HTTP reply. */
+struct api_result {
+    guint status;
+    const char *type;
+    GBytes *body;
+};
+
+static void api_result_free(gpointer p)
+{
+    struct api_result *r = p;
+    g_bytes_unref(r->body);
+    g_free(r);
+}
+
+static struct api_result *api_result(guint status, const char *type, GBytes *body)
+{
+    struct api_result *r = g_new0(struct api_result, 1);
+    *r = (struct api_result){.status = status, .type = type, .body = body};
+    return r;
+}
+
+static struct api_result *api_text(guint status, const char *text)
+{
+    return api_result(status, "text/plain; charset=utf-8", g_bytes_new(text, strlen(text)));
+}
+
+/* The request of a job, as the exporter takes it. */
+static size_t api_request(const struct api_job *j, uint32_t scope, uint8_t req[32])
+{
+    bool all = scope == HXFR_SCOPE_CONTROL;
+    switch (j->kind) {
+    case API_ENABLE:
+        return hxfr_put_enable(req, j->head, j->width, j->height, 0);
+    case API_DISABLE:
+        return hxfr_put_disable(req, j->head);
+    case API_STATS:
+        break;
+    }
+    return hxfr_put_stats_req(req, all ? 0 : scope, !all);
+}
+
+/* The exporter's reply to a job: STATS JSON as is; SCANOUT_RESP as JSON;
+ * its refusals (DENIED: the token does not allow this) as 403 with its
+ * text, other ERRORs as 409. */
+static struct api_result *api_reply(const struct api_job *j, const struct hxfr_msg *m)
+{
+    char text[512];
+    if (m->h.type == HXFR_ERROR) {
+        snprintf(text, sizeof text, "the exporter refused: %s", m->u.error.text);
+        return api_text(m->u.error.code == HXFR_E_DENIED ? SOUP_STATUS_FORBIDDEN
+                                                         : SOUP_STATUS_CONFLICT, text);
+    }
+    if (j->kind == API_STATS && m->h.type == HXFR_STATS_RESP)
+        return api_result(SOUP_STATUS_OK, "application/json",
+                          g_bytes_new(m->u.stats_resp.text, m->u.stats_resp.len));
+    if (j->kind != API_STATS && m->h.type == HXFR_SCANOUT_RESP) {
+        const bool on = j->kind == API_ENABLE;
+        if (!m->u.scanout_resp.success) {
+            snprintf(text, sizeof text, "the exporter could not turn head %u %s", j->head,
+                     on ? "on at that size" : "off");
+            return api_text(SOUP_STATUS_CONFLICT, text);
+        }
+        char *json = g_strdup_printf("{\"id\":%u,\"enabled\":%s,\"width\":%u,\"height\":%u,"
+                                     "\"connector\":\"%s\"}",
+                                     j->head, on ? "true" : "false", on ? j->width : 0,
+                                     on ? j->height : 0, m->u.scanout_resp.connector);
+        return api_result(SOUP_STATUS_OK, "application/json", g_bytes_new_take(json, strlen(json)));
+    }
+    snprintf(text, sizeof text, "the exporter answered %s", hxfr_type_name(m->h.type));
+    return api_text(SOUP_STATUS_BAD_GATEWAY, text);
+}
+
+/* Asks the exporter on a worker thread, as the browser's token (HELLO,
+ * AUTH): the gateway's loop never waits on the exporter, and the exporter
+ * decides what the token may do (STATS of every head or one; switching
+ * heads needs the control token). */
+static void api_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 {
     struct api_job *j = data;
     char err[256];
     struct hfx_conn conn;
     if (hfx_conn_open(&conn, j->w->cfg.exporter, err, sizeof err) < 0) {
-        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err);
+        g_task_return_pointer(task, api_text(SOUP_STATUS_BAD_GATEWAY, err), api_result_free);
         return;
     }
     uint32_t scope = 0;
-    uint8_t req[16];
+    uint8_t req[32];
     struct hxfr_msg m;
+    struct api_result *r = NULL;
     int rc = hfx_conn_hello(&conn, 0, WEB_API_TIMEOUT_MS, err, sizeof err);
-    if (rc == 0)
-        rc = hfx_conn_auth(&conn, j->token, WEB_API_TIMEOUT_MS, &scope, err, sizeof err);
-    if (rc == 0) {
-        bool all = scope == HXFR_SCOPE_CONTROL;
-        size_t len = hxfr_put_stats_req(req, all ? 0 : scope, !all);
-        rc = hfx_conn_request(&conn, req, len, &m, WEB_API_TIMEOUT_MS, err, sizeof err);
-    }
-    if (rc == 0)
-        rc = hfx_conn_expect(&m, HXFR_STATS_RESP, "STATS_REQ", err, sizeof err);
-    if (rc < 0) {
-        hfx_conn_close(&conn);
-        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, "%s", err);
-        return;
-    }
-    GBytes *b = g_bytes_new(m.u.stats_resp.text, m.u.stats_resp.len);
+    if (rc == 0 && hfx_conn_auth(&conn, j->token, WEB_API_TIMEOUT_MS, &scope, err, sizeof err) < 0)
+        r = api_text(SOUP_STATUS_FORBIDDEN, err);
+    if (rc == 0 && !r)
+        rc = hfx_conn_request(&conn, req, api_request(j, scope, req), &m, WEB_API_TIMEOUT_MS, err,
+                              sizeof err);
+    if (!r) /* hfx_conn_request: 1 a reply, 0 none in time (err says so), -1 an error */
+        r = rc == 1 ? api_reply(j, &m) : api_text(SOUP_STATUS_BAD_GATEWAY, err);
     hfx_conn_close(&conn);
-    g_task_return_pointer(task, b, (GDestroyNotify)g_bytes_unref);
+    g_task_return_pointer(task, r, api_result_free);
 }
 
 static void reply_text(SoupServerMessage *msg, guint status, const char *text)
@@ -79,22 +149,14 @@ static void reply_text(SoupServerMessage *msg, guint status, const char *text)
     soup_server_message_set_status(msg, status, NULL);
 }
 
-static void stats_done(GObject *src, GAsyncResult *res, gpointer data)
+static void api_done(GObject *src, GAsyncResult *res, gpointer data)
 {
     SoupServerMessage *msg = data;
-    GError *err = NULL;
-    GBytes *b = g_task_propagate_pointer(G_TASK(res), &err);
-    if (b) {
-        soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY,
-                                         g_bytes_get_data(b, NULL), g_bytes_get_size(b));
-        soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
-        g_bytes_unref(b);
-    } else {
-        reply_text(msg, err->code == G_IO_ERROR_PERMISSION_DENIED ? SOUP_STATUS_FORBIDDEN
-                                                                  : SOUP_STATUS_BAD_GATEWAY,
-                   err->message);
-        g_error_free(err);
-    }
+    struct api_result *r = g_task_propagate_pointer(G_TASK(res), NULL);
+    soup_server_message_set_response(msg, r->type, SOUP_MEMORY_COPY,
+                                     g_bytes_get_data(r->body, NULL), g_bytes_get_size(r->body));
+    soup_server_message_set_status(msg, r->status, NULL);
+    api_result_free(r);
     soup_server_message_unpause(msg);
     g_object_unref(msg);
 }
@@ -144,30 +206,88 @@ static void serve_file(SoupServerMessage *msg, const char *path)
     g_bytes_unref(b);
 }
 
+/* A decimal number in min..max, nothing else (no sign, no spaces). */
+static bool parse_uint(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    if (!s || !g_ascii_isdigit(*s) || strlen(s) > 9)
+        return false;
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v < min || v > max)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* POST /api/heads/N/enable?width=W&height=H and /api/heads/N/disable: the
+ * job, or NULL with a 400 or 405 sent (every parameter checked here, the
+ * exporter checks again). */
+static struct api_job *control_job(SoupServerMessage *msg, const char *path)
+{
+    const char *rest = path + strlen("/api/heads/");
+    const char *slash = strchr(rest, '/');
+    char *num = slash ? g_strndup(rest, (gsize)(slash - rest)) : NULL;
+    struct api_job j = {0};
+    bool ok = parse_uint(num, 0, WEB_HEADS - 1, &j.head);
+    g_free(num);
+    if (ok && !strcmp(slash, "/enable"))
+        j.kind = API_ENABLE;
+    else if (ok && !strcmp(slash, "/disable"))
+        j.kind = API_DISABLE;
+    else {
+        reply_text(msg, SOUP_STATUS_NOT_FOUND,
+                   "no such endpoint: /api/heads/N/enable or /api/heads/N/disable, N 0..15");
+        return NULL;
+    }
+    if (strcmp(soup_server_message_get_method(msg), "POST")) {
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
+                                     "POST");
+        reply_text(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "enable and disable take POST");
+        return NULL;
+    }
+    if (j.kind == API_ENABLE) {
+        char *w = web_query(msg, "width"), *h = web_query(msg, "height");
+        ok = parse_uint(w, 1, 8192, &j.width) && parse_uint(h, 1, 8192, &j.height);
+        g_free(w);
+        g_free(h);
+        if (!ok) {
+            reply_text(msg, SOUP_STATUS_BAD_REQUEST,
+                       "enable needs width=W&height=H, whole numbers 1..8192");
+            return NULL;
+        }
+    }
+    return g_memdup2(&j, sizeof j);
+}
+
 static void on_http(SoupServer *server, SoupServerMessage *msg, const char *path,
                     GHashTable *query, gpointer data)
 {
     struct hfx_web *w = data;
     const char *method = soup_server_message_get_method(msg);
-    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+    struct api_job *j = NULL;
+    if (g_str_has_prefix(path, "/api/heads/")) {
+        if (!(j = control_job(msg, path)))
+            return;
+    } else if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, NULL);
         return;
-    }
-    if (!strcmp(path, "/api/heads")) {
-        struct api_job *j = g_new0(struct api_job, 1);
-        j->w = w;
-        if (!(j->token = request_token(w, msg))) {
-            api_job_free(j);
-            return;
-        }
-        soup_server_message_pause(msg);
-        GTask *task = g_task_new(NULL, NULL, stats_done, g_object_ref(msg));
-        g_task_set_task_data(task, j, api_job_free);
-        g_task_run_in_thread(task, stats_thread);
-        g_object_unref(task);
+    } else if (!strcmp(path, "/api/heads")) {
+        j = g_new0(struct api_job, 1);
+        j->kind = API_STATS;
+    } else {
+        serve_file(msg, path);
         return;
     }
-    serve_file(msg, path);
+    j->w = w;
+    if (!(j->token = request_token(w, msg))) {
+        api_job_free(j);
+        return;
+    }
+    soup_server_message_pause(msg);
+    GTask *task = g_task_new(NULL, NULL, api_done, g_object_ref(msg));
+    g_task_set_task_data(task, j, api_job_free);
+    g_task_run_in_thread(task, api_thread);
+    g_object_unref(task);
 }
 
 static void on_page_ws(SoupServer *server, SoupServerMessage *msg, const char *path,
