@@ -12,6 +12,10 @@ scripts/vm, with the exporter attached (hfx run, stock QEMU 10.0.2, TCG).
   checks     over SSH: systemd is running, hfx-drm-manager is active, the NIC
              (virtio_net) has its DHCP address, Docker's data root is on ext4;
              systemctl kill -s KILL hfx-drm-manager: systemd starts it again
+  desktop    hfx-lease-launcher runs weston with foot printing the time on a
+             leased head; the host decodes that head, its picture changing;
+             SIGTERM to the launcher gives the head back (skipped when the VM
+             has the launcher's stand-in)
   stop       scripts/vm stop: the guest powers off through ACPI and QEMU exits 0
              within the timeout
   resize     scripts/vm resize +2G, start again: the root file system is larger
@@ -236,7 +240,13 @@ def boot(v, label):
 
 
 def check_guest(v):
-    st = v.ssh("systemctl is-system-running --wait", check=False)
+    # Polled: `is-system-running --wait` as a user over SSH sometimes never
+    # returned (without logind), although the state was already "running".
+    end = time.monotonic() + 180
+    st = v.ssh("systemctl is-system-running", check=False)
+    while st in ("initializing", "starting") and time.monotonic() < end:
+        time.sleep(1)
+        st = v.ssh("systemctl is-system-running", check=False)
     if st != "running":
         failed = v.ssh("systemctl --failed --no-legend --plain", check=False)
         raise RuntimeError("systemd is %r; failed units: %s" % (st, failed))
@@ -271,6 +281,50 @@ def check_guest(v):
     log("ok hfx-drm-manager restarted after SIGKILL (pid %s -> %s)" % (pid0, pid))
 
 
+DESKTOP_SIZE = (1280, 800)
+
+
+def check_desktop(v):
+    """hfx-lease-launcher starts weston (pixman, kiosk shell) with foot printing
+    the time every 100 ms on a leased head; the host decodes that head at the
+    lease's size with changing pictures; SIGTERM gives the head back."""
+    if v.ssh("head -c 4 /usr/local/bin/hfx-lease-launcher | tail -c 3") != "ELF":
+        log("SKIP desktop: hfx-lease-launcher is not in this VM")
+        return
+    v.ssh("sudo rm -f /run/user/1000/helix-scanout-id; sudo sh -c 'env -i PATH=/usr/local/bin:/usr/bin:/bin "
+          "nohup hfx-lease-launcher --user helix --size %dx%d --compositor-log /tmp/weston.log -- "
+          "weston --backend=drm-backend.so --use-pixman --drm-device=card0 --shell=kiosk-shell.so "
+          "--config=/etc/hfx/weston-clock.ini --socket=wayland-1 >/tmp/launcher.log 2>&1 &'"
+          % DESKTOP_SIZE)
+    head = None
+    end = time.monotonic() + 60
+    while head is None and time.monotonic() < end:
+        head = v.ssh("cat /run/user/1000/helix-scanout-id 2>/dev/null; true") or None
+        time.sleep(0.5)
+    if head is None:
+        raise RuntimeError("the launcher got no head:\n" + v.ssh("cat /tmp/launcher.log /tmp/weston.log"))
+    time.sleep(3)  # weston's first frame, foot's first lines
+    path = os.path.join(v.vm_dir, "desktop.264")
+    run([HFX, "sub", "--connect", "tcp:127.0.0.1:%s" % v.ports()["exporter_port"], "--scanout", head,
+         "--quiet", "--output", path, "--duration", "4"], timeout=30, check=False)
+    r = run(["ffmpeg", "-hide_banner", "-nostats", "-f", "h264", "-i", path, "-vf", "showinfo",
+             "-f", "null", "-"], check=False)
+    sized = r.stderr.count(" s:%dx%d " % DESKTOP_SIZE)
+    sums = set(re.findall(r"checksum:(\w+)", r.stderr))
+    if sized < 5 or len(sums) < 3:
+        raise RuntimeError("head %s: %d frames at %dx%d, %d different pictures\n%s" % (
+            head, sized, DESKTOP_SIZE[0], DESKTOP_SIZE[1], len(sums), v.ssh("cat /tmp/launcher.log")))
+    log("ok desktop: weston and foot on leased head %s, %d frames decoded at %dx%d, %d different"
+        % (head, sized, DESKTOP_SIZE[0], DESKTOP_SIZE[1], len(sums)))
+    v.ssh("sudo pkill -TERM -f ^hfx-lease-launcher; true")
+    end = time.monotonic() + 15
+    while "given back" not in v.ssh("cat /tmp/launcher.log"):
+        if time.monotonic() > end:
+            raise RuntimeError("the launcher did not give head %s back:\n%s" % (head, v.ssh("cat /tmp/launcher.log")))
+        time.sleep(0.5)
+    log("ok desktop: head %s given back after SIGTERM" % head)
+
+
 def stop(v):
     t0 = time.monotonic()
     v.vm("stop", NAME, "--timeout", str(STOP_TIMEOUT), timeout=STOP_TIMEOUT + 30)
@@ -303,6 +357,7 @@ def main():
         clone(os.path.join(CACHE, NAME), os.path.join(tmp, NAME))
         boot(v, "first")
         check_guest(v)
+        check_desktop(v)
         size0 = int(v.ssh("df -B1 --output=size / | tail -n 1"))
         stop(v)
         v.vm("resize", NAME, "+2G")
