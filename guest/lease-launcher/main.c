@@ -595,6 +595,11 @@ static void cleanup(struct run *r)
         g_free(conf);
         g_free(sock);
     }
+    char **owned[] = { &r->id_file, &r->token_file, &r->session_file, &r->cgroup_dir,
+                       &r->private_dir, &r->runtime_dir };
+    for (size_t i = 0; i < G_N_ELEMENTS(owned); i++)
+        g_clear_pointer(owned[i], g_free);
+    g_clear_pointer(&r->loop, g_main_loop_unref);
 }
 
 /* XDG_RUNTIME_DIR, or /run/user/UID made as logind would. */
