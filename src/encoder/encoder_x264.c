@@ -3,6 +3,7 @@
  * prediction) that lets later code write P slices into it by hand. */
 #include "encoder/encoder.h"
 #include "encoder/annexb.h"
+#include "encoder/h264/motion.h"
 #include "encoder/h264/params.h"
 #include "encoder/h264/pwriter.h"
 #include "encoder/writer_policy.h"
@@ -40,6 +41,7 @@ struct hfx_encoder {
     bool hybrid;
     struct h264_params params;    /* of x264's stream */
     struct h264_pwriter *writer;  /* made from x264's first SPS and PPS */
+    struct h264_motion *motion;   /* finds moved macroblocks for the writer */
     bool recon_ok;                /* recon and recon_pos describe x264's last picture */
     bool writer_ran;              /* the writer coded frames since x264's last one */
     struct hfx_writer_policy policy;
@@ -128,6 +130,7 @@ static void x264_close(struct hfx_encoder *enc)
     if (enc->x264)
         x264_encoder_close(enc->x264);
     h264_pwriter_free(enc->writer);
+    h264_motion_free(enc->motion);
     free(enc->mb_info);
     hfx_annexb_free(&enc->au);
     free(enc);
@@ -157,7 +160,9 @@ static struct hfx_encoder *open_with(const struct hfx_encoder_params *p, bool hy
     enc->mb_width = (enc->width + 15) / 16;
     enc->mb_height = (enc->height + 15) / 16;
     enc->mb_info = malloc((size_t)enc->mb_width * enc->mb_height);
-    if (!enc->mb_info) {
+    if (hybrid)
+        enc->motion = h264_motion_new(p->width, p->height);
+    if (!enc->mb_info || (hybrid && !enc->motion)) {
         snprintf(err, errlen, "Out of memory opening the x264 encoder.");
         x264_close(enc);
         return NULL;
@@ -313,9 +318,12 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
         return -1;
     uint32_t total = enc->mb_width * enc->mb_height;
     struct hfx_writer_policy *pol = &enc->policy;
+    /* What moved exactly costs the writer next to nothing: the choice
+     * weighs the rest. */
+    uint32_t moved = h264_motion_find(enc->motion, pic, damage);
     enum hfx_writer_choice c = hfx_writer_policy_choose(
-        pol, damage ? damage->count : total, total, damage != NULL, force_idr || !enc->frames,
-        enc->recon_ok || pol->writing);
+        pol, damage ? damage->count - moved : total, total, damage != NULL,
+        force_idr || !enc->frames, enc->recon_ok || pol->writing);
     if (c == HFX_CHOOSE_WRITER) {
         if (!pol->writing) {
             const x264_image_t *img = &enc->recon.img;
@@ -323,7 +331,7 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
                                         img->plane[1], img->i_stride[1], enc->recon_pos);
         }
         enc->au.size = 0;
-        int64_t bits = h264_pwriter_encode(enc->writer, pic, damage,
+        int64_t bits = h264_pwriter_encode(enc->writer, pic, damage, enc->motion,
                                            hfx_writer_policy_qp(pol, enc->quality), &enc->au);
         if (bits >= 0) {
             hfx_writer_policy_done(pol, c, bits);

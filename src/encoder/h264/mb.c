@@ -6,6 +6,7 @@
 
 #include "encoder/h264/cavlc.h"
 #include "encoder/h264/intra.h"
+#include "encoder/h264/mvpred.h"
 #include "encoder/h264/transform.h"
 
 #define MB_TYPE_P_L0_16X16 0
@@ -37,6 +38,8 @@ static int blk_raster(int i)
 struct trial {
     uint8_t y[256], u[64], v[64];   /* reconstruction */
     uint8_t nz[24];
+    int16_t mv[2];                  /* quarter samples */
+    bool intra;
     struct h264_bits *bits;
 };
 
@@ -147,18 +150,60 @@ static void copy_block(uint8_t *dst, int dst_stride, const uint8_t *src, int src
         memcpy(dst + y * dst_stride, src + y * src_stride, (size_t)size);
 }
 
-/* P_L0_16x16 with a zero motion vector: the prediction is the co-located
- * reference, and since every vector in these pictures is zero, so is the
- * predicted one and the coded difference. False when nothing is left to
- * code (the macroblock is then a P_Skip). */
-static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
-                       const struct h264_mb_src *src, struct trial *t)
+/* The motion vector fields of a P_L0_16x16: mvd_l0 against the median
+ * prediction (8.4.1.3). */
+static void put_mvd(const struct h264_mb_state *s, struct mb_pos m, const int16_t mv[2],
+                    struct h264_bits *b)
 {
+    int16_t mvp[2];
+    h264_mvpred_median(s, m.x, m.y, mvp);
+    h264_put_se(b, mv[0] - mvp[0]);
+    h264_put_se(b, mv[1] - mvp[1]);
+}
+
+/* A P_L0_16x16 with no residual (coded_block_pattern 0, so no mb_qp_delta
+ * either), or nothing when mv is what a P_Skip infers there (8.4.1.1):
+ * false for a P_Skip. */
+static bool put_vector_only(const struct h264_mb_state *s, struct mb_pos m, const int16_t mv[2],
+                            struct h264_bits *b)
+{
+    int16_t skip[2];
+    h264_mvpred_skip(s, m.x, m.y, skip);
+    if (skip[0] == mv[0] && skip[1] == mv[1])
+        return false;
+    h264_bits_reset(b);
+    h264_put_ue(b, MB_TYPE_P_L0_16X16);
+    put_mvd(s, m, mv, b);
+    h264_put_ue(b, inter_cbp_code(0));
+    return true;
+}
+
+static void set_prediction(const struct h264_mb_state *s, struct mb_pos m,
+                           const struct h264_mb_move *move, struct trial *t)
+{
+    t->intra = false;
+    memset(t->nz, 0, sizeof t->nz);
+    if (move) {
+        memcpy(t->y, move->pred->y, sizeof t->y);
+        memcpy(t->u, move->pred->u, sizeof t->u);
+        memcpy(t->v, move->pred->v, sizeof t->v);
+        t->mv[0] = (int16_t)(move->dx * 4);
+        t->mv[1] = (int16_t)(move->dy * 4);
+        return;
+    }
     copy_block(t->y, 16, s->plane[0] + m.y * 16 * s->stride[0] + m.x * 16, (int)s->stride[0], 16);
     copy_block(t->u, 8, s->plane[1] + m.y * 8 * s->stride[1] + m.x * 8, (int)s->stride[1], 8);
     copy_block(t->v, 8, s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], 8);
-    memset(t->nz, 0, sizeof t->nz);
+    t->mv[0] = t->mv[1] = 0;
+}
 
+/* P_L0_16x16 against move's prediction (the co-located reference when
+ * NULL). False when it is a P_Skip. */
+static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
+                       const struct h264_mb_src *src, const struct h264_mb_move *move,
+                       struct trial *t)
+{
+    set_prediction(s, m, move, t);
     int16_t lv[16][16];
     int nnz[16], cbp_luma = 0;
     for (int r = 0; r < 16; r++) {
@@ -178,13 +223,12 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     struct chroma_res cres;
     int cbp_chroma = chroma_residual(s, src, t, false, &cres);
     if (cbp_luma == 0 && cbp_chroma == 0)
-        return false;
+        return put_vector_only(s, m, t->mv, t->bits);
 
     struct h264_bits *b = t->bits;
     h264_bits_reset(b);
     h264_put_ue(b, MB_TYPE_P_L0_16X16);
-    h264_put_se(b, 0); /* mvd_l0 x */
-    h264_put_se(b, 0); /* mvd_l0 y */
+    put_mvd(s, m, t->mv, b);
     h264_put_ue(b, inter_cbp_code(cbp_luma | cbp_chroma << 4));
     h264_put_se(b, 0); /* mb_qp_delta: the slice's QP throughout */
     for (int i = 0; i < 16; i++) {
@@ -250,6 +294,8 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     h264_pred_chroma(t->u, cmode, top[1], lft[1]);
     h264_pred_chroma(t->v, cmode, top[2], lft[2]);
     memset(t->nz, 0, sizeof t->nz);
+    t->intra = true;
+    t->mv[0] = t->mv[1] = 0;
 
     int16_t lv[16][16], dclv[16];
     int32_t dc[16], coef[16];
@@ -286,17 +332,34 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     put_chroma(s, m, t, cbp_chroma, &cres);
 }
 
-static void commit(struct h264_mb_state *s, struct mb_pos m, const struct trial *t)
+static void store_pixels(struct h264_mb_state *s, struct mb_pos m, const uint8_t *y,
+                         const uint8_t *u, const uint8_t *v)
 {
-    copy_block(s->plane[0] + m.y * 16 * s->stride[0] + m.x * 16, (int)s->stride[0], t->y, 16, 16);
-    copy_block(s->plane[1] + m.y * 8 * s->stride[1] + m.x * 8, (int)s->stride[1], t->u, 8, 8);
-    copy_block(s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], t->v, 8, 8);
-    memcpy(s->nz[m.addr], t->nz, sizeof t->nz);
+    copy_block(s->plane[0] + m.y * 16 * s->stride[0] + m.x * 16, (int)s->stride[0], y, 16, 16);
+    copy_block(s->plane[1] + m.y * 8 * s->stride[1] + m.x * 8, (int)s->stride[1], u, 8, 8);
+    copy_block(s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], v, 8, 8);
+}
+
+/* What the neighbours' CAVLC contexts and vector predictions read. */
+static void store_info(struct h264_mb_state *s, struct mb_pos m, const uint8_t nz[24],
+                       const int16_t mv[2], bool intra)
+{
+    memcpy(s->nz[m.addr], nz, sizeof s->nz[m.addr]);
+    s->mv[m.addr][0] = mv[0];
+    s->mv[m.addr][1] = mv[1];
+    s->intra_mb[m.addr] = intra;
     s->stamp[m.addr] = s->picture;
 }
 
+static void commit(struct h264_mb_state *s, struct mb_pos m, const struct trial *t)
+{
+    store_pixels(s, m, t->y, t->u, t->v);
+    store_info(s, m, t->nz, t->mv, t->intra);
+}
+
 const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
-                                     const struct h264_mb_src *src)
+                                     const struct h264_mb_src *src,
+                                     const struct h264_mb_move *move)
 {
     struct mb_pos m = {mbx, mby, mby * s->mb_width + mbx};
     struct trial t[2];
@@ -305,8 +368,10 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
     if (!h264_bits_reserve(t[0].bits, H264_MB_MAX_BYTES) ||
         !h264_bits_reserve(t[1].bits, H264_MB_MAX_BYTES))
         return NULL;
-    if (!code_inter(s, m, src, &t[0]))
+    if (!code_inter(s, m, src, move, &t[0])) {
+        commit(s, m, &t[0]);
         return NULL;
+    }
     int pick = 0;
     if (s->intra) {
         code_intra(s, m, src, &t[1]);
@@ -315,4 +380,24 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
     }
     commit(s, m, &t[pick]);
     return t[pick].bits;
+}
+
+const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
+                                           const struct h264_mb_move *move)
+{
+    struct mb_pos m = {mbx, mby, mby * s->mb_width + mbx};
+    struct h264_bits *b = &s->trial[0];
+    if (!h264_bits_reserve(b, H264_MB_MAX_BYTES))
+        return NULL;
+    int16_t mv[2] = {0, 0};
+    if (move) {
+        mv[0] = (int16_t)(move->dx * 4);
+        mv[1] = (int16_t)(move->dy * 4);
+    }
+    bool coded = put_vector_only(s, m, mv, b);
+    if (move)
+        store_pixels(s, m, move->pred->y, move->pred->u, move->pred->v);
+    static const uint8_t no_coefficients[24];
+    store_info(s, m, no_coefficients, mv, false);
+    return coded ? b : NULL;
 }

@@ -1,7 +1,8 @@
-/* One macroblock of a P slice, coded against the co-located reference with
- * a zero motion vector or as Intra16x16, whichever takes fewer bits
- * (ITU-T H.264 7.3.5 macroblock_layer, 7.4.5). Shared by pwriter.c, which
- * walks the damaged macroblocks, and mb.c, which codes one. */
+/* One macroblock of a P slice, coded as P_L0_16x16 (against the
+ * co-located reference with a zero motion vector, or against a moved
+ * prediction) or as Intra16x16, whichever takes fewer bits (ITU-T H.264
+ * 7.3.5 macroblock_layer, 7.4.5). Shared by pwriter.c, which walks the
+ * damaged macroblocks, and mb.c, which codes one. */
 #ifndef HFX_H264_MB_H
 #define HFX_H264_MB_H
 
@@ -27,6 +28,10 @@ struct h264_mb_state {
     uint8_t (*nz)[24];
     uint32_t *stamp;
     uint32_t picture;
+    /* Likewise each macroblock's vector (quarter samples) and whether it is
+     * intra, for its neighbours' vector prediction (mvpred.c). */
+    int16_t (*mv)[2];
+    uint8_t *intra_mb;
     int qp, qpc[2];
     bool intra;         /* Intra16x16 allowed (no constrained intra prediction) */
     struct h264_bits trial[2];
@@ -37,10 +42,27 @@ struct h264_mb_src {
     uint8_t y[256], u[64], v[64];
 };
 
-/* Codes the macroblock at (mbx, mby) of s from src. Returns the bits of its
- * macroblock_layer(), or NULL when it is best skipped (its residual
- * quantises to nothing). Either way the picture holds its reconstruction. */
+/* A move: the vector in luma samples and the prediction it gives
+ * (mc.h), made before this picture wrote over the reference it reads. */
+struct h264_mb_move {
+    int dx, dy;
+    const struct h264_mb_src *pred;
+};
+
+/* Codes the macroblock at (mbx, mby) of s from src, inter with move (the
+ * zero vector when NULL) or Intra16x16. Returns the bits of its
+ * macroblock_layer(), or NULL when it is a P_Skip (its residual quantises
+ * to nothing and its vector is the one a P_Skip infers). Either way the
+ * picture holds its reconstruction. */
 const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
-                                     const struct h264_mb_src *src);
+                                     const struct h264_mb_src *src,
+                                     const struct h264_mb_move *move);
+/* Codes the macroblock at (mbx, mby) as move's prediction with no
+ * residual (for a source that is exactly the previous one moved), or, with
+ * move NULL, as the unchanged reference with the zero vector (for an
+ * undamaged macroblock whose inferred P_Skip vector is not zero). Returns
+ * its bits, or NULL when it is a P_Skip. */
+const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
+                                           const struct h264_mb_move *move);
 
 #endif

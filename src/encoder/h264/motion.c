@@ -1,0 +1,383 @@
+#include "encoder/h264/motion.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The farthest vertical shift the row votes look for. The writer may allow
+ * less (the level's vector range). */
+#define MAX_DY 255
+/* How far a probe segment is searched in each direction: a window dragged
+ * at 60 fps moves a few to a few tens of pixels a frame. */
+#define PROBE_RANGE 32
+#define MAX_PROBES 8
+/* A probe found at more places than this is repetitive content and says
+ * nothing. */
+#define PROBE_MAX_HITS 4
+#define MAX_CANDIDATES 8
+/* Boxes smaller than this (typing) are not searched: what moved there is
+ * found by the zero vector or not at all. */
+#define MIN_SEARCH_MBS 4
+
+struct vec {
+    int16_t dx, dy;
+};
+
+struct slot {
+    uint64_t key;
+    int32_t row, count;
+    uint32_t gen;
+};
+
+struct h264_motion {
+    uint32_t width, height, mb_width, mb_height;
+    struct hfx_picture *prev;
+    bool prev_ok;
+    /* The last find's result, valid where stamp == picture. */
+    uint32_t *stamp;
+    uint32_t picture;
+    struct vec *vec;
+    uint8_t *exact;
+    /* Candidates for the picture being searched, most votes first, and
+     * the vectors that moved macroblocks last time. */
+    struct vec cand[MAX_CANDIDATES];
+    uint32_t cand_votes[MAX_CANDIDATES];
+    int ncand;
+    struct vec last[MAX_CANDIDATES];
+    int nlast;
+    /* Row votes: a hash table of old rows (generation-stamped, never
+     * cleared) and votes by shift. */
+    struct slot *table;
+    uint32_t table_mask, gen;
+    uint32_t votes[2 * MAX_DY + 1];
+};
+
+struct h264_motion *h264_motion_new(uint32_t width, uint32_t height)
+{
+    struct h264_motion *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->width = width;
+    m->height = height;
+    m->mb_width = (width + 15) / 16;
+    m->mb_height = (height + 15) / 16;
+    size_t n = (size_t)m->mb_width * m->mb_height;
+    uint32_t size = 64;
+    while (size < 2 * m->mb_height * 16)
+        size *= 2;
+    m->table_mask = size - 1;
+    m->prev = hfx_picture_new(width, height);
+    m->stamp = calloc(n, sizeof *m->stamp);
+    m->vec = malloc(n * sizeof *m->vec);
+    m->exact = malloc(n);
+    m->table = calloc(size, sizeof *m->table);
+    if (!m->prev || !m->stamp || !m->vec || !m->exact || !m->table) {
+        h264_motion_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void h264_motion_free(struct h264_motion *m)
+{
+    if (!m)
+        return;
+    hfx_picture_free(m->prev);
+    free(m->stamp);
+    free(m->vec);
+    free(m->exact);
+    free(m->table);
+    free(m);
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* A hash of 8 words spread over the row span [x0, x1) (at least 8 wide):
+ * enough to tell text rows apart for voting; the per-macroblock check is
+ * exact. */
+static uint64_t row_hash(const uint8_t *row, uint32_t x0, uint32_t x1)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u;
+    uint32_t span = x1 - x0 - 8;
+    for (uint32_t i = 0; i < 8; i++) {
+        h = (h ^ load64(row + x0 + span * i / 7)) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static void add_candidate(struct h264_motion *m, int dx, int dy, uint32_t votes)
+{
+    if (dx == 0 && dy == 0)
+        return;
+    for (int i = 0; i < m->ncand; i++)
+        if (m->cand[i].dx == dx && m->cand[i].dy == dy) {
+            m->cand_votes[i] += votes;
+            return;
+        }
+    int at = m->ncand;
+    if (at == MAX_CANDIDATES) {
+        at = MAX_CANDIDATES - 1;
+        if (m->cand_votes[at] >= votes)
+            return;
+    } else {
+        m->ncand++;
+    }
+    m->cand[at] = (struct vec){(int16_t)dx, (int16_t)dy};
+    m->cand_votes[at] = votes;
+}
+
+static void sort_candidates(struct h264_motion *m)
+{
+    for (int i = 1; i < m->ncand; i++)
+        for (int j = i; j > 0 && m->cand_votes[j] > m->cand_votes[j - 1]; j--) {
+            struct vec v = m->cand[j];
+            uint32_t n = m->cand_votes[j];
+            m->cand[j] = m->cand[j - 1];
+            m->cand_votes[j] = m->cand_votes[j - 1];
+            m->cand[j - 1] = v;
+            m->cand_votes[j - 1] = n;
+        }
+}
+
+/* Vertical shifts of the box's pixel span [x0, x1) x [y0, y1): each new
+ * row whose hash is that of exactly one old row within reach votes for
+ * their distance. Returns whether a shift won votes. */
+static bool vote_rows(struct h264_motion *m, const struct hfx_picture *src, uint32_t x0,
+                      uint32_t x1, uint32_t y0, uint32_t y1)
+{
+    int32_t reach = (int32_t)(y1 - y0) - 1 < MAX_DY ? (int32_t)(y1 - y0) - 1 : MAX_DY;
+    uint32_t oy0 = y0 > (uint32_t)reach ? y0 - (uint32_t)reach : 0;
+    uint32_t oy1 = y1 + (uint32_t)reach < m->height ? y1 + (uint32_t)reach : m->height;
+    if (++m->gen == 0) {
+        memset(m->table, 0, (size_t)(m->table_mask + 1) * sizeof *m->table);
+        m->gen = 1;
+    }
+    const uint8_t *old = m->prev->plane[0], *cur = src->plane[0];
+    size_t os = m->prev->stride[0], cs = src->stride[0];
+    for (uint32_t y = oy0; y < oy1; y++) {
+        uint64_t h = row_hash(old + y * os, x0, x1);
+        uint32_t i = (uint32_t)h & m->table_mask;
+        while (m->table[i].gen == m->gen && m->table[i].key != h)
+            i = (i + 1) & m->table_mask;
+        struct slot *sl = &m->table[i];
+        if (sl->gen != m->gen)
+            *sl = (struct slot){h, (int32_t)y, 0, m->gen};
+        sl->count++;
+    }
+    memset(m->votes, 0, sizeof m->votes);
+    for (uint32_t y = y0; y < y1; y++) {
+        uint64_t h = row_hash(cur + y * cs, x0, x1);
+        uint32_t i = (uint32_t)h & m->table_mask;
+        while (m->table[i].gen == m->gen && m->table[i].key != h)
+            i = (i + 1) & m->table_mask;
+        const struct slot *sl = &m->table[i];
+        if (sl->gen != m->gen || sl->count != 1)
+            continue;
+        int32_t dy = sl->row - (int32_t)y;
+        if (dy == 0 || dy < -reach || dy > reach)
+            continue;
+        m->votes[dy + MAX_DY]++;
+    }
+    /* The two best shifts, if they won more than a couple of rows. */
+    bool any = false;
+    for (int k = 0; k < 2; k++) {
+        int best = -1;
+        for (int i = 0; i < 2 * MAX_DY + 1; i++)
+            if (m->votes[i] > 2 && (best < 0 || m->votes[i] > m->votes[best]))
+                best = i;
+        if (best < 0)
+            break;
+        add_candidate(m, 0, best - MAX_DY, m->votes[best]);
+        m->votes[best] = 0;
+        any = true;
+    }
+    return any;
+}
+
+/* Shifts in both directions: a few segments of the box's new luma (the
+ * middle row of spread macroblocks, 16 samples, not flat) searched in the
+ * old luma within PROBE_RANGE. */
+static void probe(struct h264_motion *m, const struct hfx_picture *src, const struct hfx_mb_box *b)
+{
+    uint32_t bw = b->x2 - b->x1, n = bw * (b->y2 - b->y1);
+    const uint8_t *old = m->prev->plane[0];
+    size_t os = m->prev->stride[0];
+    for (uint32_t k = 0; k < MAX_PROBES; k++) {
+        uint32_t i = (uint32_t)((uint64_t)n * (2 * k + 1) / (2 * MAX_PROBES));
+        uint32_t x = (b->x1 + i % bw) * 16, y = (b->y1 + i / bw) * 16 + 8;
+        if (x + 16 > m->width || y >= m->height)
+            continue;
+        const uint8_t *p = src->plane[0] + (size_t)y * src->stride[0] + x;
+        uint64_t a0 = load64(p), a1 = load64(p + 8);
+        uint64_t flat = 0x0101010101010101u * p[0];
+        if (a0 == flat && a1 == flat)
+            continue;
+        int32_t ylo = (int32_t)y - PROBE_RANGE < 0 ? 0 : (int32_t)y - PROBE_RANGE;
+        int32_t yhi = (int32_t)y + PROBE_RANGE >= (int32_t)m->height ? (int32_t)m->height - 1
+                                                                     : (int32_t)y + PROBE_RANGE;
+        int32_t xlo = (int32_t)x - PROBE_RANGE < 0 ? 0 : (int32_t)x - PROBE_RANGE;
+        int32_t xhi = (int32_t)x + PROBE_RANGE > (int32_t)m->width - 16
+                          ? (int32_t)m->width - 16
+                          : (int32_t)x + PROBE_RANGE;
+        struct vec hit[PROBE_MAX_HITS];
+        int hits = 0;
+        for (int32_t oy = ylo; oy <= yhi && hits <= PROBE_MAX_HITS; oy++) {
+            const uint8_t *row = old + (size_t)oy * os;
+            for (int32_t ox = xlo; ox <= xhi; ox++) {
+                if (load64(row + ox) != a0 || load64(row + ox + 8) != a1)
+                    continue;
+                if (hits < PROBE_MAX_HITS)
+                    hit[hits] = (struct vec){(int16_t)(ox - (int32_t)x), (int16_t)(oy - (int32_t)y)};
+                if (++hits > PROBE_MAX_HITS)
+                    break;
+            }
+        }
+        if (hits <= PROBE_MAX_HITS)
+            for (int h = 0; h < hits; h++)
+                add_candidate(m, hit[h].dx, hit[h].dy, 1);
+    }
+}
+
+static int clampi(int v, int hi)
+{
+    return v < 0 ? 0 : v > hi ? hi : v;
+}
+
+/* Whether the size x size block of plane p of src at (x, y) equals the
+ * old picture's at (x + dx, y + dy), both read with the visible picture's
+ * edge repeated (what the coder reads past it). */
+static bool same_block(const struct h264_motion *m, const struct hfx_picture *src, int p, int x,
+                       int y, int dx, int dy, int size)
+{
+    int w = (int)(p ? (m->width + 1) / 2 : m->width);
+    int h = (int)(p ? (m->height + 1) / 2 : m->height);
+    const uint8_t *a = src->plane[p], *b = m->prev->plane[p];
+    size_t as = src->stride[p], bs = m->prev->stride[p];
+    int ox = x + dx, oy = y + dy;
+    if (x + size <= w && y + size <= h && ox >= 0 && oy >= 0 && ox + size <= w && oy + size <= h) {
+        for (int r = 0; r < size; r++)
+            if (memcmp(a + (size_t)(y + r) * as + x, b + (size_t)(oy + r) * bs + ox,
+                       (size_t)size))
+                return false;
+        return true;
+    }
+    for (int r = 0; r < size; r++) {
+        const uint8_t *ar = a + (size_t)clampi(y + r, h - 1) * as;
+        const uint8_t *br = b + (size_t)clampi(oy + r, h - 1) * bs;
+        for (int c = 0; c < size; c++)
+            if (ar[clampi(x + c, w - 1)] != br[clampi(ox + c, w - 1)])
+                return false;
+    }
+    return true;
+}
+
+/* Tries v for macroblock (x, y): false when its luma differs, else records
+ * the move. */
+static bool try_vector(struct h264_motion *m, const struct hfx_picture *src, uint32_t x,
+                       uint32_t y, struct vec v)
+{
+    if (!same_block(m, src, 0, (int)x * 16, (int)y * 16, v.dx, v.dy, 16))
+        return false;
+    uint32_t addr = y * m->mb_width + x;
+    bool even = ((v.dx | v.dy) & 1) == 0;
+    m->exact[addr] = even &&
+                     same_block(m, src, 1, (int)x * 8, (int)y * 8, v.dx / 2, v.dy / 2, 8) &&
+                     same_block(m, src, 2, (int)x * 8, (int)y * 8, v.dx / 2, v.dy / 2, 8);
+    m->vec[addr] = v;
+    m->stamp[addr] = m->picture;
+    return true;
+}
+
+static void remember(struct h264_motion *m, struct vec v)
+{
+    for (int i = 0; i < m->nlast; i++)
+        if (m->last[i].dx == v.dx && m->last[i].dy == v.dy)
+            return;
+    if (m->nlast < MAX_CANDIDATES && (v.dx || v.dy))
+        m->last[m->nlast++] = v;
+}
+
+static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
+                      const struct hfx_mb_damage *damage)
+{
+    struct vec tries[2 * MAX_CANDIDATES];
+    int ntries = 0;
+    for (int i = 0; i < m->ncand; i++)
+        tries[ntries++] = m->cand[i];
+    for (int i = 0; i < m->nlast; i++) {
+        bool dup = false;
+        for (int j = 0; j < ntries; j++)
+            dup |= tries[j].dx == m->last[i].dx && tries[j].dy == m->last[i].dy;
+        if (!dup)
+            tries[ntries++] = m->last[i];
+    }
+    m->nlast = 0;
+    uint32_t found = 0;
+    for (uint32_t i = 0; i < damage->nboxes; i++) {
+        const struct hfx_mb_box *b = &damage->boxes[i];
+        for (uint32_t y = b->y1; y < b->y2; y++)
+            for (uint32_t x = b->x1; x < b->x2; x++) {
+                uint32_t left = y * m->mb_width + x - 1;
+                bool ok = x > b->x1 && m->stamp[left] == m->picture &&
+                          try_vector(m, src, x, y, m->vec[left]);
+                for (int t = 0; !ok && t < ntries; t++)
+                    ok = try_vector(m, src, x, y, tries[t]);
+                if (ok) {
+                    found += m->exact[y * m->mb_width + x];
+                    remember(m, m->vec[y * m->mb_width + x]);
+                }
+            }
+    }
+    return found;
+}
+
+uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
+                          const struct hfx_mb_damage *damage)
+{
+    if (++m->picture == 0) {
+        memset(m->stamp, 0, (size_t)m->mb_width * m->mb_height * sizeof *m->stamp);
+        m->picture = 1;
+    }
+    uint32_t found = 0;
+    if (damage && m->prev_ok) {
+        m->ncand = 0;
+        for (uint32_t i = 0; i < damage->nboxes; i++) {
+            const struct hfx_mb_box *b = &damage->boxes[i];
+            if ((b->x2 - b->x1) * (b->y2 - b->y1) < MIN_SEARCH_MBS)
+                continue;
+            uint32_t x0 = b->x1 * 16, x1 = b->x2 * 16 < m->width ? b->x2 * 16 : m->width;
+            uint32_t y0 = b->y1 * 16, y1 = b->y2 * 16 < m->height ? b->y2 * 16 : m->height;
+            bool rows = x1 >= x0 + 8 && y1 > y0 + 1 && vote_rows(m, src, x0, x1, y0, y1);
+            if (!rows)
+                probe(m, src, b);
+        }
+        sort_candidates(m);
+        found = match(m, src, damage);
+    }
+    if (!damage || !m->prev_ok) {
+        hfx_picture_copy_rect(m->prev, src, 0, 0, m->prev->alloc_w, m->prev->alloc_h);
+        m->prev_ok = true;
+        return found;
+    }
+    for (uint32_t i = 0; i < damage->nboxes; i++) {
+        const struct hfx_mb_box *b = &damage->boxes[i];
+        hfx_picture_copy_rect(m->prev, src, b->x1 * 16, b->y1 * 16, (b->x2 - b->x1) * 16,
+                              (b->y2 - b->y1) * 16);
+    }
+    return found;
+}
+
+bool h264_motion_get(const struct h264_motion *m, uint32_t addr, int *dx, int *dy, bool *exact)
+{
+    if (m->stamp[addr] != m->picture)
+        return false;
+    *dx = m->vec[addr].dx;
+    *dy = m->vec[addr].dy;
+    *exact = m->exact[addr];
+    return true;
+}
