@@ -124,15 +124,13 @@ void wseq_free(struct wseq *q)
     free(q);
 }
 
-/* The first place the decoder's picture and the writer's differ. */
-static int compare(struct wseq *q, const struct hfx_decoded *d, char *err, size_t errlen)
+int wseq_check_recon(struct hfx_encoder *enc, const struct hfx_decoded *d, uint32_t mw,
+                     uint32_t mh, uint64_t frame, char *err, size_t errlen)
 {
     const uint8_t *plane[3];
     uint32_t stride[3];
-    if (!hfx_encoder_hybrid_writer_picture(q->enc, plane, stride))
+    if (!hfx_encoder_hybrid_writer_picture(enc, plane, stride))
         return 0;
-    q->st.checked++;
-    uint32_t mw = q->dmg.mb.mb_width, mh = q->dmg.mb.mb_height;
     if (d->width < mw * 16 || d->height < mh * 16) {
         snprintf(err, errlen, "decoded %ux%u, not the whole %ux%u macroblocks", d->width,
                  d->height, mw * 16, mh * 16);
@@ -150,11 +148,11 @@ static int compare(struct wseq *q, const struct hfx_decoded *d, char *err, size_
                 x++;
             snprintf(err, errlen,
                      "frame %llu: plane %d (%u,%u) of macroblock (%u,%u): writer %u, decoder %u",
-                     (unsigned long long)q->st.frames, p, x, y, x / size, y / size, a[x], b[x]);
+                     (unsigned long long)frame, p, x, y, x / size, y / size, a[x], b[x]);
             return -1;
         }
     }
-    return 0;
+    return 1;
 }
 
 /* A move: the rectangle (x, y, rw, rh) shows what was (dx, dy) away (a
@@ -243,11 +241,13 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
         return -1;
     }
     q->st.frames++;
-    uint64_t checked = q->st.checked;
-    if (compare(q, &d, err, errlen) < 0)
+    int checked = wseq_check_recon(q->enc, &d, q->dmg.mb.mb_width, q->dmg.mb.mb_height,
+                                   q->st.frames, err, errlen);
+    if (checked < 0)
         return -1;
+    q->st.checked += (uint64_t)checked;
     /* Moved macroblocks keep the quality they had, x264's included. */
-    if (q->st.checked == checked || all || moved)
+    if (!checked || all || moved)
         return 0;
     /* The writer's own quality: what it coded. x264's frames, and what
      * the writer's skips keep of them, are x264's. */

@@ -122,8 +122,8 @@ static int add_workload(const char *t, void *ctx)
     int wl = hfx_workload_parse(t);
     if (wl < 0) {
         fprintf(stderr,
-                "hfx bench: --workloads takes idle, typing, window, half, scroll, video or "
-                "flip, not '%s'\n",
+                "hfx bench: --workloads takes idle, typing, window, drag, pane, half, scroll, "
+                "video or flip, not '%s'\n",
                 t);
         return -1;
     }
@@ -152,7 +152,8 @@ static void set_defaults(struct bench_opts *o)
     static const struct size sizes[] = {{1920, 1080}, {3840, 2160}, {5120, 2880}};
     /* From no damage to all of it. */
     static const enum hfx_workload workloads[HFX_WORKLOADS] = {
-        HFX_WL_IDLE, HFX_WL_TYPING, HFX_WL_WINDOW, HFX_WL_HALF, HFX_WL_SCROLL, HFX_WL_VIDEO};
+        HFX_WL_IDLE, HFX_WL_TYPING, HFX_WL_WINDOW, HFX_WL_DRAG,
+        HFX_WL_PANE, HFX_WL_HALF,   HFX_WL_SCROLL, HFX_WL_VIDEO};
     if (!o->frames_set)
         o->frames = o->quick ? 60 : 120;
     if (!o->sizes_set) {
@@ -715,8 +716,8 @@ static void print_hybrid(const struct bench_opts *o, const struct row *rows, int
         hybrid_ratio(o, rows, n, HFX_WL_TYPING, o->sizes[z]);
     for (int z = 0; z < o->nsizes; z++)
         hybrid_idle(o, rows, n, o->sizes[z]);
-    static const enum hfx_workload others[] = {HFX_WL_WINDOW, HFX_WL_HALF, HFX_WL_SCROLL,
-                                               HFX_WL_VIDEO};
+    static const enum hfx_workload others[] = {HFX_WL_WINDOW, HFX_WL_DRAG, HFX_WL_PANE,
+                                               HFX_WL_HALF,   HFX_WL_SCROLL, HFX_WL_VIDEO};
     for (size_t w = 0; w < sizeof others / sizeof others[0]; w++)
         for (int z = 0; z < o->nsizes; z++)
             hybrid_ratio(o, rows, n, others[w], o->sizes[z]);

@@ -144,10 +144,15 @@ static void put_chroma(const struct h264_mb_state *s, struct mb_pos m, struct tr
     }
 }
 
+/* size 16 or 8: the constant sizes let the copies be single moves. */
 static void copy_block(uint8_t *dst, int dst_stride, const uint8_t *src, int src_stride, int size)
 {
-    for (int y = 0; y < size; y++)
-        memcpy(dst + y * dst_stride, src + y * src_stride, (size_t)size);
+    for (int y = 0; y < size; y++) {
+        if (size == 16)
+            memcpy(dst + y * dst_stride, src + y * src_stride, 16);
+        else
+            memcpy(dst + y * dst_stride, src + y * src_stride, 8);
+    }
 }
 
 /* The motion vector fields of a P_L0_16x16: mvd_l0 against the median
@@ -198,15 +203,16 @@ static void set_prediction(const struct h264_mb_state *s, struct mb_pos m,
 }
 
 /* P_L0_16x16 against move's prediction (the co-located reference when
- * NULL). False when it is a P_Skip. */
+ * NULL); luma false leaves the luma prediction without residual. False
+ * when it is a P_Skip. */
 static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
-                       const struct h264_mb_src *src, const struct h264_mb_move *move,
+                       const struct h264_mb_src *src, const struct h264_mb_move *move, bool luma,
                        struct trial *t)
 {
     set_prediction(s, m, move, t);
     int16_t lv[16][16];
-    int nnz[16], cbp_luma = 0;
-    for (int r = 0; r < 16; r++) {
+    int nnz[16] = {0}, cbp_luma = 0;
+    for (int r = 0; luma && r < 16; r++) {
         int off = (r >> 2) * 64 + (r & 3) * 4;
         int32_t coef[16];
         h264_fdct4x4(src->y + off, 16, t->y + off, 16, coef);
@@ -362,20 +368,29 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
                                      const struct h264_mb_move *move)
 {
     struct mb_pos m = {mbx, mby, mby * s->mb_width + mbx};
-    struct trial t[2];
-    t[0].bits = &s->trial[0];
-    t[1].bits = &s->trial[1];
-    if (!h264_bits_reserve(t[0].bits, H264_MB_MAX_BYTES) ||
-        !h264_bits_reserve(t[1].bits, H264_MB_MAX_BYTES))
-        return NULL;
-    if (!code_inter(s, m, src, move, &t[0])) {
+    struct trial t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i].bits = &s->trial[i];
+        if (!h264_bits_reserve(t[i].bits, H264_MB_MAX_BYTES))
+            return NULL;
+    }
+    /* A trial that leaves a P_Skip wins outright. */
+    int pick = 0;
+    if (!code_inter(s, m, src, NULL, true, &t[0])) {
         commit(s, m, &t[0]);
         return NULL;
     }
-    int pick = 0;
+    if (move) {
+        if (!code_inter(s, m, src, move, true, &t[2])) {
+            commit(s, m, &t[2]);
+            return NULL;
+        }
+        if (h264_bits_count(t[2].bits) < h264_bits_count(t[0].bits))
+            pick = 2;
+    }
     if (s->intra) {
         code_intra(s, m, src, &t[1]);
-        if (h264_bits_count(t[1].bits) < h264_bits_count(t[0].bits))
+        if (h264_bits_count(t[1].bits) < h264_bits_count(t[pick].bits))
             pick = 1;
     }
     commit(s, m, &t[pick]);
@@ -383,21 +398,28 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
 }
 
 const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
-                                           const struct h264_mb_move *move)
+                                           const struct h264_mb_move *move,
+                                           const struct h264_mb_src *src)
 {
     struct mb_pos m = {mbx, mby, mby * s->mb_width + mbx};
-    struct h264_bits *b = &s->trial[0];
-    if (!h264_bits_reserve(b, H264_MB_MAX_BYTES))
+    struct trial t;
+    t.bits = &s->trial[0];
+    if (!h264_bits_reserve(t.bits, H264_MB_MAX_BYTES))
         return NULL;
+    if (src) {
+        bool coded = code_inter(s, m, src, move, false, &t);
+        commit(s, m, &t);
+        return coded ? t.bits : NULL;
+    }
     int16_t mv[2] = {0, 0};
     if (move) {
         mv[0] = (int16_t)(move->dx * 4);
         mv[1] = (int16_t)(move->dy * 4);
     }
-    bool coded = put_vector_only(s, m, mv, b);
+    bool coded = put_vector_only(s, m, mv, t.bits);
     if (move)
         store_pixels(s, m, move->pred->y, move->pred->u, move->pred->v);
     static const uint8_t no_coefficients[24];
     store_info(s, m, no_coefficients, mv, false);
-    return coded ? b : NULL;
+    return coded ? t.bits : NULL;
 }

@@ -34,7 +34,7 @@ struct h264_mb_state {
     uint8_t *intra_mb;
     int qp, qpc[2];
     bool intra;         /* Intra16x16 allowed (no constrained intra prediction) */
-    struct h264_bits trial[2];
+    struct h264_bits trial[3];
 };
 
 /* The source macroblock: 16x16 luma, 8x8 Cb and Cr, tightly packed. */
@@ -49,20 +49,23 @@ struct h264_mb_move {
     const struct h264_mb_src *pred;
 };
 
-/* Codes the macroblock at (mbx, mby) of s from src, inter with move (the
- * zero vector when NULL) or Intra16x16. Returns the bits of its
- * macroblock_layer(), or NULL when it is a P_Skip (its residual quantises
- * to nothing and its vector is the one a P_Skip infers). Either way the
- * picture holds its reconstruction. */
+/* Codes the macroblock at (mbx, mby) of s from src, P_L0_16x16 with the
+ * zero vector, or with move's vector when given, or Intra16x16, whichever
+ * takes fewest bits. Returns the bits of its macroblock_layer(), or NULL
+ * when it is a P_Skip (its residual quantises to nothing and a P_Skip
+ * there infers its vector). Either way the picture holds its
+ * reconstruction. */
 const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
                                      const struct h264_mb_src *src,
                                      const struct h264_mb_move *move);
-/* Codes the macroblock at (mbx, mby) as move's prediction with no
- * residual (for a source that is exactly the previous one moved), or, with
- * move NULL, as the unchanged reference with the zero vector (for an
- * undamaged macroblock whose inferred P_Skip vector is not zero). Returns
- * its bits, or NULL when it is a P_Skip. */
+/* Codes the macroblock at (mbx, mby) as P_L0_16x16 (or P_Skip, NULL) with
+ * move's vector and prediction, for a source whose luma is the previous
+ * picture's moved: with src NULL the prediction is all (the chroma moved
+ * exactly too), else the chroma residual against src is coded. With move
+ * NULL (and src NULL): the unchanged reference with the zero vector, for
+ * an undamaged macroblock whose inferred P_Skip vector is not zero. */
 const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
-                                           const struct h264_mb_move *move);
+                                           const struct h264_mb_move *move,
+                                           const struct h264_mb_src *src);
 
 #endif

@@ -36,7 +36,7 @@ struct h264_motion {
     uint32_t *stamp;
     uint32_t picture;
     struct vec *vec;
-    uint8_t *exact;
+    uint8_t *kind;              /* enum h264_move_kind */
     /* Candidates for the picture being searched, most votes first, and
      * the vectors that moved macroblocks last time. */
     struct vec cand[MAX_CANDIDATES];
@@ -68,9 +68,9 @@ struct h264_motion *h264_motion_new(uint32_t width, uint32_t height)
     m->prev = hfx_picture_new(width, height);
     m->stamp = calloc(n, sizeof *m->stamp);
     m->vec = malloc(n * sizeof *m->vec);
-    m->exact = malloc(n);
+    m->kind = malloc(n);
     m->table = calloc(size, sizeof *m->table);
-    if (!m->prev || !m->stamp || !m->vec || !m->exact || !m->table) {
+    if (!m->prev || !m->stamp || !m->vec || !m->kind || !m->table) {
         h264_motion_free(m);
         return NULL;
     }
@@ -84,7 +84,7 @@ void h264_motion_free(struct h264_motion *m)
     hfx_picture_free(m->prev);
     free(m->stamp);
     free(m->vec);
-    free(m->exact);
+    free(m->kind);
     free(m->table);
     free(m);
 }
@@ -260,10 +260,15 @@ static bool same_block(const struct h264_motion *m, const struct hfx_picture *sr
     size_t as = src->stride[p], bs = m->prev->stride[p];
     int ox = x + dx, oy = y + dy;
     if (x + size <= w && y + size <= h && ox >= 0 && oy >= 0 && ox + size <= w && oy + size <= h) {
-        for (int r = 0; r < size; r++)
-            if (memcmp(a + (size_t)(y + r) * as + x, b + (size_t)(oy + r) * bs + ox,
-                       (size_t)size))
+        /* Whole words: this runs for every damaged macroblock. */
+        const uint8_t *ar = a + (size_t)y * as + x, *br = b + (size_t)oy * bs + ox;
+        for (int r = 0; r < size; r++, ar += as, br += bs) {
+            uint64_t d = load64(ar) ^ load64(br);
+            if (size == 16)
+                d |= load64(ar + 8) ^ load64(br + 8);
+            if (d)
                 return false;
+        }
         return true;
     }
     for (int r = 0; r < size; r++) {
@@ -285,12 +290,33 @@ static bool try_vector(struct h264_motion *m, const struct hfx_picture *src, uin
         return false;
     uint32_t addr = y * m->mb_width + x;
     bool even = ((v.dx | v.dy) & 1) == 0;
-    m->exact[addr] = even &&
-                     same_block(m, src, 1, (int)x * 8, (int)y * 8, v.dx / 2, v.dy / 2, 8) &&
-                     same_block(m, src, 2, (int)x * 8, (int)y * 8, v.dx / 2, v.dy / 2, 8);
+    bool exact = even &&
+                 same_block(m, src, 1, (int)x * 8, (int)y * 8, v.dx / 2, v.dy / 2, 8) &&
+                 same_block(m, src, 2, (int)x * 8, (int)y * 8, v.dx / 2, v.dy / 2, 8);
+    m->kind[addr] = exact ? H264_MOVE_EXACT : H264_MOVE_LUMA;
     m->vec[addr] = v;
     m->stamp[addr] = m->picture;
     return true;
+}
+
+/* A macroblock that did not move but lies next to one that did (the edge
+ * of a scrolled pane, of a dragged window) may still be cheaper to code
+ * against that vector than in place. */
+static void mark_nearby(struct h264_motion *m, uint32_t x, uint32_t y, const struct hfx_mb_box *b)
+{
+    uint32_t addr = y * m->mb_width + x;
+    const struct vec *near = NULL;
+    if (x > b->x1 && m->stamp[addr - 1] == m->picture)
+        near = &m->vec[addr - 1];
+    else if (y > b->y1 && m->stamp[addr - m->mb_width] == m->picture)
+        near = &m->vec[addr - m->mb_width];
+    else if (m->ncand)
+        near = &m->cand[0];
+    if (!near)
+        return;
+    m->vec[addr] = *near;
+    m->kind[addr] = H264_MOVE_NEARBY;
+    m->stamp[addr] = m->picture;
 }
 
 static void remember(struct h264_motion *m, struct vec v)
@@ -322,14 +348,16 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
         const struct hfx_mb_box *b = &damage->boxes[i];
         for (uint32_t y = b->y1; y < b->y2; y++)
             for (uint32_t x = b->x1; x < b->x2; x++) {
-                uint32_t left = y * m->mb_width + x - 1;
-                bool ok = x > b->x1 && m->stamp[left] == m->picture &&
-                          try_vector(m, src, x, y, m->vec[left]);
+                uint32_t addr = y * m->mb_width + x;
+                bool ok = x > b->x1 && m->stamp[addr - 1] == m->picture &&
+                          try_vector(m, src, x, y, m->vec[addr - 1]);
                 for (int t = 0; !ok && t < ntries; t++)
                     ok = try_vector(m, src, x, y, tries[t]);
                 if (ok) {
-                    found += m->exact[y * m->mb_width + x];
-                    remember(m, m->vec[y * m->mb_width + x]);
+                    found += m->kind[addr] == H264_MOVE_EXACT;
+                    remember(m, m->vec[addr]);
+                } else if (ntries) {
+                    mark_nearby(m, x, y, b);
                 }
             }
     }
@@ -372,12 +400,11 @@ uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
     return found;
 }
 
-bool h264_motion_get(const struct h264_motion *m, uint32_t addr, int *dx, int *dy, bool *exact)
+enum h264_move_kind h264_motion_get(const struct h264_motion *m, uint32_t addr, int *dx, int *dy)
 {
     if (m->stamp[addr] != m->picture)
-        return false;
+        return H264_MOVE_NONE;
     *dx = m->vec[addr].dx;
     *dy = m->vec[addr].dy;
-    *exact = m->exact[addr];
-    return true;
+    return (enum h264_move_kind)m->kind[addr];
 }

@@ -12,9 +12,10 @@
  * - the vectors that worked last time are tried again.
  * Each damaged macroblock then takes the first candidate under which its
  * luma equals the old source moved (its left neighbour's first, which
- * keeps flat areas on one vector); the zero vector catches damaged
- * macroblocks that did not change. Chroma equal too, with an even vector,
- * makes the move exact: nothing is left to code. */
+ * keeps flat areas on one vector). Chroma equal too, with an even vector,
+ * makes the move exact: nothing is left to code. A damaged macroblock
+ * that did not change is not a move: the writer codes it as before, which
+ * refines it. */
 #ifndef HFX_H264_MOTION_H
 #define HFX_H264_MOTION_H
 
@@ -38,8 +39,15 @@ void h264_motion_free(struct h264_motion *m);
 uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
                           const struct hfx_mb_damage *damage);
 
-/* The move the last find gave macroblock addr: false when none, else its
- * vector in luma samples and whether it is exact (chroma too). */
-bool h264_motion_get(const struct h264_motion *m, uint32_t addr, int *dx, int *dy, bool *exact);
+enum h264_move_kind {
+    H264_MOVE_NONE,
+    H264_MOVE_EXACT,    /* luma and chroma are the old picture's moved */
+    H264_MOVE_LUMA,     /* the luma is; the chroma moved by half a sample, or differs */
+    H264_MOVE_NEARBY,   /* not moved, next to what did: its vector is worth a try */
+};
+
+/* What the last find gave macroblock addr, and the vector in luma samples
+ * (unless NONE). */
+enum h264_move_kind h264_motion_get(const struct h264_motion *m, uint32_t addr, int *dx, int *dy);
 
 #endif

@@ -79,8 +79,8 @@ void h264_pwriter_free(struct h264_pwriter *w)
     free(w->mb.intra_mb);
     free(w->planes);
     free(w->pred);
-    h264_bits_free(&w->mb.trial[0]);
-    h264_bits_free(&w->mb.trial[1]);
+    for (int i = 0; i < 3; i++)
+        h264_bits_free(&w->mb.trial[i]);
     h264_bits_free(&w->rbsp);
     free(w);
 }
@@ -153,21 +153,42 @@ static void put_slice_header(struct h264_pwriter *w, int qp)
     h264_put_ue(b, 1); /* disable_deblocking_filter_idc */
 }
 
-/* The move found for macroblock addr, if the stream may code it: its
- * vertical vector within the level's range (horizontal ones are far
+/* What motion found for macroblock addr, if the stream may code its
+ * vector: vertical within the level's range (horizontal ones are far
  * wider than any search). */
-static bool usable_move(const struct h264_pwriter *w, const struct h264_motion *motion,
-                        uint32_t addr, struct h264_mb_move *mv, bool *exact)
+static enum h264_move_kind usable_move(const struct h264_pwriter *w,
+                                       const struct h264_motion *motion, uint32_t addr,
+                                       struct h264_mb_move *mv)
 {
-    return motion && h264_motion_get(motion, addr, &mv->dx, &mv->dy, exact) &&
-           mv->dy >= -w->max_dy && mv->dy < w->max_dy;
+    if (!motion)
+        return H264_MOVE_NONE;
+    enum h264_move_kind k = h264_motion_get(motion, addr, &mv->dx, &mv->dy);
+    if (k == H264_MOVE_NONE || mv->dy < -w->max_dy || mv->dy >= w->max_dy)
+        return H264_MOVE_NONE;
+    return k;
 }
 
-/* Motion compensation for every moved macroblock before any is coded: the
- * picture is both the reference and the picture being written, and a
- * nonzero vector reads where an earlier macroblock may already have been
- * written. Zero vectors read their own place, still the reference when
- * their turn comes. */
+/* Whether macroblock (x, y) moved by mv reads where an earlier macroblock
+ * of this picture may already have been written (the picture is both the
+ * reference and the picture being written, coded in raster order):
+ * anything above it, or left of it in its own row. Reading down (a scroll
+ * up, the commonest), or right within its row, reads what is still the
+ * reference. What it reads starts at its top left sample moved and
+ * clamped to the picture (the chroma's extra sample for a half-sample
+ * vector lies right and down). */
+static bool reads_written(const struct h264_mb_state *s, uint32_t x, uint32_t y,
+                          const struct h264_mb_move *mv)
+{
+    int64_t top = (int64_t)y * 16 + mv->dy, left = (int64_t)x * 16 + mv->dx;
+    int64_t h = (int64_t)s->mb_height * 16, w = (int64_t)s->mb_width * 16;
+    int64_t row = (top < 0 ? 0 : top >= h ? h - 1 : top) / 16;
+    int64_t col = (left < 0 ? 0 : left >= w ? w - 1 : left) / 16;
+    return row < y || (row == y && col < x);
+}
+
+/* Motion compensation, before any macroblock is coded, for every moved
+ * macroblock whose vector reads where earlier ones will have been
+ * written. */
 static bool predict_moves(struct h264_pwriter *w, const struct hfx_mb_damage *damage,
                           const struct h264_motion *motion)
 {
@@ -178,9 +199,8 @@ static bool predict_moves(struct h264_pwriter *w, const struct hfx_mb_damage *da
         for (uint32_t y = bx->y1; y < bx->y2; y++)
             for (uint32_t x = bx->x1; x < bx->x2; x++) {
                 struct h264_mb_move mv;
-                bool exact;
-                if (!usable_move(w, motion, y * s->mb_width + x, &mv, &exact) ||
-                    (mv.dx == 0 && mv.dy == 0))
+                if (!usable_move(w, motion, y * s->mb_width + x, &mv) ||
+                    !reads_written(s, x, y, &mv))
                     continue;
                 if (k == w->pred_cap) {
                     size_t cap = w->pred_cap ? w->pred_cap * 2 : 256;
@@ -196,24 +216,31 @@ static bool predict_moves(struct h264_pwriter *w, const struct hfx_mb_damage *da
     return true;
 }
 
-/* Codes macroblock (x, y): a move found exactly is its prediction alone;
- * anything else is coded from the source, against the move's prediction
- * when it has one. */
+/* Codes macroblock (x, y): a move is its prediction, with the chroma
+ * residual when the chroma did not move exactly; anything else is coded
+ * from the source, trying a nearby move's vector too. */
 static const struct h264_bits *code_mb(struct h264_pwriter *w, const struct hfx_picture *src,
                                        const struct h264_motion *motion, uint32_t x, uint32_t y,
                                        size_t *k)
 {
     struct h264_mb_state *s = &w->mb;
     struct h264_mb_move mv;
-    bool exact, moved = usable_move(w, motion, y * s->mb_width + x, &mv, &exact);
-    bool zero = moved && mv.dx == 0 && mv.dy == 0;
-    if (moved && !zero)
-        mv.pred = &w->pred[(*k)++];
-    if (moved && exact)
-        return h264_mb_code_moved(s, x, y, zero ? NULL : &mv);
-    struct h264_mb_src msrc;
+    struct h264_mb_src pred, msrc;
+    enum h264_move_kind kind = usable_move(w, motion, y * s->mb_width + x, &mv);
+    if (kind != H264_MOVE_NONE) {
+        if (reads_written(s, x, y, &mv)) {
+            mv.pred = &w->pred[(*k)++];
+        } else {
+            h264_mc16(s, x, y, mv.dx, mv.dy, &pred);
+            mv.pred = &pred;
+        }
+    }
+    if (kind == H264_MOVE_EXACT)
+        return h264_mb_code_moved(s, x, y, &mv, NULL);
     load_source(src, x, y, &msrc);
-    return h264_mb_code(s, x, y, &msrc, moved && !zero ? &mv : NULL);
+    if (kind == H264_MOVE_LUMA)
+        return h264_mb_code_moved(s, x, y, &mv, &msrc);
+    return h264_mb_code(s, x, y, &msrc, kind == H264_MOVE_NEARBY ? &mv : NULL);
 }
 
 /* Appends a coded macroblock after the skip run before it. */
@@ -273,7 +300,7 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
                 uint32_t x = bb->x2, addr = y * s->mb_width + x - 1;
                 if (x < s->mb_width && s->stamp[addr] == s->picture &&
                     (s->intra_mb[addr] || s->mv[addr][0] || s->mv[addr][1])) {
-                    const struct h264_bits *mb = h264_mb_code_moved(s, x, y, NULL);
+                    const struct h264_bits *mb = h264_mb_code_moved(s, x, y, NULL, NULL);
                     if (mb && !put_mb(b, mb, (int64_t)addr + 1, &last))
                         return -1;
                 }
@@ -284,7 +311,7 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
     if (last + 1 < total)
         h264_put_ue(b, (uint32_t)(total - last - 1));
     h264_bits_trailing(b);
-    if (b->failed || s->trial[0].failed || s->trial[1].failed)
+    if (b->failed || s->trial[0].failed || s->trial[1].failed || s->trial[2].failed)
         return -1;
 
     uint8_t head[5] = {0, 0, 0, 1, NAL_P_SLICE};
