@@ -17,6 +17,7 @@
 /* Boxes smaller than this (typing) are not searched: what moved there is
  * found by the zero vector or not at all. */
 #define MIN_SEARCH_MBS 4
+#define ROWS_CLEAR 8
 
 struct vec {
     int16_t dx, dy;
@@ -146,7 +147,9 @@ static void sort_candidates(struct h264_motion *m)
 
 /* Vertical shifts of the box's pixel span [x0, x1) x [y0, y1): each new
  * row whose hash is that of exactly one old row within reach votes for
- * their distance. Returns whether a shift won votes. */
+ * their distance. Returns whether a shift won clearly: votes from at
+ * least 1/ROWS_CLEAR of the rows (a few rows that happen to match, in a
+ * box that moved otherwise, leave the probes to find it). */
 static bool vote_rows(struct h264_motion *m, const struct hfx_picture *src, uint32_t x0,
                       uint32_t x1, uint32_t y0, uint32_t y1)
 {
@@ -184,7 +187,7 @@ static bool vote_rows(struct h264_motion *m, const struct hfx_picture *src, uint
         m->votes[dy + MAX_DY]++;
     }
     /* The two best shifts, if they won more than a couple of rows. */
-    bool any = false;
+    bool clear = false;
     for (int k = 0; k < 2; k++) {
         int best = -1;
         for (int i = 0; i < 2 * MAX_DY + 1; i++)
@@ -192,11 +195,11 @@ static bool vote_rows(struct h264_motion *m, const struct hfx_picture *src, uint
                 best = i;
         if (best < 0)
             break;
+        clear |= (uint64_t)m->votes[best] * ROWS_CLEAR >= y1 - y0;
         add_candidate(m, 0, best - MAX_DY, m->votes[best]);
         m->votes[best] = 0;
-        any = true;
     }
-    return any;
+    return clear;
 }
 
 /* Shifts in both directions: a few segments of the box's new luma (the
