@@ -417,7 +417,7 @@ const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx
         mv[1] = (int16_t)(move->dy * 4);
     }
     bool coded = put_vector_only(s, m, mv, t.bits);
-    if (move)
+    if (move && move->pred)
         store_pixels(s, m, move->pred->y, move->pred->u, move->pred->v);
     static const uint8_t no_coefficients[24];
     store_info(s, m, no_coefficients, mv, false);

@@ -43,7 +43,8 @@ struct h264_mb_src {
 };
 
 /* A move: the vector in luma samples and the prediction it gives
- * (mc.h), made before this picture wrote over the reference it reads. */
+ * (mc.h), made before this picture wrote over the reference it reads, or
+ * NULL when it is already in the picture (h264_mb_code_moved only). */
 struct h264_mb_move {
     int dx, dy;
     const struct h264_mb_src *pred;

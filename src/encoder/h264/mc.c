@@ -58,3 +58,31 @@ void h264_mc16(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx
     chroma(s->plane[1], s->stride[1], cw, ch, cx, cy, fx, fy, pred->u);
     chroma(s->plane[2], s->stride[2], cw, ch, cx, cy, fx, fy, pred->v);
 }
+
+/* One plane's block moved by a whole (dx, dy) onto itself: every row reads
+ * its own row or one below, and within a row samples at or right of the
+ * one written (memmove copies overlapping rows as if through a buffer). */
+static void move_in_place(uint8_t *plane, size_t stride, int w, int h, int x0, int y0, int size,
+                          int dx, int dy)
+{
+    bool inside = x0 + dx >= 0 && x0 + dx + size <= w && y0 + dy + size <= h;
+    for (int y = 0; y < size; y++) {
+        uint8_t *dst = plane + (size_t)(y0 + y) * stride + x0;
+        const uint8_t *row = plane + (size_t)clampi(y0 + y + dy, h - 1) * stride;
+        if (inside) {
+            memmove(dst, row + x0 + dx, (size_t)size);
+            continue;
+        }
+        for (int x = 0; x < size; x++)
+            dst[x] = row[clampi(x0 + x + dx, w - 1)];
+    }
+}
+
+void h264_mc16_in_place(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy)
+{
+    move_in_place(s->plane[0], s->stride[0], (int)s->mb_width * 16, (int)s->mb_height * 16,
+                  (int)mbx * 16, (int)mby * 16, 16, dx, dy);
+    for (int p = 1; p < 3; p++)
+        move_in_place(s->plane[p], s->stride[p], (int)s->mb_width * 8, (int)s->mb_height * 8,
+                      (int)mbx * 8, (int)mby * 8, 8, dx / 2, dy / 2);
+}

@@ -15,4 +15,10 @@
 void h264_mc16(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy,
                struct h264_mb_src *pred);
 
+/* The same for an even vector that reads only the reference (nothing this
+ * picture wrote before the macroblock) and points down (dy > 0), or right
+ * within its own rows (dy 0, dx >= 0), written straight into s's picture:
+ * each row is read before it is written. */
+void h264_mc16_in_place(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy);
+
 #endif

@@ -38,6 +38,9 @@ struct h264_motion {
     uint32_t picture;
     struct vec *vec;
     uint8_t *kind;              /* enum h264_move_kind */
+    /* Per macroblock of a row being matched: matched, luma equal, chroma
+     * equal. */
+    uint8_t *row_done, *row_ok, *row_chroma;
     /* Candidates for the picture being searched, most votes first, and
      * the vectors that moved macroblocks last time. */
     struct vec cand[MAX_CANDIDATES];
@@ -70,8 +73,11 @@ struct h264_motion *h264_motion_new(uint32_t width, uint32_t height)
     m->stamp = calloc(n, sizeof *m->stamp);
     m->vec = malloc(n * sizeof *m->vec);
     m->kind = malloc(n);
+    m->row_done = malloc(m->mb_width);
+    m->row_ok = malloc(m->mb_width);
+    m->row_chroma = malloc(m->mb_width);
     m->table = calloc(size, sizeof *m->table);
-    if (!m->prev || !m->stamp || !m->vec || !m->kind || !m->table) {
+    if (!m->prev || !m->stamp || !m->vec || !m->kind || !m->row_done || !m->row_ok || !m->row_chroma || !m->table) {
         h264_motion_free(m);
         return NULL;
     }
@@ -86,6 +92,9 @@ void h264_motion_free(struct h264_motion *m)
     free(m->stamp);
     free(m->vec);
     free(m->kind);
+    free(m->row_done);
+    free(m->row_ok);
+    free(m->row_chroma);
     free(m->table);
     free(m);
 }
@@ -253,7 +262,8 @@ static int clampi(int v, int hi)
 
 /* Whether the size x size block of plane p of src at (x, y) equals the
  * old picture's at (x + dx, y + dy), both read with the visible picture's
- * edge repeated (what the coder reads past it). */
+ * edge repeated (what the coder reads past it). For the blocks at the
+ * picture's edges; run_equal does the rest faster. */
 static bool same_block(const struct h264_motion *m, const struct hfx_picture *src, int p, int x,
                        int y, int dx, int dy, int size)
 {
@@ -261,45 +271,60 @@ static bool same_block(const struct h264_motion *m, const struct hfx_picture *sr
     int h = (int)(p ? (m->height + 1) / 2 : m->height);
     const uint8_t *a = src->plane[p], *b = m->prev->plane[p];
     size_t as = src->stride[p], bs = m->prev->stride[p];
-    int ox = x + dx, oy = y + dy;
-    if (x + size <= w && y + size <= h && ox >= 0 && oy >= 0 && ox + size <= w && oy + size <= h) {
-        /* Whole words: this runs for every damaged macroblock. */
-        const uint8_t *ar = a + (size_t)y * as + x, *br = b + (size_t)oy * bs + ox;
-        for (int r = 0; r < size; r++, ar += as, br += bs) {
-            uint64_t d = load64(ar) ^ load64(br);
-            if (size == 16)
-                d |= load64(ar + 8) ^ load64(br + 8);
-            if (d)
-                return false;
-        }
-        return true;
-    }
     for (int r = 0; r < size; r++) {
         const uint8_t *ar = a + (size_t)clampi(y + r, h - 1) * as;
-        const uint8_t *br = b + (size_t)clampi(oy + r, h - 1) * bs;
+        const uint8_t *br = b + (size_t)clampi(y + dy + r, h - 1) * bs;
         for (int c = 0; c < size; c++)
-            if (ar[clampi(x + c, w - 1)] != br[clampi(ox + c, w - 1)])
+            if (ar[clampi(x + c, w - 1)] != br[clampi(x + dx + c, w - 1)])
                 return false;
     }
     return true;
 }
 
-/* Tries v for macroblock (x, y): false when its luma differs, else records
- * the move. */
-static bool try_vector(struct h264_motion *m, const struct hfx_picture *src, uint32_t x,
-                       uint32_t y, struct vec v)
+/* ok[i] for macroblock x0 + i of row y: set on entry where still to be
+ * checked, cleared where plane p's block differs from the old picture's
+ * moved by (dx, dy) (in that plane's samples). Row by row over the run:
+ * reads go along the rows of both pictures, which a macroblock at a time
+ * (16 rows apart) does not, and this is most of finding a scroll. Blocks
+ * that read past the visible picture are checked on their own. */
+static void run_equal(const struct h264_motion *m, const struct hfx_picture *src, int p,
+                      uint32_t y, uint32_t x0, uint32_t n, int dx, int dy, uint8_t *ok)
 {
-    if (!same_block(m, src, 0, (int)x * 16, (int)y * 16, v.dx, v.dy, 16))
-        return false;
-    uint32_t addr = y * m->mb_width + x;
-    bool even = ((v.dx | v.dy) & 1) == 0;
-    bool exact = even &&
-                 same_block(m, src, 1, (int)x * 8, (int)y * 8, v.dx / 2, v.dy / 2, 8) &&
-                 same_block(m, src, 2, (int)x * 8, (int)y * 8, v.dx / 2, v.dy / 2, 8);
-    m->kind[addr] = exact ? H264_MOVE_EXACT : H264_MOVE_LUMA;
-    m->vec[addr] = v;
-    m->stamp[addr] = m->picture;
-    return true;
+    int size = p ? 8 : 16;
+    int w = (int)(p ? (m->width + 1) / 2 : m->width);
+    int h = (int)(p ? (m->height + 1) / 2 : m->height);
+    int by = (int)y * size, oy = by + dy;
+    bool rows_inside = by + size <= h && oy >= 0 && oy + size <= h;
+    uint32_t inner = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!ok[i])
+            continue;
+        int bx = (int)(x0 + i) * size;
+        if (rows_inside && bx + size <= w && bx + dx >= 0 && bx + dx + size <= w) {
+            inner++;
+            continue;
+        }
+        /* 2: settled equal, outside the row loop. */
+        ok[i] = same_block(m, src, p, bx, by, dx, dy, size) ? 2 : 0;
+    }
+    const uint8_t *a = src->plane[p] + (size_t)by * src->stride[p] + (size_t)x0 * size;
+    const uint8_t *b = m->prev->plane[p] + (size_t)oy * m->prev->stride[p] +
+                       (ptrdiff_t)x0 * size + dx;
+    for (int r = 0; inner && r < size; r++, a += src->stride[p], b += m->prev->stride[p])
+        for (uint32_t i = 0; i < n; i++) {
+            if (ok[i] != 1)
+                continue;
+            size_t o = (size_t)i * size;
+            uint64_t d = load64(a + o) ^ load64(b + o);
+            if (size == 16)
+                d |= load64(a + o + 8) ^ load64(b + o + 8);
+            if (d) {
+                ok[i] = 0;
+                inner--;
+            }
+        }
+    for (uint32_t i = 0; i < n; i++)
+        ok[i] = ok[i] != 0;
 }
 
 /* A macroblock that did not move but lies next to one that did (the edge
@@ -331,6 +356,45 @@ static void remember(struct h264_motion *m, struct vec v)
         m->last[m->nlast++] = v;
 }
 
+/* The run x0 .. x0 + n - 1 of row y: each macroblock takes the first
+ * vector of tries under which its luma matches. */
+static uint32_t match_run(struct h264_motion *m, const struct hfx_picture *src, uint32_t y,
+                          uint32_t x0, uint32_t n, const struct vec *tries, int ntries)
+{
+    uint8_t *done = m->row_done, *ok = m->row_ok, *chroma = m->row_chroma;
+    memset(done, 0, n);
+    uint32_t left = n, found = 0;
+    for (int t = 0; left && t < ntries; t++) {
+        struct vec v = tries[t];
+        for (uint32_t i = 0; i < n; i++)
+            ok[i] = !done[i];
+        run_equal(m, src, 0, y, x0, n, v.dx, v.dy, ok);
+        bool even = ((v.dx | v.dy) & 1) == 0;
+        memcpy(chroma, ok, n);
+        if (even) {
+            run_equal(m, src, 1, y, x0, n, v.dx / 2, v.dy / 2, chroma);
+            run_equal(m, src, 2, y, x0, n, v.dx / 2, v.dy / 2, chroma);
+        }
+        bool used = false;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!ok[i])
+                continue;
+            uint32_t addr = y * m->mb_width + x0 + i;
+            bool exact = even && chroma[i];
+            m->kind[addr] = exact ? H264_MOVE_EXACT : H264_MOVE_LUMA;
+            m->vec[addr] = v;
+            m->stamp[addr] = m->picture;
+            done[i] = 1;
+            left--;
+            found += exact;
+            used = true;
+        }
+        if (used)
+            remember(m, v);
+    }
+    return found;
+}
+
 static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
                       const struct hfx_mb_damage *damage)
 {
@@ -346,23 +410,17 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
             tries[ntries++] = m->last[i];
     }
     m->nlast = 0;
+    if (!ntries)
+        return 0;
     uint32_t found = 0;
     for (uint32_t i = 0; i < damage->nboxes; i++) {
         const struct hfx_mb_box *b = &damage->boxes[i];
-        for (uint32_t y = b->y1; y < b->y2; y++)
-            for (uint32_t x = b->x1; x < b->x2; x++) {
-                uint32_t addr = y * m->mb_width + x;
-                bool ok = x > b->x1 && m->stamp[addr - 1] == m->picture &&
-                          try_vector(m, src, x, y, m->vec[addr - 1]);
-                for (int t = 0; !ok && t < ntries; t++)
-                    ok = try_vector(m, src, x, y, tries[t]);
-                if (ok) {
-                    found += m->kind[addr] == H264_MOVE_EXACT;
-                    remember(m, m->vec[addr]);
-                } else if (ntries) {
+        for (uint32_t y = b->y1; y < b->y2; y++) {
+            found += match_run(m, src, y, b->x1, b->x2 - b->x1, tries, ntries);
+            for (uint32_t x = b->x1; x < b->x2; x++)
+                if (m->stamp[y * m->mb_width + x] != m->picture)
                     mark_nearby(m, x, y, b);
-                }
-            }
+        }
     }
     return found;
 }

@@ -10,9 +10,9 @@
  *   segments of the new picture, searched in the old one nearby, when the
  *   rows gave nothing;
  * - the vectors that worked last time are tried again.
- * Each damaged macroblock then takes the first candidate under which its
- * luma equals the old source moved (its left neighbour's first, which
- * keeps flat areas on one vector). Chroma equal too, with an even vector,
+ * Each damaged macroblock then takes the first candidate (most votes
+ * first, which keeps flat areas on one vector) under which its luma
+ * equals the old source moved. Chroma equal too, with an even vector,
  * makes the move exact: nothing is left to code. A damaged macroblock
  * that did not change is not a move: the writer codes it as before, which
  * refines it. */

@@ -230,6 +230,12 @@ static const struct h264_bits *code_mb(struct h264_pwriter *w, const struct hfx_
     if (kind != H264_MOVE_NONE) {
         if (reads_written(s, x, y, &mv)) {
             mv.pred = &w->pred[(*k)++];
+        } else if (kind == H264_MOVE_EXACT && (mv.dy > 0 || (mv.dy == 0 && mv.dx >= 0))) {
+            /* Exact moves are even: the chroma moves by whole samples.
+             * Reading down, or right in the same rows, a row is read
+             * before it is written (not so up to the clamped top edge). */
+            h264_mc16_in_place(s, x, y, mv.dx, mv.dy);
+            mv.pred = NULL;
         } else {
             h264_mc16(s, x, y, mv.dx, mv.dy, &pred);
             mv.pred = &pred;
