@@ -69,6 +69,14 @@ static void move_in_place(uint8_t *plane, size_t stride, int w, int h, int x0, i
     for (int y = 0; y < size; y++) {
         uint8_t *dst = plane + (size_t)(y0 + y) * stride + x0;
         const uint8_t *row = plane + (size_t)clampi(y0 + y + dy, h - 1) * stride;
+        if (inside && dy > 0) {
+            /* Another row: no overlap, and constant sizes copy inline. */
+            if (size == 16)
+                memcpy(dst, row + x0 + dx, 16);
+            else
+                memcpy(dst, row + x0 + dx, 8);
+            continue;
+        }
         if (inside) {
             memmove(dst, row + x0 + dx, (size_t)size);
             continue;
