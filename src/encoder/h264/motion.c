@@ -307,22 +307,23 @@ static void run_equal(const struct h264_motion *m, const struct hfx_picture *src
         /* 2: settled equal, outside the row loop. */
         ok[i] = same_block(m, src, p, bx, by, dx, dy, size) ? 2 : 0;
     }
-    const uint8_t *a = src->plane[p] + (size_t)by * src->stride[p] + (size_t)x0 * size;
-    const uint8_t *b = m->prev->plane[p] + (size_t)oy * m->prev->stride[p] +
-                       (ptrdiff_t)x0 * size + dx;
-    for (int r = 0; inner && r < size; r++, a += src->stride[p], b += m->prev->stride[p])
+    /* Where blocks are left to check here, all of them read inside. */
+    for (int r = 0; inner && r < size; r++) {
+        const uint8_t *a = src->plane[p] + (size_t)(by + r) * src->stride[p];
+        const uint8_t *b = m->prev->plane[p] + (size_t)(oy + r) * m->prev->stride[p];
         for (uint32_t i = 0; i < n; i++) {
             if (ok[i] != 1)
                 continue;
-            size_t o = (size_t)i * size;
-            uint64_t d = load64(a + o) ^ load64(b + o);
+            size_t o = (size_t)(x0 + i) * (size_t)size, ob = (size_t)((ptrdiff_t)o + dx);
+            uint64_t d = load64(a + o) ^ load64(b + ob);
             if (size == 16)
-                d |= load64(a + o + 8) ^ load64(b + o + 8);
+                d |= load64(a + o + 8) ^ load64(b + ob + 8);
             if (d) {
                 ok[i] = 0;
                 inner--;
             }
         }
+    }
     for (uint32_t i = 0; i < n; i++)
         ok[i] = ok[i] != 0;
 }
