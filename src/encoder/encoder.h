@@ -1,7 +1,8 @@
 /* The encoder interface: one struct of function pointers per backend, in the
  * manner of neatvnc's encoders. The engine only ever talks to this, so a
  * hardware backend (VA-API, NVENC, VideoToolbox) is one more file and one
- * more line in encoder.c's table. */
+ * more line in encoder.c's table; one that also implements the H.264 core
+ * interface (h264_core.h) can carry the hybrid. */
 #ifndef HFX_ENCODER_H
 #define HFX_ENCODER_H
 
@@ -20,6 +21,14 @@ struct hfx_encoder_params {
 };
 
 #define HFX_DEFAULT_QUALITY 23
+
+/* The QP p asks for, its default filled in. */
+int hfx_encoder_quality(const struct hfx_encoder_params *p);
+/* The size a backend codes: 4:2:0 H.264 crops in steps of two pixels, so an
+ * odd visible size is coded one row or column larger (the planes' padding
+ * supplies it). */
+void hfx_encoder_coded_size(const struct hfx_encoder_params *p, uint32_t *width,
+                            uint32_t *height);
 
 /* What a backend did beyond encoding, for the exporter's statistics. */
 struct hfx_encoder_stats {
@@ -45,6 +54,12 @@ struct hfx_mb_damage {
     uint32_t mb_width, mb_height;
 };
 
+/* Whether damage is for a picture of mb_width x mb_height macroblocks and
+ * every box lies inside it: damage for another size is a caller's bug,
+ * refused before encoding. */
+bool hfx_mb_damage_fits(const struct hfx_mb_damage *damage, uint32_t mb_width,
+                        uint32_t mb_height);
+
 /* One access unit in Annex B with 4-byte start codes. The data belongs to the
  * encoder and stays valid until the next call on it. */
 struct hfx_au {
@@ -54,6 +69,7 @@ struct hfx_au {
 };
 
 struct hfx_encoder;
+struct hfx_h264_core_ops;
 
 struct hfx_encoder_ops {
     const char *name;
@@ -68,6 +84,9 @@ struct hfx_encoder_ops {
     void (*close)(struct hfx_encoder *enc);
     /* Optional. */
     void (*stats)(struct hfx_encoder *enc, struct hfx_encoder_stats *out);
+    /* Optional: set when the backend implements the H.264 core interface
+     * (h264_core.h), which the hybrid builds on. */
+    const struct hfx_h264_core_ops *core;
 };
 
 extern const struct hfx_encoder_ops hfx_encoder_x264;
@@ -85,6 +104,11 @@ extern const struct hfx_encoder_ops hfx_encoder_openh264;
 const struct hfx_encoder_ops *hfx_encoder_find(const char *name);
 /* Comma-separated names, for --help and errors. */
 const char *hfx_encoder_names(void);
+/* The backend used when none is asked for. */
+const struct hfx_encoder_ops *hfx_encoder_default(void);
+/* What to open when `failed` cannot open at some parameters; NULL when
+ * nothing is left to try. */
+const struct hfx_encoder_ops *hfx_encoder_fallback(const struct hfx_encoder_ops *failed);
 
 /* The bitrate used when no client asked for one: scaled to the pixel rate so
  * a 5K head does not get a 1080p budget. */

@@ -816,9 +816,10 @@ static bool open_encoder(struct scanout *s)
     char err[256] = "";
     s->ops = s->e->ops;
     s->enc = s->ops->open(&p, err, sizeof err);
-    if (!s->enc && s->ops != &hfx_encoder_x264) {
-        hfx_log(HFX_LOG_WARN, "scanout %u: %s; falling back to x264", s->id, err);
-        s->ops = &hfx_encoder_x264;
+    const struct hfx_encoder_ops *fallback = hfx_encoder_fallback(s->ops);
+    if (!s->enc && fallback) {
+        hfx_log(HFX_LOG_WARN, "scanout %u: %s; falling back to %s", s->id, err, fallback->name);
+        s->ops = fallback;
         s->enc = s->ops->open(&p, err, sizeof err);
     }
     if (!s->enc) {
@@ -1162,7 +1163,8 @@ struct hfx_engine *hfx_engine_new(const struct hfx_engine_config *cfg, char *err
         snprintf(err, errlen, "the engine needs a sink for its output");
         return NULL;
     }
-    const struct hfx_encoder_ops *ops = hfx_encoder_find(cfg->encoder ? cfg->encoder : "hybrid");
+    const struct hfx_encoder_ops *ops =
+        cfg->encoder ? hfx_encoder_find(cfg->encoder) : hfx_encoder_default();
     if (!ops) {
         snprintf(err, errlen, "unknown encoder '%s' (available: %s)", cfg->encoder,
                  hfx_encoder_names());

@@ -107,7 +107,7 @@ struct hfx_frontend_ops {
 
 struct hfx_engine_config {
     uint32_t max_scanouts;      /* 1..HFX_MAX_SCANOUTS */
-    const char *encoder;        /* backend name; NULL = "hybrid" */
+    const char *encoder;        /* backend name; NULL = the registry's default */
     uint32_t bitrate;           /* bits/s; 0 = scaled to the resolution */
     uint32_t fps;               /* nominal rate for rate control; 0 = 60 */
     int threads;                /* encoder threads per scanout; 0 = 1 */
