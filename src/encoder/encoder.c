@@ -55,6 +55,19 @@ const char *hfx_encoder_names(void)
     return names;
 }
 
+uint64_t hfx_encoder_counter(const struct hfx_encoder_ops *ops, struct hfx_encoder *enc,
+                             const char *name)
+{
+    if (!ops->counters)
+        return 0;
+    uint64_t values[HFX_ENCODER_MAX_COUNTERS];
+    ops->counters(enc, values);
+    for (size_t i = 0; i < HFX_ENCODER_MAX_COUNTERS && ops->counter_names[i]; i++)
+        if (strcmp(ops->counter_names[i], name) == 0)
+            return values[i];
+    return 0;
+}
+
 int hfx_encoder_quality(const struct hfx_encoder_params *p)
 {
     return p->quality ? p->quality : HFX_DEFAULT_QUALITY;

@@ -30,11 +30,14 @@ int hfx_encoder_quality(const struct hfx_encoder_params *p);
 void hfx_encoder_coded_size(const struct hfx_encoder_params *p, uint32_t *width,
                             uint32_t *height);
 
-/* What a backend did beyond encoding, for the exporter's statistics. */
-struct hfx_encoder_stats {
-    uint64_t writer_frames;     /* hybrid: frames the P-slice writer coded */
-    uint64_t x264_frames;       /* hybrid: frames x264 coded */
-    uint64_t switch_idrs;       /* hybrid: IDRs spent giving the stream back to x264 */
+/* What a backend counts of its own work (the hybrid: frames of its writer
+ * and of its core), for the exporter's statistics. The engine, STATS and
+ * hfx bench pass them on by name without knowing them; the names are JSON
+ * keys in STATS (docs/protocol.md), so a backend keeps them stable. */
+#define HFX_ENCODER_MAX_COUNTERS 8
+struct hfx_encoder_counter {
+    const char *name;
+    uint64_t value;
 };
 
 /* Macroblocks [x1, x2) x [y1, y2). */
@@ -82,8 +85,11 @@ struct hfx_encoder_ops {
                   const struct hfx_mb_damage *damage, bool force_idr, struct hfx_au *out);
     int (*set_bitrate)(struct hfx_encoder *enc, uint32_t bitrate);
     void (*close)(struct hfx_encoder *enc);
-    /* Optional. */
-    void (*stats)(struct hfx_encoder *enc, struct hfx_encoder_stats *out);
+    /* Optional: the names of the backend's counters, NULL-terminated, at
+     * most HFX_ENCODER_MAX_COUNTERS; and their values since open, one for
+     * each name, in that order. */
+    const char *const *counter_names;
+    void (*counters)(struct hfx_encoder *enc, uint64_t *values);
     /* Optional: set when the backend implements the H.264 core interface
      * (h264_core.h), which the hybrid builds on. */
     const struct hfx_h264_core_ops *core;
@@ -99,6 +105,10 @@ extern const struct hfx_encoder_ops hfx_encoder_hybrid;
 bool hfx_encoder_hybrid_writer_picture(struct hfx_encoder *enc, const uint8_t *plane[3],
                                        uint32_t stride[3]);
 extern const struct hfx_encoder_ops hfx_encoder_openh264;
+
+/* enc's counter `name` (0 if the backend has none of that name). */
+uint64_t hfx_encoder_counter(const struct hfx_encoder_ops *ops, struct hfx_encoder *enc,
+                             const char *name);
 
 /* Looks a backend up by name ("hybrid", "x264", "openh264"); NULL if unknown. */
 const struct hfx_encoder_ops *hfx_encoder_find(const char *name);

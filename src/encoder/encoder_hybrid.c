@@ -178,11 +178,19 @@ bool hfx_encoder_hybrid_writer_picture(struct hfx_encoder *enc, const uint8_t *p
     return true;
 }
 
-static void hybrid_stats(struct hfx_encoder *enc, struct hfx_encoder_stats *out)
+/* Frames the writer and the core coded, IDRs spent giving the stream back
+ * to the core, and writers that could not follow the core's stream. The
+ * core's frames keep the key x264_frames that deployed tools read. */
+static const char *const counter_names[] = {
+    "writer_frames", "x264_frames", "switch_idrs", "writer_setup_failures", NULL,
+};
+
+static void hybrid_counters(struct hfx_encoder *enc, uint64_t *values)
 {
-    out->writer_frames = enc->policy.writer_frames;
-    out->x264_frames = enc->policy.x264_frames;
-    out->switch_idrs = enc->policy.switch_idrs;
+    values[0] = enc->policy.writer_frames;
+    values[1] = enc->policy.x264_frames;
+    values[2] = enc->policy.switch_idrs;
+    values[3] = enc->setup_failures;
 }
 
 const struct hfx_encoder_ops hfx_encoder_hybrid = {
@@ -191,5 +199,6 @@ const struct hfx_encoder_ops hfx_encoder_hybrid = {
     .encode = hybrid_encode,
     .set_bitrate = hybrid_set_bitrate,
     .close = hybrid_close,
-    .stats = hybrid_stats,
+    .counter_names = counter_names,
+    .counters = hybrid_counters,
 };
