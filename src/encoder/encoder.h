@@ -34,7 +34,7 @@ void hfx_encoder_coded_size(const struct hfx_encoder_params *p, uint32_t *width,
  * and of its core), for the exporter's statistics. The engine, STATS and
  * hfx bench pass them on by name without knowing them; the names are JSON
  * keys in STATS (docs/protocol.md), so a backend keeps them stable. */
-#define HFX_ENCODER_MAX_COUNTERS 8
+#define HFX_ENCODER_MAX_COUNTERS 16
 struct hfx_encoder_counter {
     const char *name;
     uint64_t value;
