@@ -15,8 +15,9 @@
 #define PROBE_MAX_HITS 4
 #define MAX_CANDIDATES 8
 /* Boxes smaller than this (typing) are not searched: what moved there is
- * found by the zero vector or not at all. */
+ * found only by vectors found elsewhere or last time. */
 #define MIN_SEARCH_MBS 4
+/* See vote_rows. */
 #define ROWS_CLEAR 8
 
 struct vec {
