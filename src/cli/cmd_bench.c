@@ -42,7 +42,8 @@ static const char help[] =
     "  --workloads LIST  idle,typing,window,drag,pane,half,scroll,video,flip (default\n"
     "                    all, in this order; drag = a window moved every frame, pane =\n"
     "                    a region scrolling; flip = typing delivered as page flips)\n"
-    "  --encoders LIST   hybrid,x264,openh264 (default all three)\n"
+    "  --encoders LIST   encoder names, comma-separated (default all; an unknown\n"
+    "                    name lists them)\n"
     "  --quick           1920x1080 only, 60 frames (a smoke run for CI)\n"
     "  --markdown        print the table and summary as GitHub markdown\n";
 
@@ -167,12 +168,10 @@ static void set_defaults(struct bench_opts *o)
         o->nworkloads = HFX_WORKLOADS;
         o->flip = true;
     }
-    if (!o->nencoders) {
-        o->encoders[0] = "hybrid";
-        o->encoders[1] = "x264";
-        o->encoders[2] = "openh264";
-        o->nencoders = 3;
-    }
+    if (!o->nencoders)
+        for (const struct hfx_encoder_ops *ops;
+             o->nencoders < MAX_ENCODERS && (ops = hfx_encoder_at((size_t)o->nencoders));)
+            o->encoders[o->nencoders++] = ops->name;
 }
 
 static int parse(int argc, char **argv, struct bench_opts *o)
