@@ -36,7 +36,13 @@ bool h264_bits_reserve(struct h264_bits *b, size_t bytes)
 
 void h264_bits_append(struct h264_bits *b, const struct h264_bits *other)
 {
-    for (size_t i = 0; i < other->len; i++)
+    size_t i = 0;
+    for (; i + 4 <= other->len; i += 4) {
+        uint32_t word;
+        memcpy(&word, other->buf + i, 4);
+        h264_put(b, __builtin_bswap32(word), 32);
+    }
+    for (; i < other->len; i++)
         h264_put(b, other->buf[i], 8);
     if (other->nacc)
         h264_put(b, (uint32_t)other->acc, other->nacc);
@@ -45,8 +51,12 @@ void h264_bits_append(struct h264_bits *b, const struct h264_bits *other)
 void h264_bits_trailing(struct h264_bits *b)
 {
     h264_put(b, 1, 1);
-    if (b->nacc)
-        h264_put(b, 0, 8 - b->nacc);
+    if (b->nacc % 8)
+        h264_put(b, 0, 8 - b->nacc % 8);
+    while (b->nacc >= 8) {
+        b->nacc -= 8;
+        b->buf[b->len++] = (uint8_t)(b->acc >> b->nacc);
+    }
 }
 
 void h264_reader_init(struct h264_reader *r, const uint8_t *rbsp, size_t len)

@@ -1,0 +1,237 @@
+/* AVX2 versions of the dsp table's entries (dsp.h), bit for bit the C
+ * path's: the same integer arithmetic on 16 or 32-bit lanes, whose ranges
+ * transform.h bounds. Built with -mavx2 and called only where the CPU has
+ * it (it also uses the SSSE3 and SSE4.1 instructions AVX2 implies). */
+#include "encoder/h264/dsp_avx2.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "encoder/h264/transform.h"
+
+static inline __m128i load4(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm_cvtsi32_si128(v);
+}
+
+static inline void store4(uint8_t *p, __m128i x)
+{
+    int32_t v = _mm_cvtsi128_si32(x);
+    memcpy(p, &v, 4);
+}
+
+/* The low four 16-bit lanes of a..d, transposed. */
+static inline void transpose4x4_16(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
+{
+    __m128i ab = _mm_unpacklo_epi16(*a, *b), cd = _mm_unpacklo_epi16(*c, *d);
+    __m128i lo = _mm_unpacklo_epi32(ab, cd), hi = _mm_unpackhi_epi32(ab, cd);
+    *a = lo;
+    *b = _mm_unpackhi_epi64(lo, lo);
+    *c = hi;
+    *d = _mm_unpackhi_epi64(hi, hi);
+}
+
+static inline void transpose4x4_32(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
+{
+    __m128i t0 = _mm_unpacklo_epi32(*a, *b), t1 = _mm_unpacklo_epi32(*c, *d);
+    __m128i t2 = _mm_unpackhi_epi32(*a, *b), t3 = _mm_unpackhi_epi32(*c, *d);
+    *a = _mm_unpacklo_epi64(t0, t1);
+    *b = _mm_unpackhi_epi64(t0, t1);
+    *c = _mm_unpacklo_epi64(t2, t3);
+    *d = _mm_unpackhi_epi64(t2, t3);
+}
+
+/* One pass of the forward core transform across a..d (16-bit lanes). */
+static inline void fwd4(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
+{
+    __m128i s03 = _mm_add_epi16(*a, *d), s12 = _mm_add_epi16(*b, *c);
+    __m128i d03 = _mm_sub_epi16(*a, *d), d12 = _mm_sub_epi16(*b, *c);
+    *a = _mm_add_epi16(s03, s12);
+    *b = _mm_add_epi16(_mm_add_epi16(d03, d03), d12);
+    *c = _mm_sub_epi16(s03, s12);
+    *d = _mm_sub_epi16(_mm_sub_epi16(d03, d12), d12);
+}
+
+/* One pass of the inverse transform across a..d (32-bit lanes, 8.5.12.2). */
+static inline void inv4(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
+{
+    __m128i e0 = _mm_add_epi32(*a, *c), e1 = _mm_sub_epi32(*a, *c);
+    __m128i e2 = _mm_sub_epi32(_mm_srai_epi32(*b, 1), *d);
+    __m128i e3 = _mm_add_epi32(*b, _mm_srai_epi32(*d, 1));
+    *a = _mm_add_epi32(e0, e3);
+    *b = _mm_add_epi32(e1, e2);
+    *c = _mm_sub_epi32(e1, e2);
+    *d = _mm_sub_epi32(e0, e3);
+}
+
+static void fdct4x4_avx2(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                         int32_t coef[16])
+{
+    const __m128i z = _mm_setzero_si128();
+    __m128i r[4];
+    for (int y = 0; y < 4; y++)
+        r[y] = _mm_sub_epi16(_mm_unpacklo_epi8(load4(src + y * src_stride), z),
+                             _mm_unpacklo_epi8(load4(pred + y * pred_stride), z));
+    /* Columns first: the forward transform has no rounding, so the order
+     * of its passes does not change the result, and no value exceeds 16
+     * bits (at most 9180). */
+    fwd4(&r[0], &r[1], &r[2], &r[3]);
+    transpose4x4_16(&r[0], &r[1], &r[2], &r[3]);
+    fwd4(&r[0], &r[1], &r[2], &r[3]);
+    transpose4x4_16(&r[0], &r[1], &r[2], &r[3]);
+    _mm256_storeu_si256((__m256i *)coef, _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r[0], r[1])));
+    _mm256_storeu_si256((__m256i *)(coef + 8),
+                        _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r[2], r[3])));
+}
+
+/* Byte shuffle indices moving 16-bit element e of a 128-bit lane (-1:
+ * zero). */
+#define W(e) (char)((e) < 0 ? -128 : 2 * (e)), (char)((e) < 0 ? -128 : 2 * (e) + 1)
+
+/* Zig-zag scan of 16 16-bit values in raster order: each output lane takes
+ * seven values from its own lane and one from the other. */
+static inline __m256i zigzag(__m256i raster)
+{
+    const __m256i own = _mm256_setr_epi8(W(0), W(1), W(4), W(-1), W(5), W(2), W(3), W(6),
+                                         W(1), W(4), W(5), W(2), W(-1), W(3), W(6), W(7));
+    const __m256i other = _mm256_setr_epi8(W(-1), W(-1), W(-1), W(0), W(-1), W(-1), W(-1), W(-1),
+                                           W(-1), W(-1), W(-1), W(-1), W(7), W(-1), W(-1), W(-1));
+    __m256i swapped = _mm256_permute4x64_epi64(raster, _MM_SHUFFLE(1, 0, 3, 2));
+    return _mm256_or_si256(_mm256_shuffle_epi8(raster, own), _mm256_shuffle_epi8(swapped, other));
+}
+
+/* Its inverse: scan order to raster. */
+static inline __m256i unzigzag(__m256i scan)
+{
+    const __m256i own = _mm256_setr_epi8(W(0), W(1), W(5), W(6), W(2), W(4), W(7), W(-1),
+                                         W(-1), W(0), W(3), W(5), W(1), W(2), W(6), W(7));
+    const __m256i other = _mm256_setr_epi8(W(-1), W(-1), W(-1), W(-1), W(-1), W(-1), W(-1), W(4),
+                                           W(3), W(-1), W(-1), W(-1), W(-1), W(-1), W(-1), W(-1));
+    __m256i swapped = _mm256_permute4x64_epi64(scan, _MM_SHUFFLE(1, 0, 3, 2));
+    return _mm256_or_si256(_mm256_shuffle_epi8(scan, own), _mm256_shuffle_epi8(swapped, other));
+}
+
+/* A per-class table as two raster rows (classes 0 2 0 2, then 2 1 2 1),
+ * which rows 2 and 3 repeat. Vector loads: built from scalars, it would be
+ * stored and reloaded whole, which stalls. */
+static inline __m256i rows_by_class(const int32_t t[3])
+{
+    __m128i three = _mm_maskload_epi32(t, _mm_setr_epi32(-1, -1, -1, 0));
+    return _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(three),
+                                       _mm256_setr_epi32(0, 2, 0, 2, 2, 1, 2, 1));
+}
+
+static int quant4x4_avx2(const int32_t coef[16], int qp, bool intra, int start,
+                         int16_t levels[16])
+{
+    int shift = 15 + qp / 6;
+    const __m256i mf = rows_by_class(h264_quant_mf[qp % 6]);
+    const __m256i f = _mm256_set1_epi32(h264_quant_round(shift, intra));
+    const __m256i cap = _mm256_set1_epi32(H264_MAX_LEVEL);
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    __m256i q[2];
+    for (int h = 0; h < 2; h++) {
+        /* |c| < 2^15 and mf < 2^14: the product and rounding fit 32 bits. */
+        __m256i c = _mm256_loadu_si256((const __m256i *)(coef + 8 * h));
+        __m256i a = _mm256_srl_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_abs_epi32(c), mf), f),
+                                     sh);
+        q[h] = _mm256_sign_epi32(_mm256_min_epi32(a, cap), c);
+    }
+    /* packs interleaves the 128-bit lanes: put raster order back. */
+    __m256i raster = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]),
+                                              _MM_SHUFFLE(3, 1, 2, 0));
+    __m256i lv = zigzag(raster);
+    if (start > 0) {
+        const __m256i idx = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        lv = _mm256_and_si256(lv, _mm256_cmpgt_epi16(idx, _mm256_set1_epi16((int16_t)(start - 1))));
+    }
+    _mm256_storeu_si256((__m256i *)levels, lv);
+    unsigned zero = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi16(lv, _mm256_setzero_si256()));
+    return 16 - __builtin_popcount(zero) / 2;
+}
+
+static void recon4x4_avx2(uint8_t *dst, int stride, const int16_t levels[16], int qp,
+                          bool dc_scaled, int32_t dc)
+{
+    __m256i raster = unzigzag(_mm256_loadu_si256((const __m256i *)levels));
+    __m256i scale = _mm256_sll_epi32(rows_by_class(h264_dequant_v[qp % 6]),
+                                     _mm_cvtsi32_si128(qp / 6));
+    __m256i lo = _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(raster)), scale);
+    __m256i hi = _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(raster, 1)),
+                                    scale);
+    if (dc_scaled)
+        lo = _mm256_blend_epi32(lo, _mm256_set1_epi32(dc), 0x01);
+    __m128i r0 = _mm256_castsi256_si128(lo), r1 = _mm256_extracti128_si256(lo, 1);
+    __m128i r2 = _mm256_castsi256_si128(hi), r3 = _mm256_extracti128_si256(hi, 1);
+    /* Rows first, then columns, as 8.5.12.2: the >> 1 rounds, so the
+     * order matters here. */
+    transpose4x4_32(&r0, &r1, &r2, &r3);
+    inv4(&r0, &r1, &r2, &r3);
+    transpose4x4_32(&r0, &r1, &r2, &r3);
+    inv4(&r0, &r1, &r2, &r3);
+    __m128i row[4] = {r0, r1, r2, r3};
+    const __m128i round = _mm_set1_epi32(32);
+    for (int y = 0; y < 4; y++)
+        row[y] = _mm_add_epi32(_mm_cvtepu8_epi32(load4(dst + y * stride)),
+                               _mm_srai_epi32(_mm_add_epi32(row[y], round), 6));
+    /* The saturating packs clip to 0..255 as clip() does. */
+    __m128i px = _mm_packus_epi16(_mm_packs_epi32(row[0], row[1]), _mm_packs_epi32(row[2], row[3]));
+    store4(dst, px);
+    store4(dst + stride, _mm_srli_si128(px, 4));
+    store4(dst + 2 * stride, _mm_srli_si128(px, 8));
+    store4(dst + 3 * stride, _mm_srli_si128(px, 12));
+}
+
+static inline int sum_sad(__m256i acc)
+{
+    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    return _mm_cvtsi128_si32(_mm_add_epi64(s, _mm_unpackhi_epi64(s, s)));
+}
+
+static inline __m256i load2x16(const uint8_t *p, int stride)
+{
+    return _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+        _mm_loadu_si128((const __m128i *)(p + stride)), 1);
+}
+
+static int sad16x16_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (int y = 0; y < 16; y += 2)
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(load2x16(a + y * a_stride, a_stride),
+                                                    load2x16(b + y * b_stride, b_stride)));
+    return sum_sad(acc);
+}
+
+static inline int64_t load8(const uint8_t *p)
+{
+    int64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline __m256i load4x8(const uint8_t *p, int stride)
+{
+    return _mm256_setr_epi64x(load8(p), load8(p + stride), load8(p + 2 * stride),
+                              load8(p + 3 * stride));
+}
+
+static int sad8x8_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    __m256i acc = _mm256_add_epi64(
+        _mm256_sad_epu8(load4x8(a, a_stride), load4x8(b, b_stride)),
+        _mm256_sad_epu8(load4x8(a + 4 * a_stride, a_stride), load4x8(b + 4 * b_stride, b_stride)));
+    return sum_sad(acc);
+}
+
+void h264_dsp_init_avx2(struct h264_dsp *d)
+{
+    d->fdct4x4 = fdct4x4_avx2;
+    d->quant4x4 = quant4x4_avx2;
+    d->recon4x4 = recon4x4_avx2;
+    d->sad16x16 = sad16x16_avx2;
+    d->sad8x8 = sad8x8_avx2;
+}
