@@ -34,7 +34,7 @@ static inline void h264_put(struct h264_bits *b, uint32_t v, int n)
     /* n <= 32, and the accumulator keeps fewer than 32 bits between calls:
      * they go to buf 32 at a time (a branch per call, not a loop per
      * byte: CAVLC writes many short codes). Bits above nacc are stale. */
-    b->acc = (b->acc << n) | (v & (n == 32 ? 0xffffffffu : ((1u << n) - 1)));
+    b->acc = (b->acc << n) | (v & ((UINT64_C(1) << n) - 1));
     b->nacc += n;
     if (b->nacc >= 32) {
         b->nacc -= 32;

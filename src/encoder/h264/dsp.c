@@ -27,6 +27,45 @@ static int sad8x8_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stri
     return sad_c(a, a_stride, b, b_stride, 8);
 }
 
+static int satd4x4_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    int t[16], sum = 0;
+    for (int y = 0; y < 4; y++) {
+        const uint8_t *p = a + y * a_stride, *q = b + y * b_stride;
+        int d0 = p[0] - q[0], d1 = p[1] - q[1], d2 = p[2] - q[2], d3 = p[3] - q[3];
+        int s01 = d0 + d1, s23 = d2 + d3, d01 = d0 - d1, d23 = d2 - d3;
+        t[y * 4 + 0] = s01 + s23;
+        t[y * 4 + 1] = s01 - s23;
+        t[y * 4 + 2] = d01 + d23;
+        t[y * 4 + 3] = d01 - d23;
+    }
+    for (int x = 0; x < 4; x++) {
+        int s01 = t[x] + t[4 + x], s23 = t[8 + x] + t[12 + x];
+        int d01 = t[x] - t[4 + x], d23 = t[8 + x] - t[12 + x];
+        sum += abs(s01 + s23) + abs(s01 - s23) + abs(d01 + d23) + abs(d01 - d23);
+    }
+    return sum;
+}
+
+static int satd_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride, int size)
+{
+    int sum = 0;
+    for (int y = 0; y < size; y += 4)
+        for (int x = 0; x < size; x += 4)
+            sum += satd4x4_c(a + y * a_stride + x, a_stride, b + y * b_stride + x, b_stride);
+    return sum;
+}
+
+static int satd16x16_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    return satd_c(a, a_stride, b, b_stride, 16);
+}
+
+static int satd8x8_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    return satd_c(a, a_stride, b, b_stride, 8);
+}
+
 unsigned h264_dsp_cpu(void)
 {
     unsigned flags = 0;
@@ -45,6 +84,8 @@ void h264_dsp_init(struct h264_dsp *d, unsigned flags)
         .recon4x4 = h264_recon4x4,
         .sad16x16 = sad16x16_c,
         .sad8x8 = sad8x8_c,
+        .satd16x16 = satd16x16_c,
+        .satd8x8 = satd8x8_c,
     };
     flags &= h264_dsp_cpu();
 #if HFX_H264_DSP_X86

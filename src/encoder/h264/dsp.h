@@ -21,6 +21,10 @@ struct h264_dsp {
      * estimate of the intra mode choice and of the intra trial. */
     int (*sad16x16)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
     int (*sad8x8)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
+    /* Sums of the absolute 4x4 Hadamard transforms of the differences
+     * (SATD): closer to what a residual costs in bits than the SAD. */
+    int (*satd16x16)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
+    int (*satd8x8)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
 };
 
 /* Instruction sets beyond the portable C. */

@@ -227,6 +227,73 @@ static int sad8x8_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_s
     return sum_sad(acc);
 }
 
+/* |Hadamard| of four rows of differences (16-bit lanes, at most 4080 in
+ * magnitude after both passes), as 32-bit partial sums. Each group of four
+ * lanes is one 4x4 block. The columns first, over the rows; then each
+ * row's four lanes by pairwise sums and differences (hadd, hsub), whose
+ * order of outputs does not matter to a sum of magnitudes. */
+static inline __m256i satd_rows(__m256i r0, __m256i r1, __m256i r2, __m256i r3)
+{
+    __m256i s01 = _mm256_add_epi16(r0, r1), d01 = _mm256_sub_epi16(r0, r1);
+    __m256i s23 = _mm256_add_epi16(r2, r3), d23 = _mm256_sub_epi16(r2, r3);
+    __m256i c0 = _mm256_add_epi16(s01, s23), c1 = _mm256_sub_epi16(s01, s23);
+    __m256i c2 = _mm256_add_epi16(d01, d23), c3 = _mm256_sub_epi16(d01, d23);
+    __m256i h0 = _mm256_hadd_epi16(c0, c1), g0 = _mm256_hsub_epi16(c0, c1);
+    __m256i h1 = _mm256_hadd_epi16(c2, c3), g1 = _mm256_hsub_epi16(c2, c3);
+    __m256i o0 = _mm256_abs_epi16(_mm256_hadd_epi16(h0, g0));
+    __m256i o1 = _mm256_abs_epi16(_mm256_hsub_epi16(h0, g0));
+    __m256i o2 = _mm256_abs_epi16(_mm256_hadd_epi16(h1, g1));
+    __m256i o3 = _mm256_abs_epi16(_mm256_hsub_epi16(h1, g1));
+    const __m256i one = _mm256_set1_epi16(1);
+    return _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(o0, one), _mm256_madd_epi16(o1, one)),
+                            _mm256_add_epi32(_mm256_madd_epi16(o2, one), _mm256_madd_epi16(o3, one)));
+}
+
+static inline int sum32(__m256i acc)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_srli_epi64(s, 32)));
+}
+
+/* Differences of one row of 16 pixels as 16-bit lanes. */
+static inline __m256i diff16(const uint8_t *a, const uint8_t *b)
+{
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)a)),
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b)));
+}
+
+static int satd16x16_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (int y = 0; y < 16; y += 4) {
+        const uint8_t *p = a + y * a_stride, *q = b + y * b_stride;
+        acc = _mm256_add_epi32(acc, satd_rows(diff16(p, q), diff16(p + a_stride, q + b_stride),
+                                              diff16(p + 2 * a_stride, q + 2 * b_stride),
+                                              diff16(p + 3 * a_stride, q + 3 * b_stride)));
+    }
+    return sum32(acc);
+}
+
+/* Differences of two rows of 8 pixels, y and y + 4, as 16-bit lanes: the
+ * 8x8 block as two 16-wide rows of 4x4 blocks. */
+static inline __m256i diff8x2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    __m128i pa = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)a),
+                                    _mm_loadl_epi64((const __m128i *)(a + 4 * a_stride)));
+    __m128i pb = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)b),
+                                    _mm_loadl_epi64((const __m128i *)(b + 4 * b_stride)));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(pa), _mm256_cvtepu8_epi16(pb));
+}
+
+static int satd8x8_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    return sum32(satd_rows(diff8x2(a, a_stride, b, b_stride),
+                           diff8x2(a + a_stride, a_stride, b + b_stride, b_stride),
+                           diff8x2(a + 2 * a_stride, a_stride, b + 2 * b_stride, b_stride),
+                           diff8x2(a + 3 * a_stride, a_stride, b + 3 * b_stride, b_stride)));
+}
+
 void h264_dsp_init_avx2(struct h264_dsp *d)
 {
     d->fdct4x4 = fdct4x4_avx2;
@@ -234,4 +301,6 @@ void h264_dsp_init_avx2(struct h264_dsp *d)
     d->recon4x4 = recon4x4_avx2;
     d->sad16x16 = sad16x16_avx2;
     d->sad8x8 = sad8x8_avx2;
+    d->satd16x16 = satd16x16_avx2;
+    d->satd8x8 = satd8x8_avx2;
 }
