@@ -8,23 +8,13 @@
 #include "encoder/h264/dsp_avx2.h"
 #endif
 
-static int sad_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride, int size)
-{
-    int d = 0;
-    for (int y = 0; y < size; y++)
-        for (int x = 0; x < size; x++)
-            d += abs(a[y * a_stride + x] - b[y * b_stride + x]);
-    return d;
-}
-
 static int sad16x16_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
 {
-    return sad_c(a, a_stride, b, b_stride, 16);
-}
-
-static int sad8x8_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
-{
-    return sad_c(a, a_stride, b, b_stride, 8);
+    int d = 0;
+    for (int y = 0; y < 16; y++)
+        for (int x = 0; x < 16; x++)
+            d += abs(a[y * a_stride + x] - b[y * b_stride + x]);
+    return d;
 }
 
 static int satd4x4_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
@@ -83,7 +73,6 @@ void h264_dsp_init(struct h264_dsp *d, unsigned flags)
         .quant4x4 = h264_quant4x4,
         .recon4x4 = h264_recon4x4,
         .sad16x16 = sad16x16_c,
-        .sad8x8 = sad8x8_c,
         .satd16x16 = satd16x16_c,
         .satd8x8 = satd8x8_c,
     };

@@ -17,12 +17,11 @@ struct h264_dsp {
     int (*quant4x4)(const int32_t coef[16], int qp, bool intra, int start, int16_t levels[16]);
     void (*recon4x4)(uint8_t *dst, int stride, const int16_t levels[16], int qp, bool dc_scaled,
                      int32_t dc);
-    /* Sums of absolute differences of a 16x16 and an 8x8 block: the cost
-     * estimate of the intra mode choice and of the intra trial. */
+    /* Cost estimates of the intra mode choice and the intra trial (mb.c):
+     * the sum of absolute differences of a 16x16 block, and the sums of
+     * the absolute 4x4 Hadamard transforms of the differences (SATD),
+     * closer to what a residual costs in bits, of a 16x16 and an 8x8. */
     int (*sad16x16)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
-    int (*sad8x8)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
-    /* Sums of the absolute 4x4 Hadamard transforms of the differences
-     * (SATD): closer to what a residual costs in bits than the SAD. */
     int (*satd16x16)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
     int (*satd8x8)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
 };

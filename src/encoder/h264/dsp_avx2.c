@@ -206,27 +206,6 @@ static int sad16x16_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b
     return sum_sad(acc);
 }
 
-static inline int64_t load8(const uint8_t *p)
-{
-    int64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline __m256i load4x8(const uint8_t *p, int stride)
-{
-    return _mm256_setr_epi64x(load8(p), load8(p + stride), load8(p + 2 * stride),
-                              load8(p + 3 * stride));
-}
-
-static int sad8x8_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
-{
-    __m256i acc = _mm256_add_epi64(
-        _mm256_sad_epu8(load4x8(a, a_stride), load4x8(b, b_stride)),
-        _mm256_sad_epu8(load4x8(a + 4 * a_stride, a_stride), load4x8(b + 4 * b_stride, b_stride)));
-    return sum_sad(acc);
-}
-
 /* |Hadamard| of four rows of differences (16-bit lanes, at most 4080 in
  * magnitude after both passes), as 32-bit partial sums. Each group of four
  * lanes is one 4x4 block. The columns first, over the rows; then each
@@ -300,7 +279,6 @@ void h264_dsp_init_avx2(struct h264_dsp *d)
     d->quant4x4 = quant4x4_avx2;
     d->recon4x4 = recon4x4_avx2;
     d->sad16x16 = sad16x16_avx2;
-    d->sad8x8 = sad8x8_avx2;
     d->satd16x16 = satd16x16_avx2;
     d->satd8x8 = satd8x8_avx2;
 }

@@ -198,11 +198,11 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
 }
 
 /* The Intra16x16 prediction modes (of those the neighbours allow) closest
- * to the source by SAD, and that SAD: the intra trial's cost estimate. */
+ * to the source by SATD, and that SATD: the intra trial's cost estimate. */
 struct intra_pick {
     uint8_t left[3][16];
     const uint8_t *top[3], *lft[3];
-    int mode, cmode, sad;
+    int mode, cmode, satd;
 };
 
 static void pick_intra(const struct h264_mb_state *s, struct mb_pos m,
@@ -228,13 +228,13 @@ static void pick_intra(const struct h264_mb_state *s, struct mb_pos m,
         if ((md == H264_I16_V && !top[0]) || (md == H264_I16_H && !lft[0]))
             continue;
         h264_pred16(pred16, md, top[0], lft[0]);
-        int d = s->dsp->sad16x16(pred16, 16, src->y, 16);
+        int d = s->dsp->satd16x16(pred16, 16, src->y, 16);
         if (best < 0 || d < best) {
             best = d;
             ip->mode = md;
         }
     }
-    ip->sad = best;
+    ip->satd = best;
     ip->cmode = H264_CHROMA_DC;
     best = -1;
     for (int md = H264_CHROMA_DC; md <= H264_CHROMA_V; md++) {
@@ -242,13 +242,13 @@ static void pick_intra(const struct h264_mb_state *s, struct mb_pos m,
             continue;
         h264_pred_chroma(pred, md, top[1], lft[1]);
         h264_pred_chroma(pred + 64, md, top[2], lft[2]);
-        int d = s->dsp->sad8x8(pred, 8, src->u, 8) + s->dsp->sad8x8(pred + 64, 8, src->v, 8);
+        int d = s->dsp->satd8x8(pred, 8, src->u, 8) + s->dsp->satd8x8(pred + 64, 8, src->v, 8);
         if (best < 0 || d < best) {
             best = d;
             ip->cmode = md;
         }
     }
-    ip->sad += best;
+    ip->satd += best;
 }
 
 /* Intra16x16 with the modes pick_intra chose. */
@@ -298,19 +298,37 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     put_chroma(s, m, t, cbp_chroma, &cres);
 }
 
-/* SAD of the zero-vector inter prediction (the co-located reference,
- * not yet overwritten) against the source, luma and chroma. */
-static int inter_sad(const struct h264_mb_state *s, struct mb_pos m,
-                     const struct h264_mb_src *src)
+/* The zero-vector inter prediction (the co-located reference, not yet
+ * overwritten) against the source: SATD of luma and chroma, and luma's SAD
+ * and SATD alone. */
+struct inter_cost {
+    int satd, luma_sad, luma_satd;
+};
+
+static struct inter_cost inter_cost(const struct h264_mb_state *s, struct mb_pos m,
+                                    const struct h264_mb_src *src)
 {
     const uint8_t *ref[3];
     for (int p = 0; p < 3; p++) {
         int size = p ? 8 : 16;
         ref[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
     }
-    return s->dsp->sad16x16(ref[0], (int)s->stride[0], src->y, 16) +
-           s->dsp->sad8x8(ref[1], (int)s->stride[1], src->u, 8) +
-           s->dsp->sad8x8(ref[2], (int)s->stride[2], src->v, 8);
+    struct inter_cost c;
+    c.luma_sad = s->dsp->sad16x16(ref[0], (int)s->stride[0], src->y, 16);
+    c.luma_satd = s->dsp->satd16x16(ref[0], (int)s->stride[0], src->y, 16);
+    c.satd = c.luma_satd + s->dsp->satd8x8(ref[1], (int)s->stride[1], src->u, 8) +
+             s->dsp->satd8x8(ref[2], (int)s->stride[2], src->v, 8);
+    return c;
+}
+
+/* Whether the intra trial may beat inter (docs/writer.md, "The intra
+ * trial"): its prediction is closer to the source, or the inter residual
+ * is nearly flat over each 4x4 block (its SATD, never below its SAD, at
+ * most 1.25 times it), which Intra16x16's DC transform codes in a few bits
+ * where inter pays one coefficient per block. */
+static bool intra_may_pay(const struct intra_pick *ip, struct inter_cost c)
+{
+    return ip->satd < c.satd || 4 * c.luma_satd <= 5 * c.luma_sad;
 }
 
 static void commit(struct h264_mb_state *s, struct mb_pos m, const struct trial *t)
@@ -332,17 +350,16 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
     if (!h264_bits_reserve(t[0].bits, H264_MB_MAX_BYTES) ||
         !h264_bits_reserve(t[1].bits, H264_MB_MAX_BYTES))
         return NULL;
-    /* A source equal to the reference has no residual to find. */
-    int isad = inter_sad(s, m, src);
-    if (isad == 0 || !code_inter(s, m, src, &t[0]))
+    /* A source equal to the reference has no residual to find (the SATD
+     * is 0 only then: the Hadamard transform is invertible). */
+    struct inter_cost ic = inter_cost(s, m, src);
+    if (ic.satd == 0 || !code_inter(s, m, src, &t[0]))
         return NULL;
     int pick = 0;
     if (s->intra) {
-        /* The intra trial only where its prediction is closer to the
-         * source than the inter one (docs/writer.md, "The intra trial"). */
         struct intra_pick ip;
         pick_intra(s, m, src, &ip);
-        if (ip.sad < isad) {
+        if (intra_may_pay(&ip, ic)) {
             code_intra(s, m, src, &ip, &t[1]);
             if (h264_bits_count(t[1].bits) < h264_bits_count(t[0].bits))
                 pick = 1;
