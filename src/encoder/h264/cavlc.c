@@ -38,7 +38,7 @@ static int put_level(struct h264_bits *b, int level, int level_code, int suffix_
  * in *total: four levels at once in one 64-bit word, branch-free. The high
  * bit of each 16-bit lane of t says whether the lane is nonzero; the
  * multiplications gather those bits without carries into one another. */
-static uint32_t nonzero4(const int16_t *p, int *total)
+static inline uint32_t nonzero4(const int16_t *p, int *total)
 {
     uint64_t x = (uint64_t)(uint16_t)p[0] | (uint64_t)(uint16_t)p[1] << 16 |
                  (uint64_t)(uint16_t)p[2] << 32 | (uint64_t)(uint16_t)p[3] << 48;

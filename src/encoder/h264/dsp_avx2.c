@@ -66,24 +66,27 @@ static inline void inv4(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
     *d = _mm_sub_epi32(e0, e3);
 }
 
+/* Four differences a - b as 16-bit lanes (the low four). */
+static inline __m128i diff4(const uint8_t *a, const uint8_t *b)
+{
+    return _mm_sub_epi16(_mm_cvtepu8_epi16(load4(a)), _mm_cvtepu8_epi16(load4(b)));
+}
+
 static void fdct4x4_avx2(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
                          int32_t coef[16])
 {
-    const __m128i z = _mm_setzero_si128();
-    __m128i r[4];
-    for (int y = 0; y < 4; y++)
-        r[y] = _mm_sub_epi16(_mm_unpacklo_epi8(load4(src + y * src_stride), z),
-                             _mm_unpacklo_epi8(load4(pred + y * pred_stride), z));
+    __m128i r0 = diff4(src, pred), r1 = diff4(src + src_stride, pred + pred_stride);
+    __m128i r2 = diff4(src + 2 * src_stride, pred + 2 * pred_stride);
+    __m128i r3 = diff4(src + 3 * src_stride, pred + 3 * pred_stride);
     /* Columns first: the forward transform has no rounding, so the order
      * of its passes does not change the result, and no value exceeds 16
      * bits (at most 9180). */
-    fwd4(&r[0], &r[1], &r[2], &r[3]);
-    transpose4x4_16(&r[0], &r[1], &r[2], &r[3]);
-    fwd4(&r[0], &r[1], &r[2], &r[3]);
-    transpose4x4_16(&r[0], &r[1], &r[2], &r[3]);
-    _mm256_storeu_si256((__m256i *)coef, _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r[0], r[1])));
-    _mm256_storeu_si256((__m256i *)(coef + 8),
-                        _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r[2], r[3])));
+    fwd4(&r0, &r1, &r2, &r3);
+    transpose4x4_16(&r0, &r1, &r2, &r3);
+    fwd4(&r0, &r1, &r2, &r3);
+    transpose4x4_16(&r0, &r1, &r2, &r3);
+    _mm256_storeu_si256((__m256i *)coef, _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r0, r1)));
+    _mm256_storeu_si256((__m256i *)(coef + 8), _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r2, r3)));
 }
 
 /* Byte shuffle indices moving 16-bit element e of a 128-bit lane (-1:
@@ -152,6 +155,13 @@ static int quant4x4_avx2(const int32_t coef[16], int qp, bool intra, int start,
     return 16 - __builtin_popcount(zero) / 2;
 }
 
+/* Four pixels plus their residual's rounding (8.5.12.2), unclipped. */
+static inline __m128i add_residual(const uint8_t *pixels, __m128i residual)
+{
+    return _mm_add_epi32(_mm_cvtepu8_epi32(load4(pixels)),
+                         _mm_srai_epi32(_mm_add_epi32(residual, _mm_set1_epi32(32)), 6));
+}
+
 static void recon4x4_avx2(uint8_t *dst, int stride, const int16_t levels[16], int qp,
                           bool dc_scaled, int32_t dc)
 {
@@ -171,13 +181,12 @@ static void recon4x4_avx2(uint8_t *dst, int stride, const int16_t levels[16], in
     inv4(&r0, &r1, &r2, &r3);
     transpose4x4_32(&r0, &r1, &r2, &r3);
     inv4(&r0, &r1, &r2, &r3);
-    __m128i row[4] = {r0, r1, r2, r3};
-    const __m128i round = _mm_set1_epi32(32);
-    for (int y = 0; y < 4; y++)
-        row[y] = _mm_add_epi32(_mm_cvtepu8_epi32(load4(dst + y * stride)),
-                               _mm_srai_epi32(_mm_add_epi32(row[y], round), 6));
+    r0 = add_residual(dst, r0);
+    r1 = add_residual(dst + stride, r1);
+    r2 = add_residual(dst + 2 * stride, r2);
+    r3 = add_residual(dst + 3 * stride, r3);
     /* The saturating packs clip to 0..255 as clip() does. */
-    __m128i px = _mm_packus_epi16(_mm_packs_epi32(row[0], row[1]), _mm_packs_epi32(row[2], row[3]));
+    __m128i px = _mm_packus_epi16(_mm_packs_epi32(r0, r1), _mm_packs_epi32(r2, r3));
     store4(dst, px);
     store4(dst + stride, _mm_srli_si128(px, 4));
     store4(dst + 2 * stride, _mm_srli_si128(px, 8));
