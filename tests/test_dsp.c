@@ -55,6 +55,39 @@ static void check_pixels(const struct h264_dsp *c, const struct h264_dsp *d, con
     }
 }
 
+/* The zero tests on residuals near their thresholds: a small random
+ * difference over a random prediction, all QPs. */
+static void check_zero(const struct h264_dsp *c, const struct h264_dsp *d, const char *set,
+                       uint64_t *rnd)
+{
+    uint8_t src[24 * 16], pred[24 * 16];
+    int zeros = 0, total = 0;
+    for (int qp = 0; qp <= 51; qp++)
+        for (int i = 0; i < ROUNDS / 20; i++) {
+            fill_pixels(rnd, pred, sizeof pred);
+            /* Differences up to about the size a level of 1 needs at qp
+             * (with a flat offset now and then), or anything. */
+            int32_t amp = (i % 8 == 7) ? 255 : (1 << (qp / 6)) / 4 + (int32_t)(i % 2);
+            int32_t offset = (i % 5 == 0) ? pick(rnd, -amp, amp) : 0;
+            for (size_t k = 0; k < sizeof src; k++) {
+                int32_t v = pred[k] + offset + pick(rnd, -amp, amp);
+                src[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+            int ss = pick(rnd, 16, 24), ps = pick(rnd, 16, 24);
+            bool want = c->zero16x16(src, ss, pred, ps, qp);
+            CHECK(want == d->zero16x16(src, ss, pred, ps, qp),
+                  "%s zero16x16 differs (qp %d, round %d)", set, qp, i);
+            bool want8 = c->zero8x8(src, ss, pred, ps, qp);
+            CHECK(want8 == d->zero8x8(src, ss, pred, ps, qp), "%s zero8x8 differs (qp %d, round %d)",
+                  set, qp, i);
+            zeros += want + want8;
+            total += 2;
+        }
+    /* Both answers must be common, or the test would not tell. */
+    CHECK(zeros > total / 5 && zeros < total * 4 / 5, "zero tests: %d of %d residuals zero", zeros,
+          total);
+}
+
 static void check_quant(const struct h264_dsp *c, const struct h264_dsp *d, const char *set,
                         uint64_t *rnd)
 {
@@ -120,6 +153,7 @@ int main(void)
         h264_dsp_init(&d, sets[i].flag);
         uint64_t rnd = 14;
         check_pixels(&c, &d, sets[i].name, &rnd);
+        check_zero(&c, &d, sets[i].name, &rnd);
         check_quant(&c, &d, sets[i].name, &rnd);
         check_recon(&c, &d, sets[i].name, &rnd);
         printf("%s: checked against the C path\n", sets[i].name);

@@ -56,6 +56,39 @@ static int satd8x8_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_str
     return satd_c(a, a_stride, b, b_stride, 8);
 }
 
+static bool zero16x16_c(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                        int qp)
+{
+    for (int y = 0; y < 16; y += 4)
+        for (int x = 0; x < 16; x += 4) {
+            int32_t coef[16];
+            int16_t levels[16];
+            h264_fdct4x4(src + y * src_stride + x, src_stride, pred + y * pred_stride + x,
+                         pred_stride, coef);
+            if (h264_quant4x4(coef, qp, false, 0, levels))
+                return false;
+        }
+    return true;
+}
+
+static bool zero8x8_c(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                      int qpc)
+{
+    int32_t dc[4];
+    for (int blk = 0; blk < 4; blk++) {
+        int y = (blk >> 1) * 4, x = (blk & 1) * 4;
+        int32_t coef[16];
+        int16_t levels[16];
+        h264_fdct4x4(src + y * src_stride + x, src_stride, pred + y * pred_stride + x,
+                     pred_stride, coef);
+        dc[blk] = coef[0];
+        if (h264_quant4x4(coef, qpc, false, 1, levels))
+            return false;
+    }
+    int16_t levels[4];
+    return h264_quant_chroma_dc(dc, qpc, false, levels) == 0;
+}
+
 unsigned h264_dsp_cpu(void)
 {
     unsigned flags = 0;
@@ -75,6 +108,8 @@ void h264_dsp_init(struct h264_dsp *d, unsigned flags)
         .sad16x16 = sad16x16_c,
         .satd16x16 = satd16x16_c,
         .satd8x8 = satd8x8_c,
+        .zero16x16 = zero16x16_c,
+        .zero8x8 = zero8x8_c,
     };
     flags &= h264_dsp_cpu();
 #if HFX_H264_DSP_X86

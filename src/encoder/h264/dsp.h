@@ -24,6 +24,14 @@ struct h264_dsp {
     int (*sad16x16)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
     int (*satd16x16)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
     int (*satd8x8)(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride);
+    /* Whether the residual src - pred quantises to nothing at the inter
+     * rounding: every 4x4 block of a 16x16 luma block at qp, or the four
+     * blocks of an 8x8 chroma block (their AC and the 2x2 DC) at qpc. The
+     * writer then skips the macroblock without coding it. */
+    bool (*zero16x16)(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                      int qp);
+    bool (*zero8x8)(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                    int qpc);
 };
 
 /* Instruction sets beyond the portable C. */

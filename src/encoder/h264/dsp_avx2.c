@@ -5,6 +5,7 @@
 #include "encoder/h264/dsp_avx2.h"
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "encoder/h264/transform.h"
@@ -282,6 +283,113 @@ static int satd8x8_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_
                            diff8x2(a + 3 * a_stride, a_stride, b + 3 * b_stride, b_stride)));
 }
 
+/* The zero tests: a level is nonzero exactly when |c| * mf + f >= 2^shift,
+ * that is when |c| reaches ceil((2^shift - f) / mf), a threshold per
+ * coefficient class that fits 16 bits as the coefficients do. */
+static inline int16_t nonzero_from(int32_t mf, int shift)
+{
+    int32_t room = (1 << shift) - h264_quant_round(shift, false);
+    return (int16_t)((room + mf - 1) / mf);
+}
+
+/* The forward transform of four rows of differences (16-bit lanes, each
+ * group of four lanes one 4x4 block), and whether any coefficient reaches
+ * its threshold: thr[0] for both frequencies even, thr[1] both odd, thr[2]
+ * mixed. Without the DCs when skip_dc (chroma AC). No transposes: the
+ * columns go over the rows, and each row's four outputs come from the lane
+ * reversed (sums and differences) and pairs swapped; a lane holding no
+ * coefficient is zeroed, one holding a coefficient twice or negated tests
+ * it again, and *dc gets the DCs (lanes 0, 4, 8, 12). */
+static inline __m256i fdct_reaches(__m256i r0, __m256i r1, __m256i r2, __m256i r3,
+                                   const __m256i thr[3], bool skip_dc, __m256i *dc)
+{
+    __m256i s03 = _mm256_add_epi16(r0, r3), s12 = _mm256_add_epi16(r1, r2);
+    __m256i d03 = _mm256_sub_epi16(r0, r3), d12 = _mm256_sub_epi16(r1, r2);
+    __m256i c[4] = {_mm256_add_epi16(s03, s12),
+                    _mm256_add_epi16(_mm256_add_epi16(d03, d03), d12),
+                    _mm256_sub_epi16(s03, s12),
+                    _mm256_sub_epi16(_mm256_sub_epi16(d03, d12), d12)};
+    const __m256i ends = _mm256_setr_epi16(-1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1);
+    __m256i any = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        __m256i x = c[k];
+        __m256i rev = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(x, 0x1b), 0x1b);
+        __m256i sum = _mm256_add_epi16(x, rev), dif = _mm256_sub_epi16(x, rev);
+        __m256i sum_sw = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(sum, 0xb1), 0xb1);
+        __m256i dif_sw = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(dif, 0xb1), 0xb1);
+        __m256i out0 = _mm256_add_epi16(sum, sum_sw);     /* every lane: x = 0 */
+        __m256i out2 = _mm256_sub_epi16(sum, sum_sw);     /* every lane: x = 2 */
+        __m256i out1 = _mm256_and_si256(_mm256_add_epi16(_mm256_add_epi16(dif, dif), dif_sw),
+                                        ends);            /* lanes 0, 3: x = 1 */
+        __m256i out3 = _mm256_and_si256(_mm256_sub_epi16(dif, _mm256_add_epi16(dif_sw, dif_sw)),
+                                        ends);            /* lanes 0, 3: x = 3 */
+        const __m256i even = k & 1 ? thr[2] : thr[0], odd = k & 1 ? thr[1] : thr[2];
+        if (k == 0)
+            *dc = out0;
+        __m256i e = _mm256_abs_epi16(out2);
+        if (!(k == 0 && skip_dc))
+            e = _mm256_max_epi16(e, _mm256_abs_epi16(out0));
+        __m256i o = _mm256_max_epi16(_mm256_abs_epi16(out1), _mm256_abs_epi16(out3));
+        any = _mm256_or_si256(any, _mm256_or_si256(_mm256_cmpgt_epi16(e, even),
+                                                   _mm256_cmpgt_epi16(o, odd)));
+    }
+    return any;
+}
+
+/* The thresholds minus one (cmpgt tests reaching) by class at qp. */
+static inline void thresholds(int qp, __m256i thr[3])
+{
+    const int32_t *mf = h264_quant_mf[qp % 6];
+    for (int k = 0; k < 3; k++)
+        thr[k] = _mm256_set1_epi16((int16_t)(nonzero_from(mf[k], 15 + qp / 6) - 1));
+}
+
+static bool zero16x16_avx2(const uint8_t *src, int src_stride, const uint8_t *pred,
+                           int pred_stride, int qp)
+{
+    __m256i thr[3], dc = _mm256_setzero_si256();
+    thresholds(qp, thr);
+    for (int y = 0; y < 16; y += 4) {
+        const uint8_t *a = src + y * src_stride, *b = pred + y * pred_stride;
+        __m256i any = fdct_reaches(diff16(a, b), diff16(a + src_stride, b + pred_stride),
+                                   diff16(a + 2 * src_stride, b + 2 * pred_stride),
+                                   diff16(a + 3 * src_stride, b + 3 * pred_stride), thr, false, &dc);
+        if (!_mm256_testz_si256(any, any))
+            return false;
+    }
+    return true;
+}
+
+static bool zero8x8_avx2(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                         int qpc)
+{
+    __m256i thr[3], dc = _mm256_setzero_si256();
+    thresholds(qpc, thr);
+    /* Rows y and y + 4 side by side: blocks 0 and 1, then 2 and 3. */
+    __m256i any = fdct_reaches(diff8x2(src, src_stride, pred, pred_stride),
+                               diff8x2(src + src_stride, src_stride, pred + pred_stride, pred_stride),
+                               diff8x2(src + 2 * src_stride, src_stride, pred + 2 * pred_stride,
+                                       pred_stride),
+                               diff8x2(src + 3 * src_stride, src_stride, pred + 3 * pred_stride,
+                                       pred_stride),
+                               thr, true, &dc);
+    if (!_mm256_testz_si256(any, any))
+        return false;
+    /* The 2x2 DC transform and its quantiser (h264_quant_chroma_dc). */
+    int16_t d[16];
+    _mm256_storeu_si256((__m256i *)d, dc);
+    int32_t h[4] = {d[0] + d[4] + d[8] + d[12], d[0] - d[4] + d[8] - d[12],
+                    d[0] + d[4] - d[8] - d[12], d[0] - d[4] - d[8] + d[12]};
+    int shift = 16 + qpc / 6;
+    int32_t limit = (1 << shift) - h264_quant_round(shift, false);
+    int64_t mf = h264_quant_mf[qpc % 6][0];
+    for (int i = 0; i < 4; i++)
+        if ((int64_t)abs(h[i]) * mf >= limit)
+            return false;
+    return true;
+}
+
 void h264_dsp_init_avx2(struct h264_dsp *d)
 {
     d->fdct4x4 = fdct4x4_avx2;
@@ -290,4 +398,6 @@ void h264_dsp_init_avx2(struct h264_dsp *d)
     d->sad16x16 = sad16x16_avx2;
     d->satd16x16 = satd16x16_avx2;
     d->satd8x8 = satd8x8_avx2;
+    d->zero16x16 = zero16x16_avx2;
+    d->zero8x8 = zero8x8_avx2;
 }

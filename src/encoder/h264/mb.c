@@ -321,6 +321,21 @@ static struct inter_cost inter_cost(const struct h264_mb_state *s, struct mb_pos
     return c;
 }
 
+/* Whether the zero-vector inter residual quantises to nothing, which
+ * code_inter would find at many times the cost. */
+static bool inter_zero(const struct h264_mb_state *s, struct mb_pos m,
+                       const struct h264_mb_src *src)
+{
+    const uint8_t *ref[3];
+    for (int p = 0; p < 3; p++) {
+        int size = p ? 8 : 16;
+        ref[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
+    }
+    return s->dsp->zero16x16(src->y, 16, ref[0], (int)s->stride[0], s->qp) &&
+           s->dsp->zero8x8(src->u, 8, ref[1], (int)s->stride[1], s->qpc[0]) &&
+           s->dsp->zero8x8(src->v, 8, ref[2], (int)s->stride[2], s->qpc[1]);
+}
+
 /* Whether the intra trial may beat inter (docs/writer.md, "The intra
  * trial"): its prediction is closer to the source, or the inter residual
  * is nearly flat over each 4x4 block (its SATD, never below its SAD, at
@@ -351,9 +366,12 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
         !h264_bits_reserve(t[1].bits, H264_MB_MAX_BYTES))
         return NULL;
     /* A source equal to the reference has no residual to find (the SATD
-     * is 0 only then: the Hadamard transform is invertible). */
+     * is 0 only then: the Hadamard transform is invertible), nor one whose
+     * residual quantises to nothing (most of a repainted but unchanged
+     * area, against a reference coded lossily): both are P_Skip, found
+     * without coding them. */
     struct inter_cost ic = inter_cost(s, m, src);
-    if (ic.satd == 0 || !code_inter(s, m, src, &t[0]))
+    if (ic.satd == 0 || inter_zero(s, m, src) || !code_inter(s, m, src, &t[0]))
         return NULL;
     int pick = 0;
     if (s->intra) {
