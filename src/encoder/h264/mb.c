@@ -337,13 +337,14 @@ static bool inter_zero(const struct h264_mb_state *s, struct mb_pos m,
 }
 
 /* Whether the intra trial may beat inter (docs/writer.md, "The intra
- * trial"): its prediction is closer to the source, or the inter residual
- * is nearly flat over each 4x4 block (its SATD, never below its SAD, at
- * most 1.25 times it), which Intra16x16's DC transform codes in a few bits
- * where inter pays one coefficient per block. */
+ * trial"): its prediction is clearly closer to the source (SATD below 3/4
+ * of inter's), or the inter residual is nearly flat over each 4x4 block
+ * (its SATD, never below its SAD, at most 1.25 times it), which
+ * Intra16x16's DC transform codes in a few bits where inter pays one
+ * coefficient per block. */
 static bool intra_may_pay(const struct intra_pick *ip, struct inter_cost c)
 {
-    return ip->satd < c.satd || 4 * c.luma_satd <= 5 * c.luma_sad;
+    return 4 * ip->satd < 3 * c.satd || 4 * c.luma_satd <= 5 * c.luma_sad;
 }
 
 static void commit(struct h264_mb_state *s, struct mb_pos m, const struct trial *t)
