@@ -120,7 +120,7 @@ static int chroma_residual(const struct h264_mb_state *s, const struct h264_mb_s
         h264_dequant_chroma_dc(res->dc[c], s->qpc[c], dc);
         for (int blk = 0; blk < 4; blk++)
             s->dsp->recon4x4(rp + (blk >> 1) * 32 + (blk & 1) * 4, 8,
-                          cbp == 2 ? res->ac[c][blk] : zero, s->qpc[c], true, dc[blk]);
+                             cbp == 2 ? res->ac[c][blk] : zero, s->qpc[c], true, dc[blk]);
     }
     return cbp;
 }
@@ -197,6 +197,15 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     return true;
 }
 
+/* The macroblock's pixels in each plane of the picture. */
+static void colocated(const struct h264_mb_state *s, struct mb_pos m, const uint8_t *at[3])
+{
+    for (int p = 0; p < 3; p++) {
+        int size = p ? 8 : 16;
+        at[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
+    }
+}
+
 /* The Intra16x16 prediction modes (of those the neighbours allow) closest
  * to the source by SATD, and that SATD: the intra trial's cost estimate. */
 struct intra_pick {
@@ -209,14 +218,14 @@ static void pick_intra(const struct h264_mb_state *s, struct mb_pos m,
                        const struct h264_mb_src *src, struct intra_pick *ip)
 {
     uint8_t pred[128];
+    const uint8_t *at[3];
+    colocated(s, m, at);
     for (int p = 0; p < 3; p++) {
-        int size = p ? 8 : 16;
-        const uint8_t *at = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
-        ip->top[p] = m.y > 0 ? at - s->stride[p] : NULL;
+        ip->top[p] = m.y > 0 ? at[p] - s->stride[p] : NULL;
         ip->lft[p] = NULL;
         if (m.x > 0) {
-            for (int i = 0; i < size; i++)
-                ip->left[p][i] = at[(ptrdiff_t)i * (ptrdiff_t)s->stride[p] - 1];
+            for (int i = 0; i < (p ? 8 : 16); i++)
+                ip->left[p][i] = at[p][(ptrdiff_t)i * (ptrdiff_t)s->stride[p] - 1];
             ip->lft[p] = ip->left[p];
         }
     }
@@ -278,8 +287,8 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     h264_dequant_luma_dc(dclv, s->qp, dcs);
     static const int16_t zero[16];
     for (int r = 0; r < 16; r++)
-        s->dsp->recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, cbp_luma ? lv[r] : zero, s->qp,
-                      true, dcs[r]);
+        s->dsp->recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, cbp_luma ? lv[r] : zero,
+                         s->qp, true, dcs[r]);
     struct chroma_res cres;
     int cbp_chroma = chroma_residual(s, src, t, true, &cres);
 
@@ -300,7 +309,8 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
 
 /* The zero-vector inter prediction (the co-located reference, not yet
  * overwritten) against the source: SATD of luma and chroma, and luma's SAD
- * and SATD alone. */
+ * and SATD alone. The SATD is 0 only for equal pixels (the Hadamard
+ * transform is invertible), and never below the SAD. */
 struct inter_cost {
     int satd, luma_sad, luma_satd;
 };
@@ -309,10 +319,7 @@ static struct inter_cost inter_cost(const struct h264_mb_state *s, struct mb_pos
                                     const struct h264_mb_src *src)
 {
     const uint8_t *ref[3];
-    for (int p = 0; p < 3; p++) {
-        int size = p ? 8 : 16;
-        ref[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
-    }
+    colocated(s, m, ref);
     struct inter_cost c;
     c.luma_sad = s->dsp->sad16x16(ref[0], (int)s->stride[0], src->y, 16);
     c.luma_satd = s->dsp->satd16x16(ref[0], (int)s->stride[0], src->y, 16);
@@ -327,10 +334,7 @@ static bool inter_zero(const struct h264_mb_state *s, struct mb_pos m,
                        const struct h264_mb_src *src)
 {
     const uint8_t *ref[3];
-    for (int p = 0; p < 3; p++) {
-        int size = p ? 8 : 16;
-        ref[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
-    }
+    colocated(s, m, ref);
     return s->dsp->zero16x16(src->y, 16, ref[0], (int)s->stride[0], s->qp) &&
            s->dsp->zero8x8(src->u, 8, ref[1], (int)s->stride[1], s->qpc[0]) &&
            s->dsp->zero8x8(src->v, 8, ref[2], (int)s->stride[2], s->qpc[1]);
@@ -366,19 +370,16 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
     if (!h264_bits_reserve(t[0].bits, H264_MB_MAX_BYTES) ||
         !h264_bits_reserve(t[1].bits, H264_MB_MAX_BYTES))
         return NULL;
-    /* A source equal to the reference has no residual to find (the SATD
-     * is 0 only then: the Hadamard transform is invertible), nor one whose
-     * residual quantises to nothing (most of a repainted but unchanged
-     * area, against a reference coded lossily): both are P_Skip, found
-     * without coding them. */
-    struct inter_cost ic = inter_cost(s, m, src);
-    if (ic.satd == 0 || inter_zero(s, m, src) || !code_inter(s, m, src, &t[0]))
+    /* A residual that quantises to nothing (a source equal to the
+     * reference, and most of a repainted but unchanged area against a
+     * reference coded lossily) is a P_Skip, found without coding it. */
+    if (inter_zero(s, m, src) || !code_inter(s, m, src, &t[0]))
         return NULL;
     int pick = 0;
     if (s->intra) {
         struct intra_pick ip;
         pick_intra(s, m, src, &ip);
-        if (intra_may_pay(&ip, ic)) {
+        if (intra_may_pay(&ip, inter_cost(s, m, src))) {
             code_intra(s, m, src, &ip, &t[1]);
             if (h264_bits_count(t[1].bits) < h264_bits_count(t[0].bits))
                 pick = 1;
