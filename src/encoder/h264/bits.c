@@ -17,12 +17,17 @@ void h264_bits_free(struct h264_bits *b)
     memset(b, 0, sizeof *b);
 }
 
+/* Room kept beyond every reservation: the bits still in the accumulator
+ * (up to 4 bytes) and what writers add unreserved after a burst (a last
+ * skip run and the trailing bits), with margin. */
+#define RESERVE_SLACK 32
+
 bool h264_bits_reserve(struct h264_bits *b, size_t bytes)
 {
-    if (b->len + bytes + 8 <= b->cap)
+    if (b->len + bytes + RESERVE_SLACK <= b->cap)
         return true;
     size_t cap = b->cap ? b->cap : 16384;
-    while (cap < b->len + bytes + 8)
+    while (cap < b->len + bytes + RESERVE_SLACK)
         cap *= 2;
     uint8_t *buf = realloc(b->buf, cap);
     if (!buf) {
