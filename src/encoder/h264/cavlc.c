@@ -34,45 +34,50 @@ static int put_level(struct h264_bits *b, int level, int level_code, int suffix_
     return suffix_len;
 }
 
-/* Bit k of the result: levels[k] != 0, for k < 4, and the count of those
- * in *total: four levels at once in one 64-bit word, branch-free. The high
- * bit of each 16-bit lane of t says whether the lane is nonzero; the
- * multiplications gather those bits without carries into one another. */
-static inline uint32_t nonzero4(const int16_t *p, int *total)
+/* Bit k of the result: levels[k] != 0, for k < 4: four levels at once in
+ * one 64-bit word, branch-free. The high bit of each 16-bit lane of t says
+ * whether the lane is nonzero; the multiplication gathers those bits
+ * without carries into one another. */
+static inline uint32_t nonzero4(const int16_t *p)
 {
     uint64_t x = (uint64_t)(uint16_t)p[0] | (uint64_t)(uint16_t)p[1] << 16 |
                  (uint64_t)(uint16_t)p[2] << 32 | (uint64_t)(uint16_t)p[3] << 48;
     const uint64_t low15 = 0x7fff7fff7fff7fffu;
     uint64_t t = ((((x & low15) + low15) | x) >> 15) & 0x0001000100010001u;
-    *total += (int)((t * 0x0001000100010001u) >> 48);
     return (uint32_t)((t * 0x0001000200040008u) >> 48);
+}
+
+/* The bits set in a 16-bit mask (no popcount instruction in the baseline
+ * x86-64 this builds for). */
+static inline int count16(uint32_t x)
+{
+    x = x - ((x >> 1) & 0x5555);
+    x = (x & 0x3333) + ((x >> 2) & 0x3333);
+    x = (x + (x >> 4)) & 0x0f0f;
+    return (int)((x + (x >> 8)) & 0x1f);
 }
 
 int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int nc)
 {
-    /* A local copy of the writer: stores into its buffer could alias *out,
-     * which would then go through memory at every bit written. */
-    struct h264_bits w = *out, *b = &w;
     /* The nonzero levels from the highest frequency down, and the zeros
      * that run below each: from a mask of the nonzero ones (CAVLC is most
      * of the writer's time, and most blocks are empty). n is 4, 15 or 16:
      * the last group of four overlaps the one before when n is 15. */
     uint32_t nz = 0;
-    int total = 0;
     for (int i = 0; i + 4 <= n; i += 4)
-        nz |= nonzero4(levels + i, &total) << i;
-    if (n % 4) {
-        int dup = 0;
-        nz |= nonzero4(levels + n - 4, &dup) >> (4 - n % 4) << (n - n % 4);
-        total += __builtin_popcount(nz >> (n - n % 4));
-    }
+        nz |= nonzero4(levels + i) << i;
+    if (n % 4)
+        nz |= nonzero4(levels + n - 4) >> (4 - n % 4) << (n - n % 4);
     const struct h264_vlc(*token)[17] =
         h264_coeff_token[nc < 2 ? 0 : nc < 4 ? 1 : nc < 8 ? 2 : 3];
-    if (total == 0) {
-        put_vlc(b, nc < 0 ? h264_coeff_token_chroma_dc[0][0] : token[0][0]);
-        *out = w;
+    if (nz == 0) {
+        put_vlc(out, nc < 0 ? h264_coeff_token_chroma_dc[0][0] : token[0][0]);
         return 0;
     }
+    /* A local copy of the writer: stores into its buffer could alias *out,
+     * which would then go through memory at every bit written. */
+    struct h264_bits w = *out, *b = &w;
+    int total = count16(nz);
     int16_t lv[16];
     uint8_t run[16];
     int last = 31 - __builtin_clz(nz);
