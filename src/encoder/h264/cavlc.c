@@ -60,9 +60,10 @@ static inline int count16(uint32_t x)
 int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int nc)
 {
     /* The nonzero levels from the highest frequency down, and the zeros
-     * that run below each: from a mask of the nonzero ones (CAVLC is most
-     * of the writer's time, and most blocks are empty). n is 4, 15 or 16:
-     * the last group of four overlaps the one before when n is 15. */
+     * that run below each: from a mask of the nonzero ones (CAVLC is the
+     * largest part of the writer's time, and most blocks are empty). n is
+     * 4, 15 or 16: the last group of four overlaps the one before when n
+     * is 15. */
     uint32_t nz = 0;
     for (int i = 0; i + 4 <= n; i += 4)
         nz |= nonzero4(levels + i) << i;
