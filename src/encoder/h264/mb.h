@@ -35,6 +35,7 @@ struct h264_mb_state {
     int qp, qpc[2];
     bool intra;         /* Intra16x16 allowed (no constrained intra prediction) */
     struct h264_bits trial[3];
+    const struct h264_dsp *dsp; /* h264_dsp(): this CPU's inner loops */
 };
 
 /* The source macroblock: 16x16 luma, 8x8 Cb and Cr, tightly packed. */
@@ -63,8 +64,10 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
  * move's vector and prediction, for a source whose luma is the previous
  * picture's moved: with src NULL the prediction is all (the chroma moved
  * exactly too), else the chroma residual against src is coded. With move
- * NULL (and src NULL): the unchanged reference with the zero vector, for
- * an undamaged macroblock whose inferred P_Skip vector is not zero. */
+ * NULL (and src NULL): the unchanged reference with the zero vector, for a
+ * macroblock whose reference is its source as far as quantisation can
+ * tell (an undamaged one, or one whose residual quantises to nothing)
+ * where a P_Skip would infer another vector. */
 const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
                                            const struct h264_mb_move *move,
                                            const struct h264_mb_src *src);
