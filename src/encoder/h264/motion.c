@@ -10,6 +10,8 @@
  * at 60 fps moves a few to a few tens of pixels a frame. */
 #define PROBE_RANGE 32
 #define MAX_PROBES 8
+/* Probes that found nothing moved before the rest are given up. */
+#define PROBES_NOTHING 3
 /* A probe found at more places than this is repetitive content and says
  * nothing. */
 #define PROBE_MAX_HITS 4
@@ -220,6 +222,8 @@ static void probe(struct h264_motion *m, const struct hfx_picture *src, const st
     uint32_t bw = b->x2 - b->x1, n = bw * (b->y2 - b->y1);
     const uint8_t *old = m->prev->plane[0];
     size_t os = m->prev->stride[0];
+    int searched = 0;
+    bool moved = false;
     for (uint32_t k = 0; k < MAX_PROBES; k++) {
         uint32_t i = (uint32_t)((uint64_t)n * (2 * k + 1) / (2 * MAX_PROBES));
         uint32_t x = (b->x1 + i % bw) * 16, y = (b->y1 + i / bw) * 16 + 8;
@@ -251,8 +255,14 @@ static void probe(struct h264_motion *m, const struct hfx_picture *src, const st
             }
         }
         if (hits <= PROBE_MAX_HITS)
-            for (int h = 0; h < hits; h++)
+            for (int h = 0; h < hits; h++) {
                 add_candidate(m, hit[h].dx, hit[h].dy, 1);
+                moved |= hit[h].dx || hit[h].dy;
+            }
+        /* New content (a repainted window) matches nowhere: a few probes
+         * say so, and the rest are not worth their search. */
+        if (++searched == PROBES_NOTHING && !moved)
+            return;
     }
 }
 
