@@ -5,6 +5,7 @@
 #include "encoder/encoder.h"
 #include "encoder/annexb.h"
 #include "encoder/h264_core.h"
+#include "encoder/h264/motion.h"
 #include "encoder/h264/pwriter.h"
 #include "encoder/writer_policy.h"
 #include "common/log.h"
@@ -30,6 +31,7 @@ struct hfx_encoder {
     struct hfx_annexb au;         /* the writer's access unit, returned by encode() */
 
     struct h264_pwriter *writer;  /* made from the core's SPS and PPS */
+    struct h264_motion *motion;   /* finds moved macroblocks for the writer */
     struct h264_params params;    /* those the writer was made for */
     /* ref describes the core's last picture, for the writer to continue. */
     struct hfx_h264_reference ref;
@@ -48,6 +50,7 @@ static void hybrid_close(struct hfx_encoder *enc)
     if (enc->core)
         enc->core_ops->close(enc->core);
     h264_pwriter_free(enc->writer);
+    h264_motion_free(enc->motion);
     hfx_annexb_free(&enc->au);
     free(enc);
 }
@@ -78,6 +81,12 @@ static struct hfx_encoder *hybrid_open(const struct hfx_encoder_params *p, char 
     enc->mb_width = (enc->width + 15) / 16;
     enc->mb_height = (enc->height + 15) / 16;
     hfx_writer_policy_init(&enc->policy, p->bitrate, p->fps);
+    enc->motion = h264_motion_new(p->width, p->height);
+    if (!enc->motion) {
+        snprintf(err, errlen, "Out of memory opening the hybrid encoder.");
+        hybrid_close(enc);
+        return NULL;
+    }
     return enc;
 }
 
@@ -122,9 +131,12 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
         return -1;
     uint32_t total = enc->mb_width * enc->mb_height;
     struct hfx_writer_policy *pol = &enc->policy;
+    /* What moved exactly costs the writer next to nothing: the choice
+     * weighs the rest. */
+    uint32_t moved = h264_motion_find(enc->motion, pic, damage);
     enum hfx_writer_choice c = hfx_writer_policy_choose(
-        pol, damage ? damage->count : total, total, damage != NULL, force_idr || !enc->frames,
-        enc->ref_ok || pol->writing);
+        pol, damage ? damage->count - moved : total, total, damage != NULL,
+        force_idr || !enc->frames, enc->ref_ok || pol->writing);
     if (c == HFX_CHOOSE_WRITER) {
         if (!pol->writing) {
             const struct hfx_h264_reference *r = &enc->ref;
@@ -132,7 +144,7 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
                                         r->pos);
         }
         enc->au.size = 0;
-        int64_t bits = h264_pwriter_encode(enc->writer, pic, damage,
+        int64_t bits = h264_pwriter_encode(enc->writer, pic, damage, enc->motion,
                                            hfx_writer_policy_qp(pol, enc->quality), &enc->au);
         if (bits >= 0) {
             hfx_writer_policy_done(pol, c, bits);
