@@ -393,7 +393,8 @@ PRINTING_FRAMES = 10  # frames on each head since its lease: weston and foot up
 FIRST_SCREEN = 3      # seconds measured from then
 SCROLL_AFTER = 6      # seconds waited after that: every screen full
 SCROLLING = 8         # seconds measured while every line scrolls
-AGAIN_SECONDS = 8     # the restarted desktop watched
+AGAIN_FRAMES = 40     # frames the restarted desktop is watched for (foot printing)
+AGAIN_TIMEOUT = 90    # seconds at most (weston's start under TCG on a loaded machine)
 
 
 def exporter_pid(v):
@@ -518,8 +519,12 @@ def check_desktops(v, tmp):
         again = heads_of(sh).get(2)
     log("ok desktop 2 restarted on head %d %.1f s after the kill" % (again[0], time.monotonic() - t_kill))
     t_again = time.monotonic()
-    againw = desk.Watcher(tmp, addr, again[0], again[1], AGAIN_SECONDS, "again")
-    againw.done(AGAIN_SECONDS + 30)
+    before = (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0)
+    againw = desk.Watcher(tmp, addr, again[0], again[1], AGAIN_TIMEOUT, "again")
+    while not againw.done(0.5):
+        if (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0) - before >= AGAIN_FRAMES:
+            againw.p.terminate()
+            againw.done(10)
     for w in watchers.values():
         if w.t_end is None:
             w.p.terminate()
