@@ -91,6 +91,15 @@ struct bench_row_spec {
     uint32_t frames;    /* measured source frames, after frame 0 and a warm-up */
 };
 
+/* The encoder's own counters (hfx_encoder_ops.counter_names; the hybrid's
+ * writer_frames, x264_frames, ...) over a measurement, by name. */
+struct bench_counters {
+    uint32_t n;
+    struct hfx_encoder_counter c[HFX_ENCODER_MAX_COUNTERS];
+};
+/* "name value, name value, ..." into buf; "" when there are none. */
+void bench_counters_format(const struct bench_counters *c, char *buf, size_t len);
+
 struct bench_row_result {
     bool fell_back;             /* the engine used another encoder than asked */
     const char *encoder_used;
@@ -115,9 +124,7 @@ struct bench_row_result {
     double psnr;                /* mean luma PSNR of the frames it could match */
     uint32_t psnr_frames, unmatched;
     uint32_t decode_errors;     /* access units a strict decoder refused (whole row) */
-    /* The hybrid, over the measured frames: frames its writer and x264
-     * coded, and IDRs spent handing the stream back to x264. */
-    uint64_t writer_frames, x264_frames, switch_idrs;
+    struct bench_counters counters;     /* over the measured frames */
     double cpu_pct;             /* exporter: process less source drawing and subscriber */
     double proc_pct;            /* the whole process */
 };
@@ -135,7 +142,7 @@ int bench_idle_heads(uint32_t heads, uint32_t width, uint32_t height, int64_t du
 struct bench_heads_result {
     uint32_t updates, delivered, keyframes;
     uint64_t coalesced;
-    uint64_t writer_frames, x264_frames, switch_idrs;   /* the hybrid's, all heads */
+    struct bench_counters counters;     /* all heads */
     double conv_enc_p50, conv_enc_p99;  /* ms, over every head's frames */
     double cpu_pct;                     /* exporter: process less drawing and subscribers */
     double proc_pct;                    /* the whole process */
