@@ -17,10 +17,12 @@ scripts/vm, with the exporter attached (hfx run, stock QEMU 10.0.2, TCG),
              and the boot desktop gets a head from it again
   desktops   three desktops (hfx-desktop@1..3: hfx-lease-launcher, weston,
              foot printing the time every 100 ms), each on its own head and
-             watched with its own token: each decoded picture changes; while
-             they print, before their screens fill and while every line
-             scrolls, the writer's share of frames, the bitrate and the
-             exporter's CPU per desktop (e2e_desktops' measure window);
+             watched with its own token: each decoded picture changes, and
+             its lease (the launcher's line, the guest's clock mapped to
+             the host's over the SSH shell) to its first frame with text is
+             timed; while they print, before their screens fill and while
+             every line scrolls, the writer's share of frames, the bitrate
+             and the exporter's CPU per desktop (e2e_desktops' window);
              desktop 1's token cannot subscribe to desktop 2's head;
              desktop 2's weston SIGKILLed: its head off and its stream ended
              within 1 s, and systemd's restart gets a head again whose
@@ -408,6 +410,27 @@ def exporter_pid(v):
     return ppid
 
 
+def guest_clock(sh):
+    """(host monotonic time minus the guest's uptime, uncertainty): the best of
+    three round trips over the open shell, the guest's reading taken as at
+    its middle (/proc/uptime counts from boot like the manager's and the
+    launcher's CLOCK_MONOTONIC: the VM never suspends)."""
+    best = None
+    for _ in range(3):
+        t0 = time.monotonic()
+        up = float(sh.run("cut -d' ' -f1 /proc/uptime"))
+        t1 = time.monotonic()
+        if best is None or (t1 - t0) / 2 < best[1]:
+            best = ((t0 + t1) / 2 - up, (t1 - t0) / 2)
+    return best
+
+
+def lease_times(sh, i):
+    """The guest times at which desktop i's launchers got their leases."""
+    out = sh.run("journalctl -u hfx-desktop@%d -o cat --no-pager | grep ' leased in '; true" % i)
+    return [float(t) for t in re.findall(r"hfx-lease-launcher: ([\d.]+) head \d+ connector", out)]
+
+
 def heads_of(sh):
     """{desktop: (head, token)} of the desktops that have written both."""
     out = sh.run("for i in $(seq %d); do echo $i $(cat /run/hfx-desktop/$i/helix-scanout-id "
@@ -425,6 +448,7 @@ def check_desktops(v, tmp):
     sh.run("for i in $(seq %d); do echo HFX_DESKTOP_INI=/etc/hfx/weston-clock.ini "
            ">/etc/hfx/desktop-$i.conf; done; systemctl stop hfx-desktop@1; "
            "rm -f /run/hfx-desktop/*/helix-scanout-*" % COUNT)
+    offset, offset_err = guest_clock(sh)
     t_start = time.monotonic()
     sh.run("systemctl start --no-block %s" % " ".join("hfx-desktop@%d" % i for i in range(1, COUNT + 1)))
     desks, watchers = {}, {}
@@ -518,7 +542,6 @@ def check_desktops(v, tmp):
         time.sleep(0.2)
         again = heads_of(sh).get(2)
     log("ok desktop 2 restarted on head %d %.1f s after the kill" % (again[0], time.monotonic() - t_kill))
-    t_again = time.monotonic()
     before = (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0)
     againw = desk.Watcher(tmp, addr, again[0], again[1], AGAIN_TIMEOUT, "again")
     while not againw.done(0.5):
@@ -529,10 +552,14 @@ def check_desktops(v, tmp):
         if w.t_end is None:
             w.p.terminate()
             w.done(10)
+    # Each desktop's lease on the host's clock: its launcher's line.
+    times = {i: [t + offset for t in lease_times(sh, i)] for i in sorted(watchers)}
+    leased = {i: next((t for t in times[i] if t >= t_start), None) for i in times}
+    leased["again"] = next((t for t in times[2] if t >= t_kill), None)
     sh.close()
 
-    for tag, w, t_ref in [("desktop %d" % i, watchers[i], t_start) for i in sorted(watchers)] + \
-            [("desktop 2 again", againw, t_again)]:
+    for tag, w, key in [("desktop %d" % i, watchers[i], i) for i in sorted(watchers)] + \
+            [("desktop 2 again", againw, "again")]:
         frames = desk.frames_of(w.path)
         changes = desk.picture_changes(frames)
         text = sum(1 for f in frames if desk.has_text(f[1]))
@@ -541,9 +568,13 @@ def check_desktops(v, tmp):
                                "%d with text" % (tag, w.head, len(frames), changes, text))
         at = desk.first_text_at(w, frames)
         first = ""
-        if tag != "desktop 2 again" and at is not None:
-            first = "; systemctl start to the first frame with text %.1f s" % (at - t_ref)
-            log("time desktop%s_start_to_text %.1f" % (tag.split()[1], at - t_ref))
+        if at is not None and leased[key] is not None:
+            first = "; lease to the first frame with text %.1f s (+-%.2f s)" % (
+                at - leased[key], offset_err)
+            log("time %s_lease_to_text %.1f" % (tag.replace(" ", "_"), at - leased[key]))
+        if at is not None and key != "again":
+            first += ", systemctl start to it %.1f s" % (at - t_start)
+            log("time desktop%d_start_to_text %.1f" % (key, at - t_start))
         log("ok %s (head %d): %d frames decoded, the picture changed %d times, %d with text%s"
             % (tag, w.head, len(frames), changes, text, first))
 
