@@ -6,6 +6,7 @@
 #include <libyuv.h>
 
 #include "encoder/h264/bits.h"
+#include "encoder/h264/dsp.h"
 #include "encoder/h264/mb.h"
 #include "encoder/h264/transform.h"
 
@@ -49,6 +50,7 @@ struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t
     w->mb.stride[0] = mw * 16;
     w->mb.stride[1] = w->mb.stride[2] = mw * 8;
     w->mb.intra = !params->constrained_intra_pred;
+    w->mb.dsp = h264_dsp();
     return w;
 }
 
