@@ -1,5 +1,7 @@
 #include "encoder/writer_policy.h"
 
+#include "common/clock.h"
+
 /* A change of at most 1/SMALL of the picture goes to the writer even
  * while x264 has the stream. */
 #define SMALL 8
@@ -8,9 +10,18 @@
  * writer gives the stream back to x264. */
 #define LARGE_FRAMES 3
 #define MEDIUM_FRAMES 30
-/* After taking the stream back, x264 keeps it this long whatever the
- * damage, so that alternating content costs at most one IDR a second. */
+/* After taking the stream back, x264 keeps it whatever the damage for
+ * X264_HOLD_FRAMES frames or X264_HOLD_NS, whichever ends first, so that
+ * alternating content costs at most one IDR a second at 60 fps. The time
+ * matters on a real desktop, which redraws at a few frames a second: 60
+ * frames there would keep x264, at whole-frame cost, for ten seconds. */
 #define X264_HOLD_FRAMES 60
+#define X264_HOLD_NS 1000000000LL
+
+static bool held(const struct hfx_writer_policy *p)
+{
+    return p->x264_hold > 0 && hfx_now_ns() < p->x264_hold_until_ns;
+}
 
 void hfx_writer_policy_init(struct hfx_writer_policy *p, uint32_t bitrate, uint32_t fps)
 {
@@ -44,7 +55,7 @@ enum hfx_writer_choice hfx_writer_policy_choose(struct hfx_writer_policy *p, uin
             return HFX_CHOOSE_X264_IDR;
         return HFX_CHOOSE_WRITER;
     }
-    return small && p->x264_hold == 0 ? HFX_CHOOSE_WRITER : HFX_CHOOSE_X264;
+    return small && !held(p) ? HFX_CHOOSE_WRITER : HFX_CHOOSE_X264;
 }
 
 int hfx_writer_policy_qp(const struct hfx_writer_policy *p, int quality)
@@ -65,6 +76,7 @@ void hfx_writer_policy_done(struct hfx_writer_policy *p, enum hfx_writer_choice 
         if (c == HFX_CHOOSE_X264_IDR) {
             p->switch_idrs++;
             p->x264_hold = X264_HOLD_FRAMES;
+            p->x264_hold_until_ns = hfx_now_ns() + X264_HOLD_NS;
         } else if (p->x264_hold) {
             p->x264_hold--;
         }

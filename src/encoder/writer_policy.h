@@ -23,6 +23,7 @@ struct hfx_writer_policy {
     bool writing;           /* the decoder's reference is the writer's picture */
     uint32_t large_run, medium_run;
     uint32_t x264_hold;     /* frames x264 keeps after a switch back */
+    int64_t x264_hold_until_ns; /* ... unless this time (hfx_now_ns) passes first */
     /* Bits over the cap, in a bucket as large as one second of the cap,
      * drained at the cap's rate per frame. */
     double bucket, bucket_size, drain;
