@@ -71,6 +71,9 @@ void bench_pipeline_free(struct bench_pipeline *p);
  * encoded idle refresh frames (every macroblock unchanged: P_Skip), about
  * one per source frame. */
 #define BENCH_IDLE_REFRESH_MS (1000 / BENCH_SOURCE_FPS)
+/* Idle rows judge the picture a viewer has after this long of stillness
+ * (issue 14: x264's quality within about a second). */
+#define BENCH_STILL_NS 1000000000LL
 
 enum bench_pace {
     BENCH_PACED,        /* updates at BENCH_SOURCE_FPS, like a guest's screen */
@@ -113,11 +116,17 @@ struct bench_row_result {
     double kbps;                /* at BENCH_SOURCE_FPS */
     double bytes_per_frame;     /* mean over the measured frames */
     double psnr;                /* mean luma PSNR of the frames it could match */
+    /* Idle rows: luma PSNR of the last frame read within BENCH_STILL_NS of
+     * the screen being set (-1 when unreadable), and when it was read. */
+    double still_psnr, still_ms;
     uint32_t psnr_frames, unmatched;
     uint32_t decode_errors;     /* access units a strict decoder refused (whole row) */
     /* The hybrid, over the measured frames: frames its writer and x264
      * coded, and IDRs spent handing the stream back to x264. */
     uint64_t writer_frames, x264_frames, switch_idrs;
+    /* The hybrid, since it opened: still macroblocks re-coded at a better
+     * QP and the bytes they took. */
+    uint64_t refine_mbs, refine_bytes;
     double cpu_pct;             /* exporter: process less source drawing and subscriber */
     double proc_pct;            /* the whole process */
 };

@@ -26,6 +26,8 @@ struct hfx_encoder_stats {
     uint64_t writer_frames;     /* hybrid: frames the P-slice writer coded */
     uint64_t x264_frames;       /* hybrid: frames x264 coded */
     uint64_t switch_idrs;       /* hybrid: IDRs spent giving the stream back to x264 */
+    uint64_t refine_mbs;        /* hybrid: still macroblocks re-coded at a better QP */
+    uint64_t refine_bytes;      /* hybrid: what coding them took */
 };
 
 /* Macroblocks [x1, x2) x [y1, y2). */
@@ -51,6 +53,11 @@ struct hfx_au {
     const uint8_t *data;
     size_t size;
     bool keyframe; /* an IDR, preceded by SPS and PPS */
+    /* The encoder has work left on this picture (the hybrid: still
+     * macroblocks to sharpen) and wants another frame a frame period
+     * later even if nothing changes. The caller zeroes it; a backend that
+     * never has such work leaves it alone. */
+    bool wants_frame;
 };
 
 struct hfx_encoder;

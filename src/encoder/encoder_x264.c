@@ -5,6 +5,7 @@
 #include "encoder/annexb.h"
 #include "encoder/h264/params.h"
 #include "encoder/h264/pwriter.h"
+#include "encoder/h264/refine.h"
 #include "encoder/writer_policy.h"
 
 #include <stdarg.h>
@@ -45,6 +46,10 @@ struct hfx_encoder {
     struct hfx_writer_policy policy;
     x264_picture_t recon;         /* x264's last picture, valid until its next call */
     struct h264_slice_pos recon_pos;
+    /* Still macroblocks re-coded at a better QP; x264's worst slice QP
+     * since its last IDR, which its skipped macroblocks may still carry. */
+    struct h264_refine *refine;
+    int x264_worst_qp;
 };
 
 static void log_cb(void *priv, int level, const char *fmt, va_list args)
@@ -128,6 +133,7 @@ static void x264_close(struct hfx_encoder *enc)
     if (enc->x264)
         x264_encoder_close(enc->x264);
     h264_pwriter_free(enc->writer);
+    h264_refine_free(enc->refine);
     free(enc->mb_info);
     hfx_annexb_free(&enc->au);
     free(enc);
@@ -157,7 +163,9 @@ static struct hfx_encoder *open_with(const struct hfx_encoder_params *p, bool hy
     enc->mb_width = (enc->width + 15) / 16;
     enc->mb_height = (enc->height + 15) / 16;
     enc->mb_info = malloc((size_t)enc->mb_width * enc->mb_height);
-    if (!enc->mb_info) {
+    if (hybrid)
+        enc->refine = h264_refine_new(enc->mb_width, enc->mb_height, p->fps, enc->quality);
+    if (!enc->mb_info || (hybrid && !enc->refine)) {
         snprintf(err, errlen, "Out of memory opening the x264 encoder.");
         x264_close(enc);
         return NULL;
@@ -323,14 +331,17 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
                                         img->plane[1], img->i_stride[1], enc->recon_pos);
         }
         enc->au.size = 0;
-        int64_t bits = h264_pwriter_encode(enc->writer, pic, damage,
-                                           hfx_writer_policy_qp(pol, enc->quality), &enc->au);
+        int qp = hfx_writer_policy_qp(pol, enc->quality);
+        const struct hfx_mb_damage *plan =
+            h264_refine_plan(enc->refine, damage, qp, hfx_writer_policy_may_refine(pol));
+        int64_t bits = h264_pwriter_encode(enc->writer, pic, plan, qp, enc->refine, &enc->au);
         if (bits >= 0) {
             hfx_writer_policy_done(pol, c, bits);
             enc->writer_ran = true;
             out->data = enc->au.data;
             out->size = enc->au.size;
             out->keyframe = false;
+            out->wants_frame = h264_refine_pending(enc->refine);
             return 0;
         }
         /* Out of memory mid-picture: its reference is no longer known. */
@@ -343,12 +354,19 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
     if (encode_x264(enc, pic, damage, force_idr || c == HFX_CHOOSE_X264_IDR, out) < 0)
         return -1;
     hfx_writer_policy_done(pol, c, (int64_t)out->size * 8);
+    int qp = enc->recon.i_qpplus1 - 1;
+    enc->x264_worst_qp = out->keyframe || qp > enc->x264_worst_qp ? qp : enc->x264_worst_qp;
+    h264_refine_x264_picture(enc->refine, enc->x264_worst_qp);
     if (out->keyframe && enc->hybrid)
         start_writer(enc);
     /* Where x264 left frame_num and the picture order count, for the
      * writer to continue from. */
     enc->recon_ok = enc->writer &&
                     h264_slice_pos_parse(&enc->params, out->data, out->size, &enc->recon_pos) == 0;
+    /* The writer refines what x264 coded once it takes the stream: the
+     * next unchanged frame, unless x264 keeps the stream a while. */
+    out->wants_frame = enc->hybrid && enc->recon_ok && h264_refine_pending(enc->refine) &&
+                       hfx_writer_policy_writer_next(pol);
     return 0;
 }
 
@@ -387,6 +405,8 @@ static void hybrid_stats(struct hfx_encoder *enc, struct hfx_encoder_stats *out)
     out->writer_frames = enc->policy.writer_frames;
     out->x264_frames = enc->policy.x264_frames;
     out->switch_idrs = enc->policy.switch_idrs;
+    out->refine_bytes = h264_refine_bits(enc->refine) / 8;
+    out->refine_mbs = h264_refine_mbs(enc->refine);
 }
 
 const struct hfx_encoder_ops hfx_encoder_x264 = {

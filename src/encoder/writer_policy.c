@@ -47,12 +47,30 @@ enum hfx_writer_choice hfx_writer_policy_choose(struct hfx_writer_policy *p, uin
     return small && p->x264_hold == 0 ? HFX_CHOOSE_WRITER : HFX_CHOOSE_X264;
 }
 
+/* The bucket's fill at which the writer's QP starts to rise. */
+#define FILL_RAISE 0.5
+
+static double fill(const struct hfx_writer_policy *p)
+{
+    return p->bucket_size > 0 ? p->bucket / p->bucket_size : 0;
+}
+
 int hfx_writer_policy_qp(const struct hfx_writer_policy *p, int quality)
 {
-    double fill = p->bucket_size > 0 ? p->bucket / p->bucket_size : 0;
-    int raise = fill < 0.5 ? 0 : fill < 0.75 ? 3 : fill < 0.9 ? 6 : 12;
+    double f = fill(p);
+    int raise = f < FILL_RAISE ? 0 : f < 0.75 ? 3 : f < 0.9 ? 6 : 12;
     int qp = quality + raise;
     return qp > 51 ? 51 : qp;
+}
+
+bool hfx_writer_policy_may_refine(const struct hfx_writer_policy *p)
+{
+    return fill(p) < FILL_RAISE;
+}
+
+bool hfx_writer_policy_writer_next(const struct hfx_writer_policy *p)
+{
+    return p->writing || p->x264_hold == 0;
 }
 
 void hfx_writer_policy_done(struct hfx_writer_policy *p, enum hfx_writer_choice c, int64_t bits)

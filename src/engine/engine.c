@@ -82,6 +82,9 @@ struct scanout {
     uint32_t mb_nboxes, mb_boxes_cap, mb_count;
     uint32_t mb_w, mb_h;
     int64_t last_idr_ns, last_frame_ns;
+    /* When the encoder wants its next frame though nothing changed (it
+     * still sharpens the picture): a frame period after the last; 0 = not. */
+    int64_t again_ns;
     uint64_t seq;
     int64_t shown_ns;       /* when the content of `current` was produced */
 
@@ -100,6 +103,7 @@ struct scanout {
     atomic_bool quit;
     atomic_uint_fast64_t updates, frames, keyframes, bytes, coalesced;
     atomic_uint_fast64_t writer_frames, x264_frames, switch_idrs;
+    atomic_uint_fast64_t refine_mbs, refine_bytes;
     atomic_uint_fast64_t input_events;  /* INPUT events its front end took */
     struct hfx_encoder_stats enc_seen;  /* worker: the open encoder's counters so far */
     atomic_int_fast64_t last_encode_ns;
@@ -790,6 +794,7 @@ static void close_encoder(struct scanout *s)
         return;
     s->ops->close(s->enc);
     s->enc = NULL;
+    s->again_ns = 0;
     atomic_store(&s->enc_open, false);
 }
 
@@ -901,7 +906,7 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
     bool hints = !idr && !w->new_surface && !s->e->cfg.no_damage_hints && !lost;
     struct hfx_mb_damage dmg = {s->mb_boxes, s->mb_nboxes, s->mb_count, s->mb_w, s->mb_h};
     uint32_t damaged = hints ? s->mb_count : s->mb_w * s->mb_h;
-    struct hfx_au au;
+    struct hfx_au au = {0};
     int64_t t0 = hfx_now_ns();
     int rc = s->ops->encode(s->enc, s->current, hints ? &dmg : NULL, idr, &au);
     int64_t t1 = hfx_now_ns();
@@ -918,16 +923,19 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
         atomic_fetch_add(&s->writer_frames, st.writer_frames - s->enc_seen.writer_frames);
         atomic_fetch_add(&s->x264_frames, st.x264_frames - s->enc_seen.x264_frames);
         atomic_fetch_add(&s->switch_idrs, st.switch_idrs - s->enc_seen.switch_idrs);
+        atomic_fetch_add(&s->refine_mbs, st.refine_mbs - s->enc_seen.refine_mbs);
+        atomic_fetch_add(&s->refine_bytes, st.refine_bytes - s->enc_seen.refine_bytes);
         s->enc_seen = st;
     }
     if (au.keyframe)
         s->last_idr_ns = t1;
     s->last_frame_ns = t1;
+    s->again_ns = au.wants_frame ? t0 + 1000000000LL / s->e->cfg.fps : 0;
     emit(s, &au, w, t0, t1, damaged);
 }
 
-/* How long the worker may sleep before a timer (periodic IDR, idle refresh)
- * is due; -1 = until woken. */
+/* How long the worker may sleep before a timer (periodic IDR, idle refresh,
+ * a frame the encoder wants) is due; -1 = until woken. */
 static int next_timeout_ms(const struct scanout *s, int64_t now)
 {
     const struct hfx_engine_config *c = &s->e->cfg;
@@ -940,6 +948,8 @@ static int next_timeout_ms(const struct scanout *s, int64_t now)
         int64_t r = s->last_frame_ns + (int64_t)c->idle_refresh_ms * 1000000;
         due = r < due ? r : due;
     }
+    if (s->again_ns && s->again_ns < due)
+        due = s->again_ns;
     if (due == INT64_MAX)
         return -1;
     int64_t ms = (due - now + 999999) / 1000000;
@@ -1008,7 +1018,8 @@ static void *worker_main(void *arg)
             idr = true;
         bool refresh = c->idle_refresh_ms &&
                        now - s->last_frame_ns >= (int64_t)c->idle_refresh_ms * 1000000;
-        if (w.have_content || idr || refresh)
+        bool again = s->again_ns && now >= s->again_ns;
+        if (w.have_content || idr || refresh || again)
             encode_one(s, &w, idr);
     }
     close_encoder(s);
@@ -1108,6 +1119,8 @@ void hfx_engine_stats(struct hfx_engine *e, uint32_t id, struct hfx_scanout_stat
     out->writer_frames = atomic_load(&s->writer_frames);
     out->x264_frames = atomic_load(&s->x264_frames);
     out->switch_idrs = atomic_load(&s->switch_idrs);
+    out->refine_mbs = atomic_load(&s->refine_mbs);
+    out->refine_bytes = atomic_load(&s->refine_bytes);
     out->input_events = atomic_load(&s->input_events);
 }
 

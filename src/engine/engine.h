@@ -222,6 +222,9 @@ struct hfx_scanout_stats {
     /* The hybrid encoder: frames of its P-slice writer and of x264, and the
      * IDRs spent handing the stream back to x264. */
     uint64_t writer_frames, x264_frames, switch_idrs;
+    /* The hybrid: still macroblocks it re-coded at a better QP, and the
+     * bytes that took. */
+    uint64_t refine_mbs, refine_bytes;
     uint64_t input_events;      /* INPUT events queued for its front end */
     int64_t last_encode_ns;
 };

@@ -656,12 +656,13 @@ static void handle_stats(struct client *c, bool one, uint32_t id)
             ",\"frames\":%" PRIu64 ",\"keyframes\":%" PRIu64 ",\"bytes\":%" PRIu64
             ",\"coalesced\":%" PRIu64 ",\"last_encode_us\":%" PRId64
             ",\"writer_frames\":%" PRIu64 ",\"x264_frames\":%" PRIu64
-            ",\"switch_idrs\":%" PRIu64 ",\"input_events\":%" PRIu64 "}",
+            ",\"switch_idrs\":%" PRIu64 ",\"refine_mbs\":%" PRIu64
+            ",\"refine_bytes\":%" PRIu64 ",\"input_events\":%" PRIu64 "}",
             first ? "" : ",", i, st.enabled ? "true" : "false", st.width, st.height,
             st.subscribers, st.encoder, st.encoder_open ? "true" : "false", st.bitrate,
             st.updates, st.frames, st.keyframes, st.bytes, st.coalesced,
             st.last_encode_ns / 1000, st.writer_frames, st.x264_frames, st.switch_idrs,
-            st.input_events);
+            st.refine_mbs, st.refine_bytes, st.input_events);
         first = false;
     }
     len += (size_t)snprintf(text + HXFR_HEADER_SIZE + len, cap - len, "]}");

@@ -147,6 +147,22 @@ static void copy_block(uint8_t *dst, int dst_stride, const uint8_t *src, int src
         memcpy(dst + y * dst_stride, src + y * src_stride, (size_t)size);
 }
 
+/* mb_qp_delta: from QP_Y,PRED to this macroblock's QP, the short way
+ * round, since the decoder wraps the sum into 0..51 (7.4.5, equation 7-37;
+ * the delta is within -26..+25). */
+static int qp_delta(const struct h264_mb_state *s)
+{
+    int d = s->qp - s->qp_pred;
+    return d > 25 ? d - 52 : d < -26 ? d + 52 : d;
+}
+
+void h264_mb_set_qp(struct h264_mb_state *s, int qp)
+{
+    s->qp = qp;
+    s->qpc[0] = h264_chroma_qp(qp, s->chroma_qp_offset[0]);
+    s->qpc[1] = h264_chroma_qp(qp, s->chroma_qp_offset[1]);
+}
+
 /* P_L0_16x16 with a zero motion vector: the prediction is the co-located
  * reference, and since every vector in these pictures is zero, so is the
  * predicted one and the coded difference. False when nothing is left to
@@ -186,7 +202,7 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     h264_put_se(b, 0); /* mvd_l0 x */
     h264_put_se(b, 0); /* mvd_l0 y */
     h264_put_ue(b, inter_cbp_code(cbp_luma | cbp_chroma << 4));
-    h264_put_se(b, 0); /* mb_qp_delta: the slice's QP throughout */
+    h264_put_se(b, qp_delta(s));
     for (int i = 0; i < 16; i++) {
         int r = blk_raster(i);
         if (cbp_luma & (1 << (i >> 2)))
@@ -276,7 +292,7 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     h264_put_ue(b, (uint32_t)(MB_TYPE_P_INTRA_BASE + 1 + mode + 4 * cbp_chroma +
                               (cbp_luma ? 12 : 0)));
     h264_put_ue(b, (uint32_t)cmode);
-    h264_put_se(b, 0); /* mb_qp_delta */
+    h264_put_se(b, qp_delta(s));
     h264_write_residual(b, dclv, 16, nc_luma(s, m, t->nz, 0));
     if (cbp_luma)
         for (int i = 0; i < 16; i++) {
@@ -314,5 +330,6 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
             pick = 1;
     }
     commit(s, m, &t[pick]);
+    s->qp_pred = s->qp;
     return t[pick].bits;
 }

@@ -27,7 +27,11 @@ struct h264_mb_state {
     uint8_t (*nz)[24];
     uint32_t *stamp;
     uint32_t picture;
-    int qp, qpc[2];
+    /* The QP of the macroblock being coded (h264_mb_set_qp), and QP_Y,PRED
+     * (7.4.5): that of the last macroblock coded in this slice, or the
+     * slice's. A skipped macroblock has no mb_qp_delta and keeps it. */
+    int qp, qpc[2], qp_pred;
+    int chroma_qp_offset[2];
     bool intra;         /* Intra16x16 allowed (no constrained intra prediction) */
     struct h264_bits trial[2];
 };
@@ -36,6 +40,9 @@ struct h264_mb_state {
 struct h264_mb_src {
     uint8_t y[256], u[64], v[64];
 };
+
+/* The QP the next macroblocks are coded at (0..51). */
+void h264_mb_set_qp(struct h264_mb_state *s, int qp);
 
 /* Codes the macroblock at (mbx, mby) of s from src. Returns the bits of its
  * macroblock_layer(), or NULL when it is best skipped (its residual
