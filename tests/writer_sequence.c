@@ -124,15 +124,13 @@ void wseq_free(struct wseq *q)
     free(q);
 }
 
-/* The first place the decoder's picture and the writer's differ. */
-static int compare(struct wseq *q, const struct hfx_decoded *d, char *err, size_t errlen)
+int wseq_check_writer(struct hfx_encoder *enc, const struct hfx_decoded *d, uint32_t mw,
+                      uint32_t mh, char *err, size_t errlen)
 {
     const uint8_t *plane[3];
     uint32_t stride[3];
-    if (!hfx_encoder_hybrid_writer_picture(q->enc, plane, stride))
+    if (!hfx_encoder_hybrid_writer_picture(enc, plane, stride))
         return 0;
-    q->st.checked++;
-    uint32_t mw = q->dmg.mb.mb_width, mh = q->dmg.mb.mb_height;
     if (d->width < mw * 16 || d->height < mh * 16) {
         snprintf(err, errlen, "decoded %ux%u, not the whole %ux%u macroblocks", d->width,
                  d->height, mw * 16, mh * 16);
@@ -148,13 +146,24 @@ static int compare(struct wseq *q, const struct hfx_decoded *d, char *err, size_
             uint32_t x = 0;
             while (a[x] == b[x])
                 x++;
-            snprintf(err, errlen,
-                     "frame %llu: plane %d (%u,%u) of macroblock (%u,%u): writer %u, decoder %u",
-                     (unsigned long long)q->st.frames, p, x, y, x / size, y / size, a[x], b[x]);
+            snprintf(err, errlen, "plane %d (%u,%u) of macroblock (%u,%u): writer %u, decoder %u",
+                     p, x, y, x / size, y / size, a[x], b[x]);
             return -1;
         }
     }
-    return 0;
+    return 1;
+}
+
+/* The first place the decoder's picture and the writer's differ. */
+static int compare(struct wseq *q, const struct hfx_decoded *d, char *err, size_t errlen)
+{
+    char why[200];
+    int rc = wseq_check_writer(q->enc, d, q->dmg.mb.mb_width, q->dmg.mb.mb_height, why,
+                               sizeof why);
+    if (rc < 0)
+        snprintf(err, errlen, "frame %llu: %s", (unsigned long long)q->st.frames, why);
+    q->st.checked += rc > 0;
+    return rc < 0 ? -1 : 0;
 }
 
 int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_psnr, char *err,
@@ -228,4 +237,5 @@ void wseq_stats(const struct wseq *q, struct wseq_stats *out)
     hfx_encoder_hybrid.stats(q->enc, &es);
     out->writer_frames = es.writer_frames;
     out->switch_idrs = es.switch_idrs;
+    out->refine_mbs = es.refine_mbs;
 }

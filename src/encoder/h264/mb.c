@@ -324,7 +324,7 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
     if (!code_inter(s, m, src, &t[0]))
         return NULL;
     int pick = 0;
-    if (s->intra) {
+    if (s->intra && !s->refining) {
         code_intra(s, m, src, &t[1]);
         if (h264_bits_count(t[1].bits) < h264_bits_count(t[0].bits))
             pick = 1;

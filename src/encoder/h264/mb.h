@@ -33,6 +33,11 @@ struct h264_mb_state {
     int qp, qpc[2], qp_pred;
     int chroma_qp_offset[2];
     bool intra;         /* Intra16x16 allowed (no constrained intra prediction) */
+    /* The macroblock is re-coded only to sharpen it: its source has not
+     * changed since it was last coded, so the co-located reference (its own
+     * earlier reconstruction) is the prediction, and the intra trial is not
+     * worth its time. */
+    bool refining;
     struct h264_bits trial[2];
 };
 

@@ -171,9 +171,9 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
             for (const struct hfx_mb_box *bb = box; bb < band_end; bb++)
                 for (uint32_t x = bb->x1; x < bb->x2; x++) {
                     int64_t addr = (int64_t)y * s->mb_width + x;
-                    bool refining = false;
+                    s->refining = false;
                     h264_mb_set_qp(s, refine ? h264_refine_mb_qp(refine, (uint32_t)addr,
-                                                                 &refining)
+                                                                 &s->refining)
                                              : qp);
                     load_source(src, x, y, &msrc);
                     const struct h264_bits *mb = h264_mb_code(s, x, y, &msrc);
@@ -184,7 +184,7 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
                     uint64_t before = h264_bits_count(b);
                     h264_put_ue(b, (uint32_t)(addr - last - 1)); /* mb_skip_run */
                     h264_bits_append(b, mb);
-                    if (refining)
+                    if (s->refining)
                         h264_refine_spent(refine, h264_bits_count(b) - before);
                     last = addr;
                 }
