@@ -295,7 +295,7 @@ static void still(const struct hfx_encoder_ops *ops, uint32_t w, uint32_t h,
             CHECK(0, "%ux%u: still frame %d: %s", w, h, i, err);
             break;
         }
-        if (!au.wants_frame && !out->done)
+        if (!au.again_ms && !out->done)
             out->done = i;
         out->last_bytes = au.size;
         out->after = whole_psnr(&r, &d);

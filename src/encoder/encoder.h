@@ -54,10 +54,11 @@ struct hfx_au {
     size_t size;
     bool keyframe; /* an IDR, preceded by SPS and PPS */
     /* The encoder has work left on this picture (the hybrid: still
-     * macroblocks to sharpen) and wants another frame a frame period
-     * later even if nothing changes. The caller zeroes it; a backend that
-     * never has such work leaves it alone. */
-    bool wants_frame;
+     * macroblocks to sharpen) and wants another frame this many
+     * milliseconds after this one started, even if nothing changes; 0: it
+     * does not. The caller zeroes it; a backend that never has such work
+     * leaves it alone. */
+    uint32_t again_ms;
 };
 
 struct hfx_encoder;

@@ -332,6 +332,11 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
         }
         enc->au.size = 0;
         int qp = hfx_writer_policy_qp(pol, enc->quality);
+        /* Taking the stream on a frame without changes, which comes only
+         * after x264's picture stayed still as long as refinement waits
+         * (the frame asked for below, or an idle refresh). */
+        if (!pol->writing && damage->count == 0)
+            h264_refine_settled(enc->refine);
         const struct hfx_mb_damage *plan =
             h264_refine_plan(enc->refine, damage, qp, hfx_writer_policy_may_refine(pol));
         int64_t bits = h264_pwriter_encode(enc->writer, pic, plan, qp, enc->refine, &enc->au);
@@ -341,7 +346,7 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
             out->data = enc->au.data;
             out->size = enc->au.size;
             out->keyframe = false;
-            out->wants_frame = h264_refine_pending(enc->refine);
+            out->again_ms = h264_refine_again_ms(enc->refine, true);
             return 0;
         }
         /* Out of memory mid-picture: its reference is no longer known. */
@@ -363,10 +368,12 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
      * writer to continue from. */
     enc->recon_ok = enc->writer &&
                     h264_slice_pos_parse(&enc->params, out->data, out->size, &enc->recon_pos) == 0;
-    /* The writer refines what x264 coded once it takes the stream: the
-     * next unchanged frame, unless x264 keeps the stream a while. */
-    out->wants_frame = enc->hybrid && enc->recon_ok && h264_refine_pending(enc->refine) &&
-                       hfx_writer_policy_writer_next(pol);
+    /* The writer refines what x264 coded once it takes the stream: on a
+     * frame without changes once the picture has been still long enough
+     * (not sooner: content that keeps changing, such as video, stays with
+     * x264), unless x264 keeps the stream a while. */
+    if (enc->hybrid && enc->recon_ok && hfx_writer_policy_writer_next(pol))
+        out->again_ms = h264_refine_again_ms(enc->refine, false);
     return 0;
 }
 

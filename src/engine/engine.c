@@ -83,7 +83,7 @@ struct scanout {
     uint32_t mb_w, mb_h;
     int64_t last_idr_ns, last_frame_ns;
     /* When the encoder wants its next frame though nothing changed (it
-     * still sharpens the picture): a frame period after the last; 0 = not. */
+     * still sharpens the picture); 0 = not. */
     int64_t again_ns;
     uint64_t seq;
     int64_t shown_ns;       /* when the content of `current` was produced */
@@ -930,7 +930,7 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
     if (au.keyframe)
         s->last_idr_ns = t1;
     s->last_frame_ns = t1;
-    s->again_ns = au.wants_frame ? t0 + 1000000000LL / s->e->cfg.fps : 0;
+    s->again_ns = au.again_ms ? t0 + (int64_t)au.again_ms * 1000000 : 0;
     emit(s, &au, w, t0, t1, damaged);
 }
 

@@ -33,6 +33,10 @@ struct h264_refine {
      * which only delays its refinement. */
     uint32_t *changed;
     uint32_t picture;
+    uint32_t fps;
+    /* x264's last picture, and whether its macroblocks count as still. */
+    uint32_t x264_picture;
+    bool settled;
     uint32_t pending;       /* macroblocks with qp above target */
     uint32_t cursor;        /* where the next scan for still ones starts */
     int plan_qp;            /* the planned picture's QP for its damage */
@@ -53,12 +57,17 @@ struct h264_refine *h264_refine_new(uint32_t mb_width, uint32_t mb_height, uint3
         return NULL;
     r->mb_width = mb_width;
     r->total = mb_width * mb_height;
+    r->fps = fps ? fps : 60;
     r->target = quality > REFINE_QP_GAIN ? quality - REFINE_QP_GAIN : 0;
-    double pictures = (fps ? fps : 60) * REFINE_SECONDS;
+    double pictures = r->fps * REFINE_SECONDS;
     r->budget = (uint32_t)((r->total + pictures - 1) / pictures);
     if (r->budget == 0)
         r->budget = 1;
-    r->still_pictures = (uint32_t)((fps ? fps : 60) * STILL_SECONDS + 0.5);
+    /* At least one: a macroblock damaged in this picture is coded at its
+     * QP, never also picked to refine. */
+    r->still_pictures = (uint32_t)(r->fps * STILL_SECONDS + 0.5);
+    if (r->still_pictures == 0)
+        r->still_pictures = 1;
     r->qp = malloc(r->total);
     r->changed = calloc(r->total, sizeof *r->changed);
     r->picks = malloc(r->budget * sizeof *r->picks);
@@ -99,6 +108,8 @@ void h264_refine_x264_picture(struct h264_refine *r, int qp)
     memset(r->qp, qp, r->total);
     for (uint32_t i = 0; i < r->total; i++)
         r->changed[i] = r->picture;
+    r->x264_picture = r->picture;
+    r->settled = false;
     r->pending = qp > r->target ? r->total : 0;
 }
 
@@ -121,7 +132,9 @@ static uint32_t pick(struct h264_refine *r, uint32_t want)
         uint32_t a = r->cursor;
         r->cursor = a + 1 == r->total ? 0 : a + 1;
         wrapped |= r->cursor == 0;
-        if (r->qp[a] > r->target && r->picture - r->changed[a] >= r->still_pictures)
+        bool still = r->picture - r->changed[a] >= r->still_pictures ||
+                     (r->settled && r->changed[a] == r->x264_picture);
+        if (r->qp[a] > r->target && still)
             r->picks[n++] = a;
     }
     if (wrapped)
@@ -222,9 +235,17 @@ void h264_refine_spent(struct h264_refine *r, uint64_t bits)
     r->bits += bits;
 }
 
-bool h264_refine_pending(const struct h264_refine *r)
+void h264_refine_settled(struct h264_refine *r)
 {
-    return r->pending > 0;
+    r->settled = true;
+}
+
+uint32_t h264_refine_again_ms(const struct h264_refine *r, bool writing)
+{
+    if (!r->pending)
+        return 0;
+    uint32_t pictures = writing ? 1 : r->still_pictures;
+    return (pictures * 1000 + r->fps - 1) / r->fps;
 }
 
 uint64_t h264_refine_bits(const struct h264_refine *r)

@@ -49,10 +49,16 @@ int h264_refine_mb_qp(const struct h264_refine *r, uint32_t addr, bool *refining
 /* Books bits spent on refinement in the planned picture. */
 void h264_refine_spent(struct h264_refine *r, uint64_t bits);
 
-/* Macroblocks whose reconstruction is worse than the refinement QP: while
- * there are any, the writer wants pictures (empty ones, if nothing
- * changes) to refine them in. */
-bool h264_refine_pending(const struct h264_refine *r);
+/* Nothing changed since x264's picture for at least h264_refine_again_ms
+ * (r, false): its macroblocks count as still from the next plan on. */
+void h264_refine_settled(struct h264_refine *r);
+
+/* While macroblocks remain worse than the refinement QP, when the writer
+ * wants its next picture (an empty one if nothing changes) to refine them
+ * in: a frame period after the last one when it has the stream, or, after
+ * x264's picture, once that picture has been still long enough to refine.
+ * 0 when there is nothing to refine. */
+uint32_t h264_refine_again_ms(const struct h264_refine *r, bool writing);
 
 /* Bits spent on refinement and macroblocks refined since the start. */
 uint64_t h264_refine_bits(const struct h264_refine *r);
