@@ -261,6 +261,7 @@ struct still_result {
     double first, after;    /* PSNR of the IDR, and after STILL_FRAMES unchanged frames */
     int done;               /* the frame after which the encoder wanted no more; 0 never */
     uint64_t refine_bytes, last_bytes;
+    double encode_ms;       /* the unchanged frames' encode time, in all */
 };
 
 /* The idle screen's IDR, then STILL_FRAMES frames in which nothing
@@ -281,7 +282,9 @@ static void still(const struct hfx_encoder_ops *ops, uint32_t w, uint32_t h,
     for (int i = 1; i <= STILL_FRAMES; i++) {
         struct hfx_au au = {0};
         char err[256];
+        int64_t t0 = hfx_now_ns();
         int rc = ops->encode(r.enc, r.pic, &none, false, &au);
+        out->encode_ms += (double)(hfx_now_ns() - t0) / 1e6;
         CHECK(rc == 0, "%s %ux%u: still frame %d did not encode", ops->name, w, h, i);
         if (rc != 0)
             break;
@@ -310,17 +313,18 @@ static void still(const struct hfx_encoder_ops *ops, uint32_t w, uint32_t h,
 
 static void sharpen(void)
 {
-    static const uint32_t sizes[][2] = {{1920, 1080}, {1366, 767}};
+    static const uint32_t sizes[][2] = {{1920, 1080}, {1366, 767}, {5120, 2880}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         uint32_t w = sizes[i][0], h = sizes[i][1];
         struct still_result hy, x;
         still(&hfx_encoder_hybrid, w, h, &hy);
         still(&hfx_encoder_x264, w, h, &x);
         printf("still %ux%u: hybrid %.1f dB at its IDR, %.1f dB after %d frames (refinement "
-               "done after %d, %llu bytes, then %llu-byte frames); x264 %.1f dB, %.1f dB\n",
+               "done after %d, %llu bytes, then %llu-byte frames; %.0f ms of encoding); x264 "
+               "%.1f dB, %.1f dB (%.0f ms)\n",
                w, h, hy.first, hy.after, STILL_FRAMES, hy.done,
-               (unsigned long long)hy.refine_bytes, (unsigned long long)hy.last_bytes, x.first,
-               x.after);
+               (unsigned long long)hy.refine_bytes, (unsigned long long)hy.last_bytes,
+               hy.encode_ms, x.first, x.after, x.encode_ms);
         CHECK(hy.after >= hy.first + 1.0, "%ux%u: refinement took a still picture from %.1f to "
               "only %.1f dB", w, h, hy.first, hy.after);
         CHECK(hy.after >= x.after - STILL_GAP_DB, "%ux%u: still picture at %.1f dB after a "
