@@ -25,11 +25,9 @@ int pipeline_start(struct pipeline *p, struct hfx_server_config *scfg,
         hfx_exporter_free(&p->x);
         return -1;
     }
-    const char *first = scfg->listen[0];
-    if (!strncmp(first, "tcp:", 4))
-        snprintf(p->addr, sizeof p->addr, "tcp:127.0.0.1:%d", hfx_server_port(p->x.server, 0));
-    else
-        snprintf(p->addr, sizeof p->addr, "%s", first);
+    /* A vsock listener has no local address: those tests connect by CID. */
+    if (hfx_server_local_address(p->x.server, p->addr, sizeof p->addr, err, sizeof err) < 0)
+        p->addr[0] = '\0';
     hfx_server_control_token(p->x.server, p->token);
     return 0;
 }

@@ -10,7 +10,7 @@
 struct pipeline {
     struct hfx_exporter x;
     struct hfx_synth_frontend *fe;
-    char addr[64]; /* of the first listener, for hfx_conn_open */
+    char addr[600]; /* of the first listener, for hfx_conn_open; "" for vsock */
     char token[HXFR_MAX_TOKEN + 1]; /* the control token */
 };
 

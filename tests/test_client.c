@@ -49,7 +49,7 @@ int main(void)
     struct pipeline p;
     if (start_at(&p, "tcp:127.0.0.1:0") < 0)
         return check_summary("test_client");
-    char addr[64], listen[64], err[256];
+    char addr[sizeof p.addr], listen[sizeof p.addr], err[256];
     snprintf(addr, sizeof addr, "%s", p.addr);
     snprintf(listen, sizeof listen, "%s", p.addr);
 

@@ -452,7 +452,30 @@ static void test_listeners(void)
     pipeline_stop(&p);
     unlink(path + 5);
 
-    char err[256];
+    /* Where a local client connects for a listener (hfx serve --http). */
+    static const struct {
+        const char *spec;
+        int port;
+        const char *want;
+    } local[] = {
+        {"tcp:0.0.0.0:0", 4000, "tcp:127.0.0.1:4000"},
+        {"tcp:0.0.0.0:15937", -1, "tcp:127.0.0.1:15937"},
+        {"tcp:[::]:0", 4001, "tcp:[::1]:4001"},
+        {"tcp:192.168.1.5:7", 7, "tcp:192.168.1.5:7"},
+        {"unix:/run/x.sock", -1, "unix:/run/x.sock"},
+        {"vsock:any:15937", 15937, NULL},
+        {"tcp:nohost", 1, NULL},
+    };
+    char err[256], got[300];
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
+        int rc = hfx_local_spec(local[i].spec, local[i].port, got, sizeof got, err, sizeof err);
+        if (local[i].want)
+            CHECK(rc == 0 && !strcmp(got, local[i].want), "%s -> %s (%s)", local[i].spec,
+                  rc == 0 ? got : "error", rc == 0 ? local[i].want : err);
+        else
+            CHECK(rc < 0 && err[0], "%s gave %s, not an error", local[i].spec, got);
+    }
+
     int fd = hfx_listen("vsock:any:0", err, sizeof err);
     if (fd < 0) {
         fprintf(stderr, "  vsock: not available on this machine (%s); not tested\n", err);

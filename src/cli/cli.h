@@ -62,6 +62,4 @@ int cli_send_input(struct hfx_conn *c, uint32_t scanout, int kind, bool down, ui
  * PONG came within timeout_ms. Frames on the way are skipped. */
 int cli_input_errors(struct hfx_conn *c, int timeout_ms, const char *who);
 
-#define HFX_DEFAULT_ADDR "tcp:127.0.0.1:15937"
-
 #endif

@@ -196,19 +196,10 @@ int serve_parse(int argc, char **argv, struct serve_opts *o)
 static struct hfx_web *start_web(struct serve_opts *o, struct hfx_exporter *x, char *err,
                                  size_t errlen)
 {
-    const char *l = o->server.nlisten ? o->server.listen[0] : HFX_DEFAULT_ADDR;
-    char addr[300], token[HXFR_MAX_TOKEN + 1];
-    int port = hfx_server_port(x->server, 0);
-    if (!strncmp(l, "tcp:", 4) && port > 0) {
-        /* Connect where it listens (any address: loopback), at its real port. */
-        const char *host = l + 4, *colon = strrchr(host, ':');
-        int hl = colon ? (int)(colon - host) : 0;
-        bool any = hl == 0 || !strncmp(host, "0.0.0.0", (size_t)hl);
-        snprintf(addr, sizeof addr, "tcp:%.*s:%d", any ? 9 : hl, any ? "127.0.0.1" : host, port);
-    } else if (!strncmp(l, "unix:", 5)) {
-        snprintf(addr, sizeof addr, "%.*s", (int)strcspn(l, ","), l);
-    } else {
-        snprintf(err, errlen, "--http needs the first --listen to be tcp: or unix:, not '%s'", l);
+    char addr[600], token[HXFR_MAX_TOKEN + 1];
+    char why[300];
+    if (hfx_server_local_address(x->server, addr, sizeof addr, why, sizeof why) < 0) {
+        snprintf(err, errlen, "--http needs the first --listen to be tcp: or unix: (%s)", why);
         return NULL;
     }
     hfx_server_control_token(x->server, token);

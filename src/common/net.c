@@ -125,6 +125,36 @@ static int parse(const char *spec, struct addr *a, char *err, size_t errlen)
     return -1;
 }
 
+int hfx_local_spec(const char *listen_spec, int port, char *out, size_t outlen, char *err,
+                   size_t errlen)
+{
+    int n;
+    if (!strncmp(listen_spec, "tcp:", 4)) {
+        char host[256];
+        long spec_port;
+        if (split_host_port(listen_spec + 4, host, sizeof host, &spec_port) < 0) {
+            snprintf(err, errlen, "'%s' is not HOST:PORT (e.g. tcp:127.0.0.1:15937)",
+                     listen_spec);
+            return -1;
+        }
+        const char *local = !strcmp(host, "0.0.0.0") ? "127.0.0.1"
+                            : !strcmp(host, "::")    ? "::1"
+                                                     : host;
+        n = snprintf(out, outlen, strchr(local, ':') ? "tcp:[%s]:%ld" : "tcp:%s:%ld", local,
+                     port >= 0 ? (long)port : spec_port);
+    } else if (!strncmp(listen_spec, "unix:", 5)) {
+        n = snprintf(out, outlen, "%s", listen_spec);
+    } else {
+        snprintf(err, errlen, "a client on this host cannot connect to '%s'", listen_spec);
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(err, errlen, "address '%s' is too long", listen_spec);
+        return -1;
+    }
+    return 0;
+}
+
 int hfx_listen(const char *spec, char *err, size_t errlen)
 {
     struct addr a;

@@ -10,6 +10,12 @@
 int hfx_listen(const char *spec, char *err, size_t errlen);
 /* The bound port of a TCP or vsock listener; -1 for others. */
 int hfx_listen_port(int fd);
+/* The address a client on this host connects to for a listener at
+ * `listen_spec` whose bound port is `port` (-1: keep the spec's): a TCP
+ * wildcard host (0.0.0.0 or ::) becomes loopback. -1 with err for a
+ * vsock listener, which a local client cannot reach. */
+int hfx_local_spec(const char *listen_spec, int port, char *out, size_t outlen, char *err,
+                   size_t errlen);
 /* Connects (blocking) to the same kind of address; for clients. */
 int hfx_connect(const char *spec, char *err, size_t errlen);
 /* The same, giving up after timeout_ms (negative: no limit). */

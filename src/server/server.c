@@ -105,6 +105,7 @@ struct hfx_server {
     int wake_fd;
     int listen_fd[HFX_MAX_LISTENERS];
     bool listen_v1[HFX_MAX_LISTENERS];
+    char first_listen[512];         /* the first listener's address, without options */
     int nlisten;
     struct hfx_access *access;
     atomic_bool stop;
@@ -1096,7 +1097,7 @@ struct hfx_server *hfx_server_new(const struct hfx_server_config *cfg, char *err
     for (int i = 0; i < nl && i < HFX_MAX_LISTENERS; i++) {
         char addr[512];
         bool v1;
-        if (listen_spec(cfg->nlisten ? cfg->listen[i] : "tcp:127.0.0.1:15937", addr, sizeof addr,
+        if (listen_spec(cfg->nlisten ? cfg->listen[i] : HFX_DEFAULT_ADDR, addr, sizeof addr,
                         &v1, err, errlen) < 0) {
             hfx_server_free(s);
             return NULL;
@@ -1106,6 +1107,8 @@ struct hfx_server *hfx_server_new(const struct hfx_server_config *cfg, char *err
             hfx_server_free(s);
             return NULL;
         }
+        if (s->nlisten == 0)
+            snprintf(s->first_listen, sizeof s->first_listen, "%s", addr);
         s->listen_v1[s->nlisten] = v1;
         s->listen_fd[s->nlisten++] = fd;
         ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_LISTEN(i)};
@@ -1133,6 +1136,16 @@ void hfx_server_stop(struct hfx_server *s)
 int hfx_server_port(const struct hfx_server *s, int i)
 {
     return i < s->nlisten ? hfx_listen_port(s->listen_fd[i]) : -1;
+}
+
+int hfx_server_local_address(const struct hfx_server *s, char *out, size_t outlen, char *err,
+                             size_t errlen)
+{
+    if (s->nlisten == 0) {
+        snprintf(err, errlen, "the server has no listener");
+        return -1;
+    }
+    return hfx_local_spec(s->first_listen, hfx_server_port(s, 0), out, outlen, err, errlen);
 }
 
 void hfx_server_control_token(const struct hfx_server *s, char out[HXFR_MAX_TOKEN + 1])

@@ -13,6 +13,8 @@
 #include "proto/hxfr.h"
 
 #define HFX_DEFAULT_PORT 15937
+/* Where the server listens and clients connect unless told otherwise. */
+#define HFX_DEFAULT_ADDR "tcp:127.0.0.1:15937"
 #define HFX_MAX_LISTENERS 8
 
 struct hfx_server_config {
@@ -43,6 +45,10 @@ int hfx_server_run(struct hfx_server *s);
 void hfx_server_stop(struct hfx_server *s);
 /* The local port of listener i (TCP/vsock), e.g. after listening on port 0. */
 int hfx_server_port(const struct hfx_server *s, int i);
+/* The address a client on this host reaches the first listener at (its
+ * bound port, loopback for a wildcard host). -1 with err if none can. */
+int hfx_server_local_address(const struct hfx_server *s, char *out, size_t outlen, char *err,
+                             size_t errlen);
 /* Closes every socket and drops queued packets. The engine must be freed
  * first (its workers call the sink). */
 void hfx_server_free(struct hfx_server *s);
