@@ -346,7 +346,7 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
             out->data = enc->au.data;
             out->size = enc->au.size;
             out->keyframe = false;
-            out->again_ms = h264_refine_again_ms(enc->refine, true);
+            out->again_ms = h264_refine_again_ms(enc->refine, damage->count == 0);
             return 0;
         }
         /* Out of memory mid-picture: its reference is no longer known. */

@@ -87,6 +87,7 @@ struct scanout {
     int64_t again_ns;
     uint64_t seq;
     int64_t shown_ns;       /* when the content of `current` was produced */
+    int64_t last_pts_ns;    /* of the last frame sent */
 
     /* Deferred updates: the front end appends, the worker takes them all. */
     pthread_mutex_t deferred_lock;
@@ -865,6 +866,13 @@ static void emit(struct scanout *s, const struct hfx_au *au, const struct work *
      * an update converting meanwhile is older than this encode, and its
      * frame must not go back in time. */
     p->pts_ns = s->shown_ns;
+    /* Several frames of one content (its frame, then the encoder's frames
+     * that sharpen it, an idle refresh) must still have increasing pts, as
+     * a decoder that orders by them (WebCodecs, a muxer) requires: each is
+     * a microsecond (the coarsest unit a client uses) after the last. */
+    if (p->pts_ns < s->last_pts_ns + 1000)
+        p->pts_ns = s->last_pts_ns + 1000;
+    s->last_pts_ns = p->pts_ns;
     p->first_damage_ns = w->have_content ? w->first_ns : enc_start;
     p->convert_ns = w->convert_ns;
     p->encode_ns = enc_end - enc_start;

@@ -240,11 +240,11 @@ void h264_refine_settled(struct h264_refine *r)
     r->settled = true;
 }
 
-uint32_t h264_refine_again_ms(const struct h264_refine *r, bool writing)
+uint32_t h264_refine_again_ms(const struct h264_refine *r, bool still_screen)
 {
     if (!r->pending)
         return 0;
-    uint32_t pictures = writing ? 1 : r->still_pictures;
+    uint32_t pictures = still_screen ? 1 : r->still_pictures;
     return (pictures * 1000 + r->fps - 1) / r->fps;
 }
 

@@ -55,10 +55,12 @@ void h264_refine_settled(struct h264_refine *r);
 
 /* While macroblocks remain worse than the refinement QP, when the writer
  * wants its next picture (an empty one if nothing changes) to refine them
- * in: a frame period after the last one when it has the stream, or, after
- * x264's picture, once that picture has been still long enough to refine.
+ * in: a frame period after the last one when that was such a picture of
+ * its own (still_screen), or else (a picture with changes, or x264's) once
+ * it has stayed still long enough to refine: while the screen keeps
+ * changing, refinement rides on the frames its changes bring and adds none.
  * 0 when there is nothing to refine. */
-uint32_t h264_refine_again_ms(const struct h264_refine *r, bool writing);
+uint32_t h264_refine_again_ms(const struct h264_refine *r, bool still_screen);
 
 /* Bits spent on refinement and macroblocks refined since the start. */
 uint64_t h264_refine_bits(const struct h264_refine *r);
