@@ -332,9 +332,10 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
         }
         enc->au.size = 0;
         int qp = hfx_writer_policy_qp(pol, enc->quality);
-        /* Taking the stream on a frame without changes, which comes only
-         * after x264's picture stayed still as long as refinement waits
-         * (the frame asked for below, or an idle refresh). */
+        /* Taking the stream on a frame without changes: x264's picture
+         * has stayed unchanged since (for the stillness delay when this is
+         * the frame asked for below, for the refresh interval when it is
+         * an idle refresh), so it counts as still at once. */
         if (!pol->writing && damage->count == 0)
             h264_refine_settled(enc->refine);
         const struct hfx_mb_damage *plan =
