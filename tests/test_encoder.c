@@ -496,6 +496,13 @@ static void test_registry(void)
     CHECK(hfx_encoder_find("openh264") == &hfx_encoder_openh264, "openh264 not found");
     CHECK(hfx_encoder_find("vp8") == NULL, "unknown name found");
     CHECK(strcmp(hfx_encoder_names(), "hybrid,x264,openh264") == 0, "names %s", hfx_encoder_names());
+    CHECK(hfx_encoder_default() == &hfx_encoder_hybrid, "default %s", hfx_encoder_default()->name);
+    /* Whatever cannot open falls back to x264, and x264 to nothing. */
+    CHECK(hfx_encoder_fallback(&hfx_encoder_hybrid) == &hfx_encoder_x264, "hybrid's fallback");
+    CHECK(hfx_encoder_fallback(&hfx_encoder_openh264) == &hfx_encoder_x264, "openh264's fallback");
+    CHECK(hfx_encoder_fallback(&hfx_encoder_x264) == NULL, "x264 falls back to something");
+    CHECK(hfx_encoder_x264.core && !hfx_encoder_hybrid.core && !hfx_encoder_openh264.core,
+          "only x264 is an H.264 core");
     uint32_t b1080 = hfx_encoder_default_bitrate(1920, 1080, 60);
     uint32_t b4k = hfx_encoder_default_bitrate(3840, 2160, 60);
     uint32_t b5k = hfx_encoder_default_bitrate(5120, 2880, 60);

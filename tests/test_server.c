@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-glib/json-glib.h>
+
 #include "check.h"
 #include "client/client.h"
 #include "client/decode.h"
@@ -308,6 +310,28 @@ static void test_joins_share_idr(void)
     pipeline_stop(&p);
 }
 
+/* Scanout 0's integer member `key` in a STATS reply; -1 when the reply is
+ * not JSON of that shape or the member is not an integer. */
+static int64_t stats_member(const struct hxfr_msg *m, const char *key)
+{
+    JsonParser *parser = json_parser_new();
+    int64_t v = -1;
+    if (json_parser_load_from_data(parser, m->u.stats_resp.text, (gssize)m->u.stats_resp.len,
+                                   NULL)) {
+        JsonNode *root = json_parser_get_root(parser);
+        JsonObject *o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+        JsonNode *heads = o ? json_object_get_member(o, "scanouts") : NULL;
+        JsonArray *a = heads && JSON_NODE_HOLDS_ARRAY(heads) ? json_node_get_array(heads) : NULL;
+        JsonNode *head = a && json_array_get_length(a) ? json_array_get_element(a, 0) : NULL;
+        JsonObject *h = head && JSON_NODE_HOLDS_OBJECT(head) ? json_node_get_object(head) : NULL;
+        JsonNode *n = h ? json_object_get_member(h, key) : NULL;
+        if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64)
+            v = json_node_get_int(n);
+    }
+    g_object_unref(parser);
+    return v;
+}
+
 /* The extended mode answers what v1 leaves unanswered. */
 static void test_extended(void)
 {
@@ -341,6 +365,13 @@ static void test_extended(void)
               m.u.stats_resp.len > 10 && memmem(m.u.stats_resp.text, m.u.stats_resp.len,
                                                 "\"bitrate\":3000000", 17),
           "STATS_RESP missing or without the new bitrate");
+    /* The default encoder's own counters are among the scanout's, as
+     * numbers: x264 (the hybrid's core) coded the first IDR. */
+    CHECK(stats_member(&m, "bitrate") == 3000000 && stats_member(&m, "x264_frames") >= 1 &&
+              stats_member(&m, "writer_frames") >= 0 && stats_member(&m, "switch_idrs") >= 0 &&
+              stats_member(&m, "writer_setup_failures") == 0,
+          "STATS_RESP without the hybrid's counters: %.*s", (int)m.u.stats_resp.len,
+          m.u.stats_resp.text);
     CHECK(hfx_conn_request(&c, buf, hxfr_put_ping(buf, HXFR_PING, 7), &m, 2000, err,
                            sizeof err) == 1 && m.h.type == HXFR_PONG && m.h.session_id == 7,
           "PONG missing");

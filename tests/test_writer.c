@@ -191,12 +191,11 @@ static void typing(void)
         if (nf)
             printf("typing %s: encode p50 %.3f ms\n", ops[k]->name, (double)ns[nf / 2] / 1e6);
         if (k == 0) {
-            struct hfx_encoder_stats st = {0};
-            ops[k]->stats(r.enc, &st);
-            CHECK(st.writer_frames == TYPING_FRAMES && st.switch_idrs == 0,
+            uint64_t writer = hfx_encoder_counter(ops[k], r.enc, "writer_frames");
+            uint64_t switches = hfx_encoder_counter(ops[k], r.enc, "switch_idrs");
+            CHECK(writer == TYPING_FRAMES && switches == 0,
                   "typing: the writer coded %llu of %d frames, %llu switch IDRs",
-                  (unsigned long long)st.writer_frames, TYPING_FRAMES,
-                  (unsigned long long)st.switch_idrs);
+                  (unsigned long long)writer, TYPING_FRAMES, (unsigned long long)switches);
         }
         synth_close(&r, ops[k]);
     }
@@ -303,11 +302,7 @@ static void still(const struct hfx_encoder_ops *ops, uint32_t w, uint32_t h,
         out->last_bytes = au.size;
         out->after = whole_psnr(&r, &d);
     }
-    if (ops->stats) {
-        struct hfx_encoder_stats st = {0};
-        ops->stats(r.enc, &st);
-        out->refine_bytes = st.refine_bytes;
-    }
+    out->refine_bytes = hfx_encoder_counter(ops, r.enc, "refine_bytes");
     synth_close(&r, ops);
 }
 

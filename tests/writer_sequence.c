@@ -233,9 +233,7 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
 void wseq_stats(const struct wseq *q, struct wseq_stats *out)
 {
     *out = q->st;
-    struct hfx_encoder_stats es = {0};
-    hfx_encoder_hybrid.stats(q->enc, &es);
-    out->writer_frames = es.writer_frames;
-    out->switch_idrs = es.switch_idrs;
-    out->refine_mbs = es.refine_mbs;
+    out->writer_frames = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "writer_frames");
+    out->switch_idrs = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "switch_idrs");
+    out->refine_mbs = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "refine_mbs");
 }

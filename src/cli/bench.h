@@ -94,6 +94,17 @@ struct bench_row_spec {
     uint32_t frames;    /* measured source frames, after frame 0 and a warm-up */
 };
 
+/* The encoder's own counters (hfx_encoder_ops.counter_names; the hybrid's
+ * writer_frames, x264_frames, ...) over a measurement, by name. */
+struct bench_counters {
+    uint32_t n;
+    struct hfx_encoder_counter c[HFX_ENCODER_MAX_COUNTERS];
+};
+/* "name value, name value, ..." into buf; "" when there are none. */
+void bench_counters_format(const struct bench_counters *c, char *buf, size_t len);
+/* The counter `name` (0 when there is none). */
+uint64_t bench_counter(const struct bench_counters *c, const char *name);
+
 struct bench_row_result {
     bool fell_back;             /* the engine used another encoder than asked */
     const char *encoder_used;
@@ -121,12 +132,11 @@ struct bench_row_result {
     double still_psnr, still_ms;
     uint32_t psnr_frames, unmatched;
     uint32_t decode_errors;     /* access units a strict decoder refused (whole row) */
-    /* The hybrid, over the measured frames: frames its writer and x264
-     * coded, and IDRs spent handing the stream back to x264. */
-    uint64_t writer_frames, x264_frames, switch_idrs;
-    /* The hybrid, since it opened: still macroblocks re-coded at a better
-     * QP and the bytes they took. */
-    uint64_t refine_mbs, refine_bytes;
+    struct bench_counters counters;     /* over the measured frames */
+    /* Since the encoder opened: what it did for a still screen (the
+     * hybrid's refinement) starts with its first frames, before the
+     * measured ones. */
+    struct bench_counters since_open;
     double cpu_pct;             /* exporter: process less source drawing and subscriber */
     double proc_pct;            /* the whole process */
 };
@@ -144,7 +154,7 @@ int bench_idle_heads(uint32_t heads, uint32_t width, uint32_t height, int64_t du
 struct bench_heads_result {
     uint32_t updates, delivered, keyframes;
     uint64_t coalesced;
-    uint64_t writer_frames, x264_frames, switch_idrs;   /* the hybrid's, all heads */
+    struct bench_counters counters;     /* all heads */
     double conv_enc_p50, conv_enc_p99;  /* ms, over every head's frames */
     double cpu_pct;                     /* exporter: process less drawing and subscribers */
     double proc_pct;                    /* the whole process */

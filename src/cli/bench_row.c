@@ -419,6 +419,41 @@ static void account_cpu(const struct drive *d, struct bench_row_result *out)
     out->cpu_pct = 100.0 * (double)(d->proc_cpu_ns - d->source_cpu_ns - d->sub_cpu_ns) / wall;
 }
 
+/* Adds (or takes away) counters to sum, matching them by name. */
+static void count_into(struct bench_counters *sum, const struct hfx_encoder_counter *c,
+                       uint32_t n, bool subtract)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j = 0;
+        while (j < sum->n && strcmp(sum->c[j].name, c[i].name))
+            j++;
+        if (j == sum->n) {
+            if (sum->n == HFX_ENCODER_MAX_COUNTERS)
+                continue;
+            sum->c[sum->n++] = (struct hfx_encoder_counter){c[i].name, 0};
+        }
+        /* Unsigned: after - before comes out right whichever is added first. */
+        sum->c[j].value = subtract ? sum->c[j].value - c[i].value : sum->c[j].value + c[i].value;
+    }
+}
+
+void bench_counters_format(const struct bench_counters *c, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < c->n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s %llu", i ? ", " : "",
+                                 c->c[i].name, (unsigned long long)c->c[i].value);
+}
+
+uint64_t bench_counter(const struct bench_counters *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->n; i++)
+        if (!strcmp(c->c[i].name, name))
+            return c->c[i].value;
+    return 0;
+}
+
 /* Shows frame 0, then warms up and measures unless the engine had to use
  * another encoder than the row asks for. */
 static int run(struct bench_pipeline *p, struct hfx_synth *synth,
@@ -443,13 +478,9 @@ static int run(struct bench_pipeline *p, struct hfx_synth *synth,
     d->warm_start_ns = warm.start_ns;
     hfx_engine_stats(e, 0, &after);
     out->coalesced = after.coalesced - before.coalesced;
-    out->writer_frames = after.writer_frames - before.writer_frames;
-    out->x264_frames = after.x264_frames - before.x264_frames;
-    out->switch_idrs = after.switch_idrs - before.switch_idrs;
-    /* Since the encoder opened: a still screen's refinement starts with
-     * its first frames, before the measured ones. */
-    out->refine_mbs = after.refine_mbs;
-    out->refine_bytes = after.refine_bytes;
+    count_into(&out->counters, after.counters, after.ncounters, false);
+    count_into(&out->counters, before.counters, before.ncounters, true);
+    count_into(&out->since_open, after.counters, after.ncounters, false);
     out->updates = d->updates;
     account_cpu(d, out);
     return 0;
@@ -605,9 +636,7 @@ static void add_head_stats(struct bench_pipeline *p, uint32_t heads,
         struct hfx_scanout_stats st;
         hfx_engine_stats(bench_pipeline_engine(p), h, &st);
         sum->coalesced += st.coalesced;
-        sum->writer_frames += st.writer_frames;
-        sum->x264_frames += st.x264_frames;
-        sum->switch_idrs += st.switch_idrs;
+        count_into(&sum->counters, st.counters, st.ncounters, false);
     }
 }
 
@@ -644,9 +673,7 @@ int bench_busy_heads(uint32_t heads, enum hfx_workload wl, const char *encoder, 
     if (rc == 0) {
         add_head_stats(p, heads, out);
         out->coalesced -= before.coalesced;
-        out->writer_frames -= before.writer_frames;
-        out->x264_frames -= before.x264_frames;
-        out->switch_idrs -= before.switch_idrs;
+        count_into(&out->counters, before.counters.c, before.counters.n, true);
         out->updates = d.updates;
         double wall = (double)(d.end_ns - d.start_ns);
         out->proc_pct = 100.0 * (double)d.proc_cpu_ns / wall;

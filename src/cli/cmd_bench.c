@@ -547,23 +547,21 @@ static void print_notes(const struct bench_opts *o, const struct row *rows, int 
             item(o, "%s %ux%u %s%s: %u access unit(s) the decoder refused as damaged",
                  wl, r->spec.width, r->spec.height, r->spec.encoder,
                  r->spec.no_damage_hints ? " (no hints)" : "", r->res.decode_errors);
-        if (!strcmp(r->spec.encoder, "hybrid"))
-            item(o, "%s %ux%u hybrid%s: of the measured frames the writer coded %llu, x264 "
-                    "%llu, with %llu IDR(s) handing the stream back to x264",
-                 wl, r->spec.width, r->spec.height,
-                 r->spec.pace == BENCH_PACED ? "" : " (unpaced)",
-                 (unsigned long long)r->res.writer_frames,
-                 (unsigned long long)r->res.x264_frames, (unsigned long long)r->res.switch_idrs);
+        char counters[256];
+        bench_counters_format(&r->res.counters, counters, sizeof counters);
+        if (counters[0])
+            item(o, "%s %ux%u %s%s: the encoder's counters over the measured frames: %s", wl,
+                 r->spec.width, r->spec.height, r->spec.encoder,
+                 r->spec.pace == BENCH_PACED ? "" : " (unpaced)", counters);
         if (r->spec.wl == HFX_WL_IDLE && r->res.still_psnr >= 0)
             item(o, "idle %ux%u %s%s: PSNR after 1 s from the frame read at %.0f ms",
                  r->spec.width, r->spec.height, r->spec.encoder,
                  r->spec.no_damage_hints ? " (no hints)" : "", r->res.still_ms);
-        if (r->res.refine_mbs)
-            item(o, "%s %ux%u %s: refinement re-coded %llu still macroblocks at a better QP "
-                    "for %llu bytes in all",
-                 wl, r->spec.width, r->spec.height, r->spec.encoder,
-                 (unsigned long long)r->res.refine_mbs,
-                 (unsigned long long)r->res.refine_bytes);
+        bench_counters_format(&r->res.since_open, counters, sizeof counters);
+        if (r->spec.wl == HFX_WL_IDLE && counters[0])
+            item(o, "idle %ux%u %s: the encoder's counters since it opened (its work on the "
+                    "still screen): %s",
+                 r->spec.width, r->spec.height, r->spec.encoder, counters);
         if (r->res.keyframes)
             item(o, "%s %ux%u %s%s%s: %u IDR(s) among the measured frames", wl, r->spec.width,
                  r->spec.height, r->spec.encoder, r->spec.no_damage_hints ? " (no hints)" : "",
@@ -726,7 +724,7 @@ static void hybrid_idle(const struct bench_opts *o, const struct row *rows, int 
                 "dB (target: within %.0f dB): %s; refinement %llu bytes",
              sz.w, sz.h, hy->res.still_psnr, x->res.still_psnr, STILL_PSNR_GAP_DB,
              verdict(hy->res.still_psnr >= x->res.still_psnr - STILL_PSNR_GAP_DB),
-             (unsigned long long)hy->res.refine_bytes);
+             (unsigned long long)bench_counter(&hy->res.since_open, "refine_bytes"));
 }
 
 static void print_hybrid(const struct bench_opts *o, const struct row *rows, int n,
@@ -744,6 +742,8 @@ static void print_hybrid(const struct bench_opts *o, const struct row *rows, int
             hybrid_ratio(o, rows, n, others[w], o->sizes[z]);
     if (!busy)
         return;
+    char counters[256];
+    bench_counters_format(&busy->counters, counters, sizeof counters);
     bool judged = busy_size.w == 5120 && busy_size.h == 2880;
     char goal[96] = " (no target at this size)";
     if (judged)
@@ -751,12 +751,11 @@ static void print_hybrid(const struct bench_opts *o, const struct row *rows, int
                  verdict(busy->cpu_pct < BUSY_GOAL_PCT));
     item(o, "%d subscribed %ux%u typing scanouts at %d fps, hybrid, 1 thread each: exporter "
             "CPU %.1f%% of one core in all, whole process %.1f%%%s; %u of %u updates "
-            "delivered as frames, %llu coalesced, %u IDR(s), writer %llu / x264 %llu frames, "
-            "conv+enc p50 %.3f ms, p99 %.3f ms",
+            "delivered as frames, %llu coalesced, %u IDR(s), conv+enc p50 %.3f ms, p99 %.3f ms; "
+            "%s",
          BUSY_HEADS, busy_size.w, busy_size.h, BENCH_SOURCE_FPS, busy->cpu_pct, busy->proc_pct,
          goal, busy->delivered, busy->updates, (unsigned long long)busy->coalesced,
-         busy->keyframes, (unsigned long long)busy->writer_frames,
-         (unsigned long long)busy->x264_frames, busy->conv_enc_p50, busy->conv_enc_p99);
+         busy->keyframes, busy->conv_enc_p50, busy->conv_enc_p99, counters);
 }
 
 /* ---- page flips ---- */
@@ -786,10 +785,10 @@ static void print_flips(const struct bench_opts *o, const struct row *rows, int 
             snprintf(damage, sizeof damage, "; the same frames as damage (typing row): conv+enc "
                                             "p50 %.3f ms, latency p50 %.2f ms",
                      t->res.conv_enc_p50, t->res.lat_p50);
-        char coded[128] = "";
-        if (!strcmp(s->encoder, "hybrid"))
-            snprintf(coded, sizeof coded, ", writer %llu / x264 %llu frames",
-                     (unsigned long long)v->writer_frames, (unsigned long long)v->x264_frames);
+        char coded[256] = ", ";
+        bench_counters_format(&v->counters, coded + 2, sizeof coded - 2);
+        if (!coded[2])
+            coded[0] = '\0';
         item(o, "%ux%u %s%s: compare p50 %.3f ms, p99 %.3f ms, mean %.3f ms (CPU %.3f ms) per "
                 "flip over %u flips (%.1f MiB read: %.1f GB/s at the mean CPU time); conv+enc "
                 "p50 %.3f ms, latency p50/p99 %.2f / %.2f ms%s%s",

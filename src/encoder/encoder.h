@@ -1,7 +1,8 @@
 /* The encoder interface: one struct of function pointers per backend, in the
  * manner of neatvnc's encoders. The engine only ever talks to this, so a
  * hardware backend (VA-API, NVENC, VideoToolbox) is one more file and one
- * more line in encoder.c's table. */
+ * more line in encoder.c's table; one that also implements the H.264 core
+ * interface (h264_core.h) can carry the hybrid. */
 #ifndef HFX_ENCODER_H
 #define HFX_ENCODER_H
 
@@ -21,13 +22,22 @@ struct hfx_encoder_params {
 
 #define HFX_DEFAULT_QUALITY 23
 
-/* What a backend did beyond encoding, for the exporter's statistics. */
-struct hfx_encoder_stats {
-    uint64_t writer_frames;     /* hybrid: frames the P-slice writer coded */
-    uint64_t x264_frames;       /* hybrid: frames x264 coded */
-    uint64_t switch_idrs;       /* hybrid: IDRs spent giving the stream back to x264 */
-    uint64_t refine_mbs;        /* hybrid: still macroblocks re-coded at a better QP */
-    uint64_t refine_bytes;      /* hybrid: what coding them took */
+/* The QP p asks for, its default filled in. */
+int hfx_encoder_quality(const struct hfx_encoder_params *p);
+/* The size a backend codes: 4:2:0 H.264 crops in steps of two pixels, so an
+ * odd visible size is coded one row or column larger (the planes' padding
+ * supplies it). */
+void hfx_encoder_coded_size(const struct hfx_encoder_params *p, uint32_t *width,
+                            uint32_t *height);
+
+/* What a backend counts of its own work (the hybrid: frames of its writer
+ * and of its core), for the exporter's statistics. The engine, STATS and
+ * hfx bench pass them on by name without knowing them; the names are JSON
+ * keys in STATS (docs/protocol.md), so a backend keeps them stable. */
+#define HFX_ENCODER_MAX_COUNTERS 16
+struct hfx_encoder_counter {
+    const char *name;
+    uint64_t value;
 };
 
 /* Macroblocks [x1, x2) x [y1, y2). */
@@ -47,6 +57,12 @@ struct hfx_mb_damage {
     uint32_t mb_width, mb_height;
 };
 
+/* Whether damage is for a picture of mb_width x mb_height macroblocks and
+ * every box lies inside it: damage for another size is a caller's bug,
+ * refused before encoding. */
+bool hfx_mb_damage_fits(const struct hfx_mb_damage *damage, uint32_t mb_width,
+                        uint32_t mb_height);
+
 /* One access unit in Annex B with 4-byte start codes. The data belongs to the
  * encoder and stays valid until the next call on it. */
 struct hfx_au {
@@ -62,6 +78,7 @@ struct hfx_au {
 };
 
 struct hfx_encoder;
+struct hfx_h264_core_ops;
 
 struct hfx_encoder_ops {
     const char *name;
@@ -74,8 +91,14 @@ struct hfx_encoder_ops {
                   const struct hfx_mb_damage *damage, bool force_idr, struct hfx_au *out);
     int (*set_bitrate)(struct hfx_encoder *enc, uint32_t bitrate);
     void (*close)(struct hfx_encoder *enc);
-    /* Optional. */
-    void (*stats)(struct hfx_encoder *enc, struct hfx_encoder_stats *out);
+    /* Optional: the names of the backend's counters, NULL-terminated, at
+     * most HFX_ENCODER_MAX_COUNTERS; and their values since open, one for
+     * each name, in that order. */
+    const char *const *counter_names;
+    void (*counters)(struct hfx_encoder *enc, uint64_t *values);
+    /* Optional: set when the backend implements the H.264 core interface
+     * (h264_core.h), which the hybrid builds on. */
+    const struct hfx_h264_core_ops *core;
 };
 
 extern const struct hfx_encoder_ops hfx_encoder_x264;
@@ -89,10 +112,19 @@ bool hfx_encoder_hybrid_writer_picture(struct hfx_encoder *enc, const uint8_t *p
                                        uint32_t stride[3]);
 extern const struct hfx_encoder_ops hfx_encoder_openh264;
 
+/* enc's counter `name` (0 if the backend has none of that name). */
+uint64_t hfx_encoder_counter(const struct hfx_encoder_ops *ops, struct hfx_encoder *enc,
+                             const char *name);
+
 /* Looks a backend up by name ("hybrid", "x264", "openh264"); NULL if unknown. */
 const struct hfx_encoder_ops *hfx_encoder_find(const char *name);
 /* Comma-separated names, for --help and errors. */
 const char *hfx_encoder_names(void);
+/* The backend used when none is asked for. */
+const struct hfx_encoder_ops *hfx_encoder_default(void);
+/* What to open when `failed` cannot open at some parameters; NULL when
+ * nothing is left to try. */
+const struct hfx_encoder_ops *hfx_encoder_fallback(const struct hfx_encoder_ops *failed);
 
 /* The bitrate used when no client asked for one: scaled to the pixel rate so
  * a 5K head does not get a 1080p budget. */

@@ -2,6 +2,7 @@
  * about 4x slower here), baseline, CAVLC, IDRs only on request. */
 #include "encoder/encoder.h"
 #include "encoder/annexb.h"
+#include "common/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +55,7 @@ static void trace_cb(void *ctx, int level, const char *msg)
     const char *text = strstr(msg, "Error:");
     text = text ? text + strlen("Error:") : msg;
     if (enc->initialized) {
-        fprintf(stderr, "openh264: %s\n", text);
+        hfx_log(HFX_LOG_ERROR, "openh264: %.*s", (int)strcspn(text, "\n"), text);
     } else if (!enc->log_error[0]) {
         /* The first error is the cause; open() reports it. */
         snprintf(enc->log_error, sizeof(enc->log_error), "%s", text);
@@ -140,10 +141,7 @@ static struct hfx_encoder *oh_open(const struct hfx_encoder_params *p, char *err
         free(enc);
         return NULL;
     }
-    /* 4:2:0 H.264 crops in steps of two pixels, so an odd visible size is
-     * coded one row or column larger; the planes' padding supplies it. */
-    enc->width = (p->width + 1) & ~1u;
-    enc->height = (p->height + 1) & ~1u;
+    hfx_encoder_coded_size(p, &enc->width, &enc->height);
     enc->fps = p->fps;
     set_logging(enc);
 

@@ -1,12 +1,12 @@
 /* x264 backend: ultrafast, zero latency, one access unit per frame. The
  * stream is kept to the subset (baseline, CAVLC, one reference, no weighted
- * prediction) that lets later code write P slices into it by hand. */
+ * prediction) that lets the hybrid's writer continue it by hand, and x264
+ * is the H.264 core (h264_core.h) the hybrid builds on. */
 #include "encoder/encoder.h"
 #include "encoder/annexb.h"
+#include "encoder/h264_core.h"
 #include "encoder/h264/params.h"
-#include "encoder/h264/pwriter.h"
-#include "encoder/h264/refine.h"
-#include "encoder/writer_policy.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,23 +33,13 @@ struct hfx_encoder {
     uint8_t *mb_info;             /* one byte per macroblock, reused per frame */
     struct hfx_annexb au;         /* the access unit returned by encode() */
     int64_t frames;
-    uint32_t fps;
     int quality;
     char log_error[256];          /* x264's first error, for open()'s message */
-
-    /* The hybrid: the writer continues x264's stream for small changes. */
-    bool hybrid;
-    struct h264_params params;    /* of x264's stream */
-    struct h264_pwriter *writer;  /* made from x264's first SPS and PPS */
-    bool recon_ok;                /* recon and recon_pos describe x264's last picture */
-    bool writer_ran;              /* the writer coded frames since x264's last one */
-    struct hfx_writer_policy policy;
     x264_picture_t recon;         /* x264's last picture, valid until its next call */
-    struct h264_slice_pos recon_pos;
-    /* Still macroblocks re-coded at a better QP; x264's worst slice QP
-     * since its last IDR, which its skipped macroblocks may still carry. */
-    struct h264_refine *refine;
-    int x264_worst_qp;
+    /* The SPS and PPS of the last IDR, for the core's reference; params_err
+     * says why they cannot be continued when it is not empty. */
+    struct h264_params params;
+    char params_err[192];
 };
 
 static void log_cb(void *priv, int level, const char *fmt, va_list args)
@@ -61,8 +51,14 @@ static void log_cb(void *priv, int level, const char *fmt, va_list args)
         enc->log_error[strcspn(enc->log_error, "\n")] = '\0';
         return;
     }
-    fputs("x264: ", stderr);
-    vfprintf(stderr, fmt, args);
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, args);
+    line[strcspn(line, "\n")] = '\0';
+    hfx_log(level == X264_LOG_ERROR ? HFX_LOG_ERROR
+            : level == X264_LOG_WARNING ? HFX_LOG_WARN
+            : level == X264_LOG_INFO ? HFX_LOG_INFO
+                                      : HFX_LOG_DEBUG,
+            "x264: %s", line);
 }
 
 /* Quality-targeted (CRF) under a VBV cap: a static desktop costs nothing
@@ -132,14 +128,12 @@ static void x264_close(struct hfx_encoder *enc)
         return;
     if (enc->x264)
         x264_encoder_close(enc->x264);
-    h264_pwriter_free(enc->writer);
-    h264_refine_free(enc->refine);
     free(enc->mb_info);
     hfx_annexb_free(&enc->au);
     free(enc);
 }
 
-static struct hfx_encoder *open_with(const struct hfx_encoder_params *p, bool hybrid, char *err,
+static struct hfx_encoder *x264_open(const struct hfx_encoder_params *p, char *err,
                                      size_t errlen)
 {
     struct hfx_encoder *enc = calloc(1, sizeof(*enc));
@@ -152,20 +146,12 @@ static struct hfx_encoder *open_with(const struct hfx_encoder_params *p, bool hy
         free(enc);
         return NULL;
     }
-    enc->hybrid = hybrid;
-    enc->fps = p->fps;
-    enc->quality = p->quality ? p->quality : HFX_DEFAULT_QUALITY;
-    hfx_writer_policy_init(&enc->policy, p->bitrate, p->fps);
-    /* 4:2:0 H.264 crops in steps of two pixels, so an odd visible size is
-     * coded one row or column larger; the planes' padding supplies it. */
-    enc->width = (p->width + 1) & ~1u;
-    enc->height = (p->height + 1) & ~1u;
+    enc->quality = hfx_encoder_quality(p);
+    hfx_encoder_coded_size(p, &enc->width, &enc->height);
     enc->mb_width = (enc->width + 15) / 16;
     enc->mb_height = (enc->height + 15) / 16;
     enc->mb_info = malloc((size_t)enc->mb_width * enc->mb_height);
-    if (hybrid)
-        enc->refine = h264_refine_new(enc->mb_width, enc->mb_height, p->fps, enc->quality);
-    if (!enc->mb_info || (hybrid && !enc->refine)) {
+    if (!enc->mb_info) {
         snprintf(err, errlen, "Out of memory opening the x264 encoder.");
         x264_close(enc);
         return NULL;
@@ -200,18 +186,6 @@ static void fill_mb_info(struct hfx_encoder *enc, const struct hfx_mb_damage *da
     }
 }
 
-static bool damage_fits(const struct hfx_encoder *enc, const struct hfx_mb_damage *damage)
-{
-    if (damage->mb_width != enc->mb_width || damage->mb_height != enc->mb_height)
-        return false;
-    for (uint32_t i = 0; i < damage->nboxes; i++) {
-        const struct hfx_mb_box *b = &damage->boxes[i];
-        if (b->x1 >= b->x2 || b->y1 >= b->y2 || b->x2 > enc->mb_width || b->y2 > enc->mb_height)
-            return false;
-    }
-    return true;
-}
-
 /* Joins the NALs with 4-byte start codes (x264 gives 3-byte ones to the
  * SEI and to every slice after a frame's first NAL). x264's version SEI is
  * dropped: it is the only SEI this
@@ -226,9 +200,21 @@ static int build_au(struct hfx_encoder *enc, const x264_nal_t *nals, int n)
     return 0;
 }
 
-static int encode_x264(struct hfx_encoder *enc, const struct hfx_picture *pic,
+/* Reads the SPS and PPS of an IDR just coded, for the core's reference. */
+static void note_params(struct hfx_encoder *enc)
+{
+    enc->params_err[0] = '\0';
+    if (h264_params_parse(&enc->params, enc->au.data, enc->au.size, enc->params_err,
+                          sizeof enc->params_err) < 0 &&
+        !enc->params_err[0])
+        snprintf(enc->params_err, sizeof enc->params_err, "x264's SPS or PPS cannot be read");
+}
+
+static int x264_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
                        const struct hfx_mb_damage *damage, bool force_idr, struct hfx_au *out)
 {
+    if (damage && !hfx_mb_damage_fits(damage, enc->mb_width, enc->mb_height))
+        return -1;
     x264_picture_t in;
     x264_picture_init(&in);
     in.img.i_csp = X264_CSP_I420;
@@ -258,48 +244,45 @@ static int encode_x264(struct hfx_encoder *enc, const struct hfx_picture *pic,
     out->data = enc->au.data;
     out->size = enc->au.size;
     out->keyframe = enc->recon.i_type == X264_TYPE_IDR;
+    if (out->keyframe)
+        note_params(enc);
     return 0;
 }
 
-static int x264_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
-                       const struct hfx_mb_damage *damage, bool force_idr, struct hfx_au *out)
+static int x264_reference(struct hfx_encoder *enc, struct hfx_h264_reference *out, char *err,
+                          size_t errlen)
 {
-    if (damage && !damage_fits(enc, damage))
+    if (!enc->frames) {
+        snprintf(err, errlen, "x264 has coded no frame since it was opened");
         return -1;
-    return encode_x264(enc, pic, damage, force_idr, out);
+    }
+    if (enc->params_err[0]) {
+        snprintf(err, errlen, "%s", enc->params_err);
+        return -1;
+    }
+    /* Where x264 left frame_num and the picture order count: its last
+     * access unit is still in enc->au. */
+    if (h264_slice_pos_parse(&enc->params, enc->au.data, enc->au.size, &out->pos) < 0) {
+        snprintf(err, errlen, "x264's last access unit has no slice to read");
+        return -1;
+    }
+    out->params = enc->params;
+    out->y = enc->recon.img.plane[0];
+    out->y_stride = enc->recon.img.i_stride[0];
+    out->uv = enc->recon.img.plane[1];
+    out->uv_stride = enc->recon.img.i_stride[1];
+    out->qp = enc->recon.i_qpplus1 - 1;
+    return 0;
 }
 
-/* The writer is made from x264's IDR, whose SPS and PPS it shares (and
- * made again should a later IDR bring others). A stream it cannot continue
- * leaves the hybrid an x264 encoder. */
-static void start_writer(struct hfx_encoder *enc)
-{
-    struct h264_params params;
-    char err[256];
-    if (h264_params_parse(&params, enc->au.data, enc->au.size, err, sizeof err) < 0) {
-        fprintf(stderr, "hybrid encoder: %s; x264 codes every frame\n", err);
-        enc->hybrid = false;
-        return;
-    }
-    if (enc->writer && memcmp(&params, &enc->params, sizeof params) == 0)
-        return;
-    h264_pwriter_free(enc->writer);
-    enc->params = params;
-    enc->writer = h264_pwriter_new(&params, enc->width, enc->height);
-    if (!enc->writer) {
-        fprintf(stderr, "hybrid encoder: cannot set up the P-slice writer; x264 codes every "
-                        "frame\n");
-        enc->hybrid = false;
-    }
-}
-
-/* x264 after the writer has coded frames: its rate control thinks no time
- * has passed since its last frame, and would starve the IDR it must now
- * write as if it followed that frame directly. A new x264 (same settings,
- * so the same SPS and PPS) starts from a full VBV buffer, which is what the
- * writer's small frames have left. Opening costs a few milliseconds, as
- * much as the IDR itself, and only on these switches. */
-static int reopen_x264(struct hfx_encoder *enc)
+/* A restart follows frames x264 did not code (the hybrid's writer): its
+ * rate control thinks no time has passed since its last frame, and would
+ * starve the IDR it must now write as if it followed that frame directly.
+ * A new x264 (same settings, so the same SPS and PPS) starts from a full
+ * VBV buffer, which is what the writer's small frames have left. Opening
+ * costs a few milliseconds, as much as the IDR itself, and only on these
+ * switches. */
+static int x264_restart(struct hfx_encoder *enc)
 {
     x264_param_t param;
     x264_encoder_parameters(enc->x264, &param);
@@ -310,71 +293,6 @@ static int reopen_x264(struct hfx_encoder *enc)
     x264_encoder_close(enc->x264);
     enc->x264 = fresh;
     enc->frames = 0;
-    enc->recon_ok = false;
-    return 0;
-}
-
-static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
-                         const struct hfx_mb_damage *damage, bool force_idr, struct hfx_au *out)
-{
-    if (damage && !damage_fits(enc, damage))
-        return -1;
-    uint32_t total = enc->mb_width * enc->mb_height;
-    struct hfx_writer_policy *pol = &enc->policy;
-    enum hfx_writer_choice c = hfx_writer_policy_choose(
-        pol, damage ? damage->count : total, total, damage != NULL, force_idr || !enc->frames,
-        enc->recon_ok || pol->writing);
-    if (c == HFX_CHOOSE_WRITER) {
-        if (!pol->writing) {
-            const x264_image_t *img = &enc->recon.img;
-            h264_pwriter_take_reference(enc->writer, img->plane[0], img->i_stride[0],
-                                        img->plane[1], img->i_stride[1], enc->recon_pos);
-        }
-        enc->au.size = 0;
-        int qp = hfx_writer_policy_qp(pol, enc->quality);
-        /* Taking the stream on a frame without changes: x264's picture
-         * has stayed unchanged since (for the stillness delay when this is
-         * the frame asked for below, for the refresh interval when it is
-         * an idle refresh), so it counts as still at once. */
-        if (!pol->writing && damage->count == 0)
-            h264_refine_settled(enc->refine);
-        const struct hfx_mb_damage *plan =
-            h264_refine_plan(enc->refine, damage, qp, hfx_writer_policy_may_refine(pol));
-        int64_t bits = h264_pwriter_encode(enc->writer, pic, plan, qp, enc->refine, &enc->au);
-        if (bits >= 0) {
-            hfx_writer_policy_done(pol, c, bits);
-            enc->writer_ran = true;
-            out->data = enc->au.data;
-            out->size = enc->au.size;
-            out->keyframe = false;
-            out->again_ms = h264_refine_again_ms(enc->refine, damage->count == 0);
-            return 0;
-        }
-        /* Out of memory mid-picture: its reference is no longer known. */
-        c = HFX_CHOOSE_X264_IDR;
-        pol->writing = true;
-    }
-    if (enc->writer_ran && reopen_x264(enc) < 0)
-        return -1;
-    enc->writer_ran = false;
-    if (encode_x264(enc, pic, damage, force_idr || c == HFX_CHOOSE_X264_IDR, out) < 0)
-        return -1;
-    hfx_writer_policy_done(pol, c, (int64_t)out->size * 8);
-    int qp = enc->recon.i_qpplus1 - 1;
-    enc->x264_worst_qp = out->keyframe || qp > enc->x264_worst_qp ? qp : enc->x264_worst_qp;
-    h264_refine_x264_picture(enc->refine, enc->x264_worst_qp);
-    if (out->keyframe && enc->hybrid)
-        start_writer(enc);
-    /* Where x264 left frame_num and the picture order count, for the
-     * writer to continue from. */
-    enc->recon_ok = enc->writer &&
-                    h264_slice_pos_parse(&enc->params, out->data, out->size, &enc->recon_pos) == 0;
-    /* The writer refines what x264 coded once it takes the stream: on a
-     * frame without changes once the picture has been still long enough
-     * (not sooner: content that keeps changing, such as video, stays with
-     * x264), unless x264 keeps the stream a while. */
-    if (enc->hybrid && enc->recon_ok && hfx_writer_policy_writer_next(pol))
-        out->again_ms = h264_refine_again_ms(enc->refine, false);
     return 0;
 }
 
@@ -383,39 +301,13 @@ static int x264_set_bitrate(struct hfx_encoder *enc, uint32_t bitrate)
     x264_param_t param;
     x264_encoder_parameters(enc->x264, &param);
     set_rate(&param, bitrate, enc->quality);
-    hfx_writer_policy_set_bitrate(&enc->policy, bitrate, enc->fps);
     return x264_encoder_reconfig(enc->x264, &param) < 0 ? -1 : 0;
 }
 
-static struct hfx_encoder *x264_open(const struct hfx_encoder_params *p, char *err, size_t errlen)
-{
-    return open_with(p, false, err, errlen);
-}
-
-static struct hfx_encoder *hybrid_open(const struct hfx_encoder_params *p, char *err,
-                                       size_t errlen)
-{
-    return open_with(p, true, err, errlen);
-}
-
-bool hfx_encoder_hybrid_writer_picture(struct hfx_encoder *enc, const uint8_t *plane[3],
-                                       uint32_t stride[3])
-{
-    if (!enc->hybrid || !enc->policy.writing)
-        return false;
-    for (int i = 0; i < 3; i++)
-        plane[i] = h264_pwriter_plane(enc->writer, i, &stride[i]);
-    return true;
-}
-
-static void hybrid_stats(struct hfx_encoder *enc, struct hfx_encoder_stats *out)
-{
-    out->writer_frames = enc->policy.writer_frames;
-    out->x264_frames = enc->policy.x264_frames;
-    out->switch_idrs = enc->policy.switch_idrs;
-    out->refine_bytes = h264_refine_bits(enc->refine) / 8;
-    out->refine_mbs = h264_refine_mbs(enc->refine);
-}
+static const struct hfx_h264_core_ops core = {
+    .reference = x264_reference,
+    .restart = x264_restart,
+};
 
 const struct hfx_encoder_ops hfx_encoder_x264 = {
     .name = "x264",
@@ -423,13 +315,5 @@ const struct hfx_encoder_ops hfx_encoder_x264 = {
     .encode = x264_encode,
     .set_bitrate = x264_set_bitrate,
     .close = x264_close,
-};
-
-const struct hfx_encoder_ops hfx_encoder_hybrid = {
-    .name = "hybrid",
-    .open = hybrid_open,
-    .encode = hybrid_encode,
-    .set_bitrate = x264_set_bitrate,
-    .close = x264_close,
-    .stats = hybrid_stats,
+    .core = &core,
 };

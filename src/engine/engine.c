@@ -103,10 +103,18 @@ struct scanout {
     atomic_uint bitrate_req;        /* 0 = default for the size */
     atomic_bool quit;
     atomic_uint_fast64_t updates, frames, keyframes, bytes, coalesced;
-    atomic_uint_fast64_t writer_frames, x264_frames, switch_idrs;
-    atomic_uint_fast64_t refine_mbs, refine_bytes;
     atomic_uint_fast64_t input_events;  /* INPUT events its front end took */
-    struct hfx_encoder_stats enc_seen;  /* worker: the open encoder's counters so far */
+    /* The encoders' own counters by name, summed over every encoder opened
+     * for the scanout. Slots are only added: a name is written before
+     * ncounters, atomically raised, shows it to readers. */
+    const char *counter_names[HFX_ENCODER_MAX_COUNTERS];
+    atomic_uint_fast64_t counters[HFX_ENCODER_MAX_COUNTERS];
+    atomic_uint ncounters;
+    /* Worker: the open encoder's counters, the slot of each (-1: no room)
+     * and its values so far. */
+    uint32_t enc_ncounters;
+    int enc_slot[HFX_ENCODER_MAX_COUNTERS];
+    uint64_t enc_seen[HFX_ENCODER_MAX_COUNTERS];
     atomic_int_fast64_t last_encode_ns;
     atomic_bool enc_open;
     atomic_uintptr_t enc_name;      /* const char * of the backend in use */
@@ -809,6 +817,35 @@ static uint32_t wanted_bitrate(struct scanout *s)
     return b;
 }
 
+/* The slot counting `name` for the scanout, added if new; -1 when the
+ * slots are full. Only the worker (or scanout_start, before it) adds. */
+static int counter_slot(struct scanout *s, const char *name)
+{
+    uint32_t n = atomic_load(&s->ncounters);
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(s->counter_names[i], name) == 0)
+            return (int)i;
+    if (n == HFX_ENCODER_MAX_COUNTERS) {
+        hfx_log(HFX_LOG_WARN, "scanout %u: no room to count %s (more than %d encoder counters)",
+                s->id, name, HFX_ENCODER_MAX_COUNTERS);
+        return -1;
+    }
+    s->counter_names[n] = name;
+    atomic_store(&s->ncounters, n + 1);
+    return (int)n;
+}
+
+static void map_counters(struct scanout *s, const struct hfx_encoder_ops *ops)
+{
+    uint32_t n = 0;
+    while (ops->counters && n < HFX_ENCODER_MAX_COUNTERS && ops->counter_names[n]) {
+        s->enc_slot[n] = counter_slot(s, ops->counter_names[n]);
+        s->enc_seen[n] = 0;
+        n++;
+    }
+    s->enc_ncounters = n;
+}
+
 static bool open_encoder(struct scanout *s)
 {
     struct hfx_encoder_params p = {
@@ -822,9 +859,10 @@ static bool open_encoder(struct scanout *s)
     char err[256] = "";
     s->ops = s->e->ops;
     s->enc = s->ops->open(&p, err, sizeof err);
-    if (!s->enc && s->ops != &hfx_encoder_x264) {
-        hfx_log(HFX_LOG_WARN, "scanout %u: %s; falling back to x264", s->id, err);
-        s->ops = &hfx_encoder_x264;
+    const struct hfx_encoder_ops *fallback = hfx_encoder_fallback(s->ops);
+    if (!s->enc && fallback) {
+        hfx_log(HFX_LOG_WARN, "scanout %u: %s; falling back to %s", s->id, err, fallback->name);
+        s->ops = fallback;
         s->enc = s->ops->open(&p, err, sizeof err);
     }
     if (!s->enc) {
@@ -833,7 +871,7 @@ static bool open_encoder(struct scanout *s)
         return false;
     }
     s->enc_bitrate = p.bitrate;
-    s->enc_seen = (struct hfx_encoder_stats){0};
+    map_counters(s, s->ops);
     atomic_store(&s->enc_name, (uintptr_t)s->ops->name);
     atomic_store(&s->enc_open, true);
     hfx_log(HFX_LOG_INFO, "scanout %u: %s encoder open at %ux%u, %u bit/s", s->id, s->ops->name,
@@ -925,15 +963,14 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
         want_keyframe(s);
         return;
     }
-    if (s->ops->stats) {
-        struct hfx_encoder_stats st = {0};
-        s->ops->stats(s->enc, &st);
-        atomic_fetch_add(&s->writer_frames, st.writer_frames - s->enc_seen.writer_frames);
-        atomic_fetch_add(&s->x264_frames, st.x264_frames - s->enc_seen.x264_frames);
-        atomic_fetch_add(&s->switch_idrs, st.switch_idrs - s->enc_seen.switch_idrs);
-        atomic_fetch_add(&s->refine_mbs, st.refine_mbs - s->enc_seen.refine_mbs);
-        atomic_fetch_add(&s->refine_bytes, st.refine_bytes - s->enc_seen.refine_bytes);
-        s->enc_seen = st;
+    if (s->enc_ncounters) {
+        uint64_t v[HFX_ENCODER_MAX_COUNTERS];
+        s->ops->counters(s->enc, v);
+        for (uint32_t i = 0; i < s->enc_ncounters; i++) {
+            if (s->enc_slot[i] >= 0)
+                atomic_fetch_add(&s->counters[s->enc_slot[i]], v[i] - s->enc_seen[i]);
+            s->enc_seen[i] = v[i];
+        }
     }
     if (au.keyframe)
         s->last_idr_ns = t1;
@@ -1124,11 +1161,11 @@ void hfx_engine_stats(struct hfx_engine *e, uint32_t id, struct hfx_scanout_stat
     out->bytes = atomic_load(&s->bytes);
     out->coalesced = atomic_load(&s->coalesced);
     out->last_encode_ns = atomic_load(&s->last_encode_ns);
-    out->writer_frames = atomic_load(&s->writer_frames);
-    out->x264_frames = atomic_load(&s->x264_frames);
-    out->switch_idrs = atomic_load(&s->switch_idrs);
-    out->refine_mbs = atomic_load(&s->refine_mbs);
-    out->refine_bytes = atomic_load(&s->refine_bytes);
+    out->ncounters = atomic_load(&s->ncounters);
+    for (uint32_t i = 0; i < out->ncounters; i++) {
+        out->counters[i].name = s->counter_names[i];
+        out->counters[i].value = atomic_load(&s->counters[i]);
+    }
     out->input_events = atomic_load(&s->input_events);
 }
 
@@ -1151,6 +1188,8 @@ static int scanout_start(struct hfx_engine *e, struct scanout *s, uint32_t id)
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->wake_fd < 0)
         return -1;
+    /* The configured backend's counters show (at 0) before it first opens. */
+    map_counters(s, e->ops);
     return pthread_create(&s->thread, NULL, worker_main, s) == 0 ? 0 : -1;
 }
 
@@ -1183,7 +1222,8 @@ struct hfx_engine *hfx_engine_new(const struct hfx_engine_config *cfg, char *err
         snprintf(err, errlen, "the engine needs a sink for its output");
         return NULL;
     }
-    const struct hfx_encoder_ops *ops = hfx_encoder_find(cfg->encoder ? cfg->encoder : "hybrid");
+    const struct hfx_encoder_ops *ops =
+        cfg->encoder ? hfx_encoder_find(cfg->encoder) : hfx_encoder_default();
     if (!ops) {
         snprintf(err, errlen, "unknown encoder '%s' (available: %s)", cfg->encoder,
                  hfx_encoder_names());

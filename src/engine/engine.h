@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/input.h"
+#include "encoder/encoder.h"
 #include "engine/rect.h"
 
 #define HFX_MAX_SCANOUTS 16
@@ -107,7 +108,7 @@ struct hfx_frontend_ops {
 
 struct hfx_engine_config {
     uint32_t max_scanouts;      /* 1..HFX_MAX_SCANOUTS */
-    const char *encoder;        /* backend name; NULL = "hybrid" */
+    const char *encoder;        /* backend name; NULL = the registry's default */
     uint32_t bitrate;           /* bits/s; 0 = scaled to the resolution */
     uint32_t fps;               /* nominal rate for rate control; 0 = 60 */
     int threads;                /* encoder threads per scanout; 0 = 1 */
@@ -219,12 +220,11 @@ struct hfx_scanout_stats {
     uint32_t bitrate;
     uint64_t updates, frames, keyframes, bytes;
     uint64_t coalesced;         /* updates folded into a later frame */
-    /* The hybrid encoder: frames of its P-slice writer and of x264, and the
-     * IDRs spent handing the stream back to x264. */
-    uint64_t writer_frames, x264_frames, switch_idrs;
-    /* The hybrid: still macroblocks it re-coded at a better QP, and the
-     * bytes that took. */
-    uint64_t refine_mbs, refine_bytes;
+    /* The encoder backends' own counters (hfx_encoder_ops.counter_names),
+     * summed over the encoders opened for the scanout; those of the
+     * configured backend from the start. */
+    uint32_t ncounters;
+    struct hfx_encoder_counter counters[HFX_ENCODER_MAX_COUNTERS];
     uint64_t input_events;      /* INPUT events queued for its front end */
     int64_t last_encode_ns;
 };

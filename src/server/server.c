@@ -18,6 +18,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <json-glib/json-glib.h>
+
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -628,48 +630,86 @@ static void handle_head(struct client *c, uint32_t id, bool enable, uint32_t w, 
     hfx_engine_set_head(c->srv->engine, id, enable, w, h, refresh, head_done, req);
 }
 
+static void add_int(JsonBuilder *b, const char *key, int64_t value)
+{
+    json_builder_set_member_name(b, key);
+    json_builder_add_int_value(b, value);
+}
+
+static void add_bool(JsonBuilder *b, const char *key, bool value)
+{
+    json_builder_set_member_name(b, key);
+    json_builder_add_boolean_value(b, value);
+}
+
+static void add_scanout_stats(JsonBuilder *b, struct hfx_engine *engine, uint32_t id)
+{
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(engine, id, &st);
+    json_builder_begin_object(b);
+    add_int(b, "id", id);
+    add_bool(b, "enabled", st.enabled);
+    add_int(b, "width", st.width);
+    add_int(b, "height", st.height);
+    add_int(b, "subscribers", st.subscribers);
+    json_builder_set_member_name(b, "encoder");
+    json_builder_add_string_value(b, st.encoder);
+    add_bool(b, "encoder_open", st.encoder_open);
+    add_int(b, "bitrate", st.bitrate);
+    add_int(b, "updates", (int64_t)st.updates);
+    add_int(b, "frames", (int64_t)st.frames);
+    add_int(b, "keyframes", (int64_t)st.keyframes);
+    add_int(b, "bytes", (int64_t)st.bytes);
+    add_int(b, "coalesced", (int64_t)st.coalesced);
+    add_int(b, "last_encode_us", st.last_encode_ns / 1000);
+    /* The encoder's own counters, under the names it gives them (the
+     * hybrid's writer_frames, x264_frames, switch_idrs, ...). */
+    for (uint32_t i = 0; i < st.ncounters; i++)
+        add_int(b, st.counters[i].name, (int64_t)st.counters[i].value);
+    add_int(b, "input_events", (int64_t)st.input_events);
+    json_builder_end_object(b);
+}
+
 static void handle_stats(struct client *c, bool one, uint32_t id)
 {
     struct hfx_server *s = c->srv;
     uint32_t n = hfx_engine_max_scanouts(s->engine);
     if (one ? !scanout_ok(c, id) || !check_watch(c, id) : !check_control(c, "STATS_REQ for all scanouts"))
         return;
-    char *text = malloc(HXFR_MAX_TEXT_PAYLOAD);
-    if (!text)
-        return;
-    size_t len = 0, cap = HXFR_MAX_TEXT_PAYLOAD - HXFR_HEADER_SIZE;
-    len += (size_t)snprintf(text + HXFR_HEADER_SIZE, cap,
-                            "{\"clients\":%d,\"subscribers\":%d,\"frames_sent\":%" PRIu64
-                            ",\"frames_dropped\":%" PRIu64 ",\"skips_to_idr\":%" PRIu64
-                            ",\"clients_dropped\":%" PRIu64 ",\"malformed\":%" PRIu64
-                            ",\"denied\":%" PRIu64 ",\"scanouts\":[",
-                            s->nclients, s->stats.subscribers, s->stats.frames_sent,
-                            s->stats.frames_dropped, s->stats.skips_to_idr,
-                            s->stats.clients_dropped, s->stats.malformed, s->stats.denied);
-    bool first = true;
-    for (uint32_t i = one ? id : 0; i < (one ? id + 1 : n); i++) {
-        struct hfx_scanout_stats st;
-        hfx_engine_stats(s->engine, i, &st);
-        len += (size_t)snprintf(
-            text + HXFR_HEADER_SIZE + len, cap - len,
-            "%s{\"id\":%u,\"enabled\":%s,\"width\":%u,\"height\":%u,\"subscribers\":%d,"
-            "\"encoder\":\"%s\",\"encoder_open\":%s,\"bitrate\":%u,\"updates\":%" PRIu64
-            ",\"frames\":%" PRIu64 ",\"keyframes\":%" PRIu64 ",\"bytes\":%" PRIu64
-            ",\"coalesced\":%" PRIu64 ",\"last_encode_us\":%" PRId64
-            ",\"writer_frames\":%" PRIu64 ",\"x264_frames\":%" PRIu64
-            ",\"switch_idrs\":%" PRIu64 ",\"refine_mbs\":%" PRIu64
-            ",\"refine_bytes\":%" PRIu64 ",\"input_events\":%" PRIu64 "}",
-            first ? "" : ",", i, st.enabled ? "true" : "false", st.width, st.height,
-            st.subscribers, st.encoder, st.encoder_open ? "true" : "false", st.bitrate,
-            st.updates, st.frames, st.keyframes, st.bytes, st.coalesced,
-            st.last_encode_ns / 1000, st.writer_frames, st.x264_frames, st.switch_idrs,
-            st.refine_mbs, st.refine_bytes, st.input_events);
-        first = false;
+    JsonBuilder *b = json_builder_new();
+    json_builder_begin_object(b);
+    add_int(b, "clients", s->nclients);
+    add_int(b, "subscribers", s->stats.subscribers);
+    add_int(b, "frames_sent", (int64_t)s->stats.frames_sent);
+    add_int(b, "frames_dropped", (int64_t)s->stats.frames_dropped);
+    add_int(b, "skips_to_idr", (int64_t)s->stats.skips_to_idr);
+    add_int(b, "clients_dropped", (int64_t)s->stats.clients_dropped);
+    add_int(b, "malformed", (int64_t)s->stats.malformed);
+    add_int(b, "denied", (int64_t)s->stats.denied);
+    json_builder_set_member_name(b, "scanouts");
+    json_builder_begin_array(b);
+    for (uint32_t i = one ? id : 0; i < (one ? id + 1 : n); i++)
+        add_scanout_stats(b, s->engine, i);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    JsonNode *root = json_builder_get_root(b);
+    char *text = json_to_string(root, FALSE);
+    json_node_unref(root);
+    g_object_unref(b);
+    size_t len = strlen(text);
+    uint8_t *msg = NULL;
+    /* Sixteen scanouts take a few KiB of the 256 KiB a reply may carry. */
+    if (len > HXFR_MAX_TEXT_PAYLOAD - HXFR_HEADER_SIZE) {
+        reply_error(c, HXFR_E_INTERNAL, "the statistics do not fit a reply; ask for one scanout");
+    } else if (!(msg = malloc(HXFR_HEADER_SIZE + len))) {
+        reply_error(c, HXFR_E_INTERNAL, "out of memory");
+    } else {
+        hxfr_put_stats_resp_head(msg, (uint32_t)len);
+        memcpy(msg + HXFR_HEADER_SIZE, text, len);
+        queue_bytes(c, msg, HXFR_HEADER_SIZE + len);
     }
-    len += (size_t)snprintf(text + HXFR_HEADER_SIZE + len, cap - len, "]}");
-    hxfr_put_stats_resp_head((uint8_t *)text, (uint32_t)len);
-    queue_bytes(c, text, HXFR_HEADER_SIZE + len);
-    free(text);
+    free(msg);
+    g_free(text);
 }
 
 /* Guessing a 256-bit MAC is hopeless, but a client that keeps trying is
