@@ -40,7 +40,8 @@ static const char help[] =
     "  --sizes LIST      WxH,... (default 1920x1080,3840x2160,5120x2880)\n"
     "  --workloads LIST  idle,typing,window,half,scroll,video,flip (default all, in\n"
     "                    this order; flip = typing delivered as page flips)\n"
-    "  --encoders LIST   hybrid,x264,openh264 (default all three)\n"
+    "  --encoders LIST   encoder names, comma-separated (default all; an unknown\n"
+    "                    name lists them)\n"
     "  --quick           1920x1080 only, 60 frames (a smoke run for CI)\n"
     "  --markdown        print the table and summary as GitHub markdown\n";
 
@@ -164,12 +165,10 @@ static void set_defaults(struct bench_opts *o)
         o->nworkloads = HFX_WORKLOADS;
         o->flip = true;
     }
-    if (!o->nencoders) {
-        o->encoders[0] = "hybrid";
-        o->encoders[1] = "x264";
-        o->encoders[2] = "openh264";
-        o->nencoders = 3;
-    }
+    if (!o->nencoders)
+        for (const struct hfx_encoder_ops *ops;
+             o->nencoders < MAX_ENCODERS && (ops = hfx_encoder_at((size_t)o->nencoders));)
+            o->encoders[o->nencoders++] = ops->name;
 }
 
 static int parse(int argc, char **argv, struct bench_opts *o)

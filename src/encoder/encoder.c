@@ -26,6 +26,11 @@ const struct hfx_encoder_ops *hfx_encoder_find(const char *name)
     return NULL;
 }
 
+const struct hfx_encoder_ops *hfx_encoder_at(size_t i)
+{
+    return i < NBACKENDS ? backends[i] : NULL;
+}
+
 const struct hfx_encoder_ops *hfx_encoder_default(void)
 {
     return backends[0];

@@ -118,6 +118,8 @@ uint64_t hfx_encoder_counter(const struct hfx_encoder_ops *ops, struct hfx_encod
 
 /* Looks a backend up by name ("hybrid", "x264", "openh264"); NULL if unknown. */
 const struct hfx_encoder_ops *hfx_encoder_find(const char *name);
+/* Backend i of the registry, in its order; NULL past the last. */
+const struct hfx_encoder_ops *hfx_encoder_at(size_t i);
 /* Comma-separated names, for --help and errors. */
 const char *hfx_encoder_names(void);
 /* The backend used when none is asked for. */
