@@ -17,12 +17,17 @@ void h264_bits_free(struct h264_bits *b)
     memset(b, 0, sizeof *b);
 }
 
+/* Room kept beyond every reservation: the bits still in the accumulator
+ * (up to 4 bytes) and what writers add unreserved after a burst (a last
+ * skip run and the trailing bits), with margin. */
+#define RESERVE_SLACK 32
+
 bool h264_bits_reserve(struct h264_bits *b, size_t bytes)
 {
-    if (b->len + bytes + 8 <= b->cap)
+    if (b->len + bytes + RESERVE_SLACK <= b->cap)
         return true;
     size_t cap = b->cap ? b->cap : 16384;
-    while (cap < b->len + bytes + 8)
+    while (cap < b->len + bytes + RESERVE_SLACK)
         cap *= 2;
     uint8_t *buf = realloc(b->buf, cap);
     if (!buf) {
@@ -36,7 +41,13 @@ bool h264_bits_reserve(struct h264_bits *b, size_t bytes)
 
 void h264_bits_append(struct h264_bits *b, const struct h264_bits *other)
 {
-    for (size_t i = 0; i < other->len; i++)
+    size_t i = 0;
+    for (; i + 4 <= other->len; i += 4) {
+        uint32_t word;
+        memcpy(&word, other->buf + i, 4);
+        h264_put(b, __builtin_bswap32(word), 32);
+    }
+    for (; i < other->len; i++)
         h264_put(b, other->buf[i], 8);
     if (other->nacc)
         h264_put(b, (uint32_t)other->acc, other->nacc);
@@ -45,8 +56,12 @@ void h264_bits_append(struct h264_bits *b, const struct h264_bits *other)
 void h264_bits_trailing(struct h264_bits *b)
 {
     h264_put(b, 1, 1);
-    if (b->nacc)
-        h264_put(b, 0, 8 - b->nacc);
+    if (b->nacc % 8)
+        h264_put(b, 0, 8 - b->nacc % 8);
+    while (b->nacc >= 8) {
+        b->nacc -= 8;
+        b->buf[b->len++] = (uint8_t)(b->acc >> b->nacc);
+    }
 }
 
 void h264_reader_init(struct h264_reader *r, const uint8_t *rbsp, size_t len)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* A growable RBSP. Writers call h264_bits_reserve before a bounded burst
  * of writes (a macroblock at most H264_MB_MAX_BYTES) so that the writes
@@ -14,7 +15,7 @@
 struct h264_bits {
     uint8_t *buf;
     size_t cap, len;    /* bytes complete in buf */
-    uint64_t acc;       /* bits not yet in buf, right-aligned */
+    uint64_t acc;       /* its low nacc bits are not yet in buf */
     int nacc;
     bool failed;        /* a reservation failed: the RBSP is unusable */
 };
@@ -30,12 +31,16 @@ bool h264_bits_reserve(struct h264_bits *b, size_t bytes);
 
 static inline void h264_put(struct h264_bits *b, uint32_t v, int n)
 {
-    /* n <= 32, and the accumulator keeps fewer than 8 bits between calls. */
-    b->acc = (b->acc << n) | (v & (n == 32 ? 0xffffffffu : ((1u << n) - 1)));
+    /* n <= 32, and the accumulator keeps fewer than 32 bits between calls:
+     * they go to buf 32 at a time (a branch per call, not a loop per
+     * byte: CAVLC writes many short codes). Bits above nacc are stale. */
+    b->acc = (b->acc << n) | (v & ((UINT64_C(1) << n) - 1));
     b->nacc += n;
-    while (b->nacc >= 8) {
-        b->nacc -= 8;
-        b->buf[b->len++] = (uint8_t)(b->acc >> b->nacc);
+    if (b->nacc >= 32) {
+        b->nacc -= 32;
+        uint32_t word = __builtin_bswap32((uint32_t)(b->acc >> b->nacc));
+        memcpy(b->buf + b->len, &word, 4);
+        b->len += 4;
     }
 }
 
@@ -64,7 +69,8 @@ static inline size_t h264_bits_count(const struct h264_bits *b)
 
 /* Appends another RBSP's bits (a macroblock written aside). */
 void h264_bits_append(struct h264_bits *b, const struct h264_bits *other);
-/* rbsp_trailing_bits: the stop bit, then zeros to a byte boundary. */
+/* rbsp_trailing_bits: the stop bit, then zeros to a byte boundary; all
+ * of the RBSP is in buf afterwards. */
 void h264_bits_trailing(struct h264_bits *b);
 
 /* Reads an RBSP (emulation prevention already removed). Reading past the

@@ -10,25 +10,22 @@ static void put_vlc(struct h264_bits *b, struct h264_vlc c)
 }
 
 /* One level other than a trailing one (9.2.2.1), given the suffix length
- * in force; returns the suffix length for the next level. */
+ * in force; returns the suffix length for the next level. The prefix (its
+ * zeros and the 1) and the suffix go out as one code where they fit. */
 static int put_level(struct h264_bits *b, int level, int level_code, int suffix_len)
 {
     if (suffix_len == 0) {
-        if (level_code < 14) {
+        if (level_code < 14)
             h264_put(b, 1, level_code + 1);
-        } else if (level_code < 30) {
-            h264_put(b, 1, 15);
-            h264_put(b, (uint32_t)(level_code - 14), 4);
-        } else {
-            h264_put(b, 1, 16);
-            h264_put(b, (uint32_t)(level_code - 30), 12);
-        }
+        else if (level_code < 30)
+            h264_put(b, 16 | (uint32_t)(level_code - 14), 19);
+        else
+            h264_put(b, 1u << 12 | (uint32_t)(level_code - 30), 28);
     } else if (level_code < (15 << suffix_len)) {
-        h264_put(b, 1, (level_code >> suffix_len) + 1);
-        h264_put(b, (uint32_t)level_code & ((1u << suffix_len) - 1), suffix_len);
+        h264_put(b, 1u << suffix_len | ((uint32_t)level_code & ((1u << suffix_len) - 1)),
+                 (level_code >> suffix_len) + 1 + suffix_len);
     } else {
-        h264_put(b, 1, 16);
-        h264_put(b, (uint32_t)(level_code - (15 << suffix_len)), 12);
+        h264_put(b, 1u << 12 | (uint32_t)(level_code - (15 << suffix_len)), 28);
     }
     if (suffix_len == 0)
         suffix_len = 1;
@@ -37,41 +34,72 @@ static int put_level(struct h264_bits *b, int level, int level_code, int suffix_
     return suffix_len;
 }
 
-int h264_write_residual(struct h264_bits *b, const int16_t *levels, int n, int nc)
+/* Bit k of the result: levels[k] != 0, for k < 4: four levels at once in
+ * one 64-bit word, branch-free. The high bit of each 16-bit lane of t says
+ * whether the lane is nonzero; the multiplication gathers those bits
+ * without carries into one another. */
+static inline uint32_t nonzero4(const int16_t *p)
+{
+    uint64_t x = (uint64_t)(uint16_t)p[0] | (uint64_t)(uint16_t)p[1] << 16 |
+                 (uint64_t)(uint16_t)p[2] << 32 | (uint64_t)(uint16_t)p[3] << 48;
+    const uint64_t low15 = 0x7fff7fff7fff7fffu;
+    uint64_t t = ((((x & low15) + low15) | x) >> 15) & 0x0001000100010001u;
+    return (uint32_t)((t * 0x0001000200040008u) >> 48);
+}
+
+/* The bits set in a 16-bit mask (no popcount instruction in the baseline
+ * x86-64 this builds for). */
+static inline int count16(uint32_t x)
+{
+    x = x - ((x >> 1) & 0x5555);
+    x = (x & 0x3333) + ((x >> 2) & 0x3333);
+    x = (x + (x >> 4)) & 0x0f0f;
+    return (int)((x + (x >> 8)) & 0x1f);
+}
+
+int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int nc)
 {
     /* The nonzero levels from the highest frequency down, and the zeros
-     * that run below each. */
+     * that run below each: from a mask of the nonzero ones (CAVLC is the
+     * largest part of the writer's time, and most blocks are empty). n is
+     * 4, 15 or 16: the last group of four overlaps the one before when n
+     * is 15. */
+    uint32_t nz = 0;
+    for (int i = 0; i + 4 <= n; i += 4)
+        nz |= nonzero4(levels + i) << i;
+    if (n % 4)
+        nz |= nonzero4(levels + n - 4) >> (4 - n % 4) << (n - n % 4);
+    const struct h264_vlc(*token)[17] =
+        h264_coeff_token[nc < 2 ? 0 : nc < 4 ? 1 : nc < 8 ? 2 : 3];
+    if (nz == 0) {
+        put_vlc(out, nc < 0 ? h264_coeff_token_chroma_dc[0][0] : token[0][0]);
+        return 0;
+    }
+    /* A local copy of the writer: stores into its buffer could alias *out,
+     * which would then go through memory at every bit written. */
+    struct h264_bits w = *out, *b = &w;
+    int total = count16(nz);
     int16_t lv[16];
     uint8_t run[16];
-    int total = 0, zeros = 0, last = -1;
-    for (int i = n - 1; i >= 0; i--) {
-        if (levels[i]) {
-            if (last < 0)
-                last = i;
-            if (total > 0)
-                run[total - 1] = (uint8_t)zeros;
-            lv[total++] = levels[i];
-            zeros = 0;
-        } else if (last >= 0) {
-            zeros++;
-        }
+    int last = 31 - __builtin_clz(nz);
+    for (int k = 0, i = last; k < total; k++) {
+        lv[k] = levels[i];
+        nz &= ~(1u << i);
+        int next = nz ? 31 - __builtin_clz(nz) : -1;
+        run[k] = (uint8_t)(i - next - 1);
+        i = next;
     }
-    if (total > 0)
-        run[total - 1] = (uint8_t)zeros;
 
+    /* coeff_token, then the signs of the trailing ones, as one code. */
     int t1 = 0;
-    while (t1 < total && t1 < 3 && abs(lv[t1]) == 1)
+    uint32_t signs = 0;
+    while (t1 < total && t1 < 3 && (lv[t1] == 1 || lv[t1] == -1)) {
+        signs = signs << 1 | (lv[t1] < 0);
         t1++;
+    }
+    struct h264_vlc ct = nc < 0 ? h264_coeff_token_chroma_dc[t1][total] : token[t1][total];
+    h264_put(b, (uint32_t)ct.code << t1 | signs, ct.len + t1);
 
-    if (nc < 0)
-        put_vlc(b, h264_coeff_token_chroma_dc[t1][total]);
-    else
-        put_vlc(b, h264_coeff_token[nc < 2 ? 0 : nc < 4 ? 1 : nc < 8 ? 2 : 3][t1][total]);
-    if (total == 0)
-        return 0;
-
-    for (int i = 0; i < t1; i++)
-        h264_put(b, lv[i] < 0, 1);
     int suffix_len = total > 10 && t1 < 3 ? 1 : 0;
     for (int i = t1; i < total; i++) {
         int code = lv[i] > 0 ? 2 * lv[i] - 2 : -2 * lv[i] - 1;
@@ -92,5 +120,6 @@ int h264_write_residual(struct h264_bits *b, const int16_t *levels, int n, int n
         put_vlc(b, h264_run_before[(zeros_left < 7 ? zeros_left : 7) - 1][run[i]]);
         zeros_left -= run[i];
     }
+    *out = w;
     return total;
 }

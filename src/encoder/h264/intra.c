@@ -1,5 +1,6 @@
 #include "encoder/h264/intra.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static int sum(const uint8_t *p, int n)
@@ -37,21 +38,16 @@ void h264_pred16(uint8_t *pred, int mode, const uint8_t *top, const uint8_t *lef
     }
 }
 
-/* The DC of one 4x4 chroma block (8.3.4.1-3): the corner blocks average
- * both neighbours, the others prefer the one that touches them. */
-static int chroma_dc(int bx, int by, const uint8_t *top, const uint8_t *left)
+/* The DC of one 4x4 chroma block (8.3.4.1-3) from the sums of the four
+ * neighbours above (t, when there) and left (l): the corner blocks average
+ * both, the others prefer the one that touches them (prefer_top). */
+static int chroma_dc(int t, int l, bool have_t, bool have_l, bool corner, bool prefer_top)
 {
-    const uint8_t *t = top ? top + bx * 4 : NULL, *l = left ? left + by * 4 : NULL;
-    if (bx == by) {
-        if (t && l)
-            return (sum(t, 4) + sum(l, 4) + 4) >> 3;
-    } else if (bx == 1) {
-        if (t)
-            return (sum(t, 4) + 2) >> 2;
-    } else if (l) {
-        return (sum(l, 4) + 2) >> 2;
-    }
-    return l ? (sum(l, 4) + 2) >> 2 : t ? (sum(t, 4) + 2) >> 2 : 128;
+    if (corner && have_t && have_l)
+        return (t + l + 4) >> 3;
+    if (prefer_top ? have_t : have_t && !have_l)
+        return (t + 2) >> 2;
+    return have_l ? (l + 2) >> 2 : 128;
 }
 
 void h264_pred_chroma(uint8_t *pred, int mode, const uint8_t *top, const uint8_t *left)
@@ -61,11 +57,20 @@ void h264_pred_chroma(uint8_t *pred, int mode, const uint8_t *top, const uint8_t
     } else if (mode == H264_CHROMA_H) {
         fill_h(pred, 8, left);
     } else {
-        for (int by = 0; by < 2; by++)
-            for (int bx = 0; bx < 2; bx++) {
-                int dc = chroma_dc(bx, by, top, left);
-                for (int y = 0; y < 4; y++)
-                    memset(pred + (by * 4 + y) * 8 + bx * 4, dc, 4);
-            }
+        /* Each neighbour's sums once, each row as one 8-byte write. */
+        int t0 = top ? sum(top, 4) : 0, t1 = top ? sum(top + 4, 4) : 0;
+        int l0 = left ? sum(left, 4) : 0, l1 = left ? sum(left + 4, 4) : 0;
+        bool ht = top != NULL, hl = left != NULL;
+        int dc[2][2] = {{chroma_dc(t0, l0, ht, hl, true, false),
+                         chroma_dc(t1, l0, ht, hl, false, true)},
+                        {chroma_dc(t0, l1, ht, hl, false, false),
+                         chroma_dc(t1, l1, ht, hl, true, false)}};
+        for (int by = 0; by < 2; by++) {
+            uint8_t row[8];
+            memset(row, dc[by][0], 4);
+            memset(row + 4, dc[by][1], 4);
+            for (int y = 0; y < 4; y++)
+                memcpy(pred + (by * 4 + y) * 8, row, 8);
+        }
     }
 }

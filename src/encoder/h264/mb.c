@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "encoder/h264/cavlc.h"
+#include "encoder/h264/dsp.h"
 #include "encoder/h264/intra.h"
 #include "encoder/h264/transform.h"
 
@@ -103,9 +104,9 @@ static int chroma_residual(const struct h264_mb_state *s, const struct h264_mb_s
         int32_t dc[4], coef[16];
         for (int blk = 0; blk < 4; blk++) {
             int off = (blk >> 1) * 32 + (blk & 1) * 4;
-            h264_fdct4x4(sp + off, 8, rp + off, 8, coef);
+            s->dsp->fdct4x4(sp + off, 8, rp + off, 8, coef);
             dc[blk] = coef[0];
-            ac_nz += h264_quant4x4(coef, s->qpc[c], intra, 1, res->ac[c][blk]);
+            ac_nz += s->dsp->quant4x4(coef, s->qpc[c], intra, 1, res->ac[c][blk]);
         }
         dc_nz += h264_quant_chroma_dc(dc, s->qpc[c], intra, res->dc[c]);
     }
@@ -118,8 +119,8 @@ static int chroma_residual(const struct h264_mb_state *s, const struct h264_mb_s
         int32_t dc[4];
         h264_dequant_chroma_dc(res->dc[c], s->qpc[c], dc);
         for (int blk = 0; blk < 4; blk++)
-            h264_recon4x4(rp + (blk >> 1) * 32 + (blk & 1) * 4, 8,
-                          cbp == 2 ? res->ac[c][blk] : zero, s->qpc[c], true, dc[blk]);
+            s->dsp->recon4x4(rp + (blk >> 1) * 32 + (blk & 1) * 4, 8,
+                             cbp == 2 ? res->ac[c][blk] : zero, s->qpc[c], true, dc[blk]);
     }
     return cbp;
 }
@@ -180,8 +181,8 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     for (int r = 0; r < 16; r++) {
         int off = (r >> 2) * 64 + (r & 3) * 4;
         int32_t coef[16];
-        h264_fdct4x4(src->y + off, 16, t->y + off, 16, coef);
-        nnz[r] = h264_quant4x4(coef, s->qp, false, 0, lv[r]);
+        s->dsp->fdct4x4(src->y + off, 16, t->y + off, 16, coef);
+        nnz[r] = s->dsp->quant4x4(coef, s->qp, false, 0, lv[r]);
     }
     for (int i = 0; i < 16; i++)
         if (nnz[blk_raster(i)])
@@ -189,7 +190,7 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     for (int i = 0; i < 16; i++) {
         int r = blk_raster(i);
         if (cbp_luma & (1 << (i >> 2)))
-            h264_recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, lv[r], s->qp, false, 0);
+            s->dsp->recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, lv[r], s->qp, false, 0);
     }
     struct chroma_res cres;
     int cbp_chroma = chroma_residual(s, src, t, false, &cres);
@@ -212,57 +213,77 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     return true;
 }
 
-static int sad(const uint8_t *a, const uint8_t *b, int n)
+/* The macroblock's pixels in each plane of the picture. */
+static void colocated(const struct h264_mb_state *s, struct mb_pos m, const uint8_t *at[3])
 {
-    int d = 0;
-    for (int i = 0; i < n; i++)
-        d += abs(a[i] - b[i]);
-    return d;
-}
-
-/* Intra16x16 with the prediction mode (of those the neighbours allow)
- * closest to the source. */
-static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
-                       const struct h264_mb_src *src, struct trial *t)
-{
-    uint8_t left[3][16], pred[256];
-    const uint8_t *top[3] = {NULL, NULL, NULL}, *lft[3] = {NULL, NULL, NULL};
     for (int p = 0; p < 3; p++) {
         int size = p ? 8 : 16;
-        const uint8_t *at = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
-        if (m.y > 0)
-            top[p] = at - s->stride[p];
+        at[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
+    }
+}
+
+/* The Intra16x16 prediction modes (of those the neighbours allow) closest
+ * to the source by SATD, and that SATD: the intra trial's cost estimate. */
+struct intra_pick {
+    uint8_t left[3][16];
+    const uint8_t *top[3], *lft[3];
+    int mode, cmode, satd;
+};
+
+static void pick_intra(const struct h264_mb_state *s, struct mb_pos m,
+                       const struct h264_mb_src *src, struct intra_pick *ip)
+{
+    uint8_t pred[128];
+    const uint8_t *at[3];
+    colocated(s, m, at);
+    for (int p = 0; p < 3; p++) {
+        ip->top[p] = m.y > 0 ? at[p] - s->stride[p] : NULL;
+        ip->lft[p] = NULL;
         if (m.x > 0) {
-            for (int i = 0; i < size; i++)
-                left[p][i] = at[(ptrdiff_t)i * (ptrdiff_t)s->stride[p] - 1];
-            lft[p] = left[p];
+            for (int i = 0; i < (p ? 8 : 16); i++)
+                ip->left[p][i] = at[p][(ptrdiff_t)i * (ptrdiff_t)s->stride[p] - 1];
+            ip->lft[p] = ip->left[p];
         }
     }
-    int mode = H264_I16_DC, best = -1;
+    const uint8_t *const *top = ip->top, *const *lft = ip->lft;
+    uint8_t pred16[256];
+    int best = -1;
+    ip->mode = H264_I16_DC;
     for (int md = H264_I16_V; md <= H264_I16_DC; md++) {
         if ((md == H264_I16_V && !top[0]) || (md == H264_I16_H && !lft[0]))
             continue;
-        h264_pred16(pred, md, top[0], lft[0]);
-        int d = sad(pred, src->y, 256);
+        h264_pred16(pred16, md, top[0], lft[0]);
+        int d = s->dsp->satd16x16(pred16, 16, src->y, 16);
         if (best < 0 || d < best) {
             best = d;
-            mode = md;
+            ip->mode = md;
         }
     }
-    h264_pred16(t->y, mode, top[0], lft[0]);
-    int cmode = H264_CHROMA_DC;
+    ip->satd = best;
+    ip->cmode = H264_CHROMA_DC;
     best = -1;
     for (int md = H264_CHROMA_DC; md <= H264_CHROMA_V; md++) {
         if ((md == H264_CHROMA_V && !top[1]) || (md == H264_CHROMA_H && !lft[1]))
             continue;
         h264_pred_chroma(pred, md, top[1], lft[1]);
         h264_pred_chroma(pred + 64, md, top[2], lft[2]);
-        int d = sad(pred, src->u, 64) + sad(pred + 64, src->v, 64);
+        int d = s->dsp->satd8x8(pred, 8, src->u, 8) + s->dsp->satd8x8(pred + 64, 8, src->v, 8);
         if (best < 0 || d < best) {
             best = d;
-            cmode = md;
+            ip->cmode = md;
         }
     }
+    ip->satd += best;
+}
+
+/* Intra16x16 with the modes pick_intra chose. */
+static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
+                       const struct h264_mb_src *src, const struct intra_pick *ip,
+                       struct trial *t)
+{
+    const uint8_t *const *top = ip->top, *const *lft = ip->lft;
+    int mode = ip->mode, cmode = ip->cmode;
+    h264_pred16(t->y, mode, top[0], lft[0]);
     h264_pred_chroma(t->u, cmode, top[1], lft[1]);
     h264_pred_chroma(t->v, cmode, top[2], lft[2]);
     memset(t->nz, 0, sizeof t->nz);
@@ -272,9 +293,9 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     int ac_nz = 0;
     for (int r = 0; r < 16; r++) {
         int off = (r >> 2) * 64 + (r & 3) * 4;
-        h264_fdct4x4(src->y + off, 16, t->y + off, 16, coef);
+        s->dsp->fdct4x4(src->y + off, 16, t->y + off, 16, coef);
         dc[r] = coef[0];
-        ac_nz += h264_quant4x4(coef, s->qp, true, 1, lv[r]);
+        ac_nz += s->dsp->quant4x4(coef, s->qp, true, 1, lv[r]);
     }
     h264_quant_luma_dc(dc, s->qp, dclv);
     int cbp_luma = ac_nz ? 15 : 0;
@@ -282,8 +303,8 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     h264_dequant_luma_dc(dclv, s->qp, dcs);
     static const int16_t zero[16];
     for (int r = 0; r < 16; r++)
-        h264_recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, cbp_luma ? lv[r] : zero, s->qp,
-                      true, dcs[r]);
+        s->dsp->recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, cbp_luma ? lv[r] : zero,
+                         s->qp, true, dcs[r]);
     struct chroma_res cres;
     int cbp_chroma = chroma_residual(s, src, t, true, &cres);
 
@@ -300,6 +321,50 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
             t->nz[r] = (uint8_t)h264_write_residual(b, lv[r] + 1, 15, nc_luma(s, m, t->nz, r));
         }
     put_chroma(s, m, t, cbp_chroma, &cres);
+}
+
+/* The zero-vector inter prediction (the co-located reference, not yet
+ * overwritten) against the source: SATD of luma and chroma, and luma's SAD
+ * and SATD alone. The SATD is 0 only for equal pixels (the Hadamard
+ * transform is invertible), and never below the SAD. */
+struct inter_cost {
+    int satd, luma_sad, luma_satd;
+};
+
+static struct inter_cost inter_cost(const struct h264_mb_state *s, struct mb_pos m,
+                                    const struct h264_mb_src *src)
+{
+    const uint8_t *ref[3];
+    colocated(s, m, ref);
+    struct inter_cost c;
+    c.luma_sad = s->dsp->sad16x16(ref[0], (int)s->stride[0], src->y, 16);
+    c.luma_satd = s->dsp->satd16x16(ref[0], (int)s->stride[0], src->y, 16);
+    c.satd = c.luma_satd + s->dsp->satd8x8(ref[1], (int)s->stride[1], src->u, 8) +
+             s->dsp->satd8x8(ref[2], (int)s->stride[2], src->v, 8);
+    return c;
+}
+
+/* Whether the zero-vector inter residual quantises to nothing, which
+ * code_inter would find at many times the cost. */
+static bool inter_zero(const struct h264_mb_state *s, struct mb_pos m,
+                       const struct h264_mb_src *src)
+{
+    const uint8_t *ref[3];
+    colocated(s, m, ref);
+    return s->dsp->zero16x16(src->y, 16, ref[0], (int)s->stride[0], s->qp) &&
+           s->dsp->zero8x8(src->u, 8, ref[1], (int)s->stride[1], s->qpc[0]) &&
+           s->dsp->zero8x8(src->v, 8, ref[2], (int)s->stride[2], s->qpc[1]);
+}
+
+/* Whether the intra trial may beat inter (docs/writer.md, "The intra
+ * trial"): its prediction is clearly closer to the source (SATD below 3/4
+ * of inter's), or the inter residual is nearly flat over each 4x4 block
+ * (its SATD, never below its SAD, at most 1.25 times it), which
+ * Intra16x16's DC transform codes in a few bits where inter pays one
+ * coefficient per block. */
+static bool intra_may_pay(const struct intra_pick *ip, struct inter_cost c)
+{
+    return 4 * ip->satd < 3 * c.satd || 4 * c.luma_satd <= 5 * c.luma_sad;
 }
 
 static void commit(struct h264_mb_state *s, struct mb_pos m, const struct trial *t)
@@ -321,13 +386,20 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
     if (!h264_bits_reserve(t[0].bits, H264_MB_MAX_BYTES) ||
         !h264_bits_reserve(t[1].bits, H264_MB_MAX_BYTES))
         return NULL;
-    if (!code_inter(s, m, src, &t[0]))
+    /* A residual that quantises to nothing (a source equal to the
+     * reference, and most of a repainted but unchanged area against a
+     * reference coded lossily) is a P_Skip, found without coding it. */
+    if (inter_zero(s, m, src) || !code_inter(s, m, src, &t[0]))
         return NULL;
     int pick = 0;
     if (s->intra && !s->refining) {
-        code_intra(s, m, src, &t[1]);
-        if (h264_bits_count(t[1].bits) < h264_bits_count(t[0].bits))
-            pick = 1;
+        struct intra_pick ip;
+        pick_intra(s, m, src, &ip);
+        if (intra_may_pay(&ip, inter_cost(s, m, src))) {
+            code_intra(s, m, src, &ip, &t[1]);
+            if (h264_bits_count(t[1].bits) < h264_bits_count(t[0].bits))
+                pick = 1;
+        }
     }
     commit(s, m, &t[pick]);
     s->qp_pred = s->qp;

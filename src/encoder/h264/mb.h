@@ -39,6 +39,7 @@ struct h264_mb_state {
      * worth its time. */
     bool refining;
     struct h264_bits trial[2];
+    const struct h264_dsp *dsp; /* h264_dsp(): this CPU's inner loops */
 };
 
 /* The source macroblock: 16x16 luma, 8x8 Cb and Cr, tightly packed. */

@@ -6,6 +6,7 @@
 #include <libyuv.h>
 
 #include "encoder/h264/bits.h"
+#include "encoder/h264/dsp.h"
 #include "encoder/h264/mb.h"
 #include "encoder/h264/refine.h"
 #include "encoder/h264/transform.h"
@@ -52,6 +53,7 @@ struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t
     w->mb.intra = !params->constrained_intra_pred;
     w->mb.chroma_qp_offset[0] = params->chroma_qp_offset[0];
     w->mb.chroma_qp_offset[1] = params->chroma_qp_offset[1];
+    w->mb.dsp = h264_dsp();
     return w;
 }
 

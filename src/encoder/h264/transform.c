@@ -4,14 +4,11 @@
 
 const uint8_t h264_zigzag[16] = {0, 1, 4, 8, 5, 2, 3, 6, 9, 12, 13, 10, 7, 11, 14, 15};
 
-/* Multiplication factors (encoder, 2^15 scale) and the decoder's scale v
- * (normAdjust4x4, table 8-14 / 8.5.9), by QP % 6 and coefficient class:
- * 0 both coordinates even, 1 both odd, 2 mixed. */
-static const int32_t mf[6][3] = {
+const int32_t h264_quant_mf[6][3] = {
     {13107, 5243, 8066}, {11916, 4660, 7490}, {10082, 4194, 6554},
     {9362, 3647, 5825},  {8192, 3355, 5243},  {7282, 2893, 4559},
 };
-static const int32_t v[6][3] = {
+const int32_t h264_dequant_v[6][3] = {
     {10, 16, 13}, {11, 18, 14}, {13, 20, 16}, {14, 23, 18}, {16, 25, 20}, {18, 29, 23},
 };
 
@@ -46,26 +43,23 @@ void h264_fdct4x4(const uint8_t *src, int src_stride, const uint8_t *pred, int p
 
 static int16_t quant(int32_t c, int32_t m, int32_t f, int shift)
 {
-    /* CAVLC in the profiles we write cannot carry a level beyond 2063 at
-     * the smallest suffix length (level_prefix 15); no QP the writer uses
-     * comes near it, and the clamp keeps the stream valid if one does. */
     int32_t q = (int32_t)(((int64_t)abs(c) * m + f) >> shift);
-    if (q > 2063)
-        q = 2063;
+    if (q > H264_MAX_LEVEL)
+        q = H264_MAX_LEVEL;
     return (int16_t)(c < 0 ? -q : q);
 }
 
 int h264_quant4x4(const int32_t coef[16], int qp, bool intra, int start, int16_t levels[16])
 {
     int shift = 15 + qp / 6, nz = 0;
-    int32_t f = (1 << shift) / (intra ? 3 : 6);
+    int32_t f = h264_quant_round(shift, intra);
     for (int i = 0; i < 16; i++) {
         if (i < start) {
             levels[i] = 0;
             continue;
         }
         int r = h264_zigzag[i];
-        levels[i] = quant(coef[r], mf[qp % 6][cls(r)], f, shift);
+        levels[i] = quant(coef[r], h264_quant_mf[qp % 6][cls(r)], f, shift);
         nz += levels[i] != 0;
     }
     return nz;
@@ -84,7 +78,7 @@ void h264_recon4x4(uint8_t *dst, int stride, const int16_t levels[16], int qp, b
     int32_t d[16];
     for (int i = 0; i < 16; i++) {
         int r = h264_zigzag[i];
-        d[r] = levels[i] * v[qp % 6][cls(r)] * (1 << (qp / 6));
+        d[r] = levels[i] * h264_dequant_v[qp % 6][cls(r)] * (1 << (qp / 6));
     }
     if (dc_scaled)
         d[0] = dc;
@@ -134,13 +128,13 @@ int h264_quant_luma_dc(const int32_t dc[16], int qp, int16_t levels[16])
     int32_t h[16];
     hadamard4x4(dc, h);
     int shift = 16 + qp / 6, nz = 0;
-    int32_t f = (1 << shift) / 3;
+    int32_t f = h264_quant_round(shift, true);
     for (int i = 0; i < 16; i++) {
         int r = h264_zigzag[i];
         /* The forward transform's gain on the DC path is halved here, as
          * the decoder's scaling expects. */
         int32_t c = h[r] >= 0 ? (h[r] + 1) >> 1 : -((-h[r] + 1) >> 1);
-        levels[i] = quant(c, mf[qp % 6][0], f, shift);
+        levels[i] = quant(c, h264_quant_mf[qp % 6][0], f, shift);
         nz += levels[i] != 0;
     }
     return nz;
@@ -152,7 +146,7 @@ void h264_dequant_luma_dc(const int16_t levels[16], int qp, int32_t dc[16])
     for (int i = 0; i < 16; i++)
         c[h264_zigzag[i]] = levels[i];
     hadamard4x4(c, f);
-    int32_t scale = 16 * v[qp % 6][0];
+    int32_t scale = 16 * h264_dequant_v[qp % 6][0];
     for (int i = 0; i < 16; i++) {
         if (qp >= 36)
             dc[i] = f[i] * scale * (1 << (qp / 6 - 6));
@@ -166,9 +160,9 @@ int h264_quant_chroma_dc(const int32_t dc[4], int qp, bool intra, int16_t levels
     int32_t h[4] = {dc[0] + dc[1] + dc[2] + dc[3], dc[0] - dc[1] + dc[2] - dc[3],
                     dc[0] + dc[1] - dc[2] - dc[3], dc[0] - dc[1] - dc[2] + dc[3]};
     int shift = 16 + qp / 6, nz = 0;
-    int32_t f = (1 << shift) / (intra ? 3 : 6);
+    int32_t f = h264_quant_round(shift, intra);
     for (int i = 0; i < 4; i++) {
-        levels[i] = quant(h[i], mf[qp % 6][0], f, shift);
+        levels[i] = quant(h[i], h264_quant_mf[qp % 6][0], f, shift);
         nz += levels[i] != 0;
     }
     return nz;
@@ -179,7 +173,7 @@ void h264_dequant_chroma_dc(const int16_t levels[4], int qp, int32_t dc[4])
     const int16_t *c = levels;
     int32_t f[4] = {c[0] + c[1] + c[2] + c[3], c[0] - c[1] + c[2] - c[3],
                     c[0] + c[1] - c[2] - c[3], c[0] - c[1] - c[2] + c[3]};
-    int32_t scale = 16 * v[qp % 6][0];
+    int32_t scale = 16 * h264_dequant_v[qp % 6][0];
     for (int i = 0; i < 4; i++)
         dc[i] = (f[i] * scale * (1 << (qp / 6))) >> 5;
 }

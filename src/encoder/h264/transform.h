@@ -12,17 +12,39 @@
 /* Frame zig-zag scan: scan position -> raster index. */
 extern const uint8_t h264_zigzag[16];
 
-/* Forward core transform of src - pred. */
+/* Multiplication factors (encoder, 2^15 scale) and the decoder's scale v
+ * (normAdjust4x4, table 8-14 / 8.5.9), by QP % 6 and coefficient class:
+ * 0 both coordinates even, 1 both odd, 2 mixed. */
+extern const int32_t h264_quant_mf[6][3];
+extern const int32_t h264_dequant_v[6][3];
+
+/* The largest level magnitude the writer codes: CAVLC in the profiles we
+ * write cannot carry more at the smallest suffix length (level_prefix 15);
+ * no QP the writer uses comes near it, and the clamp keeps the stream
+ * valid if one does. */
+#define H264_MAX_LEVEL 2063
+
+/* The quantiser's rounding offset at 2^shift: dead zones of 1/3 (intra)
+ * and 1/6 (inter). */
+static inline int32_t h264_quant_round(int shift, bool intra)
+{
+    return intra ? (1 << shift) / 3 : (1 << shift) / 6;
+}
+
+/* Forward core transform of src - pred (|coef| <= 9180). */
 void h264_fdct4x4(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
                   int32_t coef[16]);
-/* Quantises coefficients start..15 of coef into levels (scan order; levels
- * before start are set to 0). intra picks the intra rounding. Returns how
- * many levels are nonzero. */
+/* Quantises coefficients start..15 of coef (each of magnitude below 2^15,
+ * as the forward transform gives) into levels (scan order; levels before
+ * start are set to 0). intra picks the intra rounding. Returns how many
+ * levels are nonzero. */
 int h264_quant4x4(const int32_t coef[16], int qp, bool intra, int start, int16_t levels[16]);
 /* The decoder's residual for levels (scan order): scaling, the inverse
  * transform and its rounding, added to dst (the prediction) and clipped.
  * dc, when dc_scaled, replaces coefficient 0 already scaled (the DC of an
- * Intra16x16 or chroma block). */
+ * Intra16x16 or chroma block). Levels are at most 2063 in magnitude (what
+ * CAVLC carries) and dc at most 2^24 (those of 8-bit residuals stay below
+ * 2^20): the arithmetic then stays within 32 bits. */
 void h264_recon4x4(uint8_t *dst, int stride, const int16_t levels[16], int qp, bool dc_scaled,
                    int32_t dc);
 

@@ -1,0 +1,133 @@
+#include "encoder/h264/dsp.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "encoder/h264/transform.h"
+#if HFX_H264_DSP_X86
+#include "encoder/h264/dsp_avx2.h"
+#endif
+
+static int sad16x16_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    int d = 0;
+    for (int y = 0; y < 16; y++)
+        for (int x = 0; x < 16; x++)
+            d += abs(a[y * a_stride + x] - b[y * b_stride + x]);
+    return d;
+}
+
+static int satd4x4_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    int t[16], sum = 0;
+    for (int y = 0; y < 4; y++) {
+        const uint8_t *p = a + y * a_stride, *q = b + y * b_stride;
+        int d0 = p[0] - q[0], d1 = p[1] - q[1], d2 = p[2] - q[2], d3 = p[3] - q[3];
+        int s01 = d0 + d1, s23 = d2 + d3, d01 = d0 - d1, d23 = d2 - d3;
+        t[y * 4 + 0] = s01 + s23;
+        t[y * 4 + 1] = s01 - s23;
+        t[y * 4 + 2] = d01 + d23;
+        t[y * 4 + 3] = d01 - d23;
+    }
+    for (int x = 0; x < 4; x++) {
+        int s01 = t[x] + t[4 + x], s23 = t[8 + x] + t[12 + x];
+        int d01 = t[x] - t[4 + x], d23 = t[8 + x] - t[12 + x];
+        sum += abs(s01 + s23) + abs(s01 - s23) + abs(d01 + d23) + abs(d01 - d23);
+    }
+    return sum;
+}
+
+static int satd_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride, int size)
+{
+    int sum = 0;
+    for (int y = 0; y < size; y += 4)
+        for (int x = 0; x < size; x += 4)
+            sum += satd4x4_c(a + y * a_stride + x, a_stride, b + y * b_stride + x, b_stride);
+    return sum;
+}
+
+static int satd16x16_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    return satd_c(a, a_stride, b, b_stride, 16);
+}
+
+static int satd8x8_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    return satd_c(a, a_stride, b, b_stride, 8);
+}
+
+static bool zero16x16_c(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                        int qp)
+{
+    for (int y = 0; y < 16; y += 4)
+        for (int x = 0; x < 16; x += 4) {
+            int32_t coef[16];
+            int16_t levels[16];
+            h264_fdct4x4(src + y * src_stride + x, src_stride, pred + y * pred_stride + x,
+                         pred_stride, coef);
+            if (h264_quant4x4(coef, qp, false, 0, levels))
+                return false;
+        }
+    return true;
+}
+
+static bool zero8x8_c(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                      int qpc)
+{
+    int32_t dc[4];
+    for (int blk = 0; blk < 4; blk++) {
+        int y = (blk >> 1) * 4, x = (blk & 1) * 4;
+        int32_t coef[16];
+        int16_t levels[16];
+        h264_fdct4x4(src + y * src_stride + x, src_stride, pred + y * pred_stride + x,
+                     pred_stride, coef);
+        dc[blk] = coef[0];
+        if (h264_quant4x4(coef, qpc, false, 1, levels))
+            return false;
+    }
+    int16_t levels[4];
+    return h264_quant_chroma_dc(dc, qpc, false, levels) == 0;
+}
+
+unsigned h264_dsp_cpu(void)
+{
+    unsigned flags = 0;
+#if HFX_H264_DSP_X86
+    if (__builtin_cpu_supports("avx2"))
+        flags |= H264_DSP_AVX2;
+#endif
+    return flags;
+}
+
+void h264_dsp_init(struct h264_dsp *d, unsigned flags)
+{
+    *d = (struct h264_dsp){
+        .fdct4x4 = h264_fdct4x4,
+        .quant4x4 = h264_quant4x4,
+        .recon4x4 = h264_recon4x4,
+        .sad16x16 = sad16x16_c,
+        .satd16x16 = satd16x16_c,
+        .satd8x8 = satd8x8_c,
+        .zero16x16 = zero16x16_c,
+        .zero8x8 = zero8x8_c,
+    };
+    flags &= h264_dsp_cpu();
+#if HFX_H264_DSP_X86
+    if (flags & H264_DSP_AVX2)
+        h264_dsp_init_avx2(d);
+#endif
+}
+
+static struct h264_dsp best;
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+
+static void init_best(void)
+{
+    h264_dsp_init(&best, h264_dsp_cpu());
+}
+
+const struct h264_dsp *h264_dsp(void)
+{
+    pthread_once(&best_once, init_best);
+    return &best;
+}

@@ -1,0 +1,403 @@
+/* AVX2 versions of the dsp table's entries (dsp.h), bit for bit the C
+ * path's: the same integer arithmetic on 16 or 32-bit lanes, whose ranges
+ * transform.h bounds. Built with -mavx2 and called only where the CPU has
+ * it (it also uses the SSSE3 and SSE4.1 instructions AVX2 implies). */
+#include "encoder/h264/dsp_avx2.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoder/h264/transform.h"
+
+static inline __m128i load4(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm_cvtsi32_si128(v);
+}
+
+static inline void store4(uint8_t *p, __m128i x)
+{
+    int32_t v = _mm_cvtsi128_si32(x);
+    memcpy(p, &v, 4);
+}
+
+/* The low four 16-bit lanes of a..d, transposed. */
+static inline void transpose4x4_16(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
+{
+    __m128i ab = _mm_unpacklo_epi16(*a, *b), cd = _mm_unpacklo_epi16(*c, *d);
+    __m128i lo = _mm_unpacklo_epi32(ab, cd), hi = _mm_unpackhi_epi32(ab, cd);
+    *a = lo;
+    *b = _mm_unpackhi_epi64(lo, lo);
+    *c = hi;
+    *d = _mm_unpackhi_epi64(hi, hi);
+}
+
+static inline void transpose4x4_32(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
+{
+    __m128i t0 = _mm_unpacklo_epi32(*a, *b), t1 = _mm_unpacklo_epi32(*c, *d);
+    __m128i t2 = _mm_unpackhi_epi32(*a, *b), t3 = _mm_unpackhi_epi32(*c, *d);
+    *a = _mm_unpacklo_epi64(t0, t1);
+    *b = _mm_unpackhi_epi64(t0, t1);
+    *c = _mm_unpacklo_epi64(t2, t3);
+    *d = _mm_unpackhi_epi64(t2, t3);
+}
+
+/* One pass of the forward core transform across a..d (16-bit lanes). */
+static inline void fwd4(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
+{
+    __m128i s03 = _mm_add_epi16(*a, *d), s12 = _mm_add_epi16(*b, *c);
+    __m128i d03 = _mm_sub_epi16(*a, *d), d12 = _mm_sub_epi16(*b, *c);
+    *a = _mm_add_epi16(s03, s12);
+    *b = _mm_add_epi16(_mm_add_epi16(d03, d03), d12);
+    *c = _mm_sub_epi16(s03, s12);
+    *d = _mm_sub_epi16(_mm_sub_epi16(d03, d12), d12);
+}
+
+/* One pass of the inverse transform across a..d (32-bit lanes, 8.5.12.2). */
+static inline void inv4(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
+{
+    __m128i e0 = _mm_add_epi32(*a, *c), e1 = _mm_sub_epi32(*a, *c);
+    __m128i e2 = _mm_sub_epi32(_mm_srai_epi32(*b, 1), *d);
+    __m128i e3 = _mm_add_epi32(*b, _mm_srai_epi32(*d, 1));
+    *a = _mm_add_epi32(e0, e3);
+    *b = _mm_add_epi32(e1, e2);
+    *c = _mm_sub_epi32(e1, e2);
+    *d = _mm_sub_epi32(e0, e3);
+}
+
+/* Four differences a - b as 16-bit lanes (the low four). */
+static inline __m128i diff4(const uint8_t *a, const uint8_t *b)
+{
+    return _mm_sub_epi16(_mm_cvtepu8_epi16(load4(a)), _mm_cvtepu8_epi16(load4(b)));
+}
+
+static void fdct4x4_avx2(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                         int32_t coef[16])
+{
+    __m128i r0 = diff4(src, pred), r1 = diff4(src + src_stride, pred + pred_stride);
+    __m128i r2 = diff4(src + 2 * src_stride, pred + 2 * pred_stride);
+    __m128i r3 = diff4(src + 3 * src_stride, pred + 3 * pred_stride);
+    /* Columns first: the forward transform has no rounding, so the order
+     * of its passes does not change the result, and no value exceeds 16
+     * bits (at most 9180). */
+    fwd4(&r0, &r1, &r2, &r3);
+    transpose4x4_16(&r0, &r1, &r2, &r3);
+    fwd4(&r0, &r1, &r2, &r3);
+    transpose4x4_16(&r0, &r1, &r2, &r3);
+    _mm256_storeu_si256((__m256i *)coef, _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r0, r1)));
+    _mm256_storeu_si256((__m256i *)(coef + 8), _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r2, r3)));
+}
+
+/* Byte shuffle indices moving 16-bit element e of a 128-bit lane (-1:
+ * zero). */
+#define W(e) (char)((e) < 0 ? -128 : 2 * (e)), (char)((e) < 0 ? -128 : 2 * (e) + 1)
+
+/* Zig-zag scan of 16 16-bit values in raster order: each output lane takes
+ * seven values from its own lane and one from the other. */
+static inline __m256i zigzag(__m256i raster)
+{
+    const __m256i own = _mm256_setr_epi8(W(0), W(1), W(4), W(-1), W(5), W(2), W(3), W(6),
+                                         W(1), W(4), W(5), W(2), W(-1), W(3), W(6), W(7));
+    const __m256i other = _mm256_setr_epi8(W(-1), W(-1), W(-1), W(0), W(-1), W(-1), W(-1), W(-1),
+                                           W(-1), W(-1), W(-1), W(-1), W(7), W(-1), W(-1), W(-1));
+    __m256i swapped = _mm256_permute4x64_epi64(raster, _MM_SHUFFLE(1, 0, 3, 2));
+    return _mm256_or_si256(_mm256_shuffle_epi8(raster, own), _mm256_shuffle_epi8(swapped, other));
+}
+
+/* Its inverse: scan order to raster. */
+static inline __m256i unzigzag(__m256i scan)
+{
+    const __m256i own = _mm256_setr_epi8(W(0), W(1), W(5), W(6), W(2), W(4), W(7), W(-1),
+                                         W(-1), W(0), W(3), W(5), W(1), W(2), W(6), W(7));
+    const __m256i other = _mm256_setr_epi8(W(-1), W(-1), W(-1), W(-1), W(-1), W(-1), W(-1), W(4),
+                                           W(3), W(-1), W(-1), W(-1), W(-1), W(-1), W(-1), W(-1));
+    __m256i swapped = _mm256_permute4x64_epi64(scan, _MM_SHUFFLE(1, 0, 3, 2));
+    return _mm256_or_si256(_mm256_shuffle_epi8(scan, own), _mm256_shuffle_epi8(swapped, other));
+}
+
+/* A per-class table as two raster rows (classes 0 2 0 2, then 2 1 2 1),
+ * which rows 2 and 3 repeat. Vector loads: built from scalars, it would be
+ * stored and reloaded whole, which stalls. */
+static inline __m256i rows_by_class(const int32_t t[3])
+{
+    __m128i three = _mm_maskload_epi32(t, _mm_setr_epi32(-1, -1, -1, 0));
+    return _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(three),
+                                       _mm256_setr_epi32(0, 2, 0, 2, 2, 1, 2, 1));
+}
+
+static int quant4x4_avx2(const int32_t coef[16], int qp, bool intra, int start,
+                         int16_t levels[16])
+{
+    int shift = 15 + qp / 6;
+    const __m256i mf = rows_by_class(h264_quant_mf[qp % 6]);
+    const __m256i f = _mm256_set1_epi32(h264_quant_round(shift, intra));
+    const __m256i cap = _mm256_set1_epi32(H264_MAX_LEVEL);
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    __m256i q[2];
+    for (int h = 0; h < 2; h++) {
+        /* |c| < 2^15 and mf < 2^14: the product and rounding fit 32 bits. */
+        __m256i c = _mm256_loadu_si256((const __m256i *)(coef + 8 * h));
+        __m256i a = _mm256_srl_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_abs_epi32(c), mf), f),
+                                     sh);
+        q[h] = _mm256_sign_epi32(_mm256_min_epi32(a, cap), c);
+    }
+    /* packs interleaves the 128-bit lanes: put raster order back. */
+    __m256i raster = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]),
+                                              _MM_SHUFFLE(3, 1, 2, 0));
+    __m256i lv = zigzag(raster);
+    if (start > 0) {
+        const __m256i idx = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        lv = _mm256_and_si256(lv, _mm256_cmpgt_epi16(idx, _mm256_set1_epi16((int16_t)(start - 1))));
+    }
+    _mm256_storeu_si256((__m256i *)levels, lv);
+    unsigned zero = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi16(lv, _mm256_setzero_si256()));
+    return 16 - __builtin_popcount(zero) / 2;
+}
+
+/* Four pixels plus their residual's rounding (8.5.12.2), unclipped. */
+static inline __m128i add_residual(const uint8_t *pixels, __m128i residual)
+{
+    return _mm_add_epi32(_mm_cvtepu8_epi32(load4(pixels)),
+                         _mm_srai_epi32(_mm_add_epi32(residual, _mm_set1_epi32(32)), 6));
+}
+
+static void recon4x4_avx2(uint8_t *dst, int stride, const int16_t levels[16], int qp,
+                          bool dc_scaled, int32_t dc)
+{
+    __m256i raster = unzigzag(_mm256_loadu_si256((const __m256i *)levels));
+    __m256i scale = _mm256_sll_epi32(rows_by_class(h264_dequant_v[qp % 6]),
+                                     _mm_cvtsi32_si128(qp / 6));
+    __m256i lo = _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(raster)), scale);
+    __m256i hi = _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(raster, 1)),
+                                    scale);
+    if (dc_scaled)
+        lo = _mm256_blend_epi32(lo, _mm256_set1_epi32(dc), 0x01);
+    __m128i r0 = _mm256_castsi256_si128(lo), r1 = _mm256_extracti128_si256(lo, 1);
+    __m128i r2 = _mm256_castsi256_si128(hi), r3 = _mm256_extracti128_si256(hi, 1);
+    /* Rows first, then columns, as 8.5.12.2: the >> 1 rounds, so the
+     * order matters here. */
+    transpose4x4_32(&r0, &r1, &r2, &r3);
+    inv4(&r0, &r1, &r2, &r3);
+    transpose4x4_32(&r0, &r1, &r2, &r3);
+    inv4(&r0, &r1, &r2, &r3);
+    r0 = add_residual(dst, r0);
+    r1 = add_residual(dst + stride, r1);
+    r2 = add_residual(dst + 2 * stride, r2);
+    r3 = add_residual(dst + 3 * stride, r3);
+    /* The saturating packs clip to 0..255 as clip() does. */
+    __m128i px = _mm_packus_epi16(_mm_packs_epi32(r0, r1), _mm_packs_epi32(r2, r3));
+    store4(dst, px);
+    store4(dst + stride, _mm_srli_si128(px, 4));
+    store4(dst + 2 * stride, _mm_srli_si128(px, 8));
+    store4(dst + 3 * stride, _mm_srli_si128(px, 12));
+}
+
+static inline int sum_sad(__m256i acc)
+{
+    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    return _mm_cvtsi128_si32(_mm_add_epi64(s, _mm_unpackhi_epi64(s, s)));
+}
+
+static inline __m256i load2x16(const uint8_t *p, int stride)
+{
+    return _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+        _mm_loadu_si128((const __m128i *)(p + stride)), 1);
+}
+
+static int sad16x16_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (int y = 0; y < 16; y += 2)
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(load2x16(a + y * a_stride, a_stride),
+                                                    load2x16(b + y * b_stride, b_stride)));
+    return sum_sad(acc);
+}
+
+/* |Hadamard| of four rows of differences (16-bit lanes, at most 4080 in
+ * magnitude after both passes), as 32-bit partial sums. Each group of four
+ * lanes is one 4x4 block. The columns first, over the rows; then each
+ * row's four lanes by pairwise sums and differences (hadd, hsub), whose
+ * order of outputs does not matter to a sum of magnitudes. */
+static inline __m256i satd_rows(__m256i r0, __m256i r1, __m256i r2, __m256i r3)
+{
+    __m256i s01 = _mm256_add_epi16(r0, r1), d01 = _mm256_sub_epi16(r0, r1);
+    __m256i s23 = _mm256_add_epi16(r2, r3), d23 = _mm256_sub_epi16(r2, r3);
+    __m256i c0 = _mm256_add_epi16(s01, s23), c1 = _mm256_sub_epi16(s01, s23);
+    __m256i c2 = _mm256_add_epi16(d01, d23), c3 = _mm256_sub_epi16(d01, d23);
+    __m256i h0 = _mm256_hadd_epi16(c0, c1), g0 = _mm256_hsub_epi16(c0, c1);
+    __m256i h1 = _mm256_hadd_epi16(c2, c3), g1 = _mm256_hsub_epi16(c2, c3);
+    __m256i o0 = _mm256_abs_epi16(_mm256_hadd_epi16(h0, g0));
+    __m256i o1 = _mm256_abs_epi16(_mm256_hsub_epi16(h0, g0));
+    __m256i o2 = _mm256_abs_epi16(_mm256_hadd_epi16(h1, g1));
+    __m256i o3 = _mm256_abs_epi16(_mm256_hsub_epi16(h1, g1));
+    const __m256i one = _mm256_set1_epi16(1);
+    return _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(o0, one), _mm256_madd_epi16(o1, one)),
+                            _mm256_add_epi32(_mm256_madd_epi16(o2, one), _mm256_madd_epi16(o3, one)));
+}
+
+static inline int sum32(__m256i acc)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_srli_epi64(s, 32)));
+}
+
+/* Differences of one row of 16 pixels as 16-bit lanes. */
+static inline __m256i diff16(const uint8_t *a, const uint8_t *b)
+{
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)a)),
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b)));
+}
+
+static int satd16x16_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (int y = 0; y < 16; y += 4) {
+        const uint8_t *p = a + y * a_stride, *q = b + y * b_stride;
+        acc = _mm256_add_epi32(acc, satd_rows(diff16(p, q), diff16(p + a_stride, q + b_stride),
+                                              diff16(p + 2 * a_stride, q + 2 * b_stride),
+                                              diff16(p + 3 * a_stride, q + 3 * b_stride)));
+    }
+    return sum32(acc);
+}
+
+/* Differences of two rows of 8 pixels, y and y + 4, as 16-bit lanes: the
+ * 8x8 block as two 16-wide rows of 4x4 blocks. */
+static inline __m256i diff8x2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    __m128i pa = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)a),
+                                    _mm_loadl_epi64((const __m128i *)(a + 4 * a_stride)));
+    __m128i pb = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)b),
+                                    _mm_loadl_epi64((const __m128i *)(b + 4 * b_stride)));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(pa), _mm256_cvtepu8_epi16(pb));
+}
+
+static int satd8x8_avx2(const uint8_t *a, int a_stride, const uint8_t *b, int b_stride)
+{
+    return sum32(satd_rows(diff8x2(a, a_stride, b, b_stride),
+                           diff8x2(a + a_stride, a_stride, b + b_stride, b_stride),
+                           diff8x2(a + 2 * a_stride, a_stride, b + 2 * b_stride, b_stride),
+                           diff8x2(a + 3 * a_stride, a_stride, b + 3 * b_stride, b_stride)));
+}
+
+/* The zero tests: a level is nonzero exactly when |c| * mf + f >= 2^shift,
+ * that is when |c| reaches ceil((2^shift - f) / mf), a threshold per
+ * coefficient class that fits 16 bits as the coefficients do. */
+static inline int16_t nonzero_from(int32_t mf, int shift)
+{
+    int32_t room = (1 << shift) - h264_quant_round(shift, false);
+    return (int16_t)((room + mf - 1) / mf);
+}
+
+/* The forward transform of four rows of differences (16-bit lanes, each
+ * group of four lanes one 4x4 block), and whether any coefficient reaches
+ * its threshold: thr[0] for both frequencies even, thr[1] both odd, thr[2]
+ * mixed. Without the DCs when skip_dc (chroma AC). No transposes: the
+ * columns go over the rows, and each row's four outputs come from the lane
+ * reversed (sums and differences) and pairs swapped; a lane holding no
+ * coefficient is zeroed, one holding a coefficient twice or negated tests
+ * it again, and *dc gets the DCs (lanes 0, 4, 8, 12). */
+static inline __m256i fdct_reaches(__m256i r0, __m256i r1, __m256i r2, __m256i r3,
+                                   const __m256i thr[3], bool skip_dc, __m256i *dc)
+{
+    __m256i s03 = _mm256_add_epi16(r0, r3), s12 = _mm256_add_epi16(r1, r2);
+    __m256i d03 = _mm256_sub_epi16(r0, r3), d12 = _mm256_sub_epi16(r1, r2);
+    __m256i c[4] = {_mm256_add_epi16(s03, s12),
+                    _mm256_add_epi16(_mm256_add_epi16(d03, d03), d12),
+                    _mm256_sub_epi16(s03, s12),
+                    _mm256_sub_epi16(_mm256_sub_epi16(d03, d12), d12)};
+    const __m256i ends = _mm256_setr_epi16(-1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1);
+    __m256i any = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        __m256i x = c[k];
+        __m256i rev = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(x, 0x1b), 0x1b);
+        __m256i sum = _mm256_add_epi16(x, rev), dif = _mm256_sub_epi16(x, rev);
+        __m256i sum_sw = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(sum, 0xb1), 0xb1);
+        __m256i dif_sw = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(dif, 0xb1), 0xb1);
+        __m256i out0 = _mm256_add_epi16(sum, sum_sw);     /* every lane: x = 0 */
+        __m256i out2 = _mm256_sub_epi16(sum, sum_sw);     /* every lane: x = 2 */
+        __m256i out1 = _mm256_and_si256(_mm256_add_epi16(_mm256_add_epi16(dif, dif), dif_sw),
+                                        ends);            /* lanes 0, 3: x = 1 */
+        __m256i out3 = _mm256_and_si256(_mm256_sub_epi16(dif, _mm256_add_epi16(dif_sw, dif_sw)),
+                                        ends);            /* lanes 0, 3: x = 3 */
+        const __m256i even = k & 1 ? thr[2] : thr[0], odd = k & 1 ? thr[1] : thr[2];
+        if (k == 0)
+            *dc = out0;
+        __m256i e = _mm256_abs_epi16(out2);
+        if (!(k == 0 && skip_dc))
+            e = _mm256_max_epi16(e, _mm256_abs_epi16(out0));
+        __m256i o = _mm256_max_epi16(_mm256_abs_epi16(out1), _mm256_abs_epi16(out3));
+        any = _mm256_or_si256(any, _mm256_or_si256(_mm256_cmpgt_epi16(e, even),
+                                                   _mm256_cmpgt_epi16(o, odd)));
+    }
+    return any;
+}
+
+/* The thresholds minus one (cmpgt tests reaching) by class at qp. */
+static inline void thresholds(int qp, __m256i thr[3])
+{
+    const int32_t *mf = h264_quant_mf[qp % 6];
+    for (int k = 0; k < 3; k++)
+        thr[k] = _mm256_set1_epi16((int16_t)(nonzero_from(mf[k], 15 + qp / 6) - 1));
+}
+
+static bool zero16x16_avx2(const uint8_t *src, int src_stride, const uint8_t *pred,
+                           int pred_stride, int qp)
+{
+    __m256i thr[3], dc = _mm256_setzero_si256();
+    thresholds(qp, thr);
+    for (int y = 0; y < 16; y += 4) {
+        const uint8_t *a = src + y * src_stride, *b = pred + y * pred_stride;
+        __m256i any = fdct_reaches(diff16(a, b), diff16(a + src_stride, b + pred_stride),
+                                   diff16(a + 2 * src_stride, b + 2 * pred_stride),
+                                   diff16(a + 3 * src_stride, b + 3 * pred_stride), thr, false, &dc);
+        if (!_mm256_testz_si256(any, any))
+            return false;
+    }
+    return true;
+}
+
+static bool zero8x8_avx2(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
+                         int qpc)
+{
+    __m256i thr[3], dc = _mm256_setzero_si256();
+    thresholds(qpc, thr);
+    /* Rows y and y + 4 side by side: blocks 0 and 1, then 2 and 3. */
+    __m256i any = fdct_reaches(diff8x2(src, src_stride, pred, pred_stride),
+                               diff8x2(src + src_stride, src_stride, pred + pred_stride, pred_stride),
+                               diff8x2(src + 2 * src_stride, src_stride, pred + 2 * pred_stride,
+                                       pred_stride),
+                               diff8x2(src + 3 * src_stride, src_stride, pred + 3 * pred_stride,
+                                       pred_stride),
+                               thr, true, &dc);
+    if (!_mm256_testz_si256(any, any))
+        return false;
+    /* The 2x2 DC transform and its quantiser (h264_quant_chroma_dc). */
+    int16_t d[16];
+    _mm256_storeu_si256((__m256i *)d, dc);
+    int32_t h[4] = {d[0] + d[4] + d[8] + d[12], d[0] - d[4] + d[8] - d[12],
+                    d[0] + d[4] - d[8] - d[12], d[0] - d[4] - d[8] + d[12]};
+    int shift = 16 + qpc / 6;
+    int32_t limit = (1 << shift) - h264_quant_round(shift, false);
+    int64_t mf = h264_quant_mf[qpc % 6][0];
+    for (int i = 0; i < 4; i++)
+        if ((int64_t)abs(h[i]) * mf >= limit)
+            return false;
+    return true;
+}
+
+void h264_dsp_init_avx2(struct h264_dsp *d)
+{
+    d->fdct4x4 = fdct4x4_avx2;
+    d->quant4x4 = quant4x4_avx2;
+    d->recon4x4 = recon4x4_avx2;
+    d->sad16x16 = sad16x16_avx2;
+    d->satd16x16 = satd16x16_avx2;
+    d->satd8x8 = satd8x8_avx2;
+    d->zero16x16 = zero16x16_avx2;
+    d->zero8x8 = zero8x8_avx2;
+}
