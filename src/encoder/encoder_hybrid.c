@@ -152,7 +152,7 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
         if (!pol->writing && damage->count == 0)
             h264_refine_settled(enc->refine);
         const struct hfx_mb_damage *plan =
-            h264_refine_plan(enc->refine, damage, qp, hfx_writer_policy_may_refine(pol));
+            h264_refine_plan(enc->refine, damage, qp, hfx_writer_policy_refine_room(pol));
         int64_t bits = h264_pwriter_encode(enc->writer, pic, plan, qp, enc->refine, &enc->au);
         if (bits >= 0) {
             hfx_writer_policy_done(pol, c, bits);

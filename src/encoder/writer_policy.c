@@ -63,9 +63,10 @@ int hfx_writer_policy_qp(const struct hfx_writer_policy *p, int quality)
     return qp > 51 ? 51 : qp;
 }
 
-bool hfx_writer_policy_may_refine(const struct hfx_writer_policy *p)
+double hfx_writer_policy_refine_room(const struct hfx_writer_policy *p)
 {
-    return fill(p) < FILL_RAISE;
+    double room = p->bucket_size * FILL_RAISE - p->bucket;
+    return room > 0 ? room : 0;
 }
 
 bool hfx_writer_policy_writer_next(const struct hfx_writer_policy *p)

@@ -15,12 +15,18 @@
  * frames (a typing line, a spinner) is not refined only to be overwritten. */
 #define STILL_SECONDS 0.1
 /* A whole still picture is refined within this time, whatever its size:
- * the budget per picture is its macroblocks over this many pictures. */
-#define REFINE_SECONDS 0.75
+ * the budget per picture is its macroblocks over this many pictures. With
+ * the stillness delay and a slow IDR before it (a 5120x2880 one took 0.3 s
+ * on a loaded machine), 0.75 s left a 5K screen short of sharp after 1 s;
+ * a 5K refinement frame costs a few milliseconds at this budget. */
+#define REFINE_SECONDS 0.5
 /* A picture looks at most this many budgets' worth of macroblocks for
  * ones to refine, so that one still changing somewhere (pending, not
  * still) costs a bounded scan, not a pass over the picture. */
 #define SCAN_BUDGETS 4
+/* What a refined macroblock is expected to cost before any was: about a
+ * text macroblock's at the refinement QP. */
+#define FIRST_MB_BITS 400
 
 struct h264_refine {
     uint32_t mb_width, total;
@@ -197,7 +203,7 @@ static bool unite(struct h264_refine *r, const struct hfx_mb_damage *damage, uin
 
 const struct hfx_mb_damage *h264_refine_plan(struct h264_refine *r,
                                              const struct hfx_mb_damage *damage, int qp,
-                                             bool refine)
+                                             double room_bits)
 {
     r->picture++;
     r->plan_qp = qp;
@@ -212,7 +218,13 @@ const struct hfx_mb_damage *h264_refine_plan(struct h264_refine *r,
     }
     /* Real changes come first: refinement takes what the budget leaves. */
     uint32_t want = damage->count < r->budget ? r->budget - damage->count : 0;
-    if (!refine || !r->pending || !want)
+    /* Under a bitrate cap, no more than the room pays for: one frame of a
+     * budget of text at the refinement QP can be a large part of a low
+     * cap's bucket. */
+    double per_mb = (double)(r->bits + FIRST_MB_BITS) / (double)(r->mbs + 1);
+    if (room_bits / per_mb < want)
+        want = (uint32_t)(room_bits / per_mb);
+    if (!r->pending || !want)
         return damage;
     uint32_t n = pick(r, want);
     /* Out of memory for the union: this picture codes the damage only. */

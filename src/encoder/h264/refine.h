@@ -33,14 +33,15 @@ void h264_refine_free(struct h264_refine *r);
  * picture's quality, of this run of x264 pictures) and changed now. */
 void h264_refine_x264_picture(struct h264_refine *r, int qp);
 
-/* Plans the writer's next picture: damage at qp, and, when refine is true,
- * up to a budget (less the damage) of still macroblocks not yet at the
- * refinement QP. Returns the macroblocks to code: damage itself when none
- * are added (or when out of memory for the union), otherwise boxes valid
- * until the next call. */
+/* Plans the writer's next picture: damage at qp, and up to a budget (less
+ * the damage) of still macroblocks not yet at the refinement QP, as many as
+ * room_bits is expected to pay for at what refined macroblocks have cost so
+ * far. Returns the macroblocks to code: damage itself when none are added
+ * (or when out of memory for the union), otherwise boxes valid until the
+ * next call. */
 const struct hfx_mb_damage *h264_refine_plan(struct h264_refine *r,
                                              const struct hfx_mb_damage *damage, int qp,
-                                             bool refine);
+                                             double room_bits);
 
 /* The QP of macroblock addr in the planned picture, and whether it is
  * coded there only to refine it. Only for a macroblock of the plan. */
