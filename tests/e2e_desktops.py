@@ -80,6 +80,32 @@ def cpu_seconds(pid):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def measure_window(addr, pid, heads, seconds):
+    """While the terminals print: each desktop's ({i: head}) frames, the share
+    the hybrid writer coded and the bitrate (the exporter's STATS), and the
+    exporter's CPU (process pid), over `seconds`; logged. Returns
+    ({i: (frames, writer share 0..1, kbit/s)}, CPU % of one core per desktop)."""
+    st0, cpu0, t0 = stats(addr), cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    st1, cpu1, t1 = stats(addr), cpu_seconds(pid), time.monotonic()
+    span = t1 - t0
+    cpu_share = (cpu1 - cpu0) / span * 100
+    out = {}
+    for i, head in sorted(heads.items()):
+        a, b = st0.get(head, {}), st1.get(head, {})
+        frames = b.get("frames", 0) - a.get("frames", 0)
+        writer = b.get("writer_frames", 0) - a.get("writer_frames", 0)
+        kbit = (b.get("bytes", 0) - a.get("bytes", 0)) * 8 / span / 1000
+        out[i] = (frames, writer / frames if frames else 0, kbit)
+        vm.log("     desktop %d head %d: %d frames in %.1f s (%.1f fps), writer %d (%.0f%%), "
+               "%.0f kbit/s" % (i, head, frames, span, frames / span, writer,
+                                100 * out[i][1], kbit))
+    per = cpu_share / len(heads)
+    vm.log("     exporter (%s) CPU over the window: %.1f%% of one core, %.2f%% per desktop"
+           % ("hfx run" if KIND != "cage-gl" else "its threads in QEMU", cpu_share, per))
+    return out, per
+
+
 def exporter(tmp, addr, port, serial):
     """hfx run around Debian's QEMU, or (cage-gl) the in-QEMU build with GL
     heads; the manager's control token through fw_cfg either way."""
@@ -152,6 +178,17 @@ def has_text(pic):
     return sum(1 for b in pic if b > 60) >= 60
 
 
+def first_text_at(w, frames):
+    """When (host clock) the first frame with text was drawn, or None: the
+    subscriber's start (its first frame follows at once: a new subscriber
+    gets a keyframe) plus the exporter's time from that frame to the first
+    with text."""
+    text = [f for f in frames if has_text(f[1])]
+    if not text or frames[0][0] is None or text[0][0] is None:
+        return None
+    return w.t_start + (text[0][0] - frames[0][0])
+
+
 def picture_changes(frames):
     """How many times the decoded picture changed (terminal text moving)."""
     return sum(1 for a, b in zip(frames, frames[1:]) if a[1] != b[1])
@@ -207,22 +244,7 @@ def run(tmp):
     # check's note).
     killw = Watcher(tmp, addr, desks[1][0], vm.TOKEN, 120, "control")
     time.sleep(4)  # weston and foot start (tens of seconds of TCG at worst)
-    st0, cpu0, t0 = stats(addr), cpu_seconds(hfx.pid), time.monotonic()
-    time.sleep(SECONDS - 7)
-    st1, cpu1, t1 = stats(addr), cpu_seconds(hfx.pid), time.monotonic()
-    span = t1 - t0
-    cpu_share = (cpu1 - cpu0) / span * 100
-    for i, (head, _) in sorted(desks.items()):
-        a, b = st0.get(head, {}), st1.get(head, {})
-        frames = b.get("frames", 0) - a.get("frames", 0)
-        writer = b.get("writer_frames", 0) - a.get("writer_frames", 0)
-        kbit = (b.get("bytes", 0) - a.get("bytes", 0)) * 8 / span / 1000
-        vm.log("     desktop %d head %d: %d frames in %.1f s (%.1f fps), writer %d (%.0f%%), "
-               "%.0f kbit/s" % (i, head, frames, span, frames / span, writer,
-                                100 * writer / frames if frames else 0, kbit))
-    vm.log("     exporter (%s) CPU over the window: %.1f%% of one core, %.2f%% per desktop"
-           % ("hfx run" if KIND != "cage-gl" else "its threads in QEMU", cpu_share,
-              cpu_share / COUNT))
+    measure_window(addr, hfx.pid, {i: d[0] for i, d in desks.items()}, SECONDS - 7)
 
     # kill: desktop 1's compositor; its head goes off and its stream ends.
     k = serial.wait_for(r"hfx-guest: desktop 1 kill pid (\d+) head (\d+) at ([\d.]+)", 30)
@@ -281,13 +303,10 @@ def run(tmp):
         changes = picture_changes(frames)
         text = [f for f in frames if has_text(f[1])]
         first = ""
-        if text and frames[0][0] is not None and text[0][0] is not None and head in lease_seen:
-            # lease line seen on the console -> the subscriber's first frame
-            # (host clock) plus that frame to the first with text (exporter's).
-            ms = ((w.t_start - lease_seen[head]) + (text[0][0] - frames[0][0])) * 1000
-            first = "; lease to the first frame with text about %.1f s" % (ms / 1000)
-        if i > COUNT:
-            first = ""
+        t_text = first_text_at(w, frames) if head in lease_seen and i <= COUNT else None
+        if t_text is not None:
+            first = "; lease to the first frame with text about %.1f s" % (
+                t_text - lease_seen[head])
         vm.check("desktop %d pictures" % i, changes >= MIN_CHANGES and len(text) > 0,
                  "head %d: %d frames decoded, the picture changed %d times, %d with text%s" %
                  (head, len(frames), changes, len(text), first))

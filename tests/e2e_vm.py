@@ -1,30 +1,43 @@
 #!/usr/bin/env python3
 """End-to-end: the provisioned Debian 12 VM (scripts/provision-vm) under
-scripts/vm, with the exporter attached (hfx run, stock QEMU 10.0.2, TCG).
+scripts/vm, with the exporter attached (hfx run, stock QEMU 10.0.2, TCG),
+4 heads, one desktop at boot (hfx-desktop@1).
 
   provision  scripts/provision-vm into a cache keyed by its inputs
              (HFX_VM_E2E_DIR, default ~/.cache/hfx-vm-e2e): from nothing a few
              minutes, after that seconds. The cached VM is never booted: the
              test boots a copy whose disk is a qcow2 overlay on it
-  start      scripts/vm start under TCG; boot to SSH, and boot to the first
-             1920x1080 frame of head 0 (the console) decoded by ffmpeg from
-             hfx sub's stream
+  start      scripts/vm start under TCG; boot to SSH, to the first 1920x1080
+             frame of head 0 (the console) and to the first frame of the
+             desktop that starts at boot (head 1, weston at 1280x800), both
+             read from hfx sub's stream and then decoded by FFmpeg
   checks     over SSH: systemd is running, hfx-drm-manager is active, the NIC
              (virtio_net) has its DHCP address, Docker's data root is on ext4;
-             systemctl kill -s KILL hfx-drm-manager: systemd starts it again
-  desktop    hfx-lease-launcher runs weston with foot printing the time on a
-             leased head; the host decodes that head, its picture changing;
-             SIGTERM to the launcher gives the head back (skipped when the VM
-             has the launcher's stand-in)
-  stop       scripts/vm stop: the guest powers off through ACPI and QEMU exits 0
-             within the timeout
-  resize     scripts/vm resize +2G, start again: the root file system is larger
+             systemctl kill -s KILL hfx-drm-manager: systemd starts it again,
+             and the boot desktop gets a head from it again
+  desktops   three desktops (hfx-desktop@1..3: hfx-lease-launcher, weston,
+             foot printing the time every 100 ms), each on its own head and
+             watched with its own token: each decoded picture changes, and
+             its lease (the launcher's line, the guest's clock mapped to
+             the host's over the SSH shell) to its first frame with text is
+             timed; while they print, before their screens fill and while
+             every line scrolls, the writer's share of frames, the bitrate
+             and the exporter's CPU per desktop (e2e_desktops' window);
+             desktop 1's token cannot subscribe to desktop 2's head;
+             desktop 2's weston SIGKILLed: its head off and its stream ended
+             within 1 s, and systemd's restart gets a head again whose
+             picture changes
+  stop       scripts/vm stop with the desktops running: the guest powers off
+             through ACPI and QEMU exits 0 within the timeout
+  resize     scripts/vm resize +2G, start again: the root file system is
+             larger, the boot desktop up again
 
 Skipped (exit 77) without root, mmdebstrap, QEMU, ffmpeg or the hfx binary.
 Times are printed as `time NAME S` lines (docs/benchmarks.md).
-Environment: HFX_BIN, HFX_VM_E2E_DIR.
+Environment: HFX_BIN, HFX_VM_E2E_DIR, HFX_KEEP=1 (keep the run's folder).
 """
 import os
+import queue
 import re
 import shutil
 import socket
@@ -34,8 +47,13 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_qemu as hq  # noqa: E402  (hfx sub/ctl helpers, STATS)
+import e2e_desktops as desk  # noqa: E402  (watchers, decoding, the measure window)
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HFX = os.environ.get("HFX_BIN", os.path.join(TOP, "build", "hfx"))
+hq.HFX = HFX
 CACHE = os.environ.get("HFX_VM_E2E_DIR", os.path.expanduser("~/.cache/hfx-vm-e2e"))
 NAME = "e2e"
 STOP_TIMEOUT = 120
@@ -146,28 +164,33 @@ def sps_size(rbsp):
 
 
 class FirstFrame(threading.Thread):
-    """Once the exporter listens: hfx sub on head 0, its stream kept in a file;
-    the time the first keyframe at the console's size (1920x1080) arrives,
-    read from its SPS (a raw H.264 decoder shows a frame only when the next
-    one begins, which a still console may never send). The file is decoded
-    afterwards (decoded_frames)."""
+    """Once the exporter listens: hfx sub on one head (with the control token
+    for a leased head), its stream kept in a file; the time the first
+    keyframe at the head's expected size arrives, read from its SPS (a raw
+    H.264 decoder shows a frame only when the next one begins, which a still
+    screen may never send). The file is decoded afterwards (decoded_frames)."""
 
-    def __init__(self, port, t0, path):
+    def __init__(self, port, head, size, token_file, t0, path):
         super().__init__(daemon=True)
-        self.port, self.t0, self.path, self.at = int(port), t0, path, None
+        self.port, self.head, self.size, self.token_file = int(port), head, size, token_file
+        self.t0, self.path, self.at = t0, path, None
         self.sub, self.done = None, False
 
     def run(self):
         while not self.done:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
+                if self.token_file is None or os.path.exists(self.token_file):
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    break
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         if self.done:
             return
+        token = ["--token-file", self.token_file] if self.token_file else []
         self.sub = subprocess.Popen([HFX, "sub", "--connect", "tcp:127.0.0.1:%d" % self.port,
-                                     "--scanout", "0", "--reconnect", "--quiet", "--output", "-"],
+                                     "--scanout", str(self.head), *token, "--reconnect", "--quiet",
+                                     "--output", "-"],
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         buf = b""
         with open(self.path, "wb") as out:
@@ -184,7 +207,7 @@ class FirstFrame(threading.Thread):
                         size = sps_size(buf[m.end():m.end() + 64])
                     except (IndexError, ValueError):
                         break  # cut short: wait for more
-                    if size == (1920, 1080):
+                    if size == self.size:
                         self.at = time.monotonic() - self.t0
                         break
                 buf = buf[-64:]
@@ -196,14 +219,20 @@ class FirstFrame(threading.Thread):
             self.sub.wait()
 
     def decoded_frames(self):
-        """Frames FFmpeg decodes at 1920x1080 from the recorded stream."""
+        """Frames FFmpeg decodes at the expected size from the recorded stream."""
         r = run(["ffmpeg", "-hide_banner", "-nostats", "-f", "h264", "-i", self.path,
                  "-vf", "showinfo", "-f", "null", "-"], check=False)
-        return r.stderr.count(" s:1920x1080 ")
+        return r.stderr.count(" s:%dx%d " % self.size)
+
+
+CONSOLE = (1920, 1080)
+DESKTOP_SIZE = (1280, 800)   # hfx-desktop@'s default (HFX_DESKTOP_SIZE)
+BOOT_HEAD = 1                # the boot desktop's: the manager leases the lowest free head
 
 
 def boot(v, label):
-    """scripts/vm start; returns (seconds to SSH, seconds to head 0's first frame)."""
+    """scripts/vm start; the seconds to SSH, to head 0's first frame (the
+    console) and to the boot desktop's first frame."""
     ports = os.path.join(v.vm_dir, NAME, "run", "ports")
     if os.path.exists(ports):
         os.unlink(ports)  # the last start's (vm start writes the new one)
@@ -213,30 +242,88 @@ def boot(v, label):
                              env=v.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not os.path.exists(ports) and start.poll() is None:
         time.sleep(0.05)
-    ff = None
+    watch = {}
     if os.path.exists(ports):
-        ff = FirstFrame(v.ports()["exporter_port"], t0, os.path.join(v.vm_dir, "head0-%s.264" % label))
-        ff.start()
+        port = v.ports()["exporter_port"]
+        token = os.path.join(v.vm_dir, NAME, "run", "control.token")
+        watch = {"head0": FirstFrame(port, 0, CONSOLE, None, t0,
+                                     os.path.join(v.vm_dir, "head0-%s.264" % label)),
+                 "desktop": FirstFrame(port, BOOT_HEAD, DESKTOP_SIZE, token, t0,
+                                       os.path.join(v.vm_dir, "desktop-%s.264" % label))}
+        for ff in watch.values():
+            ff.start()
     out, err = start.communicate()
     if start.returncode != 0:
         raise RuntimeError("vm start: %s" % err)
     t_ssh = time.monotonic() - t0
     log("time %s_boot_to_ssh %.1f" % (label, t_ssh))
     end = time.monotonic() + FRAME_TIMEOUT
-    while ff and ff.at is None and time.monotonic() < end:
+    while watch and any(ff.at is None for ff in watch.values()) and time.monotonic() < end:
         time.sleep(0.2)
-    t_frame = ff.at if ff else None
-    if ff:
-        time.sleep(1)
+    time.sleep(1)
+    for ff in watch.values():
         ff.stop()
-    if t_frame is None:
+    if not watch or watch["head0"].at is None:
         raise RuntimeError("no 1920x1080 keyframe of head 0 arrived")
-    log("time %s_boot_to_head0_frame %.1f" % (label, t_frame))
-    n = ff.decoded_frames()
-    if n < 1:
-        raise RuntimeError("FFmpeg decoded no 1920x1080 frame of head 0")
-    log("ok head 0: FFmpeg decoded %d frames at 1920x1080" % n)
-    return t_ssh, t_frame
+    if watch["desktop"].at is None:
+        raise RuntimeError("no %dx%d keyframe of the boot desktop (head %d) within %d s:\n%s" % (
+            *DESKTOP_SIZE, BOOT_HEAD, FRAME_TIMEOUT,
+            v.ssh("systemctl status --no-pager -n 20 hfx-desktop@1", check=False)))
+    log("time %s_boot_to_head0_frame %.1f" % (label, watch["head0"].at))
+    log("time %s_boot_to_desktop_frame %.1f" % (label, watch["desktop"].at))
+    for what, ff in watch.items():
+        n = ff.decoded_frames()
+        if n < 1:
+            raise RuntimeError("FFmpeg decoded no %dx%d frame of head %d" % (*ff.size, ff.head))
+        log("ok %s (head %d): FFmpeg decoded %d frames at %dx%d" % (what, ff.head, n, *ff.size))
+    head = v.ssh("cat /run/hfx-desktop/1/helix-scanout-id", check=False)
+    if head != str(BOOT_HEAD):
+        raise RuntimeError("the boot desktop is on head %r, not %d" % (head, BOOT_HEAD))
+    return t_ssh, watch["head0"].at
+
+
+class Shell:
+    """A root shell in the guest over one SSH connection (scripts/vm ssh NAME
+    sudo sh): a command's round trip without SSH's handshake, which under TCG
+    takes a second or more. run() returns a command's output (stdout and
+    stderr)."""
+
+    def __init__(self, v):
+        self.p = subprocess.Popen([os.path.join(TOP, "scripts", "vm"), "ssh", NAME, "sudo", "sh"],
+                                  env=v.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.lines, self.n = queue.Queue(), 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def run(self, cmd, timeout=60):
+        self.n += 1
+        mark = "hfx-e2e-done-%d" % self.n
+        self.p.stdin.write("{ %s\n} 2>&1; printf '\\n%s\\n'\n" % (cmd, mark))
+        self.p.stdin.flush()
+        out, end = [], time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, end - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError("the guest's shell did not answer %r within %d s" % (cmd, timeout))
+            if line is None:
+                raise RuntimeError("the guest's shell (SSH) ended during %r: %s" % (cmd, "".join(out)))
+            if line.strip() == mark:
+                return "".join(out).strip()
+            out.append(line)
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
+
+
+def desktop_token(sh, i):
+    return sh.run("cat /run/hfx-desktop/%d/helix-scanout-token 2>/dev/null; true" % i)
 
 
 def check_guest(v):
@@ -267,62 +354,229 @@ def check_guest(v):
     if fstype != "ext4" or root.split()[1] != "overlay2":
         raise RuntimeError("docker data root %s on %s" % (root, fstype))
     log("ok docker %s on %s" % (root, fstype))
-    pid0 = v.ssh("systemctl show -P MainPID hfx-drm-manager")
-    v.ssh("sudo systemctl kill -s KILL hfx-drm-manager")
-    end = time.monotonic() + 30
+    sh = Shell(v)
+    token0 = desktop_token(sh, 1)
+    pid0 = sh.run("systemctl show -P MainPID hfx-drm-manager")
+    sh.run("systemctl kill -s KILL hfx-drm-manager")
+    t0 = time.monotonic()
+    end = t0 + 30
     while True:
-        pid = v.ssh("systemctl show -P MainPID hfx-drm-manager")
-        active = v.ssh("systemctl is-active hfx-drm-manager", check=False)
+        pid = sh.run("systemctl show -P MainPID hfx-drm-manager")
+        active = sh.run("systemctl is-active hfx-drm-manager; true")
         if active == "active" and pid not in ("0", pid0):
             break
         if time.monotonic() > end:
             raise RuntimeError("hfx-drm-manager did not come back after SIGKILL (%s, pid %s)" % (active, pid))
         time.sleep(0.5)
     log("ok hfx-drm-manager restarted after SIGKILL (pid %s -> %s)" % (pid0, pid))
-
-
-DESKTOP_SIZE = (1280, 800)
-
-
-def check_desktop(v):
-    """hfx-lease-launcher starts weston (pixman, kiosk shell) with foot printing
-    the time every 100 ms on a leased head; the host decodes that head at the
-    lease's size with changing pictures; SIGTERM gives the head back."""
-    if v.ssh("head -c 4 /usr/local/bin/hfx-lease-launcher | tail -c 3") != "ELF":
-        log("SKIP desktop: hfx-lease-launcher is not in this VM")
-        return
-    v.ssh("sudo rm -f /run/user/1000/helix-scanout-id; sudo sh -c 'env -i PATH=/usr/local/bin:/usr/bin:/bin "
-          "nohup hfx-lease-launcher --user helix --size %dx%d --compositor-log /tmp/weston.log -- "
-          "weston --backend=drm-backend.so --use-pixman --drm-device=card0 --shell=kiosk-shell.so "
-          "--config=/etc/hfx/weston-clock.ini --socket=wayland-1 >/tmp/launcher.log 2>&1 &'"
-          % DESKTOP_SIZE)
-    head = None
+    # The boot desktop's launcher saw the manager go (exit 3); systemd
+    # starts it again, and it leases a head from the new manager.
     end = time.monotonic() + 60
-    while head is None and time.monotonic() < end:
-        head = v.ssh("cat /run/user/1000/helix-scanout-id 2>/dev/null; true") or None
-        time.sleep(0.5)
-    if head is None:
-        raise RuntimeError("the launcher got no head:\n" + v.ssh("cat /tmp/launcher.log /tmp/weston.log"))
-    time.sleep(3)  # weston's first frame, foot's first lines
-    path = os.path.join(v.vm_dir, "desktop.264")
-    run([HFX, "sub", "--connect", "tcp:127.0.0.1:%s" % v.ports()["exporter_port"], "--scanout", head,
-         "--quiet", "--output", path, "--duration", "4"], timeout=30, check=False)
-    r = run(["ffmpeg", "-hide_banner", "-nostats", "-f", "h264", "-i", path, "-vf", "showinfo",
-             "-f", "null", "-"], check=False)
-    sized = r.stderr.count(" s:%dx%d " % DESKTOP_SIZE)
-    sums = set(re.findall(r"checksum:(\w+)", r.stderr))
-    if sized < 5 or len(sums) < 3:
-        raise RuntimeError("head %s: %d frames at %dx%d, %d different pictures\n%s" % (
-            head, sized, DESKTOP_SIZE[0], DESKTOP_SIZE[1], len(sums), v.ssh("cat /tmp/launcher.log")))
-    log("ok desktop: weston and foot on leased head %s, %d frames decoded at %dx%d, %d different"
-        % (head, sized, DESKTOP_SIZE[0], DESKTOP_SIZE[1], len(sums)))
-    v.ssh("sudo pkill -TERM -f ^hfx-lease-launcher; true")
-    end = time.monotonic() + 15
-    while "given back" not in v.ssh("cat /tmp/launcher.log"):
+    token = desktop_token(sh, 1)
+    while token in ("", token0):
         if time.monotonic() > end:
-            raise RuntimeError("the launcher did not give head %s back:\n%s" % (head, v.ssh("cat /tmp/launcher.log")))
+            raise RuntimeError("the boot desktop got no new head after the manager's restart:\n" +
+                               sh.run("systemctl status --no-pager -n 20 hfx-desktop@1"))
         time.sleep(0.5)
-    log("ok desktop: head %s given back after SIGTERM" % head)
+        token = desktop_token(sh, 1)
+    log("ok desktop 1 leased a head again %.1f s after the manager's SIGKILL" % (time.monotonic() - t0))
+    sh.close()
+
+
+COUNT = 3            # desktops, hfx-desktop@1..3
+# Two measure windows while the terminals print (docs/benchmarks.md, "Three
+# desktops in the provisioned VM"). The first while foot fills its first
+# screen: each new line changes a few macroblocks, but weston's and foot's
+# first pictures changed the whole screen, after which x264 keeps the stream
+# for 60 frames (writer_policy.c), 5-10 s here. The second once the screens
+# are full (foot's 1280x800 holds 57 lines, 6-9 s of printing): every line
+# scrolls the whole screen up, a move of all the text.
+PRINTING_FRAMES = 10  # frames on each head since its lease: weston and foot up
+FIRST_SCREEN = 3      # seconds measured from then
+SCROLL_AFTER = 6      # seconds waited after that: every screen full
+SCROLLING = 8         # seconds measured while every line scrolls
+AGAIN_FRAMES = 40     # frames the restarted desktop is watched for (foot printing)
+AGAIN_TIMEOUT = 90    # seconds at most (weston's start under TCG on a loaded machine)
+
+
+def exporter_pid(v):
+    """hfx run's pid: QEMU's parent (scripts/vm start)."""
+    qemu = open(os.path.join(v.vm_dir, NAME, "run", "qemu.pid")).read().strip()
+    with open("/proc/%s/stat" % qemu) as f:
+        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+    with open("/proc/%d/comm" % ppid) as f:
+        if f.read().strip() != "hfx":
+            raise RuntimeError("QEMU's parent (pid %d) is not hfx run" % ppid)
+    return ppid
+
+
+def guest_clock(sh):
+    """(host monotonic time minus the guest's uptime, uncertainty): the best of
+    three round trips over the open shell, the guest's reading taken as at
+    its middle (/proc/uptime counts from boot like the manager's and the
+    launcher's CLOCK_MONOTONIC: the VM never suspends)."""
+    best = None
+    for _ in range(3):
+        t0 = time.monotonic()
+        up = float(sh.run("cut -d' ' -f1 /proc/uptime"))
+        t1 = time.monotonic()
+        if best is None or (t1 - t0) / 2 < best[1]:
+            best = ((t0 + t1) / 2 - up, (t1 - t0) / 2)
+    return best
+
+
+def lease_times(sh, i):
+    """The guest times at which desktop i's launchers got their leases."""
+    out = sh.run("journalctl -u hfx-desktop@%d -o cat --no-pager | grep ' leased in '; true" % i)
+    return [float(t) for t in re.findall(r"hfx-lease-launcher: ([\d.]+) head \d+ connector", out)]
+
+
+def heads_of(sh):
+    """{desktop: (head, token)} of the desktops that have written both."""
+    out = sh.run("for i in $(seq %d); do echo $i $(cat /run/hfx-desktop/$i/helix-scanout-id "
+                 "/run/hfx-desktop/$i/helix-scanout-token 2>/dev/null); done" % COUNT)
+    return {int(m.group(1)): (int(m.group(2)), m.group(3))
+            for m in re.finditer(r"^(\d+) (\d+) (\S+)$", out, re.M)}
+
+
+def check_desktops(v, tmp):
+    """Three desktops (hfx-desktop@1..3, foot printing the time): pictures,
+    tokens, the measure window, a killed desktop, systemd's restart."""
+    hq.TOKEN = open(os.path.join(v.vm_dir, NAME, "run", "control.token")).read().strip()
+    addr = "tcp:127.0.0.1:%s" % v.ports()["exporter_port"]
+    sh = Shell(v)
+    sh.run("for i in $(seq %d); do echo HFX_DESKTOP_INI=/etc/hfx/weston-clock.ini "
+           ">/etc/hfx/desktop-$i.conf; done; systemctl stop hfx-desktop@1; "
+           "rm -f /run/hfx-desktop/*/helix-scanout-*" % COUNT)
+    offset, offset_err = guest_clock(sh)
+    t_start = time.monotonic()
+    sh.run("systemctl start --no-block %s" % " ".join("hfx-desktop@%d" % i for i in range(1, COUNT + 1)))
+    desks, watchers = {}, {}
+    base = hq.scanout_stats(addr) or {}
+    end = time.monotonic() + 120
+    while len(desks) < COUNT and time.monotonic() < end:
+        for i, d in heads_of(sh).items():
+            if i not in desks:
+                desks[i] = d
+                watchers[i] = desk.Watcher(tmp, addr, d[0], d[1], 120, "up")
+        time.sleep(0.2)
+    if len(desks) < COUNT:
+        raise RuntimeError("%d of %d desktops got a head within 120 s:\n%s" % (
+            len(desks), COUNT, sh.run("systemctl status --no-pager -n 15 'hfx-desktop@*'")))
+    heads = {i: d[0] for i, d in desks.items()}
+    if len(set(heads.values())) != COUNT or 0 in heads.values():
+        raise RuntimeError("desktops on heads %s: not one each, or head 0 (the console's)" % heads)
+    log("ok %d desktops on heads %s (%.1f s after systemctl start)" % (
+        COUNT, sorted(heads.values()), time.monotonic() - t_start))
+
+    r = run([HFX, "sub", "--connect", addr, "--scanout", str(heads[2]), "--token", desks[1][1],
+             "--frames", "1", "--duration", "5", "--output", "/dev/null"], timeout=30, check=False)
+    if r.returncode == 0:
+        raise RuntimeError("desktop 1's token subscribed to desktop 2's head %d" % heads[2])
+    log("ok desktop 1's token refused on desktop 2's head %d (exit %d: %s)" % (
+        heads[2], r.returncode, (r.stderr.strip().splitlines() or ["no output"])[-1]))
+
+    # The kill's watcher: the control token's stream is ended by the exporter
+    # when the head goes off (e2e_desktops, "kill": a desktop's own token is
+    # revoked first).
+    killw = desk.Watcher(tmp, addr, heads[2], hq.TOKEN, 120, "control")
+    end = time.monotonic() + 120
+    while True:
+        st = hq.scanout_stats(addr) or {}
+        got = {i: st.get(h, {}).get("frames", 0) - base.get(h, {}).get("frames", 0)
+               for i, h in heads.items()}
+        if min(got.values()) >= PRINTING_FRAMES:
+            break
+        if time.monotonic() > end:
+            raise RuntimeError("frames per desktop 120 s after their leases: %s (fewer than %d)"
+                               % (got, PRINTING_FRAMES))
+        time.sleep(0.2)
+    pid = exporter_pid(v)
+    for phase, seconds, wait in (("first_screen", FIRST_SCREEN, SCROLL_AFTER),
+                                 ("scrolling", SCROLLING, 0)):
+        log("     %s (%d s):" % (phase.replace("_", " "), seconds))
+        share, cpu = desk.measure_window(addr, pid, heads, seconds)
+        for i, (frames, writer, kbit) in sorted(share.items()):
+            log("time %s_desktop%d_writer_share %.2f" % (phase, i, writer))
+            log("time %s_desktop%d_kbit %.1f" % (phase, i, kbit))
+        log("time %s_exporter_cpu_per_desktop %.2f" % (phase, cpu))
+        time.sleep(wait)
+
+    # Kill desktop 2's weston; the host's clock from the moment the kill is
+    # sent over the open shell (an upper bound: SSH's delay is in it).
+    launcher = sh.run("systemctl show -P MainPID hfx-desktop@2")
+    weston = sh.run("pgrep -P %s -x weston; true" % launcher)
+    if not weston.isdigit():
+        raise RuntimeError("no weston under desktop 2's launcher (pid %s)" % launcher)
+    t_kill = time.monotonic()
+    up_kill = float(sh.run("cut -d' ' -f1 /proc/uptime; kill -KILL %s" % weston))
+    off_at = None
+    while time.monotonic() < t_kill + 5 and (off_at is None or killw.t_end is None):
+        if off_at is None and not (hq.scanout_stats(addr) or {}).get(heads[2], {}).get("enabled", True):
+            off_at = time.monotonic()
+        time.sleep(0.02)
+    rel = re.findall(r"hfx-drm-manager: ([\d.]+) release head %d " % heads[2],
+                     sh.run("journalctl -u hfx-drm-manager -o cat --no-pager | tail -n 50"))
+    guest_ms = (float(rel[-1]) - up_kill) * 1000 if rel else None
+    off_ms = (off_at - t_kill) * 1000 if off_at else None
+    end_ms = (killw.t_end - t_kill) * 1000 if killw.t_end else None
+    detail = ("desktop 2 (head %d) SIGKILLed: the manager released it %s after (guest clock); "
+              "the host saw the head off %s and the stream end %s after sending the kill" % (
+                  heads[2], "%.0f ms" % guest_ms if guest_ms is not None else "never",
+                  "%.0f ms" % off_ms if off_ms is not None else "NOT",
+                  "%.0f ms" % end_ms if end_ms is not None else "NOT"))
+    if None in (guest_ms, off_ms, end_ms) or max(guest_ms, off_ms, end_ms) > desk.BOUND_MS:
+        raise RuntimeError(detail)
+    log("ok " + detail)
+    log("time kill_to_release_ms %.0f" % guest_ms)
+    log("time kill_to_head_off_ms %.0f" % off_ms)
+    log("time kill_to_stream_end_ms %.0f" % end_ms)
+
+    # systemd restarts desktop 2 (Restart=always): a new launcher, a head.
+    end = time.monotonic() + 60
+    again = heads_of(sh).get(2)
+    while again is None or again[1] == desks[2][1]:
+        if time.monotonic() > end:
+            raise RuntimeError("desktop 2 got no head again within 60 s of the kill:\n" +
+                               sh.run("systemctl status --no-pager -n 15 hfx-desktop@2"))
+        time.sleep(0.2)
+        again = heads_of(sh).get(2)
+    log("ok desktop 2 restarted on head %d %.1f s after the kill" % (again[0], time.monotonic() - t_kill))
+    before = (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0)
+    againw = desk.Watcher(tmp, addr, again[0], again[1], AGAIN_TIMEOUT, "again")
+    while not againw.done(0.5):
+        if (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0) - before >= AGAIN_FRAMES:
+            againw.p.terminate()
+            againw.done(10)
+    for w in watchers.values():
+        if w.t_end is None:
+            w.p.terminate()
+            w.done(10)
+    # Each desktop's lease on the host's clock: its launcher's line.
+    times = {i: [t + offset for t in lease_times(sh, i)] for i in sorted(watchers)}
+    leased = {i: next((t for t in times[i] if t >= t_start), None) for i in times}
+    leased["again"] = next((t for t in times[2] if t >= t_kill), None)
+    sh.close()
+
+    for tag, w, key in [("desktop %d" % i, watchers[i], i) for i in sorted(watchers)] + \
+            [("desktop 2 again", againw, "again")]:
+        frames = desk.frames_of(w.path)
+        changes = desk.picture_changes(frames)
+        text = sum(1 for f in frames if desk.has_text(f[1]))
+        if changes < desk.MIN_CHANGES or text == 0:
+            raise RuntimeError("%s (head %d): %d frames decoded, the picture changed %d times, "
+                               "%d with text" % (tag, w.head, len(frames), changes, text))
+        at = desk.first_text_at(w, frames)
+        first = ""
+        if at is not None and leased[key] is not None:
+            first = "; lease to the first frame with text %.1f s (+-%.2f s)" % (
+                at - leased[key], offset_err)
+            log("time %s_lease_to_text %.1f" % (tag.replace(" ", "_"), at - leased[key]))
+        if at is not None and key != "again":
+            first += ", systemctl start to it %.1f s" % (at - t_start)
+            log("time desktop%d_start_to_text %.1f" % (key, at - t_start))
+        log("ok %s (head %d): %d frames decoded, the picture changed %d times, %d with text%s"
+            % (tag, w.head, len(frames), changes, text, first))
 
 
 def stop(v):
@@ -344,7 +598,7 @@ def main():
     os.makedirs(CACHE, exist_ok=True)
     t0 = time.monotonic()
     r = subprocess.run([os.path.join(TOP, "scripts", "provision-vm"), "--name", NAME,
-                        "--vm-dir", CACHE, "--heads", "2", "--disk-size", "8G",
+                        "--vm-dir", CACHE, "--heads", "4", "--desktops", "1", "--disk-size", "8G",
                         "--rebuild-if-changed"],
                        stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
@@ -357,7 +611,7 @@ def main():
         clone(os.path.join(CACHE, NAME), os.path.join(tmp, NAME))
         boot(v, "first")
         check_guest(v)
-        check_desktop(v)
+        check_desktops(v, tmp)
         size0 = int(v.ssh("df -B1 --output=size / | tail -n 1"))
         stop(v)
         v.vm("resize", NAME, "+2G")
@@ -376,6 +630,7 @@ def main():
         v.vm("stop", NAME, "--timeout", "20", check=False, timeout=60)
         return 1
     finally:
+        hq.kill_all()
         if os.environ.get("HFX_KEEP") != "1":
             shutil.rmtree(tmp, ignore_errors=True)
     log("PASS")

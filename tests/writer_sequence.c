@@ -124,8 +124,8 @@ void wseq_free(struct wseq *q)
     free(q);
 }
 
-int wseq_check_writer(struct hfx_encoder *enc, const struct hfx_decoded *d, uint32_t mw,
-                      uint32_t mh, char *err, size_t errlen)
+int wseq_check_recon(struct hfx_encoder *enc, const struct hfx_decoded *d, uint32_t mw,
+                     uint32_t mh, uint64_t frame, char *err, size_t errlen)
 {
     const uint8_t *plane[3];
     uint32_t stride[3];
@@ -146,38 +146,67 @@ int wseq_check_writer(struct hfx_encoder *enc, const struct hfx_decoded *d, uint
             uint32_t x = 0;
             while (a[x] == b[x])
                 x++;
-            snprintf(err, errlen, "plane %d (%u,%u) of macroblock (%u,%u): writer %u, decoder %u",
-                     p, x, y, x / size, y / size, a[x], b[x]);
+            snprintf(err, errlen,
+                     "frame %llu: plane %d (%u,%u) of macroblock (%u,%u): writer %u, decoder %u",
+                     (unsigned long long)frame, p, x, y, x / size, y / size, a[x], b[x]);
             return -1;
         }
     }
     return 1;
 }
 
-/* The first place the decoder's picture and the writer's differ. */
-static int compare(struct wseq *q, const struct hfx_decoded *d, char *err, size_t errlen)
+/* A move: the rectangle (x, y, rw, rh) shows what was (dx, dy) away (a
+ * scroll of a region, content sliding in from around it), or, as a dragged
+ * window, moves by (-dx, -dy) and leaves a flat background behind. Even
+ * shifts move the chroma exactly, odd ones do not. */
+static void move(struct wseq *q, uint32_t x, uint32_t y, uint32_t rw, uint32_t rh, int dx, int dy,
+                 bool drag)
 {
-    char why[200];
-    int rc = wseq_check_writer(q->enc, d, q->dmg.mb.mb_width, q->dmg.mb.mb_height, why,
-                               sizeof why);
-    if (rc < 0)
-        snprintf(err, errlen, "frame %llu: %s", (unsigned long long)q->st.frames, why);
-    q->st.checked += rc > 0;
-    return rc < 0 ? -1 : 0;
+    uint32_t w = q->width, h = q->height;
+    /* The source rectangle, kept inside the picture. */
+    int64_t sx = (int64_t)x + dx, sy = (int64_t)y + dy;
+    sx = sx < 0 ? 0 : sx + rw > w ? w - rw : sx;
+    sy = sy < 0 ? 0 : sy + rh > h ? h - rh : sy;
+    uint8_t *tmp = malloc((size_t)rw * rh * 4);
+    if (!tmp)
+        abort();
+    for (uint32_t r = 0; r < rh; r++)
+        memcpy(tmp + (size_t)r * rw * 4, q->surface + (size_t)(sy + r) * q->stride + sx * 4,
+               (size_t)rw * 4);
+    if (drag) {
+        for (uint32_t r = 0; r < rh; r++)
+            memset(q->surface + (size_t)(sy + r) * q->stride + sx * 4, 0x50, (size_t)rw * 4);
+        wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, (uint32_t)sx,
+                     (uint32_t)sy, rw, rh);
+    }
+    for (uint32_t r = 0; r < rh; r++)
+        memcpy(q->surface + (size_t)(y + r) * q->stride + x * 4, tmp + (size_t)r * rw * 4,
+               (size_t)rw * 4);
+    free(tmp);
+    wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, x, y, rw, rh);
 }
 
 int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_psnr, char *err,
               size_t errlen)
 {
-    /* Small rectangles mostly, then large ones, the whole picture, a
-     * keyframe asked for, nothing changed (an idle refresh), and now and
+    /* Small rectangles mostly, then large ones, moves, the whole picture,
+     * a keyframe asked for, nothing changed (an idle refresh), and now and
      * then damage not given at all (which sends the stream back to x264). */
     uint8_t op = step[0];
-    bool small = op < 200, whole = op >= 230 && op < 240, force_idr = op >= 240 && op < 248;
-    bool idle = op >= 248 && op < 254, all = op >= 254;
+    bool small = op < 200, moved = op >= 215 && op < 230, whole = op >= 230 && op < 240;
+    bool force_idr = op >= 240 && op < 248, idle = op >= 248 && op < 254, all = op >= 254;
     uint32_t w = q->width, h = q->height;
     test_damage_clear(&q->dmg);
-    if (!idle) {
+    if (moved) {
+        /* Byte 6 the distance, byte 7 the direction and the kind. */
+        uint32_t rw = 1 + rd16(step + 1) % w, rh = 1 + rd16(step + 3) % h;
+        uint32_t x = rd16(step + 5) % (w - rw + 1), y = (uint32_t)step[7] % (h - rh + 1);
+        int d = 1 + step[6] % 40, dir = step[7] & 7;
+        int dx = dir & 1 ? 0 : (dir & 2 ? -d : d), dy = dir & 4 ? (dir & 2 ? d : -d) : 0;
+        if ((dir & 5) == 0) /* diagonal now and then */
+            dy = (int)(step[6] % 9) - 4;
+        move(q, x, y, rw, rh, dx, dy, step[6] & 0x80);
+    } else if (!idle) {
         uint32_t maxw = small ? (w < 64 ? w : 64) : w, maxh = small ? (h < 64 ? h : 64) : h;
         uint32_t rw = whole ? w : 1 + rd16(step + 5) % maxw;
         uint32_t rh = whole ? h : 1 + step[7] % maxh;
@@ -212,10 +241,13 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
         return -1;
     }
     q->st.frames++;
-    uint64_t checked = q->st.checked;
-    if (compare(q, &d, err, errlen) < 0)
+    int checked = wseq_check_recon(q->enc, &d, q->dmg.mb.mb_width, q->dmg.mb.mb_height,
+                                   q->st.frames, err, errlen);
+    if (checked < 0)
         return -1;
-    if (q->st.checked == checked || all)
+    q->st.checked += (uint64_t)checked;
+    /* Moved macroblocks keep the quality they had, x264's included. */
+    if (!checked || all || moved)
         return 0;
     /* The writer's own quality: what it coded. x264's frames, and what
      * the writer's skips keep of them, are x264's. */

@@ -15,6 +15,14 @@
 #define WSEQ_STEP_BYTES 8
 
 struct wseq;
+struct hfx_encoder;
+struct hfx_decoded;
+
+/* When the hybrid's writer coded the last frame: 1 if its reconstruction
+ * (mw x mh macroblocks) equals the decoder's picture d bit for bit, -1
+ * with err filled where they first differ. 0 for an x264 frame. */
+int wseq_check_recon(struct hfx_encoder *enc, const struct hfx_decoded *d, uint32_t mw,
+                     uint32_t mh, uint64_t frame, char *err, size_t errlen);
 
 /* Converts the rectangle of a packed surface into pic the way the engine
  * does (from even coordinates) and marks the macroblocks it touched. */

@@ -158,6 +158,11 @@ struct bench_heads_result {
     double conv_enc_p50, conv_enc_p99;  /* ms, over every head's frames */
     double cpu_pct;                     /* exporter: process less drawing and subscribers */
     double proc_pct;                    /* the whole process */
+    /* The exporter's CPU time over the time the frames span at
+     * BENCH_SOURCE_FPS (what keeping pace needs, even when this machine
+     * could not), and the wall time the run took. */
+    double paced_cpu_pct;
+    double wall_s;
 };
 int bench_busy_heads(uint32_t heads, enum hfx_workload wl, const char *encoder, uint32_t width,
                      uint32_t height, uint32_t frames, struct bench_heads_result *out, char *err,

@@ -677,7 +677,10 @@ int bench_busy_heads(uint32_t heads, enum hfx_workload wl, const char *encoder, 
         out->updates = d.updates;
         double wall = (double)(d.end_ns - d.start_ns);
         out->proc_pct = 100.0 * (double)d.proc_cpu_ns / wall;
-        out->cpu_pct = 100.0 * (double)(d.proc_cpu_ns - d.source_cpu_ns - d.sub_cpu_ns) / wall;
+        double exporter = (double)(d.proc_cpu_ns - d.source_cpu_ns - d.sub_cpu_ns);
+        out->cpu_pct = 100.0 * exporter / wall;
+        out->paced_cpu_pct = 100.0 * exporter / ((double)frames * FRAME_NS);
+        out->wall_s = wall / 1e9;
     }
     if (p)
         bench_pipeline_halt(p);

@@ -30,7 +30,8 @@ static const char help[] =
     "screen as page flips: every frame a whole new buffer handed over with\n"
     "hfx_engine_scanout_compare (the engine finds the damage), whose time per flip\n"
     "is the 'compare' column (conv+enc includes it). Then: the CPU of 16 busy\n"
-    "typing scanouts at the largest size with the hybrid encoder, and of 16 idle\n"
+    "typing scanouts at the largest size with the hybrid encoder, of 16 scrolling\n"
+    "1920x1080 ones (when scroll is among the workloads), and of 16 idle\n"
     "1920x1080 scanouts; last, the ratios the hybrid encoder is judged by. The default\n"
     "run takes several minutes; sizes above 3840x2160 run half the frames. Exits 1\n"
     "when a row could not be measured (no frames, or a stream that does not decode).\n"
@@ -38,8 +39,9 @@ static const char help[] =
     "  --frames N        measured source frames per row (default 120); each row\n"
     "                    first shows frame 0 and drives 30 unmeasured warm-up frames\n"
     "  --sizes LIST      WxH,... (default 1920x1080,3840x2160,5120x2880)\n"
-    "  --workloads LIST  idle,typing,window,half,scroll,video,flip (default all, in\n"
-    "                    this order; flip = typing delivered as page flips)\n"
+    "  --workloads LIST  idle,typing,window,drag,pane,half,scroll,video,flip (default\n"
+    "                    all, in this order; drag = a window moved every frame, pane =\n"
+    "                    a region scrolling; flip = typing delivered as page flips)\n"
     "  --encoders LIST   encoder names, comma-separated (default all; an unknown\n"
     "                    name lists them)\n"
     "  --quick           1920x1080 only, 60 frames (a smoke run for CI)\n"
@@ -123,8 +125,8 @@ static int add_workload(const char *t, void *ctx)
     int wl = hfx_workload_parse(t);
     if (wl < 0) {
         fprintf(stderr,
-                "hfx bench: --workloads takes idle, typing, window, half, scroll, video or "
-                "flip, not '%s'\n",
+                "hfx bench: --workloads takes idle, typing, window, drag, pane, half, scroll, "
+                "video or flip, not '%s'\n",
                 t);
         return -1;
     }
@@ -153,7 +155,8 @@ static void set_defaults(struct bench_opts *o)
     static const struct size sizes[] = {{1920, 1080}, {3840, 2160}, {5120, 2880}};
     /* From no damage to all of it. */
     static const enum hfx_workload workloads[HFX_WORKLOADS] = {
-        HFX_WL_IDLE, HFX_WL_TYPING, HFX_WL_WINDOW, HFX_WL_HALF, HFX_WL_SCROLL, HFX_WL_VIDEO};
+        HFX_WL_IDLE, HFX_WL_TYPING, HFX_WL_WINDOW, HFX_WL_DRAG,
+        HFX_WL_PANE, HFX_WL_HALF,   HFX_WL_SCROLL, HFX_WL_VIDEO};
     if (!o->frames_set)
         o->frames = o->quick ? 60 : 120;
     if (!o->sizes_set) {
@@ -223,6 +226,14 @@ static bool has_encoder(const struct bench_opts *o, const char *name)
 {
     for (int i = 0; i < o->nencoders; i++)
         if (!strcmp(o->encoders[i], name))
+            return true;
+    return false;
+}
+
+static bool has_workload(const struct bench_opts *o, enum hfx_workload wl)
+{
+    for (int i = 0; i < o->nworkloads; i++)
+        if (o->workloads[i] == wl)
             return true;
     return false;
 }
@@ -675,6 +686,8 @@ static const struct hybrid_goal hybrid_goals[] = {
 /* Issue 14: a still picture reaches x264's quality within this. */
 #define STILL_PSNR_GAP_DB 1.0
 #define BUSY_GOAL_PCT 25.0
+/* Sixteen 1080p heads scrolling, in cores (x264 alone needs about five). */
+#define BUSY_SCROLL_GOAL_CORES 1.5
 
 static const struct hybrid_goal *hybrid_goal(uint32_t w, uint32_t h)
 {
@@ -734,8 +747,8 @@ static void print_hybrid(const struct bench_opts *o, const struct row *rows, int
         hybrid_ratio(o, rows, n, HFX_WL_TYPING, o->sizes[z]);
     for (int z = 0; z < o->nsizes; z++)
         hybrid_idle(o, rows, n, o->sizes[z]);
-    static const enum hfx_workload others[] = {HFX_WL_WINDOW, HFX_WL_HALF, HFX_WL_SCROLL,
-                                               HFX_WL_VIDEO};
+    static const enum hfx_workload others[] = {HFX_WL_WINDOW, HFX_WL_DRAG, HFX_WL_PANE,
+                                               HFX_WL_HALF,   HFX_WL_SCROLL, HFX_WL_VIDEO};
     for (size_t w = 0; w < sizeof others / sizeof others[0]; w++)
         for (int z = 0; z < o->nsizes; z++)
             hybrid_ratio(o, rows, n, others[w], o->sizes[z]);
@@ -755,6 +768,26 @@ static void print_hybrid(const struct bench_opts *o, const struct row *rows, int
          BUSY_HEADS, busy_size.w, busy_size.h, BENCH_SOURCE_FPS, busy->cpu_pct, busy->proc_pct,
          goal, busy->delivered, busy->updates, (unsigned long long)busy->coalesced,
          busy->keyframes, busy->conv_enc_p50, busy->conv_enc_p99, counters);
+}
+
+/* In cores at the source's pace: CPU time over the time the frames span
+ * at 60 fps, since a machine that cannot keep up stretches the run and
+ * would make CPU over wall time look cheap. */
+static void print_busy_scroll(const struct bench_opts *o, const struct bench_heads_result *b,
+                              uint32_t frames)
+{
+    double cores = b->paced_cpu_pct / 100;
+    char counters[256];
+    bench_counters_format(&b->counters, counters, sizeof counters);
+    item(o, "%d subscribed 1920x1080 scroll scanouts at %d fps, hybrid, 1 thread each: "
+            "exporter CPU %.2f cores in all at that pace (target < %.1f): %s; the %u frames "
+            "took %.1f s (%.1f s at %d fps), %.2f cores over that; %u of %u updates delivered "
+            "as frames, %llu coalesced, %u IDR(s), conv+enc p50 %.3f ms, p99 %.3f ms; %s",
+         BUSY_HEADS, BENCH_SOURCE_FPS, cores, BUSY_SCROLL_GOAL_CORES,
+         verdict(cores < BUSY_SCROLL_GOAL_CORES), frames, b->wall_s,
+         (double)frames / BENCH_SOURCE_FPS, BENCH_SOURCE_FPS, b->cpu_pct / 100, b->delivered,
+         b->updates, (unsigned long long)b->coalesced, b->keyframes, b->conv_enc_p50,
+         b->conv_enc_p99, counters);
 }
 
 /* ---- page flips ---- */
@@ -911,6 +944,18 @@ int cmd_bench(int argc, char **argv)
             failed++;
         }
     }
+    /* Sixteen 1080p heads scrolling. */
+    struct bench_heads_result scroll;
+    bool scroll_ok = false;
+    if (has_encoder(&o, "hybrid") && has_workload(&o, HFX_WL_SCROLL)) {
+        scroll_ok = bench_busy_heads(BUSY_HEADS, HFX_WL_SCROLL, "hybrid", 1920, 1080, o.frames,
+                                     &scroll, err, sizeof err) == 0;
+        if (!scroll_ok) {
+            fprintf(stderr, "hfx bench: %d scrolling 1920x1080 scanouts: %s\n", BUSY_HEADS,
+                    err);
+            failed++;
+        }
+    }
     double idle_cpu;
     bool idle_ok = bench_idle_heads(IDLE_HEADS, 1920, 1080, IDLE_NS, &idle_cpu, err,
                                     sizeof err) == 0;
@@ -923,6 +968,8 @@ int cmd_bench(int argc, char **argv)
     print_targets(&o, rows, n, idle_ok ? &idle_cpu : NULL);
     if (has_encoder(&o, "hybrid"))
         print_hybrid(&o, rows, n, busy_ok ? &busy : NULL, busy_size);
+    if (scroll_ok)
+        print_busy_scroll(&o, &scroll, o.frames);
     print_flips(&o, rows, n);
     if (mem_rc == 0)
         print_memory(&mem, 1920, 1080);

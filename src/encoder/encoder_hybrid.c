@@ -5,6 +5,7 @@
 #include "encoder/encoder.h"
 #include "encoder/annexb.h"
 #include "encoder/h264_core.h"
+#include "encoder/h264/motion.h"
 #include "encoder/h264/pwriter.h"
 #include "encoder/h264/refine.h"
 #include "encoder/writer_policy.h"
@@ -31,6 +32,7 @@ struct hfx_encoder {
     struct hfx_annexb au;         /* the writer's access unit, returned by encode() */
 
     struct h264_pwriter *writer;  /* made from the core's SPS and PPS */
+    struct h264_motion *motion;   /* finds moved macroblocks for the writer */
     struct h264_params params;    /* those the writer was made for */
     /* ref describes the core's last picture, for the writer to continue. */
     struct hfx_h264_reference ref;
@@ -54,6 +56,7 @@ static void hybrid_close(struct hfx_encoder *enc)
         enc->core_ops->close(enc->core);
     h264_pwriter_free(enc->writer);
     h264_refine_free(enc->refine);
+    h264_motion_free(enc->motion);
     hfx_annexb_free(&enc->au);
     free(enc);
 }
@@ -85,7 +88,8 @@ static struct hfx_encoder *hybrid_open(const struct hfx_encoder_params *p, char 
     enc->mb_height = (enc->height + 15) / 16;
     hfx_writer_policy_init(&enc->policy, p->bitrate, p->fps);
     enc->refine = h264_refine_new(enc->mb_width, enc->mb_height, enc->fps, enc->quality);
-    if (!enc->refine) {
+    enc->motion = h264_motion_new(p->width, p->height);
+    if (!enc->refine || !enc->motion) {
         snprintf(err, errlen, "Out of memory opening the hybrid encoder.");
         hybrid_close(enc);
         return NULL;
@@ -134,9 +138,12 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
         return -1;
     uint32_t total = enc->mb_width * enc->mb_height;
     struct hfx_writer_policy *pol = &enc->policy;
+    /* What moved exactly costs the writer next to nothing: the choice
+     * weighs the rest. */
+    uint32_t moved = h264_motion_find(enc->motion, pic, damage);
     enum hfx_writer_choice c = hfx_writer_policy_choose(
-        pol, damage ? damage->count : total, total, damage != NULL, force_idr || !enc->frames,
-        enc->ref_ok || pol->writing);
+        pol, damage ? damage->count - moved : total, total, damage != NULL,
+        force_idr || !enc->frames, enc->ref_ok || pol->writing);
     if (c == HFX_CHOOSE_WRITER) {
         if (!pol->writing) {
             const struct hfx_h264_reference *r = &enc->ref;
@@ -153,7 +160,8 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
             h264_refine_settled(enc->refine);
         const struct hfx_mb_damage *plan =
             h264_refine_plan(enc->refine, damage, qp, hfx_writer_policy_refine_room(pol));
-        int64_t bits = h264_pwriter_encode(enc->writer, pic, plan, qp, enc->refine, &enc->au);
+        int64_t bits = h264_pwriter_encode(enc->writer, pic, plan, enc->motion, qp, enc->refine,
+                                           &enc->au);
         if (bits >= 0) {
             hfx_writer_policy_done(pol, c, bits);
             enc->writer_ran = true;

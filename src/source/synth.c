@@ -33,7 +33,17 @@
 #define WIN_H 150
 #define BAR_PITCH 5
 
-#define MAX_DAMAGE 2
+/* drag: the window's size (at most half the frame's), and its path: a
+ * bounce across and down the desktop, 11 or 12 pixels a frame across and
+ * 7 or 8 down, so that steps are odd and even (the chroma of an odd one
+ * moves by half a sample). */
+#define DRAG_W 480
+#define DRAG_H 360
+
+/* pane: where the editor window is, in thousandths of the frame. */
+static const int16_t pane_spot[4] = { 150, 100, 600, 800 };
+
+#define MAX_DAMAGE 3
 
 enum {
     SEED_FONT = 0x5eed0001,
@@ -42,6 +52,7 @@ enum {
     SEED_SCENE = 0x5eed0004,
     SEED_TYPING = 0x5eed0005,
     SEED_WINDOW = 0x5eed0006,
+    SEED_DRAG = 0x5eed0007,
 };
 
 struct surface {
@@ -83,10 +94,11 @@ struct hfx_synth {
     bool started;
     struct font font;
     struct terminal term;    /* typing */
-    struct hfx_rect win;     /* window: where the window is */
+    struct hfx_rect win;     /* window, drag: where the window is */
+    struct hfx_rect pane;    /* scroll, pane: where the page scrolls */
     int32_t video_w;         /* video, half: the moving picture's width, from x = 0 */
-    struct surface tex;      /* scroll: the page; video, half: the scene */
-    struct surface sprites;  /* video: BALLS shaded discs side by side */
+    struct surface tex;      /* scroll, pane: the page; video, half: the scene; drag: the desktop */
+    struct surface sprites;  /* video: BALLS shaded discs side by side; drag: the window */
     int32_t *disc_half;      /* video: half-width of a disc on each sprite row */
 };
 
@@ -613,9 +625,68 @@ static void video_render(struct hfx_synth *s)
 
 static void scroll_render(struct hfx_synth *s)
 {
+    struct hfx_rect a = s->pane;
     int32_t sy = (int32_t)((uint64_t)s->frame * SCROLL_STEP % (uint64_t)s->tex.h);
-    for (int32_t y = 0; y < s->fb.h; y++, sy = sy + 1 == s->tex.h ? 0 : sy + 1)
-        memcpy(surface_row(&s->fb, y), surface_row(&s->tex, sy), (size_t)s->fb.w * 4);
+    for (int32_t y = 0; y < a.h; y++, sy = sy + 1 == s->tex.h ? 0 : sy + 1)
+        memcpy(surface_row(&s->fb, a.y + y) + a.x, surface_row(&s->tex, sy), (size_t)a.w * 4);
+}
+
+/* ---- drag ---- */
+
+/* p bounced between 0 and range. */
+static int32_t bounce(uint64_t p, int32_t range)
+{
+    int32_t v = (int32_t)(p % (uint64_t)(2 * range));
+    return v < range ? v : 2 * range - v;
+}
+
+/* Where the dragged window is in a frame. */
+static struct hfx_rect drag_rect(const struct hfx_synth *s, uint32_t frame)
+{
+    int32_t w = s->sprites.w, h = s->sprites.h;
+    return (struct hfx_rect){ bounce((uint64_t)frame * 11 + frame / 2, s->fb.w - w),
+                              bounce((uint64_t)frame * 7 + frame / 3, s->fb.h - h), w, h };
+}
+
+/* Copies rect r of src to (x, y) of dst. */
+static void blit(struct surface *dst, int32_t x, int32_t y, const struct surface *src,
+                 struct hfx_rect r)
+{
+    for (int32_t i = 0; i < r.h; i++)
+        memcpy(surface_row(dst, y + i) + x, surface_row(src, r.y + i) + r.x, (size_t)r.w * 4);
+}
+
+static bool drag_init(struct hfx_synth *s)
+{
+    static const struct window_style style = { 0x3a6ea5, 0x2b5283, 0xf6f6f2, 0x202020 };
+    int32_t w = min_i32(DRAG_W, s->fb.w / 2), h = min_i32(DRAG_H, s->fb.h / 2);
+    if (!surface_init(&s->tex, s->fb.w, s->fb.h) || !surface_init(&s->sprites, w, h))
+        return false;
+    struct rng r = { SEED_DESKTOP };
+    draw_desktop(&s->tex, &s->font, &r);
+    struct rng wr = { SEED_DRAG };
+    struct hfx_rect client = draw_window(&s->sprites, &s->font, &wr, (struct hfx_rect){ 0, 0, w, h },
+                                         &style);
+    struct hfx_rect col = rect_inset(client, 8);
+    for (int32_t y = col.y; y + CELL_H <= col.y + col.h;)
+        y = draw_paragraph(&s->sprites, &s->font, &wr, col, y, style.text);
+    blit(&s->fb, 0, 0, &s->tex, (struct hfx_rect){ 0, 0, s->fb.w, s->fb.h });
+    s->win = drag_rect(s, 0);
+    blit(&s->fb, s->win.x, s->win.y, &s->sprites, (struct hfx_rect){ 0, 0, w, h });
+    return true;
+}
+
+/* The desktop back where the window was, the window where it is now. */
+static int drag_step(struct hfx_synth *s, struct hfx_rect *damage)
+{
+    s->frame++;
+    struct hfx_rect old = s->win;
+    blit(&s->fb, old.x, old.y, &s->tex, old);
+    s->win = drag_rect(s, s->frame);
+    blit(&s->fb, s->win.x, s->win.y, &s->sprites, (struct hfx_rect){ 0, 0, s->win.w, s->win.h });
+    damage[0] = old;
+    damage[1] = s->win;
+    return 2;
 }
 
 /* A small monitor-style window: a readout line of text over a bar chart
@@ -723,6 +794,18 @@ static int part_step(struct hfx_synth *s, struct hfx_rect *damage)
     return n;
 }
 
+/* pane: the page moves up inside the editor's pane. */
+static int pane_step(struct hfx_synth *s, struct hfx_rect *damage)
+{
+    s->frame++;
+    scroll_render(s);
+    damage[0] = s->pane;
+    int n = 1;
+    if (stamp(s))
+        damage[n++] = stamp_rect;
+    return n;
+}
+
 /* Produces the next frame; returns its damage count. */
 static int step(struct hfx_synth *s, struct hfx_rect *damage)
 {
@@ -732,6 +815,14 @@ static int step(struct hfx_synth *s, struct hfx_rect *damage)
     case HFX_WL_WINDOW:
     case HFX_WL_HALF:
         return part_step(s, damage);
+    case HFX_WL_PANE:
+        return pane_step(s, damage);
+    case HFX_WL_DRAG: {
+        int n = drag_step(s, damage);
+        if (stamp(s))
+            damage[n++] = stamp_rect;
+        return n;
+    }
     case HFX_WL_SCROLL:
         s->frame++;
         scroll_render(s);
@@ -865,10 +956,27 @@ static bool prepare(struct hfx_synth *s)
         break;
     }
     case HFX_WL_SCROLL:
+        s->pane = (struct hfx_rect){ 0, 0, s->fb.w, s->fb.h };
         if (!surface_init(&s->tex, s->fb.w, 2 * s->fb.h))
             return false;
         draw_page(&s->tex, &s->font);
         scroll_render(s);
+        break;
+    case HFX_WL_PANE: {
+        static const struct window_style style = { 0x505860, 0x383e44, 0xfbf7ee, 0x2a2418 };
+        struct rng r = { SEED_DESKTOP };
+        draw_desktop(&s->fb, &s->font, &r);
+        struct hfx_rect w = place(&s->fb, pane_spot, 2 * TITLE_H, 2 * TITLE_H + 2);
+        s->pane = draw_window(&s->fb, &s->font, &r, w, &style);
+        if (!surface_init(&s->tex, s->pane.w, 2 * s->pane.h))
+            return false;
+        draw_page(&s->tex, &s->font);
+        scroll_render(s);
+        break;
+    }
+    case HFX_WL_DRAG:
+        if (!drag_init(s))
+            return false;
         break;
     case HFX_WL_VIDEO:
         s->video_w = s->fb.w;
@@ -976,6 +1084,8 @@ static const char *const workload_names[] = {
     [HFX_WL_VIDEO] = "video",
     [HFX_WL_WINDOW] = "window",
     [HFX_WL_HALF] = "half",
+    [HFX_WL_PANE] = "pane",
+    [HFX_WL_DRAG] = "drag",
 };
 
 int hfx_workload_parse(const char *name)

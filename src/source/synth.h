@@ -17,11 +17,13 @@ enum hfx_workload {
     HFX_WL_VIDEO,   /* natural-looking content moving in two directions */
     HFX_WL_WINDOW,  /* a small window (200x150) mid-screen, repainted with new content */
     HFX_WL_HALF,    /* the left half of the screen moving as in video, the right half still */
+    HFX_WL_PANE,    /* a text page scrolling inside an editor pane on a still desktop */
+    HFX_WL_DRAG,    /* a window (480x360) dragged across the desktop, moving every frame */
 };
-#define HFX_WORKLOADS (HFX_WL_HALF + 1)
+#define HFX_WORKLOADS (HFX_WL_DRAG + 1)
 
-/* Parses "idle", "typing", "scroll", "video", "window", "half"; -1 if
- * unknown. */
+/* Parses "idle", "typing", "scroll", "video", "window", "half", "pane",
+ * "drag"; -1 if unknown. */
 int hfx_workload_parse(const char *name);
 const char *hfx_workload_name(enum hfx_workload wl);
 

@@ -7,6 +7,7 @@
 #include "encoder/h264/cavlc.h"
 #include "encoder/h264/dsp.h"
 #include "encoder/h264/intra.h"
+#include "encoder/h264/mvpred.h"
 #include "encoder/h264/transform.h"
 
 #define MB_TYPE_P_L0_16X16 0
@@ -38,6 +39,9 @@ static int blk_raster(int i)
 struct trial {
     uint8_t y[256], u[64], v[64];   /* reconstruction */
     uint8_t nz[24];
+    int16_t mv[2];                  /* quarter samples */
+    bool intra;
+    bool qp_coded;                  /* has mb_qp_delta: its QP is the next QP_Y,PRED */
     struct h264_bits *bits;
 };
 
@@ -142,10 +146,15 @@ static void put_chroma(const struct h264_mb_state *s, struct mb_pos m, struct tr
     }
 }
 
+/* size 16 or 8: the constant sizes let the copies be single moves. */
 static void copy_block(uint8_t *dst, int dst_stride, const uint8_t *src, int src_stride, int size)
 {
-    for (int y = 0; y < size; y++)
-        memcpy(dst + y * dst_stride, src + y * src_stride, (size_t)size);
+    for (int y = 0; y < size; y++) {
+        if (size == 16)
+            memcpy(dst + y * dst_stride, src + y * src_stride, 16);
+        else
+            memcpy(dst + y * dst_stride, src + y * src_stride, 8);
+    }
 }
 
 /* mb_qp_delta: from QP_Y,PRED to this macroblock's QP, the short way
@@ -164,21 +173,65 @@ void h264_mb_set_qp(struct h264_mb_state *s, int qp)
     s->qpc[1] = h264_chroma_qp(qp, s->chroma_qp_offset[1]);
 }
 
-/* P_L0_16x16 with a zero motion vector: the prediction is the co-located
- * reference, and since every vector in these pictures is zero, so is the
- * predicted one and the coded difference. False when nothing is left to
- * code (the macroblock is then a P_Skip). */
-static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
-                       const struct h264_mb_src *src, struct trial *t)
+/* The motion vector fields of a P_L0_16x16: mvd_l0 against the median
+ * prediction (8.4.1.3). */
+static void put_mvd(const struct h264_mb_state *s, struct mb_pos m, const int16_t mv[2],
+                    struct h264_bits *b)
 {
+    int16_t mvp[2];
+    h264_mvpred_median(s, m.x, m.y, mvp);
+    h264_put_se(b, mv[0] - mvp[0]);
+    h264_put_se(b, mv[1] - mvp[1]);
+}
+
+/* A P_L0_16x16 with no residual (coded_block_pattern 0, so no mb_qp_delta
+ * either), or nothing when mv is what a P_Skip infers there (8.4.1.1):
+ * false for a P_Skip. */
+static bool put_vector_only(const struct h264_mb_state *s, struct mb_pos m, const int16_t mv[2],
+                            struct h264_bits *b)
+{
+    int16_t skip[2];
+    h264_mvpred_skip(s, m.x, m.y, skip);
+    if (skip[0] == mv[0] && skip[1] == mv[1])
+        return false;
+    h264_bits_reset(b);
+    h264_put_ue(b, MB_TYPE_P_L0_16X16);
+    put_mvd(s, m, mv, b);
+    h264_put_ue(b, inter_cbp_code(0));
+    return true;
+}
+
+static void set_prediction(const struct h264_mb_state *s, struct mb_pos m,
+                           const struct h264_mb_move *move, struct trial *t)
+{
+    t->intra = false;
+    t->qp_coded = false;
+    memset(t->nz, 0, sizeof t->nz);
+    if (move) {
+        memcpy(t->y, move->pred->y, sizeof t->y);
+        memcpy(t->u, move->pred->u, sizeof t->u);
+        memcpy(t->v, move->pred->v, sizeof t->v);
+        t->mv[0] = (int16_t)(move->dx * 4);
+        t->mv[1] = (int16_t)(move->dy * 4);
+        return;
+    }
     copy_block(t->y, 16, s->plane[0] + m.y * 16 * s->stride[0] + m.x * 16, (int)s->stride[0], 16);
     copy_block(t->u, 8, s->plane[1] + m.y * 8 * s->stride[1] + m.x * 8, (int)s->stride[1], 8);
     copy_block(t->v, 8, s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], 8);
-    memset(t->nz, 0, sizeof t->nz);
+    t->mv[0] = t->mv[1] = 0;
+}
 
+/* P_L0_16x16 against move's prediction (the co-located reference when
+ * NULL); luma false leaves the luma prediction without residual. False
+ * when it is a P_Skip. */
+static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
+                       const struct h264_mb_src *src, const struct h264_mb_move *move, bool luma,
+                       struct trial *t)
+{
+    set_prediction(s, m, move, t);
     int16_t lv[16][16];
-    int nnz[16], cbp_luma = 0;
-    for (int r = 0; r < 16; r++) {
+    int nnz[16] = {0}, cbp_luma = 0;
+    for (int r = 0; luma && r < 16; r++) {
         int off = (r >> 2) * 64 + (r & 3) * 4;
         int32_t coef[16];
         s->dsp->fdct4x4(src->y + off, 16, t->y + off, 16, coef);
@@ -195,15 +248,15 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     struct chroma_res cres;
     int cbp_chroma = chroma_residual(s, src, t, false, &cres);
     if (cbp_luma == 0 && cbp_chroma == 0)
-        return false;
+        return put_vector_only(s, m, t->mv, t->bits);
 
     struct h264_bits *b = t->bits;
     h264_bits_reset(b);
     h264_put_ue(b, MB_TYPE_P_L0_16X16);
-    h264_put_se(b, 0); /* mvd_l0 x */
-    h264_put_se(b, 0); /* mvd_l0 y */
+    put_mvd(s, m, t->mv, b);
     h264_put_ue(b, inter_cbp_code(cbp_luma | cbp_chroma << 4));
     h264_put_se(b, qp_delta(s));
+    t->qp_coded = true;
     for (int i = 0; i < 16; i++) {
         int r = blk_raster(i);
         if (cbp_luma & (1 << (i >> 2)))
@@ -287,6 +340,8 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     h264_pred_chroma(t->u, cmode, top[1], lft[1]);
     h264_pred_chroma(t->v, cmode, top[2], lft[2]);
     memset(t->nz, 0, sizeof t->nz);
+    t->intra = true;
+    t->mv[0] = t->mv[1] = 0;
 
     int16_t lv[16][16], dclv[16];
     int32_t dc[16], coef[16];
@@ -314,6 +369,7 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
                               (cbp_luma ? 12 : 0)));
     h264_put_ue(b, (uint32_t)cmode);
     h264_put_se(b, qp_delta(s));
+    t->qp_coded = true;
     h264_write_residual(b, dclv, 16, nc_luma(s, m, t->nz, 0));
     if (cbp_luma)
         for (int i = 0; i < 16; i++) {
@@ -367,41 +423,101 @@ static bool intra_may_pay(const struct intra_pick *ip, struct inter_cost c)
     return 4 * ip->satd < 3 * c.satd || 4 * c.luma_satd <= 5 * c.luma_sad;
 }
 
-static void commit(struct h264_mb_state *s, struct mb_pos m, const struct trial *t)
+static void store_pixels(struct h264_mb_state *s, struct mb_pos m, const uint8_t *y,
+                         const uint8_t *u, const uint8_t *v)
 {
-    copy_block(s->plane[0] + m.y * 16 * s->stride[0] + m.x * 16, (int)s->stride[0], t->y, 16, 16);
-    copy_block(s->plane[1] + m.y * 8 * s->stride[1] + m.x * 8, (int)s->stride[1], t->u, 8, 8);
-    copy_block(s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], t->v, 8, 8);
-    memcpy(s->nz[m.addr], t->nz, sizeof t->nz);
+    copy_block(s->plane[0] + m.y * 16 * s->stride[0] + m.x * 16, (int)s->stride[0], y, 16, 16);
+    copy_block(s->plane[1] + m.y * 8 * s->stride[1] + m.x * 8, (int)s->stride[1], u, 8, 8);
+    copy_block(s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], v, 8, 8);
+}
+
+/* What the neighbours' CAVLC contexts and vector predictions read. */
+static void store_info(struct h264_mb_state *s, struct mb_pos m, const uint8_t nz[24],
+                       const int16_t mv[2], bool intra)
+{
+    memcpy(s->nz[m.addr], nz, sizeof s->nz[m.addr]);
+    s->mv[m.addr][0] = mv[0];
+    s->mv[m.addr][1] = mv[1];
+    s->intra_mb[m.addr] = intra;
     s->stamp[m.addr] = s->picture;
 }
 
+static void commit(struct h264_mb_state *s, struct mb_pos m, const struct trial *t)
+{
+    store_pixels(s, m, t->y, t->u, t->v);
+    store_info(s, m, t->nz, t->mv, t->intra);
+    if (t->qp_coded)
+        s->qp_pred = s->qp;
+}
+
 const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
-                                     const struct h264_mb_src *src)
+                                     const struct h264_mb_src *src,
+                                     const struct h264_mb_move *move)
 {
     struct mb_pos m = {mbx, mby, mby * s->mb_width + mbx};
-    struct trial t[2];
-    t[0].bits = &s->trial[0];
-    t[1].bits = &s->trial[1];
-    if (!h264_bits_reserve(t[0].bits, H264_MB_MAX_BYTES) ||
-        !h264_bits_reserve(t[1].bits, H264_MB_MAX_BYTES))
-        return NULL;
+    struct trial t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i].bits = &s->trial[i];
+        if (!h264_bits_reserve(t[i].bits, H264_MB_MAX_BYTES))
+            return NULL;
+    }
     /* A residual that quantises to nothing (a source equal to the
      * reference, and most of a repainted but unchanged area against a
-     * reference coded lossily) is a P_Skip, found without coding it. */
-    if (inter_zero(s, m, src) || !code_inter(s, m, src, &t[0]))
+     * reference coded lossily) is the reference with the zero vector,
+     * found without coding it: a P_Skip unless its neighbours' vectors
+     * make a P_Skip infer another. */
+    if (inter_zero(s, m, src))
+        return h264_mb_code_moved(s, mbx, mby, NULL, NULL);
+    /* A trial that leaves a P_Skip wins outright. */
+    if (!code_inter(s, m, src, NULL, true, &t[0])) {
+        commit(s, m, &t[0]);
         return NULL;
+    }
     int pick = 0;
+    if (move) {
+        if (!code_inter(s, m, src, move, true, &t[2])) {
+            commit(s, m, &t[2]);
+            return NULL;
+        }
+        if (h264_bits_count(t[2].bits) < h264_bits_count(t[0].bits))
+            pick = 2;
+    }
     if (s->intra && !s->refining) {
         struct intra_pick ip;
         pick_intra(s, m, src, &ip);
         if (intra_may_pay(&ip, inter_cost(s, m, src))) {
             code_intra(s, m, src, &ip, &t[1]);
-            if (h264_bits_count(t[1].bits) < h264_bits_count(t[0].bits))
+            if (h264_bits_count(t[1].bits) < h264_bits_count(t[pick].bits))
                 pick = 1;
         }
     }
     commit(s, m, &t[pick]);
-    s->qp_pred = s->qp;
     return t[pick].bits;
+}
+
+const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
+                                           const struct h264_mb_move *move,
+                                           const struct h264_mb_src *src)
+{
+    struct mb_pos m = {mbx, mby, mby * s->mb_width + mbx};
+    struct trial t;
+    t.bits = &s->trial[0];
+    if (!h264_bits_reserve(t.bits, H264_MB_MAX_BYTES))
+        return NULL;
+    if (src) {
+        bool coded = code_inter(s, m, src, move, false, &t);
+        commit(s, m, &t);
+        return coded ? t.bits : NULL;
+    }
+    int16_t mv[2] = {0, 0};
+    if (move) {
+        mv[0] = (int16_t)(move->dx * 4);
+        mv[1] = (int16_t)(move->dy * 4);
+    }
+    bool coded = put_vector_only(s, m, mv, t.bits);
+    if (move && move->pred)
+        store_pixels(s, m, move->pred->y, move->pred->u, move->pred->v);
+    static const uint8_t no_coefficients[24];
+    store_info(s, m, no_coefficients, mv, false);
+    return coded ? t.bits : NULL;
 }

@@ -1,7 +1,8 @@
-/* One macroblock of a P slice, coded against the co-located reference with
- * a zero motion vector or as Intra16x16, whichever takes fewer bits
- * (ITU-T H.264 7.3.5 macroblock_layer, 7.4.5). Shared by pwriter.c, which
- * walks the damaged macroblocks, and mb.c, which codes one. */
+/* One macroblock of a P slice, coded as P_L0_16x16 (against the
+ * co-located reference with a zero motion vector, or against a moved
+ * prediction) or as Intra16x16, whichever takes fewer bits (ITU-T H.264
+ * 7.3.5 macroblock_layer, 7.4.5). Shared by pwriter.c, which walks the
+ * damaged macroblocks, and mb.c, which codes one. */
 #ifndef HFX_H264_MB_H
 #define HFX_H264_MB_H
 
@@ -27,9 +28,14 @@ struct h264_mb_state {
     uint8_t (*nz)[24];
     uint32_t *stamp;
     uint32_t picture;
+    /* Likewise each macroblock's vector (quarter samples) and whether it is
+     * intra, for its neighbours' vector prediction (mvpred.c). */
+    int16_t (*mv)[2];
+    uint8_t *intra_mb;
     /* The QP of the macroblock being coded (h264_mb_set_qp), and QP_Y,PRED
-     * (7.4.5): that of the last macroblock coded in this slice, or the
-     * slice's. A skipped macroblock has no mb_qp_delta and keeps it. */
+     * (7.4.5): that of the last macroblock coded with an mb_qp_delta in this
+     * slice, or the slice's. A skipped macroblock, or one without residual,
+     * has none and keeps it. */
     int qp, qpc[2], qp_pred;
     int chroma_qp_offset[2];
     bool intra;         /* Intra16x16 allowed (no constrained intra prediction) */
@@ -38,7 +44,7 @@ struct h264_mb_state {
      * earlier reconstruction) is the prediction, and the intra trial is not
      * worth its time. */
     bool refining;
-    struct h264_bits trial[2];
+    struct h264_bits trial[3];
     const struct h264_dsp *dsp; /* h264_dsp(): this CPU's inner loops */
 };
 
@@ -50,10 +56,33 @@ struct h264_mb_src {
 /* The QP the next macroblocks are coded at (0..51). */
 void h264_mb_set_qp(struct h264_mb_state *s, int qp);
 
-/* Codes the macroblock at (mbx, mby) of s from src. Returns the bits of its
- * macroblock_layer(), or NULL when it is best skipped (its residual
- * quantises to nothing). Either way the picture holds its reconstruction. */
+/* A move: the vector in luma samples and the prediction it gives
+ * (mc.h), made before this picture wrote over the reference it reads, or
+ * NULL when it is already in the picture (h264_mb_code_moved only). */
+struct h264_mb_move {
+    int dx, dy;
+    const struct h264_mb_src *pred;
+};
+
+/* Codes the macroblock at (mbx, mby) of s from src, P_L0_16x16 with the
+ * zero vector, or with move's vector when given, or Intra16x16, whichever
+ * takes fewest bits. Returns the bits of its macroblock_layer(), or NULL
+ * when it is a P_Skip (its residual quantises to nothing and a P_Skip
+ * there infers its vector). Either way the picture holds its
+ * reconstruction. */
 const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
-                                     const struct h264_mb_src *src);
+                                     const struct h264_mb_src *src,
+                                     const struct h264_mb_move *move);
+/* Codes the macroblock at (mbx, mby) as P_L0_16x16 (or P_Skip, NULL) with
+ * move's vector and prediction, for a source whose luma is the previous
+ * picture's moved: with src NULL the prediction is all (the chroma moved
+ * exactly too), else the chroma residual against src is coded. With move
+ * NULL (and src NULL): the unchanged reference with the zero vector, for a
+ * macroblock whose reference is its source as far as quantisation can
+ * tell (an undamaged one, or one whose residual quantises to nothing)
+ * where a P_Skip would infer another vector. */
+const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
+                                           const struct h264_mb_move *move,
+                                           const struct h264_mb_src *src);
 
 #endif

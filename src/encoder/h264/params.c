@@ -58,7 +58,8 @@ static int parse_sps(struct parse_ctx *c, struct h264_reader *r)
 {
     struct h264_params *p = c->p;
     uint32_t profile = h264_get(r, 8);
-    h264_get(r, 16); /* constraint flags, level */
+    h264_get(r, 8); /* constraint flags */
+    p->level_idc = h264_get(r, 8);
     p->sps_id = h264_get_ue(r);
     if (profile == 100 || profile == 110 || profile == 122 || profile == 244 ||
         profile == 44 || profile == 83 || profile == 86 || profile == 118 || profile == 128 ||

@@ -11,6 +11,7 @@
 
 struct h264_params {
     uint32_t sps_id, pps_id;
+    uint32_t level_idc;             /* bounds the vertical motion vector range (table A-1) */
     uint32_t log2_max_frame_num;
     uint32_t poc_type;              /* 0 or 2 */
     uint32_t log2_max_poc_lsb;      /* poc_type 0 */

@@ -8,6 +8,8 @@
 #include "encoder/h264/bits.h"
 #include "encoder/h264/dsp.h"
 #include "encoder/h264/mb.h"
+#include "encoder/h264/mc.h"
+#include "encoder/h264/motion.h"
 #include "encoder/h264/refine.h"
 #include "encoder/h264/transform.h"
 
@@ -21,7 +23,19 @@ struct h264_pwriter {
     uint8_t *planes;
     struct h264_slice_pos pos;
     struct h264_bits rbsp;
+    int max_dy;                 /* |vertical vector| the level allows, in samples */
+    /* The predictions of this picture's moved macroblocks, in coding
+     * order. */
+    struct h264_mb_src *pred;
+    size_t pred_cap;
 };
+
+/* The vertical vector range of the stream's level (table A-1, MaxVmvR),
+ * in whole samples: a vector may reach -max and max - 1/4. */
+static int level_max_dy(uint32_t level_idc)
+{
+    return level_idc <= 11 ? 64 : level_idc <= 20 ? 128 : level_idc <= 30 ? 256 : 512;
+}
 
 struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t width,
                                       uint32_t height)
@@ -40,8 +54,11 @@ struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t
     w->mb.mb_height = mh;
     w->mb.nz = malloc(n * sizeof *w->mb.nz);
     w->mb.stamp = calloc(n, sizeof *w->mb.stamp);
+    w->mb.mv = malloc(n * sizeof *w->mb.mv);
+    w->mb.intra_mb = malloc(n);
     w->planes = malloc(n * 384);
-    if (!w->mb.nz || !w->mb.stamp || !w->planes) {
+    w->max_dy = level_max_dy(params->level_idc);
+    if (!w->mb.nz || !w->mb.stamp || !w->mb.mv || !w->mb.intra_mb || !w->planes) {
         h264_pwriter_free(w);
         return NULL;
     }
@@ -63,9 +80,12 @@ void h264_pwriter_free(struct h264_pwriter *w)
         return;
     free(w->mb.nz);
     free(w->mb.stamp);
+    free(w->mb.mv);
+    free(w->mb.intra_mb);
     free(w->planes);
-    h264_bits_free(&w->mb.trial[0]);
-    h264_bits_free(&w->mb.trial[1]);
+    free(w->pred);
+    for (int i = 0; i < 3; i++)
+        h264_bits_free(&w->mb.trial[i]);
     h264_bits_free(&w->rbsp);
     free(w);
 }
@@ -138,9 +158,116 @@ static void put_slice_header(struct h264_pwriter *w, int qp)
     h264_put_ue(b, 1); /* disable_deblocking_filter_idc */
 }
 
+/* What motion found for macroblock addr, if the stream may code its
+ * vector: vertical within the level's range (horizontal ones are far
+ * wider than any search). */
+static enum h264_move_kind usable_move(const struct h264_pwriter *w,
+                                       const struct h264_motion *motion, uint32_t addr,
+                                       struct h264_mb_move *mv)
+{
+    if (!motion)
+        return H264_MOVE_NONE;
+    enum h264_move_kind k = h264_motion_get(motion, addr, &mv->dx, &mv->dy);
+    if (k == H264_MOVE_NONE || mv->dy < -w->max_dy || mv->dy >= w->max_dy)
+        return H264_MOVE_NONE;
+    return k;
+}
+
+/* Whether macroblock (x, y) moved by mv reads where an earlier macroblock
+ * of this picture may already have been written (the picture is both the
+ * reference and the picture being written, coded in raster order):
+ * anything above it, or left of it in its own row. Reading down (a scroll
+ * up, the commonest), or right within its row, reads what is still the
+ * reference. What it reads starts at its top left sample moved and
+ * clamped to the picture (the chroma's extra sample for a half-sample
+ * vector lies right and down). */
+static bool reads_written(const struct h264_mb_state *s, uint32_t x, uint32_t y,
+                          const struct h264_mb_move *mv)
+{
+    int64_t top = (int64_t)y * 16 + mv->dy, left = (int64_t)x * 16 + mv->dx;
+    int64_t h = (int64_t)s->mb_height * 16, w = (int64_t)s->mb_width * 16;
+    int64_t row = (top < 0 ? 0 : top >= h ? h - 1 : top) / 16;
+    int64_t col = (left < 0 ? 0 : left >= w ? w - 1 : left) / 16;
+    return row < y || (row == y && col < x);
+}
+
+/* Motion compensation, before any macroblock is coded, for every moved
+ * macroblock whose vector reads where earlier ones will have been
+ * written. */
+static bool predict_moves(struct h264_pwriter *w, const struct hfx_mb_damage *damage,
+                          const struct h264_motion *motion)
+{
+    struct h264_mb_state *s = &w->mb;
+    size_t k = 0;
+    for (uint32_t i = 0; i < damage->nboxes; i++) {
+        const struct hfx_mb_box *bx = &damage->boxes[i];
+        for (uint32_t y = bx->y1; y < bx->y2; y++)
+            for (uint32_t x = bx->x1; x < bx->x2; x++) {
+                struct h264_mb_move mv;
+                if (!usable_move(w, motion, y * s->mb_width + x, &mv) ||
+                    !reads_written(s, x, y, &mv))
+                    continue;
+                if (k == w->pred_cap) {
+                    size_t cap = w->pred_cap ? w->pred_cap * 2 : 256;
+                    struct h264_mb_src *p = realloc(w->pred, cap * sizeof *p);
+                    if (!p)
+                        return false;
+                    w->pred = p;
+                    w->pred_cap = cap;
+                }
+                h264_mc16(s, x, y, mv.dx, mv.dy, &w->pred[k++]);
+            }
+    }
+    return true;
+}
+
+/* Codes macroblock (x, y): a move is its prediction, with the chroma
+ * residual when the chroma did not move exactly; anything else is coded
+ * from the source, trying a nearby move's vector too. */
+static const struct h264_bits *code_mb(struct h264_pwriter *w, const struct hfx_picture *src,
+                                       const struct h264_motion *motion, uint32_t x, uint32_t y,
+                                       size_t *k)
+{
+    struct h264_mb_state *s = &w->mb;
+    struct h264_mb_move mv;
+    struct h264_mb_src pred, msrc;
+    enum h264_move_kind kind = usable_move(w, motion, y * s->mb_width + x, &mv);
+    if (kind != H264_MOVE_NONE) {
+        if (reads_written(s, x, y, &mv)) {
+            mv.pred = &w->pred[(*k)++];
+        } else if (kind == H264_MOVE_EXACT && (mv.dy > 0 || (mv.dy == 0 && mv.dx >= 0))) {
+            /* Exact moves are even: the chroma moves by whole samples.
+             * Reading down, or right in the same rows, a row is read
+             * before it is written (not so up to the clamped top edge). */
+            h264_mc16_in_place(s, x, y, mv.dx, mv.dy);
+            mv.pred = NULL;
+        } else {
+            h264_mc16(s, x, y, mv.dx, mv.dy, &pred);
+            mv.pred = &pred;
+        }
+    }
+    if (kind == H264_MOVE_EXACT)
+        return h264_mb_code_moved(s, x, y, &mv, NULL);
+    load_source(src, x, y, &msrc);
+    if (kind == H264_MOVE_LUMA)
+        return h264_mb_code_moved(s, x, y, &mv, &msrc);
+    return h264_mb_code(s, x, y, &msrc, kind == H264_MOVE_NEARBY ? &mv : NULL);
+}
+
+/* Appends a coded macroblock after the skip run before it. */
+static bool put_mb(struct h264_bits *b, const struct h264_bits *mb, int64_t addr, int64_t *last)
+{
+    if (!h264_bits_reserve(b, mb->len + 16))
+        return false;
+    h264_put_ue(b, (uint32_t)(addr - *last - 1)); /* mb_skip_run */
+    h264_bits_append(b, mb);
+    *last = addr;
+    return true;
+}
+
 int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *src,
-                            const struct hfx_mb_damage *damage, int qp,
-                            struct h264_refine *refine, struct hfx_annexb *out)
+                            const struct hfx_mb_damage *damage, const struct h264_motion *motion,
+                            int qp, struct h264_refine *refine, struct hfx_annexb *out)
 {
     struct h264_mb_state *s = &w->mb;
     const struct h264_params *p = &w->params;
@@ -158,11 +285,11 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
 
     struct h264_bits *b = &w->rbsp;
     h264_bits_reset(b);
-    if (!h264_bits_reserve(b, 64))
+    if (!h264_bits_reserve(b, 64) || !predict_moves(w, damage, motion))
         return -1;
     put_slice_header(w, qp);
     int64_t last = -1;
-    struct h264_mb_src msrc;
+    size_t k = 0;
     const struct hfx_mb_box *box = damage->boxes, *end = damage->boxes + damage->nboxes;
     while (box < end) {
         /* A band: boxes sharing their rows, left to right. */
@@ -170,33 +297,39 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
         while (band_end < end && band_end->y1 == box->y1)
             band_end++;
         for (uint32_t y = box->y1; y < box->y2; y++)
-            for (const struct hfx_mb_box *bb = box; bb < band_end; bb++)
+            for (const struct hfx_mb_box *bb = box; bb < band_end; bb++) {
                 for (uint32_t x = bb->x1; x < bb->x2; x++) {
                     int64_t addr = (int64_t)y * s->mb_width + x;
                     s->refining = false;
                     h264_mb_set_qp(s, refine ? h264_refine_mb_qp(refine, (uint32_t)addr,
                                                                  &s->refining)
                                              : qp);
-                    load_source(src, x, y, &msrc);
-                    const struct h264_bits *mb = h264_mb_code(s, x, y, &msrc);
-                    if (!mb)
-                        continue;
-                    if (!h264_bits_reserve(b, mb->len + 16))
-                        return -1;
+                    const struct h264_bits *mb = code_mb(w, src, motion, x, y, &k);
                     uint64_t before = h264_bits_count(b);
-                    h264_put_ue(b, (uint32_t)(addr - last - 1)); /* mb_skip_run */
-                    h264_bits_append(b, mb);
-                    if (s->refining)
+                    if (mb && !put_mb(b, mb, addr, &last))
+                        return -1;
+                    if (mb && s->refining)
                         h264_refine_spent(refine, h264_bits_count(b) - before);
-                    last = addr;
                 }
+                /* The undamaged macroblock after a box (boxes do not touch)
+                 * would infer its P_Skip vector from a moved or intra left
+                 * neighbour: where that is not zero, it is coded with the
+                 * zero vector. */
+                uint32_t x = bb->x2, addr = y * s->mb_width + x - 1;
+                if (x < s->mb_width && s->stamp[addr] == s->picture &&
+                    (s->intra_mb[addr] || s->mv[addr][0] || s->mv[addr][1])) {
+                    const struct h264_bits *mb = h264_mb_code_moved(s, x, y, NULL, NULL);
+                    if (mb && !put_mb(b, mb, (int64_t)addr + 1, &last))
+                        return -1;
+                }
+            }
         box = band_end;
     }
     int64_t total = (int64_t)s->mb_width * s->mb_height;
     if (last + 1 < total)
         h264_put_ue(b, (uint32_t)(total - last - 1));
     h264_bits_trailing(b);
-    if (b->failed || s->trial[0].failed || s->trial[1].failed)
+    if (b->failed || s->trial[0].failed || s->trial[1].failed || s->trial[2].failed)
         return -1;
 
     uint8_t head[5] = {0, 0, 0, 1, NAL_P_SLICE};

@@ -13,6 +13,7 @@
 #include "common/picture.h"
 #include "encoder/annexb.h"
 #include "encoder/encoder.h"
+#include "encoder/h264/motion.h"
 #include "encoder/h264/params.h"
 
 struct h264_pwriter;
@@ -31,13 +32,14 @@ void h264_pwriter_take_reference(struct h264_pwriter *w, const uint8_t *y, int y
 struct h264_refine;
 
 /* Appends to out the P picture that codes src's damaged macroblocks at qp
- * (0..51), or, with refine, the macroblocks it planned at the QPs it
- * planned (refine.h; qp is the slice's). Returns the bits it took, or -1
- * when out of memory (the writer then needs a new reference before its
- * next picture). */
+ * (0..51), those that motion found moved (when not NULL; its last find,
+ * on src) with their vector; with refine, the macroblocks it planned at
+ * the QPs it planned (refine.h; qp is the slice's). Returns the bits it
+ * took, or -1 when out of memory (the writer then needs a new reference
+ * before its next picture). */
 int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *src,
-                            const struct hfx_mb_damage *damage, int qp,
-                            struct h264_refine *refine, struct hfx_annexb *out);
+                            const struct hfx_mb_damage *damage, const struct h264_motion *motion,
+                            int qp, struct h264_refine *refine, struct hfx_annexb *out);
 
 /* The reconstruction (the decoder's picture, before cropping): plane 0..2,
  * I420, whole macroblocks. */

@@ -1,0 +1,96 @@
+#include "encoder/h264/mc.h"
+
+#include <string.h>
+
+static int clampi(int v, int hi)
+{
+    return v < 0 ? 0 : v > hi ? hi : v;
+}
+
+static void luma(const struct h264_mb_state *s, int x0, int y0, uint8_t *dst)
+{
+    int w = (int)s->mb_width * 16, h = (int)s->mb_height * 16;
+    const uint8_t *ref = s->plane[0];
+    size_t stride = s->stride[0];
+    bool inside = x0 >= 0 && y0 >= 0 && x0 + 16 <= w && y0 + 16 <= h;
+    for (int y = 0; y < 16; y++) {
+        const uint8_t *row = ref + (size_t)clampi(y0 + y, h - 1) * stride;
+        if (inside) {
+            memcpy(dst + y * 16, row + x0, 16);
+            continue;
+        }
+        for (int x = 0; x < 16; x++)
+            dst[y * 16 + x] = row[clampi(x0 + x, w - 1)];
+    }
+}
+
+/* One chroma plane at (x0 + fx/8, y0 + fy/8), fx and fy 0 or 4 (8-266). */
+static void chroma(const uint8_t *ref, size_t stride, int w, int h, int x0, int y0, int fx,
+                   int fy, uint8_t *dst)
+{
+    if (!fx && !fy && x0 >= 0 && y0 >= 0 && x0 + 8 <= w && y0 + 8 <= h) {
+        for (int y = 0; y < 8; y++)
+            memcpy(dst + y * 8, ref + (size_t)(y0 + y) * stride + x0, 8);
+        return;
+    }
+    for (int y = 0; y < 8; y++) {
+        const uint8_t *r0 = ref + (size_t)clampi(y0 + y, h - 1) * stride;
+        const uint8_t *r1 = ref + (size_t)clampi(y0 + y + 1, h - 1) * stride;
+        for (int x = 0; x < 8; x++) {
+            int xa = clampi(x0 + x, w - 1), xb = clampi(x0 + x + 1, w - 1);
+            int v = (8 - fx) * (8 - fy) * r0[xa] + fx * (8 - fy) * r0[xb] +
+                    (8 - fx) * fy * r1[xa] + fx * fy * r1[xb];
+            dst[y * 8 + x] = (uint8_t)((v + 32) >> 6);
+        }
+    }
+}
+
+void h264_mc16(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy,
+               struct h264_mb_src *pred)
+{
+    luma(s, (int)mbx * 16 + dx, (int)mby * 16 + dy, pred->y);
+    /* The chroma vector is the luma one in eighths of a chroma sample
+     * (8.4.1.4): 4 * d quarter samples, d / 2 chroma samples. An arithmetic
+     * shift floors, as the decoder's >> 3 does. */
+    int cw = (int)s->mb_width * 8, ch = (int)s->mb_height * 8;
+    int cx = (int)mbx * 8 + (dx >> 1), cy = (int)mby * 8 + (dy >> 1);
+    int fx = (dx & 1) * 4, fy = (dy & 1) * 4;
+    chroma(s->plane[1], s->stride[1], cw, ch, cx, cy, fx, fy, pred->u);
+    chroma(s->plane[2], s->stride[2], cw, ch, cx, cy, fx, fy, pred->v);
+}
+
+/* One plane's block moved by a whole (dx, dy) onto itself: every row reads
+ * its own row or one below, and within a row samples at or right of the
+ * one written (memmove copies overlapping rows as if through a buffer). */
+static void move_in_place(uint8_t *plane, size_t stride, int w, int h, int x0, int y0, int size,
+                          int dx, int dy)
+{
+    bool inside = x0 + dx >= 0 && x0 + dx + size <= w && y0 + dy + size <= h;
+    for (int y = 0; y < size; y++) {
+        uint8_t *dst = plane + (size_t)(y0 + y) * stride + x0;
+        const uint8_t *row = plane + (size_t)clampi(y0 + y + dy, h - 1) * stride;
+        if (inside && dy > 0) {
+            /* Another row: no overlap, and constant sizes copy inline. */
+            if (size == 16)
+                memcpy(dst, row + x0 + dx, 16);
+            else
+                memcpy(dst, row + x0 + dx, 8);
+            continue;
+        }
+        if (inside) {
+            memmove(dst, row + x0 + dx, (size_t)size);
+            continue;
+        }
+        for (int x = 0; x < size; x++)
+            dst[x] = row[clampi(x0 + x + dx, w - 1)];
+    }
+}
+
+void h264_mc16_in_place(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy)
+{
+    move_in_place(s->plane[0], s->stride[0], (int)s->mb_width * 16, (int)s->mb_height * 16,
+                  (int)mbx * 16, (int)mby * 16, 16, dx, dy);
+    for (int p = 1; p < 3; p++)
+        move_in_place(s->plane[p], s->stride[p], (int)s->mb_width * 8, (int)s->mb_height * 8,
+                      (int)mbx * 8, (int)mby * 8, 8, dx / 2, dy / 2);
+}

@@ -1,0 +1,24 @@
+/* Motion compensation of one 16x16 partition (ITU-T H.264 8.4.2.2) with an
+ * integer luma vector: luma is copied; 4:2:0 chroma moves by half the
+ * vector, a half sample when it is odd, interpolated bilinearly
+ * (8.4.2.2.2). Reference samples outside the picture repeat its edge
+ * (8-228, 8-229 and the chroma equivalents), as a decoder reads them. */
+#ifndef HFX_H264_MC_H
+#define HFX_H264_MC_H
+
+#include <stdint.h>
+
+#include "encoder/h264/mb.h"
+
+/* The prediction of macroblock (mbx, mby) moved by (dx, dy) luma samples,
+ * read from s's picture, into pred. */
+void h264_mc16(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy,
+               struct h264_mb_src *pred);
+
+/* The same for an even vector that reads only the reference (nothing this
+ * picture wrote before the macroblock) and points down (dy > 0), or right
+ * within its own rows (dy 0, dx >= 0), written straight into s's picture:
+ * each row is read before it is written. */
+void h264_mc16_in_place(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy);
+
+#endif

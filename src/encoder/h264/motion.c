@@ -1,0 +1,483 @@
+#include "encoder/h264/motion.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The farthest vertical shift the row votes look for. The writer may allow
+ * less (the level's vector range). */
+#define MAX_DY 255
+/* How far a probe segment is searched in each direction: a window dragged
+ * at 60 fps moves a few to a few tens of pixels a frame. */
+#define PROBE_RANGE 32
+#define MAX_PROBES 8
+/* Probes that found nothing moved before the rest are given up. */
+#define PROBES_NOTHING 3
+/* A probe found at more places than this is repetitive content and says
+ * nothing. */
+#define PROBE_MAX_HITS 4
+#define MAX_CANDIDATES 8
+/* Boxes smaller than this (typing) are not searched: what moved there is
+ * found only by vectors found elsewhere or last time. */
+#define MIN_SEARCH_MBS 4
+/* See vote_rows. */
+#define ROWS_CLEAR 8
+
+struct vec {
+    int16_t dx, dy;
+};
+
+struct slot {
+    uint64_t key;
+    int32_t row, count;
+    uint32_t gen;
+};
+
+struct h264_motion {
+    uint32_t width, height, mb_width, mb_height;
+    struct hfx_picture *prev;
+    bool prev_ok;
+    /* The last find's result, valid where stamp == picture. */
+    uint32_t *stamp;
+    uint32_t picture;
+    struct vec *vec;
+    uint8_t *kind;              /* enum h264_move_kind */
+    /* Per macroblock of a row being matched: matched, luma equal, chroma
+     * equal. */
+    uint8_t *row_done, *row_ok, *row_chroma;
+    /* Candidates for the picture being searched, most votes first, and
+     * the vectors that moved macroblocks last time. */
+    struct vec cand[MAX_CANDIDATES];
+    uint32_t cand_votes[MAX_CANDIDATES];
+    int ncand;
+    struct vec last[MAX_CANDIDATES];
+    int nlast;
+    /* Row votes: a hash table of old rows (generation-stamped, never
+     * cleared) and votes by shift. */
+    struct slot *table;
+    uint32_t table_mask, gen;
+    uint32_t votes[2 * MAX_DY + 1];
+};
+
+struct h264_motion *h264_motion_new(uint32_t width, uint32_t height)
+{
+    struct h264_motion *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->width = width;
+    m->height = height;
+    m->mb_width = (width + 15) / 16;
+    m->mb_height = (height + 15) / 16;
+    size_t n = (size_t)m->mb_width * m->mb_height;
+    uint32_t size = 64;
+    while (size < 2 * m->mb_height * 16)
+        size *= 2;
+    m->table_mask = size - 1;
+    m->prev = hfx_picture_new(width, height);
+    m->stamp = calloc(n, sizeof *m->stamp);
+    m->vec = malloc(n * sizeof *m->vec);
+    m->kind = malloc(n);
+    m->row_done = malloc(m->mb_width);
+    m->row_ok = malloc(m->mb_width);
+    m->row_chroma = malloc(m->mb_width);
+    m->table = calloc(size, sizeof *m->table);
+    if (!m->prev || !m->stamp || !m->vec || !m->kind || !m->row_done || !m->row_ok || !m->row_chroma || !m->table) {
+        h264_motion_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void h264_motion_free(struct h264_motion *m)
+{
+    if (!m)
+        return;
+    hfx_picture_free(m->prev);
+    free(m->stamp);
+    free(m->vec);
+    free(m->kind);
+    free(m->row_done);
+    free(m->row_ok);
+    free(m->row_chroma);
+    free(m->table);
+    free(m);
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* A hash of 8 words spread over the row span [x0, x1) (at least 8 wide):
+ * enough to tell text rows apart for voting; the per-macroblock check is
+ * exact. */
+static uint64_t row_hash(const uint8_t *row, uint32_t x0, uint32_t x1)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u;
+    uint32_t span = x1 - x0 - 8;
+    for (uint32_t i = 0; i < 8; i++) {
+        h = (h ^ load64(row + x0 + span * i / 7)) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static void add_candidate(struct h264_motion *m, int dx, int dy, uint32_t votes)
+{
+    if (dx == 0 && dy == 0)
+        return;
+    for (int i = 0; i < m->ncand; i++)
+        if (m->cand[i].dx == dx && m->cand[i].dy == dy) {
+            m->cand_votes[i] += votes;
+            return;
+        }
+    int at = m->ncand;
+    if (at == MAX_CANDIDATES) {
+        at = MAX_CANDIDATES - 1;
+        if (m->cand_votes[at] >= votes)
+            return;
+    } else {
+        m->ncand++;
+    }
+    m->cand[at] = (struct vec){(int16_t)dx, (int16_t)dy};
+    m->cand_votes[at] = votes;
+}
+
+static void sort_candidates(struct h264_motion *m)
+{
+    for (int i = 1; i < m->ncand; i++)
+        for (int j = i; j > 0 && m->cand_votes[j] > m->cand_votes[j - 1]; j--) {
+            struct vec v = m->cand[j];
+            uint32_t n = m->cand_votes[j];
+            m->cand[j] = m->cand[j - 1];
+            m->cand_votes[j] = m->cand_votes[j - 1];
+            m->cand[j - 1] = v;
+            m->cand_votes[j - 1] = n;
+        }
+}
+
+/* Vertical shifts of the box's pixel span [x0, x1) x [y0, y1): each new
+ * row whose hash is that of exactly one old row within reach votes for
+ * their distance. Returns whether a shift won clearly: votes from at
+ * least 1/ROWS_CLEAR of the rows (a few rows that happen to match, in a
+ * box that moved otherwise, leave the probes to find it). */
+static bool vote_rows(struct h264_motion *m, const struct hfx_picture *src, uint32_t x0,
+                      uint32_t x1, uint32_t y0, uint32_t y1)
+{
+    int32_t reach = (int32_t)(y1 - y0) - 1 < MAX_DY ? (int32_t)(y1 - y0) - 1 : MAX_DY;
+    uint32_t oy0 = y0 > (uint32_t)reach ? y0 - (uint32_t)reach : 0;
+    uint32_t oy1 = y1 + (uint32_t)reach < m->height ? y1 + (uint32_t)reach : m->height;
+    if (++m->gen == 0) {
+        memset(m->table, 0, (size_t)(m->table_mask + 1) * sizeof *m->table);
+        m->gen = 1;
+    }
+    const uint8_t *old = m->prev->plane[0], *cur = src->plane[0];
+    size_t os = m->prev->stride[0], cs = src->stride[0];
+    for (uint32_t y = oy0; y < oy1; y++) {
+        uint64_t h = row_hash(old + y * os, x0, x1);
+        uint32_t i = (uint32_t)h & m->table_mask;
+        while (m->table[i].gen == m->gen && m->table[i].key != h)
+            i = (i + 1) & m->table_mask;
+        struct slot *sl = &m->table[i];
+        if (sl->gen != m->gen)
+            *sl = (struct slot){h, (int32_t)y, 0, m->gen};
+        sl->count++;
+    }
+    memset(m->votes, 0, sizeof m->votes);
+    for (uint32_t y = y0; y < y1; y++) {
+        uint64_t h = row_hash(cur + y * cs, x0, x1);
+        uint32_t i = (uint32_t)h & m->table_mask;
+        while (m->table[i].gen == m->gen && m->table[i].key != h)
+            i = (i + 1) & m->table_mask;
+        const struct slot *sl = &m->table[i];
+        if (sl->gen != m->gen || sl->count != 1)
+            continue;
+        int32_t dy = sl->row - (int32_t)y;
+        if (dy == 0 || dy < -reach || dy > reach)
+            continue;
+        m->votes[dy + MAX_DY]++;
+    }
+    /* The two best shifts, if they won more than a couple of rows. */
+    bool clear = false;
+    for (int k = 0; k < 2; k++) {
+        int best = -1;
+        for (int i = 0; i < 2 * MAX_DY + 1; i++)
+            if (m->votes[i] > 2 && (best < 0 || m->votes[i] > m->votes[best]))
+                best = i;
+        if (best < 0)
+            break;
+        clear |= (uint64_t)m->votes[best] * ROWS_CLEAR >= y1 - y0;
+        add_candidate(m, 0, best - MAX_DY, m->votes[best]);
+        m->votes[best] = 0;
+    }
+    return clear;
+}
+
+/* Shifts in both directions: a few segments of the box's new luma (the
+ * middle row of spread macroblocks, 16 samples, not flat) searched in the
+ * old luma within PROBE_RANGE. */
+static void probe(struct h264_motion *m, const struct hfx_picture *src, const struct hfx_mb_box *b)
+{
+    uint32_t bw = b->x2 - b->x1, n = bw * (b->y2 - b->y1);
+    const uint8_t *old = m->prev->plane[0];
+    size_t os = m->prev->stride[0];
+    int searched = 0;
+    bool moved = false;
+    for (uint32_t k = 0; k < MAX_PROBES; k++) {
+        uint32_t i = (uint32_t)((uint64_t)n * (2 * k + 1) / (2 * MAX_PROBES));
+        uint32_t x = (b->x1 + i % bw) * 16, y = (b->y1 + i / bw) * 16 + 8;
+        if (x + 16 > m->width || y >= m->height)
+            continue;
+        const uint8_t *p = src->plane[0] + (size_t)y * src->stride[0] + x;
+        uint64_t a0 = load64(p), a1 = load64(p + 8);
+        uint64_t flat = 0x0101010101010101u * p[0];
+        if (a0 == flat && a1 == flat)
+            continue;
+        int32_t ylo = (int32_t)y - PROBE_RANGE < 0 ? 0 : (int32_t)y - PROBE_RANGE;
+        int32_t yhi = (int32_t)y + PROBE_RANGE >= (int32_t)m->height ? (int32_t)m->height - 1
+                                                                     : (int32_t)y + PROBE_RANGE;
+        int32_t xlo = (int32_t)x - PROBE_RANGE < 0 ? 0 : (int32_t)x - PROBE_RANGE;
+        int32_t xhi = (int32_t)x + PROBE_RANGE > (int32_t)m->width - 16
+                          ? (int32_t)m->width - 16
+                          : (int32_t)x + PROBE_RANGE;
+        struct vec hit[PROBE_MAX_HITS];
+        int hits = 0;
+        for (int32_t oy = ylo; oy <= yhi && hits <= PROBE_MAX_HITS; oy++) {
+            const uint8_t *row = old + (size_t)oy * os;
+            for (int32_t ox = xlo; ox <= xhi; ox++) {
+                if (load64(row + ox) != a0 || load64(row + ox + 8) != a1)
+                    continue;
+                if (hits < PROBE_MAX_HITS)
+                    hit[hits] = (struct vec){(int16_t)(ox - (int32_t)x), (int16_t)(oy - (int32_t)y)};
+                if (++hits > PROBE_MAX_HITS)
+                    break;
+            }
+        }
+        if (hits <= PROBE_MAX_HITS)
+            for (int h = 0; h < hits; h++) {
+                add_candidate(m, hit[h].dx, hit[h].dy, 1);
+                moved |= hit[h].dx || hit[h].dy;
+            }
+        /* New content (a repainted window) matches nowhere: a few probes
+         * say so, and the rest are not worth their search. */
+        if (++searched == PROBES_NOTHING && !moved)
+            return;
+    }
+}
+
+static int clampi(int v, int hi)
+{
+    return v < 0 ? 0 : v > hi ? hi : v;
+}
+
+/* Whether the size x size block of plane p of src at (x, y) equals the
+ * old picture's at (x + dx, y + dy), both read with the visible picture's
+ * edge repeated (what the coder reads past it). For the blocks at the
+ * picture's edges; run_equal does the rest faster. */
+static bool same_block(const struct h264_motion *m, const struct hfx_picture *src, int p, int x,
+                       int y, int dx, int dy, int size)
+{
+    int w = (int)(p ? (m->width + 1) / 2 : m->width);
+    int h = (int)(p ? (m->height + 1) / 2 : m->height);
+    const uint8_t *a = src->plane[p], *b = m->prev->plane[p];
+    size_t as = src->stride[p], bs = m->prev->stride[p];
+    for (int r = 0; r < size; r++) {
+        const uint8_t *ar = a + (size_t)clampi(y + r, h - 1) * as;
+        const uint8_t *br = b + (size_t)clampi(y + dy + r, h - 1) * bs;
+        for (int c = 0; c < size; c++)
+            if (ar[clampi(x + c, w - 1)] != br[clampi(x + dx + c, w - 1)])
+                return false;
+    }
+    return true;
+}
+
+/* ok[i] for macroblock x0 + i of row y: set on entry where still to be
+ * checked, cleared where plane p's block differs from the old picture's
+ * moved by (dx, dy) (in that plane's samples). Row by row over the run:
+ * reads go along the rows of both pictures, which a macroblock at a time
+ * (16 rows apart) does not, and this is most of finding a scroll. Blocks
+ * that read past the visible picture are checked on their own. */
+static void run_equal(const struct h264_motion *m, const struct hfx_picture *src, int p,
+                      uint32_t y, uint32_t x0, uint32_t n, int dx, int dy, uint8_t *ok)
+{
+    int size = p ? 8 : 16;
+    int w = (int)(p ? (m->width + 1) / 2 : m->width);
+    int h = (int)(p ? (m->height + 1) / 2 : m->height);
+    int by = (int)y * size, oy = by + dy;
+    bool rows_inside = by + size <= h && oy >= 0 && oy + size <= h;
+    uint32_t inner = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!ok[i])
+            continue;
+        int bx = (int)(x0 + i) * size;
+        if (rows_inside && bx + size <= w && bx + dx >= 0 && bx + dx + size <= w) {
+            inner++;
+            continue;
+        }
+        /* 2: settled equal, outside the row loop. */
+        ok[i] = same_block(m, src, p, bx, by, dx, dy, size) ? 2 : 0;
+    }
+    /* Where blocks are left to check here, all of them read inside. */
+    for (int r = 0; inner && r < size; r++) {
+        const uint8_t *a = src->plane[p] + (size_t)(by + r) * src->stride[p];
+        const uint8_t *b = m->prev->plane[p] + (size_t)(oy + r) * m->prev->stride[p];
+        for (uint32_t i = 0; i < n; i++) {
+            if (ok[i] != 1)
+                continue;
+            size_t o = (size_t)(x0 + i) * (size_t)size, ob = (size_t)((ptrdiff_t)o + dx);
+            uint64_t d = load64(a + o) ^ load64(b + ob);
+            if (size == 16)
+                d |= load64(a + o + 8) ^ load64(b + ob + 8);
+            if (d) {
+                ok[i] = 0;
+                inner--;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < n; i++)
+        ok[i] = ok[i] != 0;
+}
+
+/* A macroblock that did not move but lies next to one that did (the edge
+ * of a scrolled pane, of a dragged window) may still be cheaper to code
+ * against that vector than in place. */
+static void mark_nearby(struct h264_motion *m, uint32_t x, uint32_t y, const struct hfx_mb_box *b)
+{
+    uint32_t addr = y * m->mb_width + x;
+    const struct vec *near = NULL;
+    if (x > b->x1 && m->stamp[addr - 1] == m->picture)
+        near = &m->vec[addr - 1];
+    else if (y > b->y1 && m->stamp[addr - m->mb_width] == m->picture)
+        near = &m->vec[addr - m->mb_width];
+    else if (m->ncand)
+        near = &m->cand[0];
+    if (!near)
+        return;
+    m->vec[addr] = *near;
+    m->kind[addr] = H264_MOVE_NEARBY;
+    m->stamp[addr] = m->picture;
+}
+
+static void remember(struct h264_motion *m, struct vec v)
+{
+    for (int i = 0; i < m->nlast; i++)
+        if (m->last[i].dx == v.dx && m->last[i].dy == v.dy)
+            return;
+    if (m->nlast < MAX_CANDIDATES && (v.dx || v.dy))
+        m->last[m->nlast++] = v;
+}
+
+/* The run x0 .. x0 + n - 1 of row y: each macroblock takes the first
+ * vector of tries under which its luma matches. */
+static uint32_t match_run(struct h264_motion *m, const struct hfx_picture *src, uint32_t y,
+                          uint32_t x0, uint32_t n, const struct vec *tries, int ntries)
+{
+    uint8_t *done = m->row_done, *ok = m->row_ok, *chroma = m->row_chroma;
+    memset(done, 0, n);
+    uint32_t left = n, found = 0;
+    for (int t = 0; left && t < ntries; t++) {
+        struct vec v = tries[t];
+        for (uint32_t i = 0; i < n; i++)
+            ok[i] = !done[i];
+        run_equal(m, src, 0, y, x0, n, v.dx, v.dy, ok);
+        bool even = ((v.dx | v.dy) & 1) == 0;
+        memcpy(chroma, ok, n);
+        if (even) {
+            run_equal(m, src, 1, y, x0, n, v.dx / 2, v.dy / 2, chroma);
+            run_equal(m, src, 2, y, x0, n, v.dx / 2, v.dy / 2, chroma);
+        }
+        bool used = false;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!ok[i])
+                continue;
+            uint32_t addr = y * m->mb_width + x0 + i;
+            bool exact = even && chroma[i];
+            m->kind[addr] = exact ? H264_MOVE_EXACT : H264_MOVE_LUMA;
+            m->vec[addr] = v;
+            m->stamp[addr] = m->picture;
+            done[i] = 1;
+            left--;
+            found += exact;
+            used = true;
+        }
+        if (used)
+            remember(m, v);
+    }
+    return found;
+}
+
+static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
+                      const struct hfx_mb_damage *damage)
+{
+    struct vec tries[2 * MAX_CANDIDATES];
+    int ntries = 0;
+    for (int i = 0; i < m->ncand; i++)
+        tries[ntries++] = m->cand[i];
+    for (int i = 0; i < m->nlast; i++) {
+        bool dup = false;
+        for (int j = 0; j < ntries; j++)
+            dup |= tries[j].dx == m->last[i].dx && tries[j].dy == m->last[i].dy;
+        if (!dup)
+            tries[ntries++] = m->last[i];
+    }
+    m->nlast = 0;
+    if (!ntries)
+        return 0;
+    uint32_t found = 0;
+    for (uint32_t i = 0; i < damage->nboxes; i++) {
+        const struct hfx_mb_box *b = &damage->boxes[i];
+        for (uint32_t y = b->y1; y < b->y2; y++) {
+            found += match_run(m, src, y, b->x1, b->x2 - b->x1, tries, ntries);
+            for (uint32_t x = b->x1; x < b->x2; x++)
+                if (m->stamp[y * m->mb_width + x] != m->picture)
+                    mark_nearby(m, x, y, b);
+        }
+    }
+    return found;
+}
+
+uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
+                          const struct hfx_mb_damage *damage)
+{
+    if (++m->picture == 0) {
+        memset(m->stamp, 0, (size_t)m->mb_width * m->mb_height * sizeof *m->stamp);
+        m->picture = 1;
+    }
+    uint32_t found = 0;
+    if (damage && m->prev_ok) {
+        m->ncand = 0;
+        for (uint32_t i = 0; i < damage->nboxes; i++) {
+            const struct hfx_mb_box *b = &damage->boxes[i];
+            if ((b->x2 - b->x1) * (b->y2 - b->y1) < MIN_SEARCH_MBS)
+                continue;
+            uint32_t x0 = b->x1 * 16, x1 = b->x2 * 16 < m->width ? b->x2 * 16 : m->width;
+            uint32_t y0 = b->y1 * 16, y1 = b->y2 * 16 < m->height ? b->y2 * 16 : m->height;
+            bool rows = x1 >= x0 + 8 && y1 > y0 + 1 && vote_rows(m, src, x0, x1, y0, y1);
+            if (!rows)
+                probe(m, src, b);
+        }
+        sort_candidates(m);
+        found = match(m, src, damage);
+    }
+    if (!damage || !m->prev_ok) {
+        hfx_picture_copy_rect(m->prev, src, 0, 0, m->prev->alloc_w, m->prev->alloc_h);
+        m->prev_ok = true;
+        return found;
+    }
+    for (uint32_t i = 0; i < damage->nboxes; i++) {
+        const struct hfx_mb_box *b = &damage->boxes[i];
+        hfx_picture_copy_rect(m->prev, src, b->x1 * 16, b->y1 * 16, (b->x2 - b->x1) * 16,
+                              (b->y2 - b->y1) * 16);
+    }
+    return found;
+}
+
+enum h264_move_kind h264_motion_get(const struct h264_motion *m, uint32_t addr, int *dx, int *dy)
+{
+    if (m->stamp[addr] != m->picture)
+        return H264_MOVE_NONE;
+    *dx = m->vec[addr].dx;
+    *dy = m->vec[addr].dy;
+    return (enum h264_move_kind)m->kind[addr];
+}
