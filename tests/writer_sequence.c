@@ -267,4 +267,5 @@ void wseq_stats(const struct wseq *q, struct wseq_stats *out)
     *out = q->st;
     out->writer_frames = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "writer_frames");
     out->switch_idrs = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "switch_idrs");
+    out->refine_mbs = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "refine_mbs");
 }

@@ -40,8 +40,16 @@ void wseq_free(struct wseq *q);
 int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_psnr, char *err,
               size_t errlen);
 
+/* Compares the hybrid's reconstruction, when the writer coded its last
+ * frame, with the decoder's picture d over mb_width x mb_height whole
+ * macroblocks: 1 equal, 0 not the writer's frame, -1 (err filled) at the
+ * first difference. */
+int wseq_check_writer(struct hfx_encoder *enc, const struct hfx_decoded *d, uint32_t mb_width,
+                      uint32_t mb_height, char *err, size_t errlen);
+
 struct wseq_stats {
     uint64_t frames, writer_frames, checked, switch_idrs;
+    uint64_t refine_mbs;        /* still macroblocks the writer re-coded at a better QP */
     double min_psnr;
 };
 void wseq_stats(const struct wseq *q, struct wseq_stats *out);

@@ -71,6 +71,9 @@ void bench_pipeline_free(struct bench_pipeline *p);
  * encoded idle refresh frames (every macroblock unchanged: P_Skip), about
  * one per source frame. */
 #define BENCH_IDLE_REFRESH_MS (1000 / BENCH_SOURCE_FPS)
+/* Idle rows judge the picture a viewer has after this long of stillness
+ * (issue 14: x264's quality within about a second). */
+#define BENCH_STILL_NS 1000000000LL
 
 enum bench_pace {
     BENCH_PACED,        /* updates at BENCH_SOURCE_FPS, like a guest's screen */
@@ -99,6 +102,8 @@ struct bench_counters {
 };
 /* "name value, name value, ..." into buf; "" when there are none. */
 void bench_counters_format(const struct bench_counters *c, char *buf, size_t len);
+/* The counter `name` (0 when there is none). */
+uint64_t bench_counter(const struct bench_counters *c, const char *name);
 
 struct bench_row_result {
     bool fell_back;             /* the engine used another encoder than asked */
@@ -122,9 +127,16 @@ struct bench_row_result {
     double kbps;                /* at BENCH_SOURCE_FPS */
     double bytes_per_frame;     /* mean over the measured frames */
     double psnr;                /* mean luma PSNR of the frames it could match */
+    /* Idle rows: luma PSNR of the last frame read within BENCH_STILL_NS of
+     * the screen being set (-1 when unreadable), and when it was read. */
+    double still_psnr, still_ms;
     uint32_t psnr_frames, unmatched;
     uint32_t decode_errors;     /* access units a strict decoder refused (whole row) */
     struct bench_counters counters;     /* over the measured frames */
+    /* Since the encoder opened: what it did for a still screen (the
+     * hybrid's refinement) starts with its first frames, before the
+     * measured ones. */
+    struct bench_counters since_open;
     double cpu_pct;             /* exporter: process less source drawing and subscriber */
     double proc_pct;            /* the whole process */
 };

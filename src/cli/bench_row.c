@@ -341,7 +341,10 @@ static int summarise_flips(const struct flips *fl, struct bench_row_result *out,
  * refer to them); only measured ones are compared, and a frame whose number
  * is not one the driver drew (in order) counts as unmatched. The decoder is
  * the strict one: a damaged stream is an error (counted), not concealed;
- * it leaves the cropping to us. */
+ * it leaves the cropping to us. A screen that does not change is judged
+ * instead by the picture its viewer has after BENCH_STILL_NS: the last
+ * frame read by then (an encoder may sharpen a still picture over its
+ * frames, as x264 and the hybrid do). */
 static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_spec *spec,
                         const struct drive *d, const struct samples *s,
                         struct bench_row_result *out, char *err, size_t errlen)
@@ -358,6 +361,9 @@ static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_s
     const struct bench_frame *f = bench_frames(p, 0, &nf);
     double sum = 0;
     int64_t last = -1;
+    bool still = spec->wl == HFX_WL_IDLE;
+    if (still)
+        out->still_psnr = -1;
     for (size_t i = 0; i < nf; i++) {
         struct hfx_decoded pic;
         int got = hfx_decoder_decode(dec, f[i].au, f[i].au_size, &pic);
@@ -367,6 +373,15 @@ static int measure_psnr(const struct bench_pipeline *p, const struct bench_row_s
             pic.width - spec->width < 16 && pic.height - spec->height < 16) {
             pic.width = spec->width;
             pic.height = spec->height;
+        }
+        if (still && got == 1 && f[i].recv_ns - f[0].pts_ns <= BENCH_STILL_NS) {
+            int64_t number = hfx_stamp_read_luma(pic.plane[0], pic.stride[0], pic.width,
+                                                 pic.height);
+            out->still_psnr = number >= 0 && pic.width == spec->width &&
+                                      pic.height == spec->height
+                                  ? hfx_verify_psnr(ver, &pic, number)
+                                  : -1;
+            out->still_ms = (double)(f[i].recv_ns - f[0].pts_ns) / 1e6;
         }
         if (!s->measured[i])
             continue;
@@ -431,6 +446,14 @@ void bench_counters_format(const struct bench_counters *c, char *buf, size_t len
                                  c->c[i].name, (unsigned long long)c->c[i].value);
 }
 
+uint64_t bench_counter(const struct bench_counters *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->n; i++)
+        if (!strcmp(c->c[i].name, name))
+            return c->c[i].value;
+    return 0;
+}
+
 /* Shows frame 0, then warms up and measures unless the engine had to use
  * another encoder than the row asks for. */
 static int run(struct bench_pipeline *p, struct hfx_synth *synth,
@@ -457,6 +480,7 @@ static int run(struct bench_pipeline *p, struct hfx_synth *synth,
     out->coalesced = after.coalesced - before.coalesced;
     count_into(&out->counters, after.counters, after.ncounters, false);
     count_into(&out->counters, before.counters, before.ncounters, true);
+    count_into(&out->since_open, after.counters, after.ncounters, false);
     out->updates = d->updates;
     account_cpu(d, out);
     return 0;

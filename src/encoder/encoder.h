@@ -69,6 +69,12 @@ struct hfx_au {
     const uint8_t *data;
     size_t size;
     bool keyframe; /* an IDR, preceded by SPS and PPS */
+    /* The encoder has work left on this picture (the hybrid: still
+     * macroblocks to sharpen) and wants another frame this many
+     * milliseconds after this one started, even if nothing changes; 0: it
+     * does not. The caller zeroes it; a backend that never has such work
+     * leaves it alone. */
+    uint32_t again_ms;
 };
 
 struct hfx_encoder;

@@ -7,6 +7,7 @@
 #include "encoder/h264_core.h"
 #include "encoder/h264/motion.h"
 #include "encoder/h264/pwriter.h"
+#include "encoder/h264/refine.h"
 #include "encoder/writer_policy.h"
 #include "common/log.h"
 
@@ -41,6 +42,10 @@ struct hfx_encoder {
     bool setup_failed;
     uint64_t setup_failures;
     bool writer_ran;              /* the writer coded frames since the core's last one */
+    /* Still macroblocks re-coded at a better QP; the core's worst QP since
+     * its last IDR, which its skipped macroblocks may still carry. */
+    struct h264_refine *refine;
+    int core_worst_qp;
 };
 
 static void hybrid_close(struct hfx_encoder *enc)
@@ -50,6 +55,7 @@ static void hybrid_close(struct hfx_encoder *enc)
     if (enc->core)
         enc->core_ops->close(enc->core);
     h264_pwriter_free(enc->writer);
+    h264_refine_free(enc->refine);
     h264_motion_free(enc->motion);
     hfx_annexb_free(&enc->au);
     free(enc);
@@ -81,8 +87,9 @@ static struct hfx_encoder *hybrid_open(const struct hfx_encoder_params *p, char 
     enc->mb_width = (enc->width + 15) / 16;
     enc->mb_height = (enc->height + 15) / 16;
     hfx_writer_policy_init(&enc->policy, p->bitrate, p->fps);
+    enc->refine = h264_refine_new(enc->mb_width, enc->mb_height, enc->fps, enc->quality);
     enc->motion = h264_motion_new(p->width, p->height);
-    if (!enc->motion) {
+    if (!enc->refine || !enc->motion) {
         snprintf(err, errlen, "Out of memory opening the hybrid encoder.");
         hybrid_close(enc);
         return NULL;
@@ -144,8 +151,17 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
                                         r->pos);
         }
         enc->au.size = 0;
-        int64_t bits = h264_pwriter_encode(enc->writer, pic, damage, enc->motion,
-                                           hfx_writer_policy_qp(pol, enc->quality), &enc->au);
+        int qp = hfx_writer_policy_qp(pol, enc->quality);
+        /* Taking the stream on a frame without changes: the core's picture
+         * has stayed unchanged since (for the stillness delay when this is
+         * the frame asked for below, for the refresh interval when it is
+         * an idle refresh), so it counts as still at once. */
+        if (!pol->writing && damage->count == 0)
+            h264_refine_settled(enc->refine);
+        const struct hfx_mb_damage *plan =
+            h264_refine_plan(enc->refine, damage, qp, hfx_writer_policy_refine_room(pol));
+        int64_t bits = h264_pwriter_encode(enc->writer, pic, plan, enc->motion, qp, enc->refine,
+                                           &enc->au);
         if (bits >= 0) {
             hfx_writer_policy_done(pol, c, bits);
             enc->writer_ran = true;
@@ -153,6 +169,7 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
             out->data = enc->au.data;
             out->size = enc->au.size;
             out->keyframe = false;
+            out->again_ms = h264_refine_again_ms(enc->refine, damage->count == 0);
             return 0;
         }
         /* Out of memory mid-picture: its reference is no longer known. */
@@ -171,6 +188,16 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
     enc->frames++;
     hfx_writer_policy_done(pol, c, (int64_t)out->size * 8);
     enc->ref_ok = follow_core(enc, out->keyframe);
+    /* Without the core's QP, its picture is assumed the worst. */
+    int qp = enc->ref_ok ? enc->ref.qp : 51;
+    enc->core_worst_qp = out->keyframe || qp > enc->core_worst_qp ? qp : enc->core_worst_qp;
+    h264_refine_x264_picture(enc->refine, enc->core_worst_qp);
+    /* The writer refines what the core coded once it takes the stream: on
+     * a frame without changes once the picture has been still long enough
+     * (not sooner: content that keeps changing, such as video, stays with
+     * the core), unless the core keeps the stream a while. */
+    if (enc->ref_ok && hfx_writer_policy_writer_next(pol))
+        out->again_ms = h264_refine_again_ms(enc->refine, false);
     return 0;
 }
 
@@ -191,10 +218,12 @@ bool hfx_encoder_hybrid_writer_picture(struct hfx_encoder *enc, const uint8_t *p
 }
 
 /* Frames the writer and the core coded, IDRs spent giving the stream back
- * to the core, and writers that could not follow the core's stream. The
+ * to the core, writers that could not follow the core's stream, and still
+ * macroblocks re-coded at a better QP with the bytes that took. The
  * core's frames keep the key x264_frames that deployed tools read. */
 static const char *const counter_names[] = {
-    "writer_frames", "x264_frames", "switch_idrs", "writer_setup_failures", NULL,
+    "writer_frames", "x264_frames", "switch_idrs", "writer_setup_failures",
+    "refine_mbs", "refine_bytes", NULL,
 };
 
 static void hybrid_counters(struct hfx_encoder *enc, uint64_t *values)
@@ -203,6 +232,8 @@ static void hybrid_counters(struct hfx_encoder *enc, uint64_t *values)
     values[1] = enc->policy.x264_frames;
     values[2] = enc->policy.switch_idrs;
     values[3] = enc->setup_failures;
+    values[4] = h264_refine_mbs(enc->refine);
+    values[5] = h264_refine_bits(enc->refine) / 8;
 }
 
 const struct hfx_encoder_ops hfx_encoder_hybrid = {

@@ -271,6 +271,7 @@ static int x264_reference(struct hfx_encoder *enc, struct hfx_h264_reference *ou
     out->y_stride = enc->recon.img.i_stride[0];
     out->uv = enc->recon.img.plane[1];
     out->uv_stride = enc->recon.img.i_stride[1];
+    out->qp = enc->recon.i_qpplus1 - 1;
     return 0;
 }
 

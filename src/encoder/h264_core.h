@@ -26,6 +26,9 @@ struct hfx_h264_reference {
     int y_stride, uv_stride;
     struct h264_params params;      /* of the SPS and PPS in force */
     struct h264_slice_pos pos;      /* where its slice numbering left off */
+    /* The QP its last frame was coded at (x264: the slice QP; its rate
+     * control may code some rows worse). */
+    int qp;
 };
 
 struct hfx_h264_core_ops {

@@ -58,12 +58,31 @@ enum hfx_writer_choice hfx_writer_policy_choose(struct hfx_writer_policy *p, uin
     return small && !held(p) ? HFX_CHOOSE_WRITER : HFX_CHOOSE_X264;
 }
 
+/* The bucket's fill at which the writer's QP starts to rise. */
+#define FILL_RAISE 0.5
+
+static double fill(const struct hfx_writer_policy *p)
+{
+    return p->bucket_size > 0 ? p->bucket / p->bucket_size : 0;
+}
+
 int hfx_writer_policy_qp(const struct hfx_writer_policy *p, int quality)
 {
-    double fill = p->bucket_size > 0 ? p->bucket / p->bucket_size : 0;
-    int raise = fill < 0.5 ? 0 : fill < 0.75 ? 3 : fill < 0.9 ? 6 : 12;
+    double f = fill(p);
+    int raise = f < FILL_RAISE ? 0 : f < 0.75 ? 3 : f < 0.9 ? 6 : 12;
     int qp = quality + raise;
     return qp > 51 ? 51 : qp;
+}
+
+double hfx_writer_policy_refine_room(const struct hfx_writer_policy *p)
+{
+    double room = p->bucket_size * FILL_RAISE - p->bucket;
+    return room > 0 ? room : 0;
+}
+
+bool hfx_writer_policy_writer_next(const struct hfx_writer_policy *p)
+{
+    return p->writing || p->x264_hold == 0;
 }
 
 void hfx_writer_policy_done(struct hfx_writer_policy *p, enum hfx_writer_choice c, int64_t bits)

@@ -40,6 +40,14 @@ enum hfx_writer_choice hfx_writer_policy_choose(struct hfx_writer_policy *p, uin
 /* The QP for the writer's next frame: the quality setting, raised as the
  * bucket fills so that the cap holds. */
 int hfx_writer_policy_qp(const struct hfx_writer_policy *p, int quality);
+/* The bits the writer may spend refining still macroblocks in its next
+ * frame: refinement yields to real changes, so only what keeps the bucket
+ * below the fill at which the cap starts raising the QP. */
+double hfx_writer_policy_refine_room(const struct hfx_writer_policy *p);
+/* Whether a next frame with nothing changed goes to the writer (false
+ * while x264 holds the stream after taking it back), given that the writer
+ * has x264's reference. */
+bool hfx_writer_policy_writer_next(const struct hfx_writer_policy *p);
 /* Books a frame of `bits`, coded as chosen. */
 void hfx_writer_policy_done(struct hfx_writer_policy *p, enum hfx_writer_choice c, int64_t bits);
 

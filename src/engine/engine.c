@@ -82,8 +82,12 @@ struct scanout {
     uint32_t mb_nboxes, mb_boxes_cap, mb_count;
     uint32_t mb_w, mb_h;
     int64_t last_idr_ns, last_frame_ns;
+    /* When the encoder wants its next frame though nothing changed (it
+     * still sharpens the picture); 0 = not. */
+    int64_t again_ns;
     uint64_t seq;
     int64_t shown_ns;       /* when the content of `current` was produced */
+    int64_t last_pts_ns;    /* of the last frame sent */
 
     /* Deferred updates: the front end appends, the worker takes them all. */
     pthread_mutex_t deferred_lock;
@@ -799,6 +803,7 @@ static void close_encoder(struct scanout *s)
         return;
     s->ops->close(s->enc);
     s->enc = NULL;
+    s->again_ns = 0;
     atomic_store(&s->enc_open, false);
 }
 
@@ -899,6 +904,13 @@ static void emit(struct scanout *s, const struct hfx_au *au, const struct work *
      * an update converting meanwhile is older than this encode, and its
      * frame must not go back in time. */
     p->pts_ns = s->shown_ns;
+    /* Several frames of one content (its frame, then the encoder's frames
+     * that sharpen it, an idle refresh) must still have increasing pts, as
+     * a decoder that orders by them (WebCodecs, a muxer) requires: each is
+     * a microsecond (the coarsest unit a client uses) after the last. */
+    if (p->pts_ns < s->last_pts_ns + 1000)
+        p->pts_ns = s->last_pts_ns + 1000;
+    s->last_pts_ns = p->pts_ns;
     p->first_damage_ns = w->have_content ? w->first_ns : enc_start;
     p->convert_ns = w->convert_ns;
     p->encode_ns = enc_end - enc_start;
@@ -940,7 +952,7 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
     bool hints = !idr && !w->new_surface && !s->e->cfg.no_damage_hints && !lost;
     struct hfx_mb_damage dmg = {s->mb_boxes, s->mb_nboxes, s->mb_count, s->mb_w, s->mb_h};
     uint32_t damaged = hints ? s->mb_count : s->mb_w * s->mb_h;
-    struct hfx_au au;
+    struct hfx_au au = {0};
     int64_t t0 = hfx_now_ns();
     int rc = s->ops->encode(s->enc, s->current, hints ? &dmg : NULL, idr, &au);
     int64_t t1 = hfx_now_ns();
@@ -963,11 +975,12 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
     if (au.keyframe)
         s->last_idr_ns = t1;
     s->last_frame_ns = t1;
+    s->again_ns = au.again_ms ? t0 + (int64_t)au.again_ms * 1000000 : 0;
     emit(s, &au, w, t0, t1, damaged);
 }
 
-/* How long the worker may sleep before a timer (periodic IDR, idle refresh)
- * is due; -1 = until woken. */
+/* How long the worker may sleep before a timer (periodic IDR, idle refresh,
+ * a frame the encoder wants) is due; -1 = until woken. */
 static int next_timeout_ms(const struct scanout *s, int64_t now)
 {
     const struct hfx_engine_config *c = &s->e->cfg;
@@ -980,6 +993,8 @@ static int next_timeout_ms(const struct scanout *s, int64_t now)
         int64_t r = s->last_frame_ns + (int64_t)c->idle_refresh_ms * 1000000;
         due = r < due ? r : due;
     }
+    if (s->again_ns && s->again_ns < due)
+        due = s->again_ns;
     if (due == INT64_MAX)
         return -1;
     int64_t ms = (due - now + 999999) / 1000000;
@@ -1048,7 +1063,8 @@ static void *worker_main(void *arg)
             idr = true;
         bool refresh = c->idle_refresh_ms &&
                        now - s->last_frame_ns >= (int64_t)c->idle_refresh_ms * 1000000;
-        if (w.have_content || idr || refresh)
+        bool again = s->again_ns && now >= s->again_ns;
+        if (w.have_content || idr || refresh || again)
             encode_one(s, &w, idr);
     }
     close_encoder(s);

@@ -41,6 +41,7 @@ struct trial {
     uint8_t nz[24];
     int16_t mv[2];                  /* quarter samples */
     bool intra;
+    bool qp_coded;                  /* has mb_qp_delta: its QP is the next QP_Y,PRED */
     struct h264_bits *bits;
 };
 
@@ -156,6 +157,22 @@ static void copy_block(uint8_t *dst, int dst_stride, const uint8_t *src, int src
     }
 }
 
+/* mb_qp_delta: from QP_Y,PRED to this macroblock's QP, the short way
+ * round, since the decoder wraps the sum into 0..51 (7.4.5, equation 7-37;
+ * the delta is within -26..+25). */
+static int qp_delta(const struct h264_mb_state *s)
+{
+    int d = s->qp - s->qp_pred;
+    return d > 25 ? d - 52 : d < -26 ? d + 52 : d;
+}
+
+void h264_mb_set_qp(struct h264_mb_state *s, int qp)
+{
+    s->qp = qp;
+    s->qpc[0] = h264_chroma_qp(qp, s->chroma_qp_offset[0]);
+    s->qpc[1] = h264_chroma_qp(qp, s->chroma_qp_offset[1]);
+}
+
 /* The motion vector fields of a P_L0_16x16: mvd_l0 against the median
  * prediction (8.4.1.3). */
 static void put_mvd(const struct h264_mb_state *s, struct mb_pos m, const int16_t mv[2],
@@ -188,6 +205,7 @@ static void set_prediction(const struct h264_mb_state *s, struct mb_pos m,
                            const struct h264_mb_move *move, struct trial *t)
 {
     t->intra = false;
+    t->qp_coded = false;
     memset(t->nz, 0, sizeof t->nz);
     if (move) {
         memcpy(t->y, move->pred->y, sizeof t->y);
@@ -237,7 +255,8 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     h264_put_ue(b, MB_TYPE_P_L0_16X16);
     put_mvd(s, m, t->mv, b);
     h264_put_ue(b, inter_cbp_code(cbp_luma | cbp_chroma << 4));
-    h264_put_se(b, 0); /* mb_qp_delta: the slice's QP throughout */
+    h264_put_se(b, qp_delta(s));
+    t->qp_coded = true;
     for (int i = 0; i < 16; i++) {
         int r = blk_raster(i);
         if (cbp_luma & (1 << (i >> 2)))
@@ -349,7 +368,8 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     h264_put_ue(b, (uint32_t)(MB_TYPE_P_INTRA_BASE + 1 + mode + 4 * cbp_chroma +
                               (cbp_luma ? 12 : 0)));
     h264_put_ue(b, (uint32_t)cmode);
-    h264_put_se(b, 0); /* mb_qp_delta */
+    h264_put_se(b, qp_delta(s));
+    t->qp_coded = true;
     h264_write_residual(b, dclv, 16, nc_luma(s, m, t->nz, 0));
     if (cbp_luma)
         for (int i = 0; i < 16; i++) {
@@ -426,6 +446,8 @@ static void commit(struct h264_mb_state *s, struct mb_pos m, const struct trial 
 {
     store_pixels(s, m, t->y, t->u, t->v);
     store_info(s, m, t->nz, t->mv, t->intra);
+    if (t->qp_coded)
+        s->qp_pred = s->qp;
 }
 
 const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
@@ -460,7 +482,7 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
         if (h264_bits_count(t[2].bits) < h264_bits_count(t[0].bits))
             pick = 2;
     }
-    if (s->intra) {
+    if (s->intra && !s->refining) {
         struct intra_pick ip;
         pick_intra(s, m, src, &ip);
         if (intra_may_pay(&ip, inter_cost(s, m, src))) {

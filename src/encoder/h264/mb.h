@@ -32,8 +32,18 @@ struct h264_mb_state {
      * intra, for its neighbours' vector prediction (mvpred.c). */
     int16_t (*mv)[2];
     uint8_t *intra_mb;
-    int qp, qpc[2];
+    /* The QP of the macroblock being coded (h264_mb_set_qp), and QP_Y,PRED
+     * (7.4.5): that of the last macroblock coded with an mb_qp_delta in this
+     * slice, or the slice's. A skipped macroblock, or one without residual,
+     * has none and keeps it. */
+    int qp, qpc[2], qp_pred;
+    int chroma_qp_offset[2];
     bool intra;         /* Intra16x16 allowed (no constrained intra prediction) */
+    /* The macroblock is re-coded only to sharpen it: its source has not
+     * changed since it was last coded, so the co-located reference (its own
+     * earlier reconstruction) is the prediction, and the intra trial is not
+     * worth its time. */
+    bool refining;
     struct h264_bits trial[3];
     const struct h264_dsp *dsp; /* h264_dsp(): this CPU's inner loops */
 };
@@ -42,6 +52,9 @@ struct h264_mb_state {
 struct h264_mb_src {
     uint8_t y[256], u[64], v[64];
 };
+
+/* The QP the next macroblocks are coded at (0..51). */
+void h264_mb_set_qp(struct h264_mb_state *s, int qp);
 
 /* A move: the vector in luma samples and the prediction it gives
  * (mc.h), made before this picture wrote over the reference it reads, or

@@ -10,6 +10,7 @@
 #include "encoder/h264/mb.h"
 #include "encoder/h264/mc.h"
 #include "encoder/h264/motion.h"
+#include "encoder/h264/refine.h"
 #include "encoder/h264/transform.h"
 
 #define NAL_P_SLICE 0x41 /* nal_ref_idc 2 (a reference), non-IDR slice */
@@ -67,6 +68,8 @@ struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t
     w->mb.stride[0] = mw * 16;
     w->mb.stride[1] = w->mb.stride[2] = mw * 8;
     w->mb.intra = !params->constrained_intra_pred;
+    w->mb.chroma_qp_offset[0] = params->chroma_qp_offset[0];
+    w->mb.chroma_qp_offset[1] = params->chroma_qp_offset[1];
     w->mb.dsp = h264_dsp();
     return w;
 }
@@ -264,7 +267,7 @@ static bool put_mb(struct h264_bits *b, const struct h264_bits *mb, int64_t addr
 
 int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *src,
                             const struct hfx_mb_damage *damage, const struct h264_motion *motion,
-                            int qp, struct hfx_annexb *out)
+                            int qp, struct h264_refine *refine, struct hfx_annexb *out)
 {
     struct h264_mb_state *s = &w->mb;
     const struct h264_params *p = &w->params;
@@ -277,9 +280,8 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
         memset(s->stamp, 0, (size_t)s->mb_width * s->mb_height * sizeof *s->stamp);
         s->picture = 1;
     }
-    s->qp = qp;
-    s->qpc[0] = h264_chroma_qp(qp, p->chroma_qp_offset[0]);
-    s->qpc[1] = h264_chroma_qp(qp, p->chroma_qp_offset[1]);
+    h264_mb_set_qp(s, qp);
+    s->qp_pred = qp;
 
     struct h264_bits *b = &w->rbsp;
     h264_bits_reset(b);
@@ -297,9 +299,17 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
         for (uint32_t y = box->y1; y < box->y2; y++)
             for (const struct hfx_mb_box *bb = box; bb < band_end; bb++) {
                 for (uint32_t x = bb->x1; x < bb->x2; x++) {
+                    int64_t addr = (int64_t)y * s->mb_width + x;
+                    s->refining = false;
+                    h264_mb_set_qp(s, refine ? h264_refine_mb_qp(refine, (uint32_t)addr,
+                                                                 &s->refining)
+                                             : qp);
                     const struct h264_bits *mb = code_mb(w, src, motion, x, y, &k);
-                    if (mb && !put_mb(b, mb, (int64_t)y * s->mb_width + x, &last))
+                    uint64_t before = h264_bits_count(b);
+                    if (mb && !put_mb(b, mb, addr, &last))
                         return -1;
+                    if (mb && s->refining)
+                        h264_refine_spent(refine, h264_bits_count(b) - before);
                 }
                 /* The undamaged macroblock after a box (boxes do not touch)
                  * would infer its P_Skip vector from a moved or intra left

@@ -29,14 +29,17 @@ void h264_pwriter_free(struct h264_pwriter *w);
 void h264_pwriter_take_reference(struct h264_pwriter *w, const uint8_t *y, int y_stride,
                                  const uint8_t *uv, int uv_stride, struct h264_slice_pos pos);
 
+struct h264_refine;
+
 /* Appends to out the P picture that codes src's damaged macroblocks at qp
  * (0..51), those that motion found moved (when not NULL; its last find,
- * on src) with their vector. Returns the bits it took, or -1 when out of
- * memory (the writer then needs a new reference before its next
- * picture). */
+ * on src) with their vector; with refine, the macroblocks it planned at
+ * the QPs it planned (refine.h; qp is the slice's). Returns the bits it
+ * took, or -1 when out of memory (the writer then needs a new reference
+ * before its next picture). */
 int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *src,
                             const struct hfx_mb_damage *damage, const struct h264_motion *motion,
-                            int qp, struct hfx_annexb *out);
+                            int qp, struct h264_refine *refine, struct hfx_annexb *out);
 
 /* The reconstruction (the decoder's picture, before cropping): plane 0..2,
  * I420, whole macroblocks. */
