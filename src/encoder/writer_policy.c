@@ -82,7 +82,7 @@ double hfx_writer_policy_refine_room(const struct hfx_writer_policy *p)
 
 bool hfx_writer_policy_writer_next(const struct hfx_writer_policy *p)
 {
-    return p->writing || p->x264_hold == 0;
+    return p->writing || !held(p);
 }
 
 void hfx_writer_policy_done(struct hfx_writer_policy *p, enum hfx_writer_choice c, int64_t bits)
