@@ -26,7 +26,6 @@ static struct hfx_engine *make_engine(struct collector *c, const char *encoder, 
     return e;
 }
 
-/* Feeds frame 0 of a synth to a scanout. */
 /* The encoder counter `name` the engine passed on (0 when it has none). */
 static uint64_t stats_counter(const struct hfx_scanout_stats *st, const char *name)
 {
@@ -36,6 +35,7 @@ static uint64_t stats_counter(const struct hfx_scanout_stats *st, const char *na
     return 0;
 }
 
+/* Feeds frame 0 of a synth to a scanout. */
 static void show(struct hfx_engine *e, uint32_t id, struct hfx_synth *s)
 {
     struct hfx_rect r[8];
