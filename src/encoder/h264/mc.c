@@ -2,11 +2,6 @@
 
 #include <string.h>
 
-static int clampi(int v, int hi)
-{
-    return v < 0 ? 0 : v > hi ? hi : v;
-}
-
 static void luma(const struct h264_mb_state *s, int x0, int y0, uint8_t *dst)
 {
     int w = (int)s->mb_width * 16, h = (int)s->mb_height * 16;
@@ -14,13 +9,13 @@ static void luma(const struct h264_mb_state *s, int x0, int y0, uint8_t *dst)
     size_t stride = s->stride[0];
     bool inside = x0 >= 0 && y0 >= 0 && x0 + 16 <= w && y0 + 16 <= h;
     for (int y = 0; y < 16; y++) {
-        const uint8_t *row = ref + (size_t)clampi(y0 + y, h - 1) * stride;
+        const uint8_t *row = ref + (size_t)h264_edge_index(y0 + y, h - 1) * stride;
         if (inside) {
             memcpy(dst + y * 16, row + x0, 16);
             continue;
         }
         for (int x = 0; x < 16; x++)
-            dst[y * 16 + x] = row[clampi(x0 + x, w - 1)];
+            dst[y * 16 + x] = row[h264_edge_index(x0 + x, w - 1)];
     }
 }
 
@@ -34,10 +29,10 @@ static void chroma(const uint8_t *ref, size_t stride, int w, int h, int x0, int 
         return;
     }
     for (int y = 0; y < 8; y++) {
-        const uint8_t *r0 = ref + (size_t)clampi(y0 + y, h - 1) * stride;
-        const uint8_t *r1 = ref + (size_t)clampi(y0 + y + 1, h - 1) * stride;
+        const uint8_t *r0 = ref + (size_t)h264_edge_index(y0 + y, h - 1) * stride;
+        const uint8_t *r1 = ref + (size_t)h264_edge_index(y0 + y + 1, h - 1) * stride;
         for (int x = 0; x < 8; x++) {
-            int xa = clampi(x0 + x, w - 1), xb = clampi(x0 + x + 1, w - 1);
+            int xa = h264_edge_index(x0 + x, w - 1), xb = h264_edge_index(x0 + x + 1, w - 1);
             int v = (8 - fx) * (8 - fy) * r0[xa] + fx * (8 - fy) * r0[xb] +
                     (8 - fx) * fy * r1[xa] + fx * fy * r1[xb];
             dst[y * 8 + x] = (uint8_t)((v + 32) >> 6);
@@ -68,7 +63,7 @@ static void move_in_place(uint8_t *plane, size_t stride, int w, int h, int x0, i
     bool inside = x0 + dx >= 0 && x0 + dx + size <= w && y0 + dy + size <= h;
     for (int y = 0; y < size; y++) {
         uint8_t *dst = plane + (size_t)(y0 + y) * stride + x0;
-        const uint8_t *row = plane + (size_t)clampi(y0 + y + dy, h - 1) * stride;
+        const uint8_t *row = plane + (size_t)h264_edge_index(y0 + y + dy, h - 1) * stride;
         if (inside && dy > 0) {
             /* Another row: no overlap, and constant sizes copy inline. */
             if (size == 16)
@@ -82,7 +77,7 @@ static void move_in_place(uint8_t *plane, size_t stride, int w, int h, int x0, i
             continue;
         }
         for (int x = 0; x < size; x++)
-            dst[x] = row[clampi(x0 + x + dx, w - 1)];
+            dst[x] = row[h264_edge_index(x0 + x + dx, w - 1)];
     }
 }
 

@@ -10,6 +10,14 @@
 
 #include "encoder/h264/mb.h"
 
+/* Sample index v of a row or column whose last sample is `last`, the edge
+ * repeated beyond it (8-228, 8-229): how a decoder reads past the picture,
+ * and so how the move search must compare. */
+static inline int h264_edge_index(int v, int last)
+{
+    return v < 0 ? 0 : v > last ? last : v;
+}
+
 /* The prediction of macroblock (mbx, mby) moved by (dx, dy) luma samples,
  * read from s's picture, into pred. */
 void h264_mc16(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy,

@@ -1,4 +1,5 @@
 #include "encoder/h264/motion.h"
+#include "encoder/h264/mc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -266,11 +267,6 @@ static void probe(struct h264_motion *m, const struct hfx_picture *src, const st
     }
 }
 
-static int clampi(int v, int hi)
-{
-    return v < 0 ? 0 : v > hi ? hi : v;
-}
-
 /* Whether the size x size block of plane p of src at (x, y) equals the
  * old picture's at (x + dx, y + dy), both read with the visible picture's
  * edge repeated (what the coder reads past it). For the blocks at the
@@ -283,10 +279,10 @@ static bool same_block(const struct h264_motion *m, const struct hfx_picture *sr
     const uint8_t *a = src->plane[p], *b = m->prev->plane[p];
     size_t as = src->stride[p], bs = m->prev->stride[p];
     for (int r = 0; r < size; r++) {
-        const uint8_t *ar = a + (size_t)clampi(y + r, h - 1) * as;
-        const uint8_t *br = b + (size_t)clampi(y + dy + r, h - 1) * bs;
+        const uint8_t *ar = a + (size_t)h264_edge_index(y + r, h - 1) * as;
+        const uint8_t *br = b + (size_t)h264_edge_index(y + dy + r, h - 1) * bs;
         for (int c = 0; c < size; c++)
-            if (ar[clampi(x + c, w - 1)] != br[clampi(x + dx + c, w - 1)])
+            if (ar[h264_edge_index(x + c, w - 1)] != br[h264_edge_index(x + dx + c, w - 1)])
                 return false;
     }
     return true;
