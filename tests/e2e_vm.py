@@ -32,9 +32,19 @@ scripts/vm, with the exporter attached (hfx run, stock QEMU 10.0.2, TCG),
   resize     scripts/vm resize +2G, start again: the root file system is
              larger, the boot desktop up again
 
+`e2e_vm.py arm64`: the same VM for arm64 (provision-vm --arch arm64, VM
+e2e-arm64 in the same cache) on QEMU's virt machine under TCG with the
+exporter inside QEMU (HFX_QEMU_AARCH64, scripts/build-qemu --target
+aarch64): provision, start (SSH, head 0's and the boot desktop's first
+frames), the checks above, one desktop printing the time watched with its
+own token (the picture changes, with text), stop (the GPIO power key).
+The three desktops' measures and the resize, the same code on both, are
+left to x86_64: under arm64's emulation they would cost minutes.
+
 Skipped (exit 77) without root, mmdebstrap, QEMU, ffmpeg or the hfx binary.
 Times are printed as `time NAME S` lines (docs/benchmarks.md).
-Environment: HFX_BIN, HFX_VM_E2E_DIR, HFX_KEEP=1 (keep the run's folder).
+Environment: HFX_BIN, HFX_VM_E2E_DIR, HFX_QEMU_AARCH64, HFX_KEEP=1 (keep
+the run's folder).
 """
 import os
 import queue
@@ -55,7 +65,11 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HFX = os.environ.get("HFX_BIN", os.path.join(TOP, "build", "hfx"))
 hq.HFX = HFX
 CACHE = os.environ.get("HFX_VM_E2E_DIR", os.path.expanduser("~/.cache/hfx-vm-e2e"))
-NAME = "e2e"
+ARCH = sys.argv[1] if len(sys.argv) > 1 else "x86_64"
+NAME = "e2e" if ARCH == "x86_64" else "e2e-" + ARCH
+# arm64: scripts/vm start runs this QEMU (the exporter inside) on virt.
+QEMU_AARCH64 = os.environ.get("HFX_QEMU_AARCH64", "")
+START_ARGS = ["--qemu", QEMU_AARCH64] if ARCH == "arm64" else []
 STOP_TIMEOUT = 120
 FRAME_TIMEOUT = 240
 
@@ -75,9 +89,16 @@ def prerequisites():
     missing = []
     if os.geteuid() != 0:
         missing.append("root (provision-vm unpacks the root file system with its owners)")
-    for prog in ("mmdebstrap", "qemu-img", "qemu-system-x86_64", "ffmpeg", "ssh", "mkfs.ext4"):
+    for prog in ("mmdebstrap", "qemu-img", "ffmpeg", "ssh", "mkfs.ext4"):
         if not shutil.which(prog):
             missing.append(prog)
+    if ARCH == "arm64":
+        if not os.access(QEMU_AARCH64, os.X_OK):
+            missing.append("HFX_QEMU_AARCH64 (scripts/build-qemu --target aarch64)")
+    elif ARCH != "x86_64":
+        missing.append("an architecture: %r is x86_64 or arm64" % ARCH)
+    elif not shutil.which("qemu-system-x86_64"):
+        missing.append("qemu-system-x86_64")
     if not os.access(HFX, os.X_OK):
         missing.append(HFX)
     return missing
@@ -238,7 +259,7 @@ def boot(v, label):
         os.unlink(ports)  # the last start's (vm start writes the new one)
     t0 = time.monotonic()
     start = subprocess.Popen([os.path.join(TOP, "scripts", "vm"), "start", NAME,
-                              "--accel", "tcg", "--ssh-timeout", "400"],
+                              "--accel", "tcg", "--ssh-timeout", "400", *START_ARGS],
                              env=v.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not os.path.exists(ports) and start.poll() is None:
         time.sleep(0.05)
@@ -431,38 +452,73 @@ def lease_times(sh, i):
     return [float(t) for t in re.findall(r"hfx-lease-launcher: ([\d.]+) head \d+ connector", out)]
 
 
-def heads_of(sh):
+def heads_of(sh, count=COUNT):
     """{desktop: (head, token)} of the desktops that have written both."""
     out = sh.run("for i in $(seq %d); do echo $i $(cat /run/hfx-desktop/$i/helix-scanout-id "
-                 "/run/hfx-desktop/$i/helix-scanout-token 2>/dev/null); done" % COUNT)
+                 "/run/hfx-desktop/$i/helix-scanout-token 2>/dev/null); done" % count)
     return {int(m.group(1)): (int(m.group(2)), m.group(3))
             for m in re.finditer(r"^(\d+) (\d+) (\S+)$", out, re.M)}
+
+
+def exporter_addr(v):
+    """The exporter's address; hq.TOKEN set to the control token."""
+    hq.TOKEN = open(os.path.join(v.vm_dir, NAME, "run", "control.token")).read().strip()
+    return "tcp:127.0.0.1:%s" % v.ports()["exporter_port"]
+
+
+def clock_desktops(sh, tmp, addr, count, seconds, timeout):
+    """hfx-desktop@1..count started again with foot printing the time
+    (weston-clock.ini), each watched on its head with its own token for
+    seconds from its lease: ({desktop: (head, token)}, {desktop: Watcher},
+    the host's time of the start, the exporter's STATS then)."""
+    sh.run("for i in $(seq %d); do echo HFX_DESKTOP_INI=/etc/hfx/weston-clock.ini "
+           ">/etc/hfx/desktop-$i.conf; done; systemctl stop hfx-desktop@1; "
+           "rm -f /run/hfx-desktop/*/helix-scanout-*" % count)
+    t_start = time.monotonic()
+    sh.run("systemctl start --no-block %s" % " ".join("hfx-desktop@%d" % i for i in range(1, count + 1)))
+    base = hq.scanout_stats(addr) or {}
+    desks, watchers = {}, {}
+    end = time.monotonic() + timeout
+    while len(desks) < count and time.monotonic() < end:
+        for i, d in heads_of(sh, count).items():
+            if i not in desks:
+                desks[i] = d
+                watchers[i] = desk.Watcher(tmp, addr, d[0], d[1], seconds, "up")
+        time.sleep(0.2)
+    if len(desks) < count:
+        raise RuntimeError("%d of %d desktops got a head within %d s:\n%s" % (
+            len(desks), count, timeout, sh.run("systemctl status --no-pager -n 15 'hfx-desktop@*'")))
+    return desks, watchers, t_start, base
+
+
+def watch_frames(w, addr, frames, before=0):
+    """Until the watcher's head has had frames more than before (the exporter's
+    count) or its time is up; then the watcher ends."""
+    while not w.done(0.5):
+        if (hq.scanout_stats(addr) or {}).get(w.head, {}).get("frames", 0) - before >= frames:
+            w.p.terminate()
+            w.done(10)
+
+
+def check_pictures(tag, w):
+    """The watcher's stream decoded: its picture changed and showed text;
+    (frames, changes, frames with text)."""
+    frames = desk.frames_of(w.path)
+    changes = desk.picture_changes(frames)
+    text = sum(1 for f in frames if desk.has_text(f[1]))
+    if changes < desk.MIN_CHANGES or text == 0:
+        raise RuntimeError("%s (head %d): %d frames decoded, the picture changed %d times, "
+                           "%d with text" % (tag, w.head, len(frames), changes, text))
+    return frames, changes, text
 
 
 def check_desktops(v, tmp):
     """Three desktops (hfx-desktop@1..3, foot printing the time): pictures,
     tokens, the measure window, a killed desktop, systemd's restart."""
-    hq.TOKEN = open(os.path.join(v.vm_dir, NAME, "run", "control.token")).read().strip()
-    addr = "tcp:127.0.0.1:%s" % v.ports()["exporter_port"]
+    addr = exporter_addr(v)
     sh = Shell(v)
-    sh.run("for i in $(seq %d); do echo HFX_DESKTOP_INI=/etc/hfx/weston-clock.ini "
-           ">/etc/hfx/desktop-$i.conf; done; systemctl stop hfx-desktop@1; "
-           "rm -f /run/hfx-desktop/*/helix-scanout-*" % COUNT)
     offset, offset_err = guest_clock(sh)
-    t_start = time.monotonic()
-    sh.run("systemctl start --no-block %s" % " ".join("hfx-desktop@%d" % i for i in range(1, COUNT + 1)))
-    desks, watchers = {}, {}
-    base = hq.scanout_stats(addr) or {}
-    end = time.monotonic() + 120
-    while len(desks) < COUNT and time.monotonic() < end:
-        for i, d in heads_of(sh).items():
-            if i not in desks:
-                desks[i] = d
-                watchers[i] = desk.Watcher(tmp, addr, d[0], d[1], 120, "up")
-        time.sleep(0.2)
-    if len(desks) < COUNT:
-        raise RuntimeError("%d of %d desktops got a head within 120 s:\n%s" % (
-            len(desks), COUNT, sh.run("systemctl status --no-pager -n 15 'hfx-desktop@*'")))
+    desks, watchers, t_start, base = clock_desktops(sh, tmp, addr, COUNT, 120, 120)
     heads = {i: d[0] for i, d in desks.items()}
     if len(set(heads.values())) != COUNT or 0 in heads.values():
         raise RuntimeError("desktops on heads %s: not one each, or head 0 (the console's)" % heads)
@@ -544,10 +600,7 @@ def check_desktops(v, tmp):
     log("ok desktop 2 restarted on head %d %.1f s after the kill" % (again[0], time.monotonic() - t_kill))
     before = (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0)
     againw = desk.Watcher(tmp, addr, again[0], again[1], AGAIN_TIMEOUT, "again")
-    while not againw.done(0.5):
-        if (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0) - before >= AGAIN_FRAMES:
-            againw.p.terminate()
-            againw.done(10)
+    watch_frames(againw, addr, AGAIN_FRAMES, before)
     for w in watchers.values():
         if w.t_end is None:
             w.p.terminate()
@@ -560,12 +613,7 @@ def check_desktops(v, tmp):
 
     for tag, w, key in [("desktop %d" % i, watchers[i], i) for i in sorted(watchers)] + \
             [("desktop 2 again", againw, "again")]:
-        frames = desk.frames_of(w.path)
-        changes = desk.picture_changes(frames)
-        text = sum(1 for f in frames if desk.has_text(f[1]))
-        if changes < desk.MIN_CHANGES or text == 0:
-            raise RuntimeError("%s (head %d): %d frames decoded, the picture changed %d times, "
-                               "%d with text" % (tag, w.head, len(frames), changes, text))
+        frames, changes, text = check_pictures(tag, w)
         at = desk.first_text_at(w, frames)
         first = ""
         if at is not None and leased[key] is not None:
@@ -579,6 +627,26 @@ def check_desktops(v, tmp):
             % (tag, w.head, len(frames), changes, text, first))
 
 
+def check_clock_desktop(v, tmp):
+    """arm64's desktop: hfx-desktop@1 started again with foot printing the
+    time, watched on its head with its own token until AGAIN_FRAMES frames:
+    the decoded picture changes and shows text."""
+    addr = exporter_addr(v)
+    sh = Shell(v)
+    desks, watchers, t_start, base = clock_desktops(sh, tmp, addr, 1, AGAIN_TIMEOUT, 120)
+    sh.close()
+    w = watchers[1]
+    watch_frames(w, addr, AGAIN_FRAMES, base.get(w.head, {}).get("frames", 0))
+    frames, changes, text = check_pictures("desktop 1", w)
+    at = desk.first_text_at(w, frames)
+    log("ok desktop 1 (head %d, its own token): %d frames decoded, the picture changed %d times, "
+        "%d with text%s" % (w.head, len(frames), changes, text,
+                            "; systemctl start to the first with text %.1f s" % (at - t_start)
+                            if at is not None else ""))
+    if at is not None:
+        log("time desktop1_start_to_text %.1f" % (at - t_start))
+
+
 def stop(v):
     t0 = time.monotonic()
     v.vm("stop", NAME, "--timeout", str(STOP_TIMEOUT), timeout=STOP_TIMEOUT + 30)
@@ -590,6 +658,19 @@ def stop(v):
     log("time shutdown %.1f" % took)
 
 
+def check_resize(v):
+    """Stopped, the disk 2 GiB larger, started again: the root file system
+    grew to it."""
+    size0 = int(v.ssh("df -B1 --output=size / | tail -n 1"))
+    stop(v)
+    v.vm("resize", NAME, "+2G")
+    boot(v, "resized")
+    size1 = int(v.ssh("df -B1 --output=size / | tail -n 1"))
+    if size1 < size0 + 1.5 * 2**30:
+        raise RuntimeError("root file system %d bytes after resize, %d before" % (size1, size0))
+    log("ok resize: / grew from %.2f to %.2f GiB" % (size0 / 2**30, size1 / 2**30))
+
+
 def main():
     missing = prerequisites()
     if missing:
@@ -598,7 +679,7 @@ def main():
     os.makedirs(CACHE, exist_ok=True)
     t0 = time.monotonic()
     r = subprocess.run([os.path.join(TOP, "scripts", "provision-vm"), "--name", NAME,
-                        "--vm-dir", CACHE, "--heads", "4", "--desktops", "1", "--disk-size", "8G",
+                        "--arch", ARCH, "--vm-dir", CACHE, "--heads", "4", "--desktops", "1", "--disk-size", "8G",
                         "--rebuild-if-changed"],
                        stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
@@ -611,15 +692,11 @@ def main():
         clone(os.path.join(CACHE, NAME), os.path.join(tmp, NAME))
         boot(v, "first")
         check_guest(v)
-        check_desktops(v, tmp)
-        size0 = int(v.ssh("df -B1 --output=size / | tail -n 1"))
-        stop(v)
-        v.vm("resize", NAME, "+2G")
-        boot(v, "resized")
-        size1 = int(v.ssh("df -B1 --output=size / | tail -n 1"))
-        if size1 < size0 + 1.5 * 2**30:
-            raise RuntimeError("root file system %d bytes after resize, %d before" % (size1, size0))
-        log("ok resize: / grew from %.2f to %.2f GiB" % (size0 / 2**30, size1 / 2**30))
+        if ARCH == "arm64":
+            check_clock_desktop(v, tmp)
+        else:
+            check_desktops(v, tmp)
+            check_resize(v)
         stop(v)
     except Exception as e:  # noqa: BLE001 (report and fail)
         log("FAIL %s" % e)
