@@ -9,7 +9,8 @@ static const char help[] =
     "\n"
     "Prints the control token of an exporter that runs with this secret file\n"
     "(hfx serve --secret-file, or the in-QEMU object's secret-file property), e.g.\n"
-    "to hand it to the guest's lease manager before QEMU starts:\n"
+    "to hand it to the guest's lease manager before QEMU starts (a missing file\n"
+    "is created with a new secret, as the exporter would):\n"
     "  hfx token --secret-file S > T\n"
     "  qemu-system-x86_64 -fw_cfg name=opt/helix-frame-export/control-token,file=T ...\n";
 

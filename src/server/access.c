@@ -153,7 +153,9 @@ int hfx_access_token_from_file(const char *secret_file, char out[HFX_TOKEN_SIZE]
 {
     uint8_t secret[HFX_SECRET_MAX];
     size_t len;
-    if (read_secret(secret_file, false, secret, &len, err, errlen) < 0)
+    /* Created when missing, as the exporter that will run with it would:
+     * the token goes to the guest before QEMU starts (scripts/vm --in-qemu). */
+    if (read_secret(secret_file, true, secret, &len, err, errlen) < 0)
         return -1;
     control_token(secret, len, out);
     return 0;

@@ -46,7 +46,8 @@ void hfx_access_check(const struct hfx_access *a, const char *token,
                       struct hfx_access_check *out);
 uint64_t hfx_access_epoch(const struct hfx_access *a, uint32_t scanout);
 
-/* The control token a secret file yields (hfx token), without a server. */
+/* The control token a secret file yields (hfx token), without a server; a
+ * missing file is created with a new secret, as hfx_access_new does. */
 int hfx_access_token_from_file(const char *secret_file, char out[HFX_TOKEN_SIZE], char *err,
                                size_t errlen);
 
