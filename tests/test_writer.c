@@ -285,7 +285,7 @@ static void idle_and_cap(void)
         struct hfx_decoded d;
         synth_frame(&r, &hfx_encoder_hybrid, true, &d, NULL);
         synth_frame(&r, &hfx_encoder_hybrid, false, &d, NULL);
-        struct hfx_mb_damage none = {NULL, 0, 0, r.dmg.mb.mb_width, r.dmg.mb.mb_height};
+        struct hfx_mb_damage none = {.mb_width = r.dmg.mb.mb_width, .mb_height = r.dmg.mb.mb_height};
         struct hfx_au au;
         CHECK(hfx_encoder_hybrid.encode(r.enc, r.pic, &none, false, &au) == 0, "idle encode");
         printf("idle 5120x2880 frame: %zu bytes\n", au.size);
@@ -346,7 +346,7 @@ static void still(const struct hfx_encoder_ops *ops, uint32_t w, uint32_t h,
         return;
     }
     out->first = whole_psnr(&r, &d);
-    struct hfx_mb_damage none = {NULL, 0, 0, r.dmg.mb.mb_width, r.dmg.mb.mb_height};
+    struct hfx_mb_damage none = {.mb_width = r.dmg.mb.mb_width, .mb_height = r.dmg.mb.mb_height};
     for (int i = 1; i <= STILL_FRAMES; i++) {
         struct hfx_au au = {0};
         char err[256];

@@ -89,3 +89,14 @@ void h264_mc16_in_place(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int
         move_in_place(s->plane[p], s->stride[p], (int)s->mb_width * 8, (int)s->mb_height * 8,
                       (int)mbx * 8, (int)mby * 8, 8, dx / 2, dy / 2);
 }
+
+void h264_mc16_run_down(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, uint32_t n, int dy)
+{
+    for (int p = 0; p < 3; p++) {
+        int size = p ? 8 : 16, d = p ? dy / 2 : dy;
+        size_t stride = s->stride[p], x0 = (size_t)mbx * (size_t)size;
+        uint8_t *top = s->plane[p] + (size_t)mby * (size_t)size * stride + x0;
+        for (int y = 0; y < size; y++)
+            memcpy(top + (size_t)y * stride, top + (size_t)(y + d) * stride, n * (size_t)size);
+    }
+}

@@ -370,8 +370,12 @@ static uint32_t match_run(struct h264_motion *m, const struct hfx_picture *src, 
                           uint32_t x0, uint32_t n, const struct vec *tries, int ntries)
 {
     uint8_t *done = m->row_done, *ok = m->row_ok, *chroma = m->row_chroma;
-    memset(done, 0, n);
     uint32_t left = n, found = 0;
+    /* Macroblocks the caller's hint moved are settled. */
+    for (uint32_t i = 0; i < n; i++) {
+        done[i] = m->stamp[y * m->mb_width + x0 + i] == m->picture;
+        left -= done[i];
+    }
     for (int t = 0; left && t < ntries; t++) {
         struct vec v = tries[t];
         for (uint32_t i = 0; i < n; i++)
@@ -433,6 +437,47 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
     return found;
 }
 
+/* The moves the caller found (damage->moved), taken without comparing
+ * (those whose block would read outside the picture aside: the caller's
+ * promise does not cover them). Returns how many are exact. */
+static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *damage)
+{
+    const struct hfx_mb_moves *h = &damage->moved;
+    if (!h->dx && !h->dy)
+        return 0;
+    struct vec v = {(int16_t)h->dx, (int16_t)h->dy};
+    bool even = ((h->dx | h->dy) & 1) == 0;
+    uint32_t found = 0;
+    for (uint32_t i = 0; i < h->nboxes; i++) {
+        const struct hfx_mb_box *b = &h->boxes[i];
+        for (uint32_t y = b->y1; y < b->y2; y++)
+            for (uint32_t x = b->x1; x < b->x2; x++) {
+                int64_t sx = (int64_t)x * 16 + h->dx, sy = (int64_t)y * 16 + h->dy;
+                if ((x + 1) * 16 > m->width || (y + 1) * 16 > m->height || sx < 0 || sy < 0 ||
+                    sx + 16 > m->width || sy + 16 > m->height)
+                    continue;
+                uint32_t addr = y * m->mb_width + x;
+                m->kind[addr] = even ? H264_MOVE_EXACT : H264_MOVE_LUMA;
+                m->vec[addr] = v;
+                m->stamp[addr] = m->picture;
+                found += even;
+            }
+    }
+    return found;
+}
+
+/* Whether the hint settled most of the box: what it left is the content
+ * that came into view beside the move, which no search finds (match still
+ * tries the hint's vector and the last ones on it). */
+static bool mostly_hinted(const struct h264_motion *m, const struct hfx_mb_box *b)
+{
+    uint32_t n = 0;
+    for (uint32_t y = b->y1; y < b->y2; y++)
+        for (uint32_t x = b->x1; x < b->x2; x++)
+            n += m->stamp[y * m->mb_width + x] == m->picture;
+    return 2 * n >= (b->x2 - b->x1) * (b->y2 - b->y1);
+}
+
 uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
                           const struct hfx_mb_damage *damage)
 {
@@ -443,9 +488,10 @@ uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
     uint32_t found = 0;
     if (damage && m->prev_ok) {
         m->ncand = 0;
+        uint32_t hint = take_hint(m, damage);
         for (uint32_t i = 0; i < damage->nboxes; i++) {
             const struct hfx_mb_box *b = &damage->boxes[i];
-            if ((b->x2 - b->x1) * (b->y2 - b->y1) < MIN_SEARCH_MBS)
+            if ((b->x2 - b->x1) * (b->y2 - b->y1) < MIN_SEARCH_MBS || mostly_hinted(m, b))
                 continue;
             uint32_t x0 = b->x1 * 16, x1 = b->x2 * 16 < m->width ? b->x2 * 16 : m->width;
             uint32_t y0 = b->y1 * 16, y1 = b->y2 * 16 < m->height ? b->y2 * 16 : m->height;
@@ -454,7 +500,10 @@ uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
                 probe(m, src, b);
         }
         sort_candidates(m);
-        found = match(m, src, damage);
+        found = hint + match(m, src, damage);
+        /* After match, which keeps only the vectors it used. */
+        if (damage->moved.nboxes)
+            remember(m, (struct vec){(int16_t)damage->moved.dx, (int16_t)damage->moved.dy});
     }
     if (!damage || !m->prev_ok) {
         hfx_picture_copy_rect(m->prev, src, 0, 0, m->prev->alloc_w, m->prev->alloc_h);
