@@ -599,6 +599,21 @@ int hfx_engine_scanout_compare(struct hfx_engine *e, uint32_t id, const uint8_t 
     return update(e, id, pixels, stride, rects, nrects, true);
 }
 
+int hfx_engine_scanout_picture(struct hfx_engine *e, uint32_t id, struct hfx_picture *pic)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (!s)
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    bool ok = s->enabled && s->staging && pic->width == s->width && pic->height == s->height;
+    if (ok) {
+        hfx_picture_copy_rect(pic, s->staging, 0, 0, pic->alloc_w, pic->alloc_h);
+        copy_region(pic, s->fixup_src, &s->fixup);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ok ? 0 : -1;
+}
+
 /* Appends d to the worker's list and wakes it. */
 static void hand_over(struct scanout *s, struct deferred *d)
 {
@@ -853,43 +868,71 @@ static void mark_mbs(struct scanout *s, pixman_region32_t *region)
     pixman_region32_fini(&r);
 }
 
+/* The columns of macroblock row my that the move hint covers on all 16 of
+ * its rows, added to mbs (in macroblocks): the row's strip less the hint
+ * leaves gaps, and a macroblock is covered when no gap's columns meet it.
+ * False when out of memory. */
+static bool mark_move_row(struct scanout *s, const pixman_box32_t *ext, uint32_t my,
+                          pixman_region32_t *mbs)
+{
+    pixman_region32_t strip;
+    pixman_region32_init_rect(&strip, ext->x1, (int)my * 16, (unsigned)(ext->x2 - ext->x1), 16);
+    pixman_region32_subtract(&strip, &strip, &s->moved);
+    int n;
+    const pixman_box32_t *g = pixman_region32_rectangles(&strip, &n);
+    pixman_box32_t stack[64], *cols = n <= 64 ? stack : malloc((size_t)n * sizeof *cols);
+    if (!cols) {
+        pixman_region32_fini(&strip);
+        return false;
+    }
+    for (int i = 0; i < n; i++)
+        cols[i] = (pixman_box32_t){g[i].x1, 0, g[i].x2, 1};
+    pixman_region32_t gaps, covered;
+    pixman_region32_init_rects(&gaps, cols, n);
+    pixman_region32_init_rect(&covered, ext->x1, 0, (unsigned)(ext->x2 - ext->x1), 1);
+    pixman_region32_subtract(&covered, &covered, &gaps);
+    const pixman_box32_t *c = pixman_region32_rectangles(&covered, &n);
+    for (int i = 0; i < n; i++) {
+        int32_t mx1 = (c[i].x1 + 15) / 16, mx2 = c[i].x2 / 16;
+        if (mx1 < mx2)
+            pixman_region32_union_rect(mbs, mbs, mx1, (int)my, (unsigned)(mx2 - mx1), 1);
+    }
+    pixman_region32_fini(&covered);
+    pixman_region32_fini(&gaps);
+    pixman_region32_fini(&strip);
+    if (cols != stack)
+        free(cols);
+    return true;
+}
+
 /* The macroblocks wholly inside the move hint (s->moved), as banded boxes
- * with its vector: O(its rectangles). None when out of memory. */
+ * with its vector: O(its rectangles) per macroblock row it spans. None
+ * when out of memory. */
 static void mark_moves(struct scanout *s)
 {
     s->mv_nboxes = 0;
     s->mv_dy = s->moved_dy;
+    pixman_region32_t mbs;
+    pixman_region32_init(&mbs);
+    const pixman_box32_t *ext = pixman_region32_extents(&s->moved);
+    bool ok = s->moved_dy != 0;
+    for (int32_t my = (ext->y1 + 15) / 16; ok && my < ext->y2 / 16; my++)
+        ok = mark_move_row(s, ext, (uint32_t)my, &mbs);
     int n;
-    const pixman_box32_t *b = pixman_region32_rectangles(&s->moved, &n);
-    pixman_box32_t stack[64], *mb = n <= 64 ? stack : malloc((size_t)n * sizeof *mb);
-    if (!mb || !s->moved_dy)
-        goto out;
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        pixman_box32_t m = {(b[i].x1 + 15) / 16, (b[i].y1 + 15) / 16, b[i].x2 / 16, b[i].y2 / 16};
-        if (m.x1 < m.x2 && m.y1 < m.y2)
-            mb[k++] = m;
-    }
-    pixman_region32_t r;
-    pixman_region32_init_rects(&r, mb, k);
-    const pixman_box32_t *rb = pixman_region32_rectangles(&r, &n);
-    if ((uint32_t)n > s->mv_boxes_cap) {
+    const pixman_box32_t *rb = pixman_region32_rectangles(&mbs, &n);
+    if (ok && (uint32_t)n > s->mv_boxes_cap) {
         struct hfx_mb_box *nb = realloc(s->mv_boxes, (size_t)n * sizeof *nb);
-        if (!nb)
-            n = 0;
-        else {
+        ok = nb != NULL;
+        if (ok) {
             s->mv_boxes = nb;
             s->mv_boxes_cap = (uint32_t)n;
         }
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; ok && i < n; i++)
         s->mv_boxes[i] = (struct hfx_mb_box){(uint32_t)rb[i].x1, (uint32_t)rb[i].y1,
                                              (uint32_t)rb[i].x2, (uint32_t)rb[i].y2};
-    s->mv_nboxes = (uint32_t)n;
-    pixman_region32_fini(&r);
-out:
-    if (mb != stack)
-        free(mb);
+    s->mv_nboxes = ok ? (uint32_t)n : 0;
+    pixman_region32_fini(&mbs);
     pixman_region32_clear(&s->moved);
 }
 
