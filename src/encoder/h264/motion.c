@@ -447,7 +447,7 @@ static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *dam
         return 0;
     struct vec v = {(int16_t)h->dx, (int16_t)h->dy};
     bool even = ((h->dx | h->dy) & 1) == 0;
-    uint32_t found = 0;
+    uint32_t found = 0, taken = 0;
     for (uint32_t i = 0; i < h->nboxes; i++) {
         const struct hfx_mb_box *b = &h->boxes[i];
         for (uint32_t y = b->y1; y < b->y2; y++)
@@ -461,8 +461,12 @@ static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *dam
                 m->vec[addr] = v;
                 m->stamp[addr] = m->picture;
                 found += even;
+                taken++;
             }
     }
+    /* The rest of the damage tries the vector too: macroblocks at the
+     * edges of the move are part moved. */
+    add_candidate(m, h->dx, h->dy, taken);
     return found;
 }
 
