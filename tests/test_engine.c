@@ -1038,25 +1038,34 @@ static void test_moves(bool watched, uint32_t w, uint32_t h)
 }
 
 /* The scrolling workloads through the hybrid encoder, which codes the
- * moves the engine hands it: every frame decodes to what was drawn. */
+ * moves the engine hands it: every frame decodes to what was drawn, paced
+ * and in bursts that coalesce (the engine then hands the moves of several
+ * updates as one). */
 static void test_scroll_workloads(void)
 {
     const enum hfx_workload wls[] = {HFX_WL_SCROLL, HFX_WL_PANE};
-    for (size_t i = 0; i < sizeof wls / sizeof *wls; i++) {
-        fprintf(stderr, "%s through the hybrid\n", hfx_workload_name(wls[i]));
+    for (size_t i = 0; i < 2 * sizeof wls / sizeof *wls; i++) {
+        enum hfx_workload wl = wls[i / 2];
+        bool burst = i & 1;
+        fprintf(stderr, "%s through the hybrid%s\n", hfx_workload_name(wl),
+                burst ? ", in bursts" : "");
         struct collector c;
         struct hfx_engine *e;
         struct hfx_synth *s;
-        watched_head(&c, &e, &s, "hybrid", wls[i], 960, 540);
+        watched_head(&c, &e, &s, "hybrid", wl, 960, 540);
         struct hfx_rect r[8];
-        for (int f = 0; f < 40; f++) {
+        for (int f = 1; f <= 40; f++) {
             int n = hfx_synth_next(s, r, 8);
             hfx_engine_scanout_update(e, 0, hfx_synth_pixels(s), hfx_synth_stride(s), r, n);
-            sleep_ms(16);
+            sleep_ms(burst ? (f % 4 ? 0 : 20) : 16);
         }
         col_settle(&c);
-        int64_t last = decode_all(&c, wls[i], 960, 540, 30.0);
+        int64_t last = decode_all(&c, wl, 960, 540, 30.0);
         CHECK(last == 40, "last decoded frame #%lld, the source ended at #40", (long long)last);
+        struct hfx_scanout_stats st;
+        hfx_engine_stats(e, 0, &st);
+        if (burst)
+            CHECK(st.coalesced > 0, "40 updates in bursts: none coalesced");
         hfx_engine_free(e);
         col_clear(&c);
         hfx_synth_free(s);

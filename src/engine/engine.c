@@ -454,6 +454,35 @@ static void move_rows(struct hfx_picture *dst, const struct hfx_picture *from,
     }
 }
 
+/* The move hint after an update that changed `fresh` and moved mv. It
+ * describes staging against the picture of the worker's last swap: the
+ * first update after the swap gives it; a later one takes away what it
+ * changes, unless it moved all that is left of it (a scroll going on
+ * faster than the worker takes it), which gives the rows it moved from the
+ * hint, moved by both. */
+static void update_hint(struct scanout *s, pixman_region32_t *fresh, struct hfx_row_move *mv)
+{
+    if (!pixman_region32_not_empty(&s->damage)) {
+        pixman_region32_copy(&s->moved, &mv->moved);
+        s->moved_dy = mv->dy;
+        return;
+    }
+    pixman_region32_t rest;
+    pixman_region32_init(&rest);
+    pixman_region32_subtract(&rest, &s->moved, fresh);
+    if (mv->dy && s->moved_dy && !pixman_region32_not_empty(&rest)) {
+        /* Row y now holds row y + mv->dy of before, which held row
+         * y + mv->dy + moved_dy of the swap's picture where it was in the
+         * hint. */
+        pixman_region32_translate(&s->moved, 0, -mv->dy);
+        pixman_region32_intersect(&s->moved, &s->moved, &mv->moved);
+        s->moved_dy += mv->dy;
+    } else {
+        pixman_region32_copy(&s->moved, &rest);
+    }
+    pixman_region32_fini(&rest);
+}
+
 /* Converts damage from the surface into staging, under the lock. Returns
  * whether anything changed. t0 is when the update was handed in. */
 static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, int32_t stride,
@@ -537,15 +566,7 @@ static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, int32_
         pixman_region32_fini(&convert);
         if (mode == APPLY_COMPARE_LIVE)
             forget_moved_tiles(&s->tiles, &s->rows, pixels, stride, &fresh);
-        /* The hint describes staging against the picture of the last swap:
-         * only the first update after it can give one; a later one takes
-         * away from it what it changes. */
-        if (!pixman_region32_not_empty(&s->damage)) {
-            pixman_region32_copy(&s->moved, &mv.moved);
-            s->moved_dy = mv.dy;
-        } else {
-            pixman_region32_subtract(&s->moved, &s->moved, &fresh);
-        }
+        update_hint(s, &fresh, &mv);
         pixman_region32_union(&s->damage, &s->damage, &fresh);
         bound_region(&s->damage);
         note_update(s, t0, hfx_now_ns());

@@ -407,8 +407,11 @@ static uint32_t match_run(struct h264_motion *m, const struct hfx_picture *src, 
     return found;
 }
 
+/* Matches the damaged macroblocks against the old picture moved by each
+ * candidate and last vector (not without `compare`: no old picture) and
+ * marks those next to moved ones. Returns how many matched exactly. */
 static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
-                      const struct hfx_mb_damage *damage)
+                      const struct hfx_mb_damage *damage, bool compare)
 {
     struct vec tries[2 * MAX_CANDIDATES];
     int ntries = 0;
@@ -428,7 +431,8 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
     for (uint32_t i = 0; i < damage->nboxes; i++) {
         const struct hfx_mb_box *b = &damage->boxes[i];
         for (uint32_t y = b->y1; y < b->y2; y++) {
-            found += match_run(m, src, y, b->x1, b->x2 - b->x1, tries, ntries);
+            if (compare)
+                found += match_run(m, src, y, b->x1, b->x2 - b->x1, tries, ntries);
             for (uint32_t x = b->x1; x < b->x2; x++)
                 if (m->stamp[y * m->mb_width + x] != m->picture)
                     mark_nearby(m, x, y, b);
@@ -439,10 +443,13 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
 
 /* The moves the caller found (damage->moved), taken without comparing
  * (those whose block would read outside the picture aside: the caller's
- * promise does not cover them). Returns how many are exact. */
-static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *damage)
+ * promise does not cover them). Returns how many were taken; *exact: how
+ * many of them are exact. */
+static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *damage,
+                          uint32_t *exact)
 {
     const struct hfx_mb_moves *h = &damage->moved;
+    *exact = 0;
     if (!h->dx && !h->dy)
         return 0;
     struct vec v = {(int16_t)h->dx, (int16_t)h->dy};
@@ -467,7 +474,8 @@ static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *dam
     /* The rest of the damage tries the vector too: macroblocks at the
      * edges of the move are part moved. */
     add_candidate(m, h->dx, h->dy, taken);
-    return found;
+    *exact = found;
+    return taken;
 }
 
 /* Whether the hint settled most of the box: what it left is the content
@@ -489,10 +497,12 @@ uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
         memset(m->stamp, 0, (size_t)m->mb_width * m->mb_height * sizeof *m->stamp);
         m->picture = 1;
     }
-    uint32_t found = 0;
-    if (damage && m->prev_ok) {
+    uint32_t found = 0, hinted = 0;
+    if (damage) {
         m->ncand = 0;
-        uint32_t hint = take_hint(m, damage);
+        hinted = take_hint(m, damage, &found);
+    }
+    if (damage && m->prev_ok) {
         for (uint32_t i = 0; i < damage->nboxes; i++) {
             const struct hfx_mb_box *b = &damage->boxes[i];
             if ((b->x2 - b->x1) * (b->y2 - b->y1) < MIN_SEARCH_MBS || mostly_hinted(m, b))
@@ -503,11 +513,21 @@ uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
             if (!rows)
                 probe(m, src, b);
         }
+    }
+    if (damage) {
         sort_candidates(m);
-        found = hint + match(m, src, damage);
+        found += match(m, src, damage, m->prev_ok);
         /* After match, which keeps only the vectors it used. */
-        if (damage->moved.nboxes)
+        if (hinted)
             remember(m, (struct vec){(int16_t)damage->moved.dx, (int16_t)damage->moved.dy});
+    }
+    /* While hints explain most of the damage (a scroll), the old picture
+     * is not kept: updating it would copy the damage, most of a scroll's
+     * cost here. The first frame without one keeps all of it again and
+     * finds only what hints give. */
+    if (damage && hinted && 2 * hinted >= damage->count) {
+        m->prev_ok = false;
+        return found;
     }
     if (!damage || !m->prev_ok) {
         hfx_picture_copy_rect(m->prev, src, 0, 0, m->prev->alloc_w, m->prev->alloc_h);
