@@ -970,8 +970,8 @@ static void scroll_surface(uint32_t *px, uint32_t w, const struct hfx_rect *b, i
 
 /* Scrolls that the engine moves instead of converting: of the whole
  * surface and of a region whose edges are not the stripes', up and down,
- * by even and odd numbers of rows, with small damage in between and
- * updates that coalesce; on an even and an odd size; unwatched (the
+ * by even and odd numbers of rows, with small damage in between, updates
+ * that coalesce and after new content; on an even and an odd size; unwatched (the
  * engine moves its picture in place) and watched by the hybrid encoder
  * (the worker swaps pictures meanwhile, so moved rows come from the
  * picture it took). Every time the engine's picture is the surface's
@@ -999,8 +999,15 @@ static void test_moves(bool watched, uint32_t w, uint32_t h)
                                   (int32_t)h / 2 + 5};
     const struct hfx_rect cell = {17, (int32_t)h - 30, 9, 16};
     const int32_t shifts[] = {4, 4, 4, 3, 7, -6, -5, 16, 2};
-    for (int round = 0; round < 3; round++)
+    for (int round = 0; round < 4; round++)
         for (size_t k = 0; k < sizeof shifts / sizeof *shifts; k++) {
+            /* Round 3 follows new content all over (a video), after which
+             * the engine searches only some updates. */
+            for (int v = 0; round == 3 && k == 0 && v < 12; v++) {
+                for (size_t i = 0; i < (size_t)w * h; i++)
+                    px[i] = (uint32_t)splitmix64(&seed);
+                hfx_engine_scanout_update(e, 0, (const uint8_t *)px, (int32_t)w * 4, &all, 1);
+            }
             const struct hfx_rect *b = round == 1 ? &pane : &all;
             scroll_surface(px, w, b, shifts[k], &seed);
             hfx_engine_scanout_update(e, 0, (const uint8_t *)px, (int32_t)w * 4, b, 1);

@@ -73,6 +73,7 @@ struct scanout {
      * moved_dy rows (down when negative): the next frame's move hint. */
     pixman_region32_t moved;
     int32_t moved_dy;
+    uint32_t move_misses;           /* searches in a row that found no move */
     int64_t first_update_ns, last_update_ns, convert_ns;
     uint64_t pending_updates;
 
@@ -410,6 +411,14 @@ enum apply_mode {
     APPLY_COMPARE_LIVE,
 };
 
+/* After this many large updates in a row without a move (video, windows
+ * repainted), only two of every SEARCH_PERIOD are searched, the first to
+ * fingerprint and the second to find: a search costs about a conversion,
+ * and a scroll that starts meanwhile is found a few frames late (the
+ * encoder's own search covers those). */
+#define SEARCH_MISSES 4
+#define SEARCH_PERIOD 8
+
 /* Looks for a vertical move in the largest box of `fresh` worth a search
  * (rows.h); the rows of the other boxes become unknown. */
 static void find_move(struct scanout *s, const uint8_t *pixels, int32_t stride,
@@ -427,11 +436,18 @@ static void find_move(struct scanout *s, const uint8_t *pixels, int32_t stride,
             best = area;
         }
     }
+    if (search >= 0 && s->move_misses >= SEARCH_MISSES &&
+        (s->move_misses - SEARCH_MISSES) % SEARCH_PERIOD >= 2) {
+        s->move_misses++;
+        search = -1;
+    }
     for (int i = 0; i < n; i++) {
-        if (i == search)
-            hfx_rows_find_move(&s->rows, pixels, stride, &b[i], mv);
-        else
+        if (i != search) {
             hfx_rows_forget(&s->rows, &b[i]);
+            continue;
+        }
+        hfx_rows_find_move(&s->rows, pixels, stride, &b[i], mv);
+        s->move_misses = mv->dy ? 0 : s->move_misses + 1;
     }
 }
 
