@@ -103,13 +103,6 @@ void h264_motion_free(struct h264_motion *m)
     free(m);
 }
 
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* A hash of 8 words spread over the row span [x0, x1) (at least 8 wide):
  * enough to tell text rows apart for voting; the per-macroblock check is
  * exact. */
@@ -118,7 +111,7 @@ static uint64_t row_hash(const uint8_t *row, uint32_t x0, uint32_t x1)
     uint64_t h = 0x9e3779b97f4a7c15u;
     uint32_t span = x1 - x0 - 8;
     for (uint32_t i = 0; i < 8; i++) {
-        h = (h ^ load64(row + x0 + span * i / 7)) * 0xff51afd7ed558ccdu;
+        h = (h ^ h264_load64(row + x0 + span * i / 7)) * 0xff51afd7ed558ccdu;
         h ^= h >> 32;
     }
     return h;
@@ -231,7 +224,7 @@ static void probe(struct h264_motion *m, const struct hfx_picture *src, const st
         if (x + 16 > m->width || y >= m->height)
             continue;
         const uint8_t *p = src->plane[0] + (size_t)y * src->stride[0] + x;
-        uint64_t a0 = load64(p), a1 = load64(p + 8);
+        uint64_t a0 = h264_load64(p), a1 = h264_load64(p + 8);
         uint64_t flat = 0x0101010101010101u * p[0];
         if (a0 == flat && a1 == flat)
             continue;
@@ -247,7 +240,7 @@ static void probe(struct h264_motion *m, const struct hfx_picture *src, const st
         for (int32_t oy = ylo; oy <= yhi && hits <= PROBE_MAX_HITS; oy++) {
             const uint8_t *row = old + (size_t)oy * os;
             for (int32_t ox = xlo; ox <= xhi; ox++) {
-                if (load64(row + ox) != a0 || load64(row + ox + 8) != a1)
+                if (h264_load64(row + ox) != a0 || h264_load64(row + ox + 8) != a1)
                     continue;
                 if (hits < PROBE_MAX_HITS)
                     hit[hits] = (struct vec){(int16_t)(ox - (int32_t)x), (int16_t)(oy - (int32_t)y)};
@@ -322,9 +315,9 @@ static void run_equal(const struct h264_motion *m, const struct hfx_picture *src
             if (ok[i] != 1)
                 continue;
             size_t o = (size_t)(x0 + i) * (size_t)size, ob = (size_t)((ptrdiff_t)o + dx);
-            uint64_t d = load64(a + o) ^ load64(b + ob);
+            uint64_t d = h264_load64(a + o) ^ h264_load64(b + ob);
             if (size == 16)
-                d |= load64(a + o + 8) ^ load64(b + ob + 8);
+                d |= h264_load64(a + o + 8) ^ h264_load64(b + ob + 8);
             if (d) {
                 ok[i] = 0;
                 inner--;
