@@ -478,32 +478,38 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
      * make a P_Skip infer another. */
     if (inter_zero(s, m, src))
         return h264_mb_code_moved(s, mbx, mby, NULL, NULL);
-    /* A trial that leaves a P_Skip wins outright. */
-    if (!code_inter(s, m, src, NULL, true, &t[0])) {
-        commit(s, m, &t[0]);
-        return NULL;
-    }
-    int pick = 0;
-    bool try_intra = s->intra && !s->refining;
+    bool try_intra = s->intra && !s->refining, intra = false;
     struct inter_cost zc = {0};
+    struct intra_pick ip;
     if (move || try_intra)
         zc = inter_cost(s, m, src);
+    if (try_intra) {
+        pick_intra(s, m, src, &ip);
+        intra = intra_may_pay(&ip, zc);
+    }
+    /* Where the intra trial runs it wins, nearly always (see "The intra
+     * trial" in docs/writer.md): the zero-vector trial is not coded
+     * there. A trial that leaves a P_Skip wins outright. */
+    int pick = -1;
+    if (!intra) {
+        if (!code_inter(s, m, src, NULL, true, &t[0])) {
+            commit(s, m, &t[0]);
+            return NULL;
+        }
+        pick = 0;
+    }
     if (move && move_may_pay(s, move->pred, src, zc)) {
         if (!code_inter(s, m, src, move, true, &t[2])) {
             commit(s, m, &t[2]);
             return NULL;
         }
-        if (h264_bits_count(t[2].bits) < h264_bits_count(t[0].bits))
+        if (pick < 0 || h264_bits_count(t[2].bits) < h264_bits_count(t[pick].bits))
             pick = 2;
     }
-    if (try_intra) {
-        struct intra_pick ip;
-        pick_intra(s, m, src, &ip);
-        if (intra_may_pay(&ip, zc)) {
-            code_intra(s, m, src, &ip, &t[1]);
-            if (h264_bits_count(t[1].bits) < h264_bits_count(t[pick].bits))
-                pick = 1;
-        }
+    if (intra) {
+        code_intra(s, m, src, &ip, &t[1]);
+        if (pick < 0 || h264_bits_count(t[1].bits) < h264_bits_count(t[pick].bits))
+            pick = 1;
     }
     commit(s, m, &t[pick]);
     return t[pick].bits;

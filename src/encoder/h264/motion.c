@@ -30,10 +30,12 @@ struct vec {
     int16_t dx, dy;
 };
 
+/* Rows and counts fit 16 bits (H.264's levels keep a picture under
+ * 17000 rows; the engine's, under 8193): 16-byte slots. */
 struct slot {
     uint64_t key;
-    int32_t row, count;
     uint32_t gen;
+    uint16_t row, count;
 };
 
 struct h264_motion {
@@ -177,26 +179,31 @@ static bool vote_rows(struct h264_motion *m, const struct hfx_picture *src, uint
         memset(m->table, 0, (size_t)(m->table_mask + 1) * sizeof *m->table);
         m->gen = 1;
     }
+    /* The part of the table this box needs (at least twice its old rows),
+     * which stays in the cache where the whole one would not. */
+    uint32_t mask = 63;
+    while (mask < m->table_mask && mask + 1 < 2 * (oy1 - oy0))
+        mask = mask * 2 + 1;
     const uint8_t *old = m->prev->plane[0], *cur = src->plane[0];
     size_t os = m->prev->stride[0], cs = src->stride[0];
     uint32_t off[8];
     hash_offsets(x0, x1, off);
     for (uint32_t y = oy0; y < oy1; y++) {
         uint64_t h = row_hash(old + y * os, off);
-        uint32_t i = (uint32_t)h & m->table_mask;
+        uint32_t i = (uint32_t)h & mask;
         while (m->table[i].gen == m->gen && m->table[i].key != h)
-            i = (i + 1) & m->table_mask;
+            i = (i + 1) & mask;
         struct slot *sl = &m->table[i];
         if (sl->gen != m->gen)
-            *sl = (struct slot){h, (int32_t)y, 0, m->gen};
+            *sl = (struct slot){h, m->gen, (uint16_t)y, 0};
         sl->count++;
     }
     uint32_t nvoted = 0;
     for (uint32_t y = y0; y < y1; y++) {
         uint64_t h = row_hash(cur + y * cs, off);
-        uint32_t i = (uint32_t)h & m->table_mask;
+        uint32_t i = (uint32_t)h & mask;
         while (m->table[i].gen == m->gen && m->table[i].key != h)
-            i = (i + 1) & m->table_mask;
+            i = (i + 1) & mask;
         const struct slot *sl = &m->table[i];
         if (sl->gen != m->gen || sl->count != 1)
             continue;
