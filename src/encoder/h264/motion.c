@@ -267,6 +267,21 @@ static void probe(struct h264_motion *m, const struct hfx_picture *src, const st
         const uint8_t *same = old + (size_t)y * os + x;
         if (h264_load64(same) == a0 && h264_load64(same + 8) == a1)
             continue;
+        /* Where a vector already found puts it (an earlier probe's, or a
+         * box's before): a vote for that, without the search. */
+        bool known = false;
+        for (int c = 0; c < m->ncand && !known; c++) {
+            int32_t ox = (int32_t)x + m->cand[c].dx, oy = (int32_t)y + m->cand[c].dy;
+            if (ox < 0 || ox + 16 > (int32_t)m->width || oy < 0 || oy >= (int32_t)m->height)
+                continue;
+            const uint8_t *q = old + (size_t)oy * os + ox;
+            if (h264_load64(q) == a0 && h264_load64(q + 8) == a1) {
+                add_candidate(m, m->cand[c].dx, m->cand[c].dy, 1);
+                known = moved = true;
+            }
+        }
+        if (known)
+            continue;
         int32_t ylo = (int32_t)y - PROBE_RANGE < 0 ? 0 : (int32_t)y - PROBE_RANGE;
         int32_t yhi = (int32_t)y + PROBE_RANGE >= (int32_t)m->height ? (int32_t)m->height - 1
                                                                      : (int32_t)y + PROBE_RANGE;
