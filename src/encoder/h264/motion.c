@@ -237,49 +237,95 @@ static bool vote_rows(struct h264_motion *m, const struct hfx_picture *src, uint
     return clear;
 }
 
-/* Shifts in both directions: a few segments of the box's new luma (the
- * middle row of spread macroblocks, 16 samples, not flat) searched in the
- * old luma within PROBE_RANGE. */
-static void probe(struct h264_motion *m, const struct hfx_picture *src, const struct hfx_mb_box *b)
+/* Probe k of box b: the middle row of one of its macroblocks, spread over
+ * it, 16 samples of new luma at (x, y) read as a0, a1. False where there
+ * is none worth searching for: past the picture, the macroblock of the
+ * probe before (a box smaller than MAX_PROBES), flat, or unchanged (the
+ * part of a box a repaint left as it was finds itself and says nothing
+ * about a move). */
+static bool segment(const struct h264_motion *m, const struct hfx_picture *src,
+                    const struct hfx_mb_box *b, uint32_t k, uint32_t *x, uint32_t *y,
+                    uint64_t *a0, uint64_t *a1)
 {
     uint32_t bw = b->x2 - b->x1, n = bw * (b->y2 - b->y1);
+    uint32_t i = (uint32_t)((uint64_t)n * (2 * k + 1) / (2 * MAX_PROBES));
+    if (k > 0 && i == (uint32_t)((uint64_t)n * (2 * k - 1) / (2 * MAX_PROBES)))
+        return false;
+    *x = (b->x1 + i % bw) * 16;
+    *y = (b->y1 + i / bw) * 16 + 8;
+    if (*x + 16 > m->width || *y >= m->height)
+        return false;
+    const uint8_t *p = src->plane[0] + (size_t)*y * src->stride[0] + *x;
+    *a0 = h264_load64(p);
+    *a1 = h264_load64(p + 8);
+    uint64_t flat = 0x0101010101010101u * p[0];
+    const uint8_t *same = m->prev->plane[0] + (size_t)*y * m->prev->stride[0] + *x;
+    return !(*a0 == flat && *a1 == flat) &&
+           !(h264_load64(same) == *a0 && h264_load64(same + 8) == *a1);
+}
+
+/* Whether the segment at (x, y) lies in the old luma moved by v. */
+static bool found_at(const struct h264_motion *m, uint32_t x, uint32_t y, struct vec v,
+                     uint64_t a0, uint64_t a1)
+{
+    int32_t ox = (int32_t)x + v.dx, oy = (int32_t)y + v.dy;
+    if (ox < 0 || ox + 16 > (int32_t)m->width || oy < 0 || oy >= (int32_t)m->height)
+        return false;
+    const uint8_t *q = m->prev->plane[0] + (size_t)oy * m->prev->stride[0] + ox;
+    return h264_load64(q) == a0 && h264_load64(q + 8) == a1;
+}
+
+/* Whether the vectors that moved macroblocks last time still explain box
+ * b: most of its probe segments lie where one of them puts them. Then
+ * they are its candidates, and a steady scroll, drag or chart is found
+ * again without the search (the rows' hashes, the probes' squares); the
+ * match tries them on every macroblock. */
+static bool known_moves(struct h264_motion *m, const struct hfx_picture *src,
+                        const struct hfx_mb_box *b)
+{
+    uint32_t hits[MAX_CANDIDATES] = {0}, probes = 0, found = 0;
+    for (uint32_t k = 0; m->nlast && k < MAX_PROBES; k++) {
+        uint32_t x, y;
+        uint64_t a0, a1;
+        if (!segment(m, src, b, k, &x, &y, &a0, &a1))
+            continue;
+        probes++;
+        for (int c = 0; c < m->nlast; c++)
+            if (found_at(m, x, y, m->last[c], a0, a1)) {
+                hits[c]++;
+                found++;
+                break;
+            }
+    }
+    if (probes < 2 || 2 * found <= probes)
+        return false;
+    for (int c = 0; c < m->nlast; c++)
+        if (hits[c])
+            add_candidate(m, m->last[c].dx, m->last[c].dy, hits[c]);
+    return true;
+}
+
+/* Shifts in both directions: the box's probe segments searched in the old
+ * luma within PROBE_RANGE. */
+static void probe(struct h264_motion *m, const struct hfx_picture *src, const struct hfx_mb_box *b)
+{
     const uint8_t *old = m->prev->plane[0];
     size_t os = m->prev->stride[0];
     int searched = 0;
     bool moved = false;
-    uint32_t last = UINT32_MAX;
     for (uint32_t k = 0; k < MAX_PROBES; k++) {
-        uint32_t i = (uint32_t)((uint64_t)n * (2 * k + 1) / (2 * MAX_PROBES));
-        /* A box of fewer macroblocks than probes has each probed once. */
-        if (i == last)
-            continue;
-        last = i;
-        uint32_t x = (b->x1 + i % bw) * 16, y = (b->y1 + i / bw) * 16 + 8;
-        if (x + 16 > m->width || y >= m->height)
-            continue;
-        const uint8_t *p = src->plane[0] + (size_t)y * src->stride[0] + x;
-        uint64_t a0 = h264_load64(p), a1 = h264_load64(p + 8);
-        uint64_t flat = 0x0101010101010101u * p[0];
-        if (a0 == flat && a1 == flat)
-            continue;
-        /* A segment that did not change (the part of a box a repaint left
-         * as it was) finds itself and says nothing about a move. */
-        const uint8_t *same = old + (size_t)y * os + x;
-        if (h264_load64(same) == a0 && h264_load64(same + 8) == a1)
+        uint32_t x, y;
+        uint64_t a0, a1;
+        if (!segment(m, src, b, k, &x, &y, &a0, &a1))
             continue;
         /* Where a vector already found puts it (an earlier probe's, or a
          * box's before): a vote for that, without the search. */
         bool known = false;
-        for (int c = 0; c < m->ncand && !known; c++) {
-            int32_t ox = (int32_t)x + m->cand[c].dx, oy = (int32_t)y + m->cand[c].dy;
-            if (ox < 0 || ox + 16 > (int32_t)m->width || oy < 0 || oy >= (int32_t)m->height)
-                continue;
-            const uint8_t *q = old + (size_t)oy * os + ox;
-            if (h264_load64(q) == a0 && h264_load64(q + 8) == a1) {
+        for (int c = 0; c < m->ncand && !known; c++)
+            if (found_at(m, x, y, m->cand[c], a0, a1)) {
                 add_candidate(m, m->cand[c].dx, m->cand[c].dy, 1);
                 known = moved = true;
             }
-        }
         if (known)
             continue;
         int32_t ylo = (int32_t)y - PROBE_RANGE < 0 ? 0 : (int32_t)y - PROBE_RANGE;
@@ -499,7 +545,7 @@ uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
         m->ncand = 0;
         for (uint32_t i = 0; i < damage->nboxes; i++) {
             const struct hfx_mb_box *b = &damage->boxes[i];
-            if ((b->x2 - b->x1) * (b->y2 - b->y1) < MIN_SEARCH_MBS)
+            if ((b->x2 - b->x1) * (b->y2 - b->y1) < MIN_SEARCH_MBS || known_moves(m, src, b))
                 continue;
             uint32_t x0 = b->x1 * 16, x1 = b->x2 * 16 < m->width ? b->x2 * 16 : m->width;
             uint32_t y0 = b->y1 * 16, y1 = b->y2 * 16 < m->height ? b->y2 * 16 : m->height;
