@@ -395,7 +395,7 @@ PRINTING_FRAMES = 10  # frames on each head since its lease: weston and foot up
 FIRST_SCREEN = 3      # seconds measured from then
 SCROLL_AFTER = 6      # seconds waited after that: every screen full
 SCROLLING = 8         # seconds measured while every line scrolls
-AGAIN_FRAMES = 40     # frames the restarted desktop is watched for (foot printing)
+AGAIN_FRAMES = 40     # frames the restarted desktop is watched for once foot prints
 AGAIN_TIMEOUT = 90    # seconds at most (weston's start under TCG on a loaded machine)
 
 
@@ -437,6 +437,15 @@ def heads_of(sh):
                  "/run/hfx-desktop/$i/helix-scanout-token 2>/dev/null); done" % COUNT)
     return {int(m.group(1)): (int(m.group(2)), m.group(3))
             for m in re.finditer(r"^(\d+) (\d+) (\S+)$", out, re.M)}
+
+
+def printing(sh, i):
+    """Whether desktop i's foot runs its clock loop: its text is on the way.
+    Frames alone do not say so: weston's first pictures, and the re-coding
+    of still ones (issue 14's refinement), come before foot prints."""
+    out = sh.run("systemd-cgls --no-pager --full -u hfx-desktop@%d.service 2>/dev/null | "
+                 "grep -c 'while :; do date'; true" % i)
+    return out.strip().splitlines()[-1:] != ["0"]
 
 
 def check_desktops(v, tmp):
@@ -485,7 +494,7 @@ def check_desktops(v, tmp):
         st = hq.scanout_stats(addr) or {}
         got = {i: st.get(h, {}).get("frames", 0) - base.get(h, {}).get("frames", 0)
                for i, h in heads.items()}
-        if min(got.values()) >= PRINTING_FRAMES:
+        if min(got.values()) >= PRINTING_FRAMES and all(printing(sh, i) for i in heads):
             break
         if time.monotonic() > end:
             raise RuntimeError("frames per desktop 120 s after their leases: %s (fewer than %d)"
@@ -542,10 +551,13 @@ def check_desktops(v, tmp):
         time.sleep(0.2)
         again = heads_of(sh).get(2)
     log("ok desktop 2 restarted on head %d %.1f s after the kill" % (again[0], time.monotonic() - t_kill))
-    before = (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0)
     againw = desk.Watcher(tmp, addr, again[0], again[1], AGAIN_TIMEOUT, "again")
+    before = None
     while not againw.done(0.5):
-        if (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0) - before >= AGAIN_FRAMES:
+        if before is None:
+            if printing(sh, 2):
+                before = (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0)
+        elif (hq.scanout_stats(addr) or {}).get(again[0], {}).get("frames", 0) - before >= AGAIN_FRAMES:
             againw.p.terminate()
             againw.done(10)
     for w in watchers.values():
