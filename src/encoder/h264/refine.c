@@ -274,9 +274,15 @@ const struct hfx_mb_damage *h264_refine_plan(struct h264_refine *r,
     if (!r->pending || !want)
         return damage;
     uint32_t n = pick(r, want);
-    /* Out of memory for the union: this picture codes the damage only. */
-    if (!n || !unite(r, damage, n))
+    if (!n)
         return damage;
+    /* Out of memory for the union: this picture codes the damage only,
+     * and the picks wait in the queue again. */
+    if (!unite(r, damage, n)) {
+        for (uint32_t i = 0; i < n; i++)
+            enqueue(r, r->picks[i]);
+        return damage;
+    }
     for (uint32_t i = 0; i < n; i++)
         set_qp(r, r->picks[i], r->target);
     r->mbs += n;
