@@ -7,6 +7,7 @@
 #define HFX_H264_MC_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "encoder/h264/mb.h"
 
@@ -16,6 +17,15 @@
 static inline int h264_edge_index(int v, int last)
 {
     return v < 0 ? 0 : v > last ? last : v;
+}
+
+/* Eight samples from anywhere, as one word: for comparing and averaging
+ * eight at a time. */
+static inline uint64_t h264_load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
 /* The prediction of macroblock (mbx, mby) moved by (dx, dy) luma samples,

@@ -113,14 +113,20 @@ static void load_source(const struct hfx_picture *src, uint32_t mbx, uint32_t mb
         uint32_t h = p ? (src->height + 1) / 2 : src->height;
         uint32_t x0 = mbx * (uint32_t)size, y0 = mby * (uint32_t)size;
         uint8_t *dst = p == 0 ? out->y : p == 1 ? out->u : out->v;
-        bool inside = x0 + (uint32_t)size <= w && y0 + (uint32_t)size <= h;
+        const uint8_t *at = src->plane[p] + (size_t)y0 * src->stride[p] + x0;
+        if (x0 + (uint32_t)size <= w && y0 + (uint32_t)size <= h) {
+            /* Constant sizes: each row is one move. */
+            for (int y = 0; y < size; y++) {
+                if (p == 0)
+                    memcpy(dst + y * 16, at + (size_t)y * src->stride[0], 16);
+                else
+                    memcpy(dst + y * 8, at + (size_t)y * src->stride[p], 8);
+            }
+            continue;
+        }
         for (int y = 0; y < size; y++) {
             uint32_t sy = y0 + (uint32_t)y < h ? y0 + (uint32_t)y : h - 1;
             const uint8_t *row = src->plane[p] + (size_t)sy * src->stride[p];
-            if (inside) {
-                memcpy(dst + y * size, row + x0, (size_t)size);
-                continue;
-            }
             for (int x = 0; x < size; x++) {
                 uint32_t sx = x0 + (uint32_t)x < w ? x0 + (uint32_t)x : w - 1;
                 dst[y * size + x] = row[sx];
