@@ -216,6 +216,27 @@ static bool attach_texture(HfxGlReader *rd, GLuint texture)
     return glCheckFramebufferStatus(GL_READ_FRAMEBUFFER) == GL_FRAMEBUFFER_COMPLETE;
 }
 
+/* How often the reader looks whether the engine has let go of its copy. */
+#define ENGINE_POLL_US 200
+
+/* The engine converts a copy handed to it later, on its worker: reading
+ * the next frame into it meanwhile would give the stream a mix of two
+ * frames (seen in CI as a frame whose number could not be read). So the
+ * reader waits until the worker has let go of it: at most a conversion and
+ * the encode in progress. It polls because the worker's release callback
+ * cannot reach a reader that may be gone by then; nothing on QEMU's main
+ * thread waits for the reader. False when the reader is asked to quit. */
+static bool engine_let_go(HfxGlReader *rd, Mirror *m)
+{
+    while (qatomic_read(&m->refs) > 1) {
+        if (qatomic_read(&rd->quit)) {
+            return false;
+        }
+        g_usleep(ENGINE_POLL_US);
+    }
+    return true;
+}
+
 /* Outside the lock: waits for the guest's rendering and reads. Returns the
  * region read (empty when nothing could be). `fresh` says the mirror is new:
  * the engine must be given a new surface. */
@@ -257,7 +278,7 @@ static struct hfx_rect read_back(HfxGlReader *rd, const Geometry *g, bool retarg
         damage = (struct hfx_rect){0, 0, (int32_t)g->width, (int32_t)g->height};
     }
     damage = rect_clip(damage, g->width, g->height);
-    if (damage.w <= 0) {
+    if (damage.w <= 0 || (!*fresh && !engine_let_go(rd, rd->mirror))) {
         return none;
     }
     int64_t t0 = hfx_timing_begin();

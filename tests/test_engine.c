@@ -12,8 +12,10 @@
 #include "client/decode.h"
 #include "client/verify.h"
 #include "common/clock.h"
+#include "engine/convert.h"
 #include "engine/engine.h"
 #include "source/input_stamp.h"
+#include "splitmix.h"
 #include "source/synth.h"
 
 static struct hfx_engine *make_engine(struct collector *c, const char *encoder, uint32_t scanouts)
@@ -925,6 +927,158 @@ static void test_input_panel(void)
     hfx_synth_free(s);
 }
 
+/* Whether the engine's picture of scanout 0 is bit for bit the
+ * conversion of the surface px (w x h, XRGB), padding lines included. */
+static void check_picture(struct hfx_engine *e, const uint32_t *px, uint32_t w, uint32_t h,
+                          const char *what)
+{
+    struct hfx_picture *got = hfx_picture_new(w, h), *want = hfx_picture_new(w, h);
+    CHECK(hfx_engine_scanout_picture(e, 0, got) == 0, "%s: no picture", what);
+    hfx_convert_rect(want, (const uint8_t *)px, (int32_t)w * 4, HFX_FMT_XRGB8888, 0, 0, w, h);
+    long wrong = 0;
+    for (int p = 0; p < 3; p++) {
+        uint32_t pw = p ? (w + 1) / 2 : (w + 1) & ~1u, ph = p ? (h + 1) / 2 : (h + 1) & ~1u;
+        for (uint32_t y = 0; y < ph; y++)
+            wrong += memcmp(got->plane[p] + (size_t)y * got->stride[p],
+                            want->plane[p] + (size_t)y * want->stride[p], pw) != 0;
+    }
+    CHECK(wrong == 0, "%s: %ld rows of the engine's picture differ from the surface's", what,
+          wrong);
+    hfx_picture_free(got);
+    hfx_picture_free(want);
+}
+
+/* The rows [y1, y2) x [x1, x2) of a w-wide surface moved up by dy (down
+ * when negative) within that box; rows coming into view get new ones. */
+static void scroll_surface(uint32_t *px, uint32_t w, const struct hfx_rect *b, int32_t dy,
+                           uint64_t *seed)
+{
+    uint32_t *tmp = malloc((size_t)b->w * (size_t)b->h * 4);
+    for (int32_t y = 0; y < b->h; y++)
+        memcpy(tmp + (size_t)y * (size_t)b->w, px + (size_t)(b->y + y) * w + (size_t)b->x,
+               (size_t)b->w * 4);
+    for (int32_t y = 0; y < b->h; y++) {
+        uint32_t *row = px + (size_t)(b->y + y) * w + (size_t)b->x;
+        if (y + dy >= 0 && y + dy < b->h)
+            memcpy(row, tmp + (size_t)(y + dy) * (size_t)b->w, (size_t)b->w * 4);
+        else
+            for (int32_t x = 0; x < b->w; x++)
+                row[x] = (uint32_t)splitmix64(seed);
+    }
+    free(tmp);
+}
+
+/* Scrolls that the engine moves instead of converting: of the whole
+ * surface and of a region whose edges are not the stripes', up and down,
+ * by even and odd numbers of rows, with small damage in between, updates
+ * that coalesce and after new content; on an even and an odd size; unwatched (the
+ * engine moves its picture in place) and watched by the hybrid encoder
+ * (the worker swaps pictures meanwhile, so moved rows come from the
+ * picture it took). Every time the engine's picture is the surface's
+ * conversion bit for bit; watched, every frame decodes. */
+static void test_moves(bool watched, uint32_t w, uint32_t h)
+{
+    fprintf(stderr, "moves: %s, %ux%u\n", watched ? "watched" : "unwatched", w, h);
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "hybrid", 1);
+    uint64_t seed = 3;
+    uint32_t *px = malloc((size_t)w * h * 4);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        px[i] = (uint32_t)splitmix64(&seed);
+    char err[256];
+    int rc = hfx_engine_scanout_set(e, 0, w, h, HFX_FMT_XRGB8888, (const uint8_t *)px,
+                                    (int32_t)w * 4, err, sizeof err);
+    CHECK(rc == 0, "%s", err);
+    if (watched) {
+        hfx_engine_subscribe(e, 0, +1);
+        col_wait(&c, 1, 5000);
+    }
+    const struct hfx_rect all = {0, 0, (int32_t)w, (int32_t)h};
+    const struct hfx_rect pane = {(int32_t)w / 5 + 3, (int32_t)h / 6 + 1, (int32_t)w / 2 + 1,
+                                  (int32_t)h / 2 + 5};
+    const struct hfx_rect cell = {17, (int32_t)h - 30, 9, 16};
+    const int32_t shifts[] = {4, 4, 4, 3, 7, -6, -5, 16, 2};
+    for (int round = 0; round < 4; round++)
+        for (size_t k = 0; k < sizeof shifts / sizeof *shifts; k++) {
+            /* Round 3 follows new content all over (a video), after which
+             * the engine searches only some updates. */
+            for (int v = 0; round == 3 && k == 0 && v < 12; v++) {
+                for (size_t i = 0; i < (size_t)w * h; i++)
+                    px[i] = (uint32_t)splitmix64(&seed);
+                hfx_engine_scanout_update(e, 0, (const uint8_t *)px, (int32_t)w * 4, &all, 1);
+            }
+            const struct hfx_rect *b = round == 1 ? &pane : &all;
+            scroll_surface(px, w, b, shifts[k], &seed);
+            hfx_engine_scanout_update(e, 0, (const uint8_t *)px, (int32_t)w * 4, b, 1);
+            if (k % 3 == 2) {
+                /* Typing beside it, in its own update. */
+                for (int32_t y = cell.y; y < cell.y + cell.h; y++)
+                    for (int32_t x = cell.x; x < cell.x + cell.w; x++)
+                        px[(size_t)y * w + (size_t)x] = (uint32_t)splitmix64(&seed);
+                hfx_engine_scanout_update(e, 0, (const uint8_t *)px, (int32_t)w * 4, &cell, 1);
+            }
+            char what[64];
+            snprintf(what, sizeof what, "round %d, shift %d", round, shifts[k]);
+            check_picture(e, px, w, h, what);
+            /* Round 2 coalesces: no pause for the worker. */
+            if (watched && round != 2)
+                sleep_ms(20);
+        }
+    if (watched) {
+        col_settle(&c);
+        struct hfx_decoder *d = hfx_decoder_new();
+        pthread_mutex_lock(&c.lock);
+        for (int i = 0; i < c.n; i++) {
+            struct hfx_decoded pic;
+            CHECK(hfx_decoder_decode(d, c.pkts[i]->au, c.pkts[i]->au_size, &pic) == 1,
+                  "packet %d did not decode", i);
+        }
+        pthread_mutex_unlock(&c.lock);
+        hfx_decoder_free(d);
+        CHECK(c.n > 20, "only %d frames", c.n);
+    }
+    check_picture(e, px, w, h, "at the end");
+    hfx_engine_free(e);
+    col_clear(&c);
+    free(px);
+}
+
+/* The scrolling workloads through the hybrid encoder, which codes the
+ * moves the engine hands it: every frame decodes to what was drawn, paced
+ * and in bursts that coalesce (the engine then hands the moves of several
+ * updates as one). */
+static void test_scroll_workloads(void)
+{
+    const enum hfx_workload wls[] = {HFX_WL_SCROLL, HFX_WL_PANE};
+    for (size_t i = 0; i < 2 * sizeof wls / sizeof *wls; i++) {
+        enum hfx_workload wl = wls[i / 2];
+        bool burst = i & 1;
+        fprintf(stderr, "%s through the hybrid%s\n", hfx_workload_name(wl),
+                burst ? ", in bursts" : "");
+        struct collector c;
+        struct hfx_engine *e;
+        struct hfx_synth *s;
+        watched_head(&c, &e, &s, "hybrid", wl, 960, 540);
+        struct hfx_rect r[8];
+        for (int f = 1; f <= 40; f++) {
+            int n = hfx_synth_next(s, r, 8);
+            hfx_engine_scanout_update(e, 0, hfx_synth_pixels(s), hfx_synth_stride(s), r, n);
+            sleep_ms(burst ? (f % 4 ? 0 : 20) : 16);
+        }
+        col_settle(&c);
+        int64_t last = decode_all(&c, wl, 960, 540, 30.0);
+        CHECK(last == 40, "last decoded frame #%lld, the source ended at #40", (long long)last);
+        struct hfx_scanout_stats st;
+        hfx_engine_stats(e, 0, &st);
+        if (burst)
+            CHECK(st.coalesced > 0, "40 updates in bursts: none coalesced");
+        hfx_engine_free(e);
+        col_clear(&c);
+        hfx_synth_free(s);
+    }
+}
+
 int main(void)
 {
     test_input_panel();
@@ -944,6 +1098,11 @@ int main(void)
     test_flips(false);
     test_flips(true);
     test_bottom_up();
+    test_moves(false, 640, 480);
+    test_moves(false, 641, 481);
+    test_moves(true, 640, 480);
+    test_moves(true, 641, 481);
+    test_scroll_workloads();
     test_two_engines_and_fallback();
     return check_summary("test_engine");
 }

@@ -173,48 +173,87 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* What one encoder made of a workload at 1920x1080 after its first frame
+ * (an IDR): bytes, the encode CPU median, and for the hybrid the damaged
+ * macroblocks' worst PSNR and its counters. */
+struct run_result {
+    bool ok;
+    uint64_t bytes;
+    double p50_ms, worst_psnr;
+    uint64_t writer_frames, switch_idrs;
+};
+
+/* Runs `frames` frames of wl through ops. The hybrid's frames are checked
+ * as they come: each reconstruction against libavcodec's (with
+ * check_recon), what the damaged macroblocks show (always). */
+static struct run_result run_workload(const struct hfx_encoder_ops *ops, enum hfx_workload wl,
+                                      int frames, bool check_recon)
+{
+    struct run_result res = {.worst_psnr = 99.0};
+    bool hybrid = ops == &hfx_encoder_hybrid;
+    struct synth_run r;
+    if (synth_open(&r, ops, wl, 1920, 1080, 0) < 0) {
+        synth_close(&r, ops);
+        return res;
+    }
+    struct hfx_decoded d;
+    synth_frame(&r, ops, true, &d, NULL);
+    uint64_t first = r.bytes;
+    int64_t *ns = calloc((size_t)frames, sizeof *ns);
+    int nf = 0;
+    res.ok = ns != NULL;
+    for (int i = 0; res.ok && i < frames; i++) {
+        if (!synth_frame(&r, ops, false, &d, &ns[nf])) {
+            res.ok = false;
+            break;
+        }
+        nf++;
+        if (!hybrid)
+            continue;
+        if (check_recon) {
+            char err[256] = "";
+            int checked = wseq_check_recon(r.enc, &d, r.dmg.mb.mb_width, r.dmg.mb.mb_height,
+                                           (uint64_t)i, err, sizeof err);
+            CHECK(checked == 1, "%s frame %d: %s", hfx_workload_name(wl), i,
+                  checked ? err : "coded by x264");
+            if (checked != 1) {
+                res.ok = false;
+                break;
+            }
+        }
+        double p = test_damage_psnr(&r.dmg, r.pic, &d);
+        res.worst_psnr = p < res.worst_psnr ? p : res.worst_psnr;
+    }
+    res.bytes = r.bytes - first;
+    if (ns)
+        qsort(ns, (size_t)nf, sizeof ns[0], cmp_i64);
+    res.p50_ms = nf ? (double)ns[nf / 2] / 1e6 : 0;
+    free(ns);
+    if (hybrid) {
+        res.writer_frames = hfx_encoder_counter(ops, r.enc, "writer_frames");
+        res.switch_idrs = hfx_encoder_counter(ops, r.enc, "switch_idrs");
+    }
+    synth_close(&r, ops);
+    return res;
+}
+
 static void typing(void)
 {
-    double worst = 99.0;
-    uint64_t bytes[2] = {0, 0};
-    const struct hfx_encoder_ops *ops[2] = {&hfx_encoder_hybrid, &hfx_encoder_x264};
-    for (int k = 0; k < 2; k++) {
-        struct synth_run r;
-        if (synth_open(&r, ops[k], HFX_WL_TYPING, 1920, 1080, 0) < 0) {
-            synth_close(&r, ops[k]);
-            return;
-        }
-        struct hfx_decoded d;
-        synth_frame(&r, ops[k], true, &d, NULL);
-        uint64_t first = r.bytes;
-        int64_t ns[TYPING_FRAMES];
-        int nf = 0;
-        for (int i = 0; i < TYPING_FRAMES; i++) {
-            if (!synth_frame(&r, ops[k], false, &d, &ns[nf]))
-                break;
-            nf++;
-            double p = test_damage_psnr(&r.dmg, r.pic, &d);
-            if (k == 0 && p < worst)
-                worst = p;
-        }
-        bytes[k] = r.bytes - first;
-        qsort(ns, (size_t)nf, sizeof ns[0], cmp_i64);
-        if (nf)
-            printf("typing %s: encode CPU p50 %.3f ms\n", ops[k]->name, (double)ns[nf / 2] / 1e6);
-        if (k == 0) {
-            uint64_t writer = hfx_encoder_counter(ops[k], r.enc, "writer_frames");
-            uint64_t switches = hfx_encoder_counter(ops[k], r.enc, "switch_idrs");
-            CHECK(writer == TYPING_FRAMES && switches == 0,
-                  "typing: the writer coded %llu of %d frames, %llu switch IDRs",
-                  (unsigned long long)writer, TYPING_FRAMES, (unsigned long long)switches);
-        }
-        synth_close(&r, ops[k]);
-    }
+    struct run_result h = run_workload(&hfx_encoder_hybrid, HFX_WL_TYPING, TYPING_FRAMES, false);
+    struct run_result x = run_workload(&hfx_encoder_x264, HFX_WL_TYPING, TYPING_FRAMES, false);
+    if (!h.ok || !x.ok)
+        return;
+    printf("typing hybrid: encode CPU p50 %.3f ms\ntyping x264: encode CPU p50 %.3f ms\n",
+           h.p50_ms, x.p50_ms);
+    CHECK(h.writer_frames == TYPING_FRAMES && h.switch_idrs == 0,
+          "typing: the writer coded %llu of %d frames, %llu switch IDRs",
+          (unsigned long long)h.writer_frames, TYPING_FRAMES, (unsigned long long)h.switch_idrs);
     printf("typing 1920x1080, %d frames at the default quality: damaged macroblocks at worst "
            "%.1f dB; %.1f kbit/s (writer) vs %.1f kbit/s (x264) at 60 fps\n",
-           TYPING_FRAMES, worst, bytes[0] * 8.0 * 60 / TYPING_FRAMES / 1000,
-           bytes[1] * 8.0 * 60 / TYPING_FRAMES / 1000);
-    CHECK(worst >= TYPING_MIN_PSNR, "typing: damaged macroblocks at %.1f dB", worst);
+           TYPING_FRAMES, h.worst_psnr, h.bytes * 8.0 * 60 / TYPING_FRAMES / 1000,
+           x.bytes * 8.0 * 60 / TYPING_FRAMES / 1000);
+    CHECK(h.worst_psnr >= TYPING_MIN_PSNR, "typing: damaged macroblocks at %.1f dB",
+          h.worst_psnr);
 }
 
 /* ---- moves ---- */
@@ -228,50 +267,19 @@ static void typing(void)
 static void moves(void)
 {
     static const enum hfx_workload wls[] = {HFX_WL_SCROLL, HFX_WL_PANE, HFX_WL_DRAG};
-    const struct hfx_encoder_ops *ops[2] = {&hfx_encoder_hybrid, &hfx_encoder_x264};
     for (size_t w = 0; w < sizeof wls / sizeof wls[0]; w++) {
-        uint64_t bytes[2] = {0, 0};
-        double p50[2] = {0, 0}, worst = 99.0;
-        for (int k = 0; k < 2; k++) {
-            struct synth_run r;
-            if (synth_open(&r, ops[k], wls[w], 1920, 1080, 0) < 0) {
-                synth_close(&r, ops[k]);
-                return;
-            }
-            struct hfx_decoded d;
-            synth_frame(&r, ops[k], true, &d, NULL);
-            uint64_t first = r.bytes;
-            int64_t ns[MOVE_FRAMES];
-            int nf = 0;
-            for (int i = 0; i < MOVE_FRAMES; i++) {
-                if (!synth_frame(&r, ops[k], false, &d, &ns[nf]))
-                    break;
-                nf++;
-                if (k == 1)
-                    continue;
-                char err[256] = "";
-                int checked = wseq_check_recon(r.enc, &d, r.dmg.mb.mb_width, r.dmg.mb.mb_height,
-                                               (uint64_t)i, err, sizeof err);
-                CHECK(checked == 1, "%s frame %d: %s", hfx_workload_name(wls[w]), i,
-                      checked ? err : "coded by x264");
-                if (checked != 1)
-                    break;
-                double p = test_damage_psnr(&r.dmg, r.pic, &d);
-                worst = p < worst ? p : worst;
-            }
-            bytes[k] = r.bytes - first;
-            qsort(ns, (size_t)nf, sizeof ns[0], cmp_i64);
-            p50[k] = nf ? (double)ns[nf / 2] / 1e6 : 0;
-            synth_close(&r, ops[k]);
-        }
+        struct run_result h = run_workload(&hfx_encoder_hybrid, wls[w], MOVE_FRAMES, true);
+        struct run_result x = run_workload(&hfx_encoder_x264, wls[w], MOVE_FRAMES, false);
+        if (!h.ok || !x.ok)
+            return;
         printf("%s 1920x1080, %d frames: encode CPU p50 %.3f ms (hybrid) vs %.3f ms (x264), %.0f vs "
                "%.0f bytes a frame, damaged macroblocks at worst %.1f dB\n",
-               hfx_workload_name(wls[w]), MOVE_FRAMES, p50[0], p50[1],
-               (double)bytes[0] / MOVE_FRAMES, (double)bytes[1] / MOVE_FRAMES, worst);
-        CHECK(bytes[0] <= bytes[1], "%s: the writer took more bytes than x264",
+               hfx_workload_name(wls[w]), MOVE_FRAMES, h.p50_ms, x.p50_ms,
+               (double)h.bytes / MOVE_FRAMES, (double)x.bytes / MOVE_FRAMES, h.worst_psnr);
+        CHECK(h.bytes <= x.bytes, "%s: the writer took more bytes than x264",
               hfx_workload_name(wls[w]));
-        CHECK(worst >= MOVE_MIN_PSNR, "%s: damaged macroblocks at %.1f dB",
-              hfx_workload_name(wls[w]), worst);
+        CHECK(h.worst_psnr >= MOVE_MIN_PSNR, "%s: damaged macroblocks at %.1f dB",
+              hfx_workload_name(wls[w]), h.worst_psnr);
     }
 }
 
@@ -285,7 +293,7 @@ static void idle_and_cap(void)
         struct hfx_decoded d;
         synth_frame(&r, &hfx_encoder_hybrid, true, &d, NULL);
         synth_frame(&r, &hfx_encoder_hybrid, false, &d, NULL);
-        struct hfx_mb_damage none = {NULL, 0, 0, r.dmg.mb.mb_width, r.dmg.mb.mb_height};
+        struct hfx_mb_damage none = {.mb_width = r.dmg.mb.mb_width, .mb_height = r.dmg.mb.mb_height};
         struct hfx_au au;
         CHECK(hfx_encoder_hybrid.encode(r.enc, r.pic, &none, false, &au) == 0, "idle encode");
         printf("idle 5120x2880 frame: %zu bytes\n", au.size);
@@ -346,7 +354,7 @@ static void still(const struct hfx_encoder_ops *ops, uint32_t w, uint32_t h,
         return;
     }
     out->first = whole_psnr(&r, &d);
-    struct hfx_mb_damage none = {NULL, 0, 0, r.dmg.mb.mb_width, r.dmg.mb.mb_height};
+    struct hfx_mb_damage none = {.mb_width = r.dmg.mb.mb_width, .mb_height = r.dmg.mb.mb_height};
     for (int i = 1; i <= STILL_FRAMES; i++) {
         struct hfx_au au = {0};
         char err[256];

@@ -19,6 +19,10 @@ struct wseq {
     struct hfx_encoder *enc;
     struct hfx_decoder *dec;
     struct test_damage dmg;
+    /* The move hint of the step (as the engine finds scrolls): the
+     * macroblocks wholly inside a moved rectangle; none when nboxes 0. */
+    struct hfx_mb_box hint_box;
+    struct hfx_mb_moves hint;
     struct wseq_stats st;
 };
 
@@ -158,9 +162,11 @@ int wseq_check_recon(struct hfx_encoder *enc, const struct hfx_decoded *d, uint3
 /* A move: the rectangle (x, y, rw, rh) shows what was (dx, dy) away (a
  * scroll of a region, content sliding in from around it), or, as a dragged
  * window, moves by (-dx, -dy) and leaves a flat background behind. Even
- * shifts move the chroma exactly, odd ones do not. */
+ * shifts move the chroma exactly, odd ones do not. With `hint` (not for a
+ * drag), the encoder is told the move of the macroblocks wholly inside
+ * the rectangle, as the engine tells it a scroll (encoder.h). */
 static void move(struct wseq *q, uint32_t x, uint32_t y, uint32_t rw, uint32_t rh, int dx, int dy,
-                 bool drag)
+                 bool drag, bool hint)
 {
     uint32_t w = q->width, h = q->height;
     /* The source rectangle, kept inside the picture. */
@@ -184,6 +190,11 @@ static void move(struct wseq *q, uint32_t x, uint32_t y, uint32_t rw, uint32_t r
                (size_t)rw * 4);
     free(tmp);
     wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, x, y, rw, rh);
+    uint32_t mx1 = (x + 15) / 16, my1 = (y + 15) / 16, mx2 = (x + rw) / 16, my2 = (y + rh) / 16;
+    if (hint && !drag && mx1 < mx2 && my1 < my2 && (sx != x || sy != y)) {
+        q->hint_box = (struct hfx_mb_box){mx1, my1, mx2, my2};
+        q->hint = (struct hfx_mb_moves){&q->hint_box, 1, (int32_t)(sx - x), (int32_t)(sy - y)};
+    }
 }
 
 int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_psnr, char *err,
@@ -197,6 +208,7 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
     bool force_idr = op >= 240 && op < 248, idle = op >= 248 && op < 254, all = op >= 254;
     uint32_t w = q->width, h = q->height;
     test_damage_clear(&q->dmg);
+    q->hint = (struct hfx_mb_moves){0};
     if (moved) {
         /* Byte 6 the distance, byte 7 the direction and the kind. */
         uint32_t rw = 1 + rd16(step + 1) % w, rh = 1 + rd16(step + 3) % h;
@@ -205,7 +217,7 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
         int dx = dir & 1 ? 0 : (dir & 2 ? -d : d), dy = dir & 4 ? (dir & 2 ? d : -d) : 0;
         if ((dir & 5) == 0) /* diagonal now and then */
             dy = (int)(step[6] % 9) - 4;
-        move(q, x, y, rw, rh, dx, dy, step[6] & 0x80);
+        move(q, x, y, rw, rh, dx, dy, step[6] & 0x80, step[6] & 0x40);
     } else if (!idle) {
         uint32_t maxw = small ? (w < 64 ? w : 64) : w, maxh = small ? (h < 64 ? h : 64) : h;
         uint32_t rw = whole ? w : 1 + rd16(step + 5) % maxw;
@@ -223,6 +235,7 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
         paint(q, x, y, rw, rh, (uint8_t)(edges >> 4), rd16(step + 1) ^ step[0]);
         wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, x, y, rw, rh);
     }
+    q->dmg.mb.moved = q->hint;
     const struct hfx_mb_damage *dmg = test_damage_boxes(&q->dmg);
     struct hfx_au au;
     if (hfx_encoder_hybrid.encode(q->enc, q->pic, all ? NULL : dmg, force_idr, &au) < 0) {

@@ -57,26 +57,34 @@ void hfx_picture_free(struct hfx_picture *p)
     free(p);
 }
 
-static void copy_plane(uint8_t *dst, uint32_t dst_stride, const uint8_t *src,
-                       uint32_t src_stride, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+/* Rows [y, y + h) of a plane at x from rows y + dy of src. Where dst is
+ * src, rows go in the order that reads each before it is written. */
+static void move_plane(uint8_t *dst, uint32_t dst_stride, const uint8_t *src,
+                       uint32_t src_stride, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
+                       int32_t dy)
 {
-    dst += (size_t)y * dst_stride + x;
-    src += (size_t)y * src_stride + x;
-    for (uint32_t row = 0; row < h; row++) {
-        memcpy(dst, src, w);
-        dst += dst_stride;
-        src += src_stride;
+    for (uint32_t i = 0; i < h; i++) {
+        uint32_t row = dy > 0 ? y + i : y + h - 1 - i;
+        memmove(dst + (size_t)row * dst_stride + x,
+                src + (size_t)((int64_t)row + dy) * src_stride + x, w);
     }
+}
+
+void hfx_picture_move_rect(struct hfx_picture *dst, const struct hfx_picture *src, uint32_t x,
+                           uint32_t y, uint32_t w, uint32_t h, int32_t dy)
+{
+    assert(dst->alloc_w == src->alloc_w && dst->alloc_h == src->alloc_h);
+    assert(((x | y | w | h | (uint32_t)dy) & 1) == 0);
+    assert(x + w <= dst->alloc_w && y + h <= dst->alloc_h);
+    assert((int64_t)y + dy >= 0 && (int64_t)y + h + dy <= dst->alloc_h);
+    move_plane(dst->plane[0], dst->stride[0], src->plane[0], src->stride[0], x, y, w, h, dy);
+    for (int i = 1; i < 3; i++)
+        move_plane(dst->plane[i], dst->stride[i], src->plane[i], src->stride[i], x / 2, y / 2,
+                   w / 2, h / 2, dy / 2);
 }
 
 void hfx_picture_copy_rect(struct hfx_picture *dst, const struct hfx_picture *src,
                            uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 {
-    assert(dst->alloc_w == src->alloc_w && dst->alloc_h == src->alloc_h);
-    assert(((x | y | w | h) & 1) == 0);
-    assert(x + w <= dst->alloc_w && y + h <= dst->alloc_h);
-    copy_plane(dst->plane[0], dst->stride[0], src->plane[0], src->stride[0], x, y, w, h);
-    for (int i = 1; i < 3; i++)
-        copy_plane(dst->plane[i], dst->stride[i], src->plane[i], src->stride[i],
-                   x / 2, y / 2, w / 2, h / 2);
+    hfx_picture_move_rect(dst, src, x, y, w, h, 0);
 }

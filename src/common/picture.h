@@ -20,5 +20,9 @@ void hfx_picture_free(struct hfx_picture *p);
  * plane from src to dst; both must have the same size. */
 void hfx_picture_copy_rect(struct hfx_picture *dst, const struct hfx_picture *src,
                            uint32_t x, uint32_t y, uint32_t w, uint32_t h);
+/* The same with the rows of src dy below (dy < 0: above; even): a move of
+ * the content up by dy. dst may be src. */
+void hfx_picture_move_rect(struct hfx_picture *dst, const struct hfx_picture *src, uint32_t x,
+                           uint32_t y, uint32_t w, uint32_t h, int32_t dy);
 
 #endif

@@ -90,8 +90,9 @@ bool hfx_mb_damage_fits(const struct hfx_mb_damage *damage, uint32_t mb_width,
 {
     if (damage->mb_width != mb_width || damage->mb_height != mb_height)
         return false;
-    for (uint32_t i = 0; i < damage->nboxes; i++) {
-        const struct hfx_mb_box *b = &damage->boxes[i];
+    for (uint32_t i = 0; i < damage->nboxes + damage->moved.nboxes; i++) {
+        const struct hfx_mb_box *b = i < damage->nboxes ? &damage->boxes[i]
+                                                        : &damage->moved.boxes[i - damage->nboxes];
         if (b->x1 >= b->x2 || b->y1 >= b->y2 || b->x2 > mb_width || b->y2 > mb_height)
             return false;
     }

@@ -50,16 +50,31 @@ struct hfx_mb_box {
  * form one band, are sorted by x1 and do not touch; bands do not overlap.
  * Walking them band by band, row by row, box by box visits the changed
  * macroblocks in raster order without looking at the unchanged ones. */
+/* Damaged macroblocks whose pixels are the previous picture's moved, as
+ * the engine found them on the surface (a scroll): each macroblock of the
+ * boxes (banded like the damage's, among the damaged ones, wholly inside
+ * the visible picture) shows what the picture of the previous encode call
+ * showed (dx, dy) luma samples away from it, the block read there lying
+ * inside the visible picture too: its luma exactly, and its chroma when
+ * dx and dy are even. A backend may use it instead of searching (the
+ * hybrid) or ignore it (x264). */
+struct hfx_mb_moves {
+    const struct hfx_mb_box *boxes;
+    uint32_t nboxes;
+    int32_t dx, dy;
+};
+
 struct hfx_mb_damage {
     const struct hfx_mb_box *boxes;
     uint32_t nboxes;
     uint32_t count;             /* macroblocks covered */
     uint32_t mb_width, mb_height;
+    struct hfx_mb_moves moved;  /* none: nboxes 0 */
 };
 
 /* Whether damage is for a picture of mb_width x mb_height macroblocks and
- * every box lies inside it: damage for another size is a caller's bug,
- * refused before encoding. */
+ * every box (the moved ones too) lies inside it: damage for another size
+ * is a caller's bug, refused before encoding. */
 bool hfx_mb_damage_fits(const struct hfx_mb_damage *damage, uint32_t mb_width,
                         uint32_t mb_height);
 

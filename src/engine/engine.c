@@ -26,6 +26,7 @@
 #include "common/picture.h"
 #include "encoder/encoder.h"
 #include "engine/convert.h"
+#include "engine/rows.h"
 #include "engine/tiles.h"
 
 /* Beyond this many rectangles the damage is kept as its bounding box: the
@@ -67,6 +68,12 @@ struct scanout {
     pixman_region32_t fixup;        /* staging lacks this; copy it from fixup_src */
     struct hfx_picture *fixup_src;
     struct hfx_tiles tiles;         /* fingerprints of what staging was converted from */
+    struct hfx_rows rows;           /* ... by row, to find moves */
+    /* Where staging is the picture of the worker's last swap moved up by
+     * moved_dy rows (down when negative): the next frame's move hint. */
+    pixman_region32_t moved;
+    int32_t moved_dy;
+    uint32_t move_misses;           /* searches in a row that found no move */
     int64_t first_update_ns, last_update_ns, convert_ns;
     uint64_t pending_updates;
 
@@ -80,6 +87,10 @@ struct scanout {
     /* The damage of `current` in macroblocks, as the encoder takes it. */
     struct hfx_mb_box *mb_boxes;
     uint32_t mb_nboxes, mb_boxes_cap, mb_count;
+    /* Those of them that are the previous frame's moved by (0, mv_dy). */
+    struct hfx_mb_box *mv_boxes;
+    uint32_t mv_nboxes, mv_boxes_cap;
+    int32_t mv_dy;
     uint32_t mb_w, mb_h;
     int64_t last_idr_ns, last_frame_ns;
     /* When the encoder wants its next frame though nothing changed (it
@@ -235,17 +246,21 @@ static struct scanout *check_set(struct hfx_engine *e, uint32_t id, uint32_t wid
 
 /* Fingerprints the tiles of `converted` again: those that changed since
  * they were fingerprinted (the pixels moved under the conversion) become
- * unknown, so the next compare converts them. */
-static void forget_moved_tiles(struct hfx_tiles *t, const uint8_t *pixels, int32_t stride,
-                               const pixman_region32_t *converted)
+ * unknown, so the next compare converts them, and so do their rows (rows
+ * NULL: none kept yet). */
+static void forget_moved_tiles(struct hfx_tiles *t, struct hfx_rows *rows, const uint8_t *pixels,
+                               int32_t stride, const pixman_region32_t *converted)
 {
     pixman_region32_t moved;
     pixman_region32_init(&moved);
     hfx_tiles_compare(t, pixels, stride, converted, &moved);
     int n;
     const pixman_box32_t *b = pixman_region32_rectangles(&moved, &n);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         hfx_tiles_forget(t, &b[i]);
+        if (rows)
+            hfx_rows_forget(rows, &b[i]);
+    }
     pixman_region32_fini(&moved);
 }
 
@@ -278,6 +293,11 @@ static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint
      * tile whose fingerprint is not of the pixels converted must count as
      * unknown. */
     struct hfx_tiles tiles = {0};
+    /* Rows start unknown: the first move is found on the next update, which
+     * fingerprints what it damages. Without them none is found. */
+    struct hfx_rows rows = {0};
+    if (hfx_rows_init(&rows, width, height) < 0)
+        hfx_rows_fini(&rows);
     pixman_region32_t all;
     pixman_region32_init_rect(&all, 0, 0, width, height);
     bool fingerprinted = hfx_tiles_init(&tiles, width, height) == 0;
@@ -285,7 +305,7 @@ static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint
         hfx_tiles_compare(&tiles, pixels, stride, &all, NULL);
     hfx_convert_rect(staging, pixels, stride, format, 0, 0, width, height);
     if (fingerprinted)
-        forget_moved_tiles(&tiles, pixels, stride, &all);
+        forget_moved_tiles(&tiles, NULL, pixels, stride, &all);
     pixman_region32_fini(&all);
     int64_t t1 = hfx_now_ns();
 
@@ -301,6 +321,10 @@ static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint
         struct hfx_tiles old_tiles = s->tiles;
         s->tiles = tiles;
         tiles = old_tiles;
+        struct hfx_rows old_rows = s->rows;
+        s->rows = rows;
+        rows = old_rows;
+        pixman_region32_clear(&s->moved);
         s->enabled = true;
         s->width = width;
         s->height = height;
@@ -316,6 +340,7 @@ static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint
 
     /* What was replaced, or what lost to a newer surface. */
     hfx_tiles_fini(&tiles);
+    hfx_rows_fini(&rows);
     hfx_picture_free(staging);
     hfx_picture_free(spare);
     if (!current)
@@ -346,8 +371,12 @@ static bool retire_surface(struct scanout *s, uint32_t gen)
     s->convert_ns = 0;
     struct hfx_tiles old_tiles = s->tiles;
     s->tiles = (struct hfx_tiles){0};
+    struct hfx_rows old_rows = s->rows;
+    s->rows = (struct hfx_rows){0};
+    pixman_region32_clear(&s->moved);
     pthread_mutex_unlock(&s->lock);
     hfx_tiles_fini(&old_tiles);
+    hfx_rows_fini(&old_rows);
     hfx_picture_free(old_staging);
     hfx_picture_free(old_spare);
     return was_enabled;
@@ -381,6 +410,94 @@ enum apply_mode {
      * only. */
     APPLY_COMPARE_LIVE,
 };
+
+/* After this many large updates in a row without a move (video, windows
+ * repainted), only two of every SEARCH_PERIOD are searched, the first to
+ * fingerprint and the second to find: a search costs about a conversion,
+ * and a scroll that starts meanwhile is found a few frames late (the
+ * encoder's own search covers those). */
+#define SEARCH_MISSES 4
+#define SEARCH_PERIOD 8
+
+/* Looks for a vertical move in the largest box of `fresh` worth a search
+ * (rows.h); the rows of the other boxes become unknown. */
+static void find_move(struct scanout *s, const uint8_t *pixels, int32_t stride,
+                      pixman_region32_t *fresh, struct hfx_row_move *mv)
+{
+    mv->dy = 0;
+    int n;
+    const pixman_box32_t *b = pixman_region32_rectangles(fresh, &n);
+    int search = -1;
+    int64_t best = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t area = (int64_t)(b[i].x2 - b[i].x1) * (b[i].y2 - b[i].y1);
+        if (s->rows.hash && hfx_rows_worth_searching(&b[i]) && area > best) {
+            search = i;
+            best = area;
+        }
+    }
+    if (search >= 0 && s->move_misses >= SEARCH_MISSES &&
+        (s->move_misses - SEARCH_MISSES) % SEARCH_PERIOD >= 2) {
+        s->move_misses++;
+        search = -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (i != search) {
+            hfx_rows_forget(&s->rows, &b[i]);
+            continue;
+        }
+        hfx_rows_find_move(&s->rows, pixels, stride, &b[i], mv);
+        s->move_misses = mv->dy ? 0 : s->move_misses + 1;
+    }
+}
+
+/* Moves the rows of `moved` (even-aligned, a surface's odd edge aside)
+ * from the rows dy below in `from` into dst, which may be `from`: then in
+ * the order that reads each row before it is written (moved's boxes are
+ * sorted top to bottom, and they read only rows of the box they were
+ * found in). */
+static void move_rows(struct hfx_picture *dst, const struct hfx_picture *from,
+                      pixman_region32_t *moved, int32_t dy)
+{
+    int n;
+    const pixman_box32_t *b = pixman_region32_rectangles(moved, &n);
+    for (int k = 0; k < n; k++) {
+        const pixman_box32_t *m = &b[dy > 0 ? k : n - 1 - k];
+        /* Rounded out to even: an odd right edge's padding column goes
+         * along (it repeats its row's last pixel). */
+        uint32_t x = (uint32_t)m->x1, w = ((uint32_t)m->x2 - x + 1) & ~1u;
+        hfx_picture_move_rect(dst, from, x, (uint32_t)m->y1, w, (uint32_t)(m->y2 - m->y1), dy);
+    }
+}
+
+/* The move hint after an update that changed `fresh` and moved mv. It
+ * describes staging against the picture of the worker's last swap: the
+ * first update after the swap gives it; a later one takes away what it
+ * changes, unless it moved all that is left of it (a scroll going on
+ * faster than the worker takes it), which gives the rows it moved from the
+ * hint, moved by both. */
+static void update_hint(struct scanout *s, pixman_region32_t *fresh, struct hfx_row_move *mv)
+{
+    if (!pixman_region32_not_empty(&s->damage)) {
+        pixman_region32_copy(&s->moved, &mv->moved);
+        s->moved_dy = mv->dy;
+        return;
+    }
+    pixman_region32_t rest;
+    pixman_region32_init(&rest);
+    pixman_region32_subtract(&rest, &s->moved, fresh);
+    if (mv->dy && s->moved_dy && !pixman_region32_not_empty(&rest)) {
+        /* Row y now holds row y + mv->dy of before, which held row
+         * y + mv->dy + moved_dy of the swap's picture where it was in the
+         * hint. */
+        pixman_region32_translate(&s->moved, 0, -mv->dy);
+        pixman_region32_intersect(&s->moved, &s->moved, &mv->moved);
+        s->moved_dy += mv->dy;
+    } else {
+        pixman_region32_copy(&s->moved, &rest);
+    }
+    pixman_region32_fini(&rest);
+}
 
 /* Converts damage from the surface into staging, under the lock. Returns
  * whether anything changed. t0 is when the update was handed in. */
@@ -428,29 +545,50 @@ static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, int32_
         for (int i = 0; i < nb; i++)
             hfx_tiles_forget(&s->tiles, &fb[i]);
     }
-    /* What is about to be converted anew needs no copying back: a full-screen
-     * change after another costs one conversion, not a copy as well. */
+    struct hfx_row_move mv;
+    pixman_region32_init(&mv.moved);
+    find_move(s, pixels, stride, &fresh, &mv);
+    /* Where the moved rows come from: staging, unless it still lacks the
+     * damage the worker took, which fixup_src (the picture of the worker's
+     * last swap, the same everywhere else) holds. */
+    const struct hfx_picture *from = s->staging;
+    /* What is about to be converted or moved anew needs no copying back: a
+     * full-screen change after another costs one conversion, not a copy as
+     * well. */
     if (pixman_region32_not_empty(&s->fixup)) {
         pixman_region32_subtract(&s->fixup, &s->fixup, &fresh);
         copy_region(s->staging, s->fixup_src, &s->fixup);
         pixman_region32_clear(&s->fixup);
+        from = s->fixup_src;
     }
     bool changed = pixman_region32_not_empty(&fresh);
     if (changed) {
+        pixman_region32_t convert;
+        pixman_region32_init(&convert);
+        pixman_region32_copy(&convert, &fresh);
+        /* An even move shifts both planes; an odd one leaves chroma rows
+         * that mix two of the old ones, so those rows are converted. */
+        if (mv.dy && !(mv.dy & 1)) {
+            move_rows(s->staging, from, &mv.moved, mv.dy);
+            pixman_region32_subtract(&convert, &convert, &mv.moved);
+        }
         /* The region's boxes do not overlap, so no pixel converts twice. */
         int n;
-        const pixman_box32_t *b = pixman_region32_rectangles(&fresh, &n);
+        const pixman_box32_t *b = pixman_region32_rectangles(&convert, &n);
         for (int i = 0; i < n; i++)
             hfx_convert_rect(s->staging, pixels, stride, s->format, (uint32_t)b[i].x1,
                              (uint32_t)b[i].y1, (uint32_t)(b[i].x2 - b[i].x1),
                              (uint32_t)(b[i].y2 - b[i].y1));
+        pixman_region32_fini(&convert);
         if (mode == APPLY_COMPARE_LIVE)
-            forget_moved_tiles(&s->tiles, pixels, stride, &fresh);
+            forget_moved_tiles(&s->tiles, &s->rows, pixels, stride, &fresh);
+        update_hint(s, &fresh, &mv);
         pixman_region32_union(&s->damage, &s->damage, &fresh);
         bound_region(&s->damage);
         note_update(s, t0, hfx_now_ns());
         atomic_fetch_add(&s->updates, 1);
     }
+    pixman_region32_fini(&mv.moved);
     pixman_region32_fini(&fresh);
     return changed;
 }
@@ -496,6 +634,21 @@ int hfx_engine_scanout_compare(struct hfx_engine *e, uint32_t id, const uint8_t 
     if (!rects || nrects <= 0)
         return update(e, id, pixels, stride, &whole_surface, 1, true);
     return update(e, id, pixels, stride, rects, nrects, true);
+}
+
+int hfx_engine_scanout_picture(struct hfx_engine *e, uint32_t id, struct hfx_picture *pic)
+{
+    struct scanout *s = get_scanout(e, id);
+    if (!s)
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    bool ok = s->enabled && s->staging && pic->width == s->width && pic->height == s->height;
+    if (ok) {
+        hfx_picture_copy_rect(pic, s->staging, 0, 0, pic->alloc_w, pic->alloc_h);
+        copy_region(pic, s->fixup_src, &s->fixup);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ok ? 0 : -1;
 }
 
 /* Appends d to the worker's list and wakes it. */
@@ -752,6 +905,74 @@ static void mark_mbs(struct scanout *s, pixman_region32_t *region)
     pixman_region32_fini(&r);
 }
 
+/* The columns of macroblock row my that the move hint covers on all 16 of
+ * its rows, added to mbs (in macroblocks): the row's strip less the hint
+ * leaves gaps, and a macroblock is covered when no gap's columns meet it.
+ * False when out of memory. */
+static bool mark_move_row(struct scanout *s, const pixman_box32_t *ext, uint32_t my,
+                          pixman_region32_t *mbs)
+{
+    pixman_region32_t strip;
+    pixman_region32_init_rect(&strip, ext->x1, (int)my * 16, (unsigned)(ext->x2 - ext->x1), 16);
+    pixman_region32_subtract(&strip, &strip, &s->moved);
+    int n;
+    const pixman_box32_t *g = pixman_region32_rectangles(&strip, &n);
+    pixman_box32_t stack[64], *cols = n <= 64 ? stack : malloc((size_t)n * sizeof *cols);
+    if (!cols) {
+        pixman_region32_fini(&strip);
+        return false;
+    }
+    for (int i = 0; i < n; i++)
+        cols[i] = (pixman_box32_t){g[i].x1, 0, g[i].x2, 1};
+    pixman_region32_t gaps, covered;
+    pixman_region32_init_rects(&gaps, cols, n);
+    pixman_region32_init_rect(&covered, ext->x1, 0, (unsigned)(ext->x2 - ext->x1), 1);
+    pixman_region32_subtract(&covered, &covered, &gaps);
+    const pixman_box32_t *c = pixman_region32_rectangles(&covered, &n);
+    for (int i = 0; i < n; i++) {
+        int32_t mx1 = (c[i].x1 + 15) / 16, mx2 = c[i].x2 / 16;
+        if (mx1 < mx2)
+            pixman_region32_union_rect(mbs, mbs, mx1, (int)my, (unsigned)(mx2 - mx1), 1);
+    }
+    pixman_region32_fini(&covered);
+    pixman_region32_fini(&gaps);
+    pixman_region32_fini(&strip);
+    if (cols != stack)
+        free(cols);
+    return true;
+}
+
+/* The macroblocks wholly inside the move hint (s->moved), as banded boxes
+ * with its vector: O(its rectangles) per macroblock row it spans. None
+ * when out of memory. */
+static void mark_moves(struct scanout *s)
+{
+    s->mv_nboxes = 0;
+    s->mv_dy = s->moved_dy;
+    pixman_region32_t mbs;
+    pixman_region32_init(&mbs);
+    const pixman_box32_t *ext = pixman_region32_extents(&s->moved);
+    bool ok = s->moved_dy != 0;
+    for (int32_t my = (ext->y1 + 15) / 16; ok && my < ext->y2 / 16; my++)
+        ok = mark_move_row(s, ext, (uint32_t)my, &mbs);
+    int n;
+    const pixman_box32_t *rb = pixman_region32_rectangles(&mbs, &n);
+    if (ok && (uint32_t)n > s->mv_boxes_cap) {
+        struct hfx_mb_box *nb = realloc(s->mv_boxes, (size_t)n * sizeof *nb);
+        ok = nb != NULL;
+        if (ok) {
+            s->mv_boxes = nb;
+            s->mv_boxes_cap = (uint32_t)n;
+        }
+    }
+    for (int i = 0; ok && i < n; i++)
+        s->mv_boxes[i] = (struct hfx_mb_box){(uint32_t)rb[i].x1, (uint32_t)rb[i].y1,
+                                             (uint32_t)rb[i].x2, (uint32_t)rb[i].y2};
+    s->mv_nboxes = ok ? (uint32_t)n : 0;
+    pixman_region32_fini(&mbs);
+    pixman_region32_clear(&s->moved);
+}
+
 /* Takes whatever the front end produced since the last call: O(1) in the
  * picture size, under the lock. */
 static void take_work(struct scanout *s, struct work *w)
@@ -769,6 +990,8 @@ static void take_work(struct scanout *s, struct work *w)
             pixman_region32_fini(&s->fixup);
             pixman_region32_init_rect(&s->fixup, 0, 0, s->width, s->height);
             s->fixup_src = s->current;
+            pixman_region32_clear(&s->moved);
+            s->mv_nboxes = 0;
             w->new_surface = true;
             w->have_content = true;
         } else {
@@ -780,6 +1003,7 @@ static void take_work(struct scanout *s, struct work *w)
         s->current = s->staging;
         s->staging = t;
         mark_mbs(s, &s->damage);
+        mark_moves(s);
         pixman_region32_copy(&s->fixup, &s->damage);
         s->fixup_src = s->current;
         w->have_content = true;
@@ -946,11 +1170,12 @@ static void encode_one(struct scanout *s, const struct work *w, bool idr)
     /* A frame with no new content is an idle refresh: every macroblock is
      * unchanged, which x264 turns into skips. */
     if (!w->have_content)
-        s->mb_nboxes = s->mb_count = 0;
+        s->mb_nboxes = s->mb_count = s->mv_nboxes = 0;
     /* Out of memory for the boxes: everything may have changed. */
     bool lost = s->mb_count && !s->mb_nboxes;
     bool hints = !idr && !w->new_surface && !s->e->cfg.no_damage_hints && !lost;
-    struct hfx_mb_damage dmg = {s->mb_boxes, s->mb_nboxes, s->mb_count, s->mb_w, s->mb_h};
+    struct hfx_mb_damage dmg = {s->mb_boxes, s->mb_nboxes, s->mb_count, s->mb_w, s->mb_h,
+                                {s->mv_boxes, s->mv_nboxes, 0, s->mv_dy}};
     uint32_t damaged = hints ? s->mb_count : s->mb_w * s->mb_h;
     struct hfx_au au = {0};
     int64_t t0 = hfx_now_ns();
@@ -1185,6 +1410,7 @@ static int scanout_start(struct hfx_engine *e, struct scanout *s, uint32_t id)
     s->deferred_tail = &s->deferred;
     pixman_region32_init(&s->damage);
     pixman_region32_init(&s->fixup);
+    pixman_region32_init(&s->moved);
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->wake_fd < 0)
         return -1;
@@ -1204,7 +1430,10 @@ static void scanout_stop(struct scanout *s)
     hfx_picture_free(s->spare);
     hfx_picture_free(s->current);
     free(s->mb_boxes);
+    free(s->mv_boxes);
     hfx_tiles_fini(&s->tiles);
+    hfx_rows_fini(&s->rows);
+    pixman_region32_fini(&s->moved);
     pixman_region32_fini(&s->damage);
     pixman_region32_fini(&s->fixup);
     pthread_mutex_destroy(&s->lock);

@@ -158,9 +158,18 @@ int hfx_engine_scanout_set_deferred(struct hfx_engine *e, uint32_t scanout, uint
                                     void *release_data, char *err, size_t errlen);
 /* The rectangles of the surface changed. pixels/stride describe the whole
  * surface (same size and format as the last scanout_set). Only the damaged
- * region is converted. Rectangles are clipped to the surface. */
+ * region is converted, but for rows of a large damaged rectangle that are
+ * rows of the picture before moved up or down (a scroll): the engine keeps
+ * a fingerprint of each row of every 64-pixel stripe (src/engine/rows.h),
+ * moves those rows of its picture instead of converting them, and tells
+ * the encoder. Rectangles are clipped to the surface. */
 int hfx_engine_scanout_update(struct hfx_engine *e, uint32_t scanout, const uint8_t *pixels,
                               int32_t stride, const struct hfx_rect *rects, int nrects);
+/* A copy of the picture the engine holds for the scanout (I420, what its
+ * next frame encodes, updates handed over to its worker aside) into pic,
+ * which has the scanout's size: 0, or -1 when it is off or of another
+ * size. For tests that check the engine's picture bit for bit. */
+int hfx_engine_scanout_picture(struct hfx_engine *e, uint32_t scanout, struct hfx_picture *pic);
 /* Like hfx_engine_scanout_update, but the caller's thread only records the
  * damage: the scanout's worker converts it, then calls release(release_data)
  * on its own thread (once per call, also when the update is dropped because

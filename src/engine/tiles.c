@@ -31,20 +31,26 @@ void hfx_tiles_fini(struct hfx_tiles *t)
     memset(t, 0, sizeof *t);
 }
 
+bool hfx_grid_span(const pixman_box32_t *b, uint32_t width, uint32_t height, uint32_t cell_w,
+                   uint32_t cell_h, uint32_t *c1, uint32_t *r1, uint32_t *c2, uint32_t *r2)
+{
+    int32_t x1 = b->x1 < 0 ? 0 : b->x1, y1 = b->y1 < 0 ? 0 : b->y1;
+    int32_t x2 = b->x2 > (int32_t)width ? (int32_t)width : b->x2;
+    int32_t y2 = b->y2 > (int32_t)height ? (int32_t)height : b->y2;
+    if (x1 >= x2 || y1 >= y2)
+        return false;
+    *c1 = (uint32_t)x1 / cell_w;
+    *r1 = (uint32_t)y1 / cell_h;
+    *c2 = ((uint32_t)x2 + cell_w - 1) / cell_w;
+    *r2 = ((uint32_t)y2 + cell_h - 1) / cell_h;
+    return true;
+}
+
 /* The tile columns and rows a box touches, clipped; false when none. */
 static bool tile_span(const struct hfx_tiles *t, const pixman_box32_t *b, uint32_t *c1,
                       uint32_t *r1, uint32_t *c2, uint32_t *r2)
 {
-    int32_t x1 = b->x1 < 0 ? 0 : b->x1, y1 = b->y1 < 0 ? 0 : b->y1;
-    int32_t x2 = b->x2 > (int32_t)t->width ? (int32_t)t->width : b->x2;
-    int32_t y2 = b->y2 > (int32_t)t->height ? (int32_t)t->height : b->y2;
-    if (x1 >= x2 || y1 >= y2)
-        return false;
-    *c1 = (uint32_t)x1 / HFX_TILE_W;
-    *r1 = (uint32_t)y1 / HFX_TILE_H;
-    *c2 = ((uint32_t)x2 + HFX_TILE_W - 1) / HFX_TILE_W;
-    *r2 = ((uint32_t)y2 + HFX_TILE_H - 1) / HFX_TILE_H;
-    return true;
+    return hfx_grid_span(b, t->width, t->height, HFX_TILE_W, HFX_TILE_H, c1, r1, c2, r2);
 }
 
 void hfx_tiles_forget(struct hfx_tiles *t, const pixman_box32_t *box)

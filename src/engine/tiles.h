@@ -25,6 +25,12 @@ struct hfx_tiles {
     uint32_t width, height; /* the surface, in pixels */
 };
 
+/* The cells of cell_w x cell_h pixels that a box (pixels, clipped to a
+ * width x height surface) touches: columns [c1, c2), rows [r1, r2); false
+ * when none. For the tiles and the row fingerprints (rows.h). */
+bool hfx_grid_span(const pixman_box32_t *b, uint32_t width, uint32_t height, uint32_t cell_w,
+                   uint32_t cell_h, uint32_t *c1, uint32_t *r1, uint32_t *c2, uint32_t *r2);
+
 /* Sized for a width x height surface, every tile unknown. -1 out of memory. */
 int hfx_tiles_init(struct hfx_tiles *t, uint32_t width, uint32_t height);
 void hfx_tiles_fini(struct hfx_tiles *t);

@@ -133,13 +133,27 @@ size_t h264_unescape(uint8_t *rbsp, const uint8_t *nal, size_t len)
 size_t h264_escape(uint8_t *out, const uint8_t *rbsp, size_t len)
 {
     size_t n = 0, zeros = 0;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len;) {
+        /* Eight bytes without a zero, after a nonzero one, need nothing:
+         * copied as a word (coded macroblocks are mostly such). The test
+         * is exact: a byte's borrow reaches its top bit only if it is 0
+         * or a lower byte borrowed, which only a 0 byte starts. */
+        uint64_t v;
+        if (zeros == 0 && i + 8 <= len) {
+            memcpy(&v, rbsp + i, 8);
+            if (!((v - 0x0101010101010101u) & ~v & 0x8080808080808080u)) {
+                memcpy(out + n, &v, 8);
+                n += 8;
+                i += 8;
+                continue;
+            }
+        }
         if (zeros >= 2 && rbsp[i] <= 3) {
             out[n++] = 3;
             zeros = 0;
         }
         zeros = rbsp[i] == 0 ? zeros + 1 : 0;
-        out[n++] = rbsp[i];
+        out[n++] = rbsp[i++];
     }
     return n;
 }

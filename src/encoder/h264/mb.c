@@ -423,6 +423,16 @@ static bool intra_may_pay(const struct intra_pick *ip, struct inter_cost c)
     return 4 * ip->satd < 3 * c.satd || 4 * c.luma_satd <= 5 * c.luma_sad;
 }
 
+/* Whether a nearby move's vector may code the macroblock in fewer bits
+ * than the zero vector: its prediction is closer to the source by SATD. */
+static bool move_may_pay(const struct h264_mb_state *s, const struct h264_mb_src *pred,
+                         const struct h264_mb_src *src, struct inter_cost zero)
+{
+    int satd = s->dsp->satd16x16(pred->y, 16, src->y, 16) +
+               s->dsp->satd8x8(pred->u, 8, src->u, 8) + s->dsp->satd8x8(pred->v, 8, src->v, 8);
+    return satd < zero.satd;
+}
+
 static void store_pixels(struct h264_mb_state *s, struct mb_pos m, const uint8_t *y,
                          const uint8_t *u, const uint8_t *v)
 {
@@ -468,28 +478,38 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
      * make a P_Skip infer another. */
     if (inter_zero(s, m, src))
         return h264_mb_code_moved(s, mbx, mby, NULL, NULL);
-    /* A trial that leaves a P_Skip wins outright. */
-    if (!code_inter(s, m, src, NULL, true, &t[0])) {
-        commit(s, m, &t[0]);
-        return NULL;
+    bool try_intra = s->intra && !s->refining, intra = false;
+    struct inter_cost zc = {0};
+    struct intra_pick ip;
+    if (move || try_intra)
+        zc = inter_cost(s, m, src);
+    if (try_intra) {
+        pick_intra(s, m, src, &ip);
+        intra = intra_may_pay(&ip, zc);
     }
-    int pick = 0;
-    if (move) {
+    /* Where the intra trial runs it wins, nearly always (see "The intra
+     * trial" in docs/writer.md): the zero-vector trial is not coded
+     * there. A trial that leaves a P_Skip wins outright. */
+    int pick = -1;
+    if (!intra) {
+        if (!code_inter(s, m, src, NULL, true, &t[0])) {
+            commit(s, m, &t[0]);
+            return NULL;
+        }
+        pick = 0;
+    }
+    if (move && move_may_pay(s, move->pred, src, zc)) {
         if (!code_inter(s, m, src, move, true, &t[2])) {
             commit(s, m, &t[2]);
             return NULL;
         }
-        if (h264_bits_count(t[2].bits) < h264_bits_count(t[0].bits))
+        if (pick < 0 || h264_bits_count(t[2].bits) < h264_bits_count(t[pick].bits))
             pick = 2;
     }
-    if (s->intra && !s->refining) {
-        struct intra_pick ip;
-        pick_intra(s, m, src, &ip);
-        if (intra_may_pay(&ip, inter_cost(s, m, src))) {
-            code_intra(s, m, src, &ip, &t[1]);
-            if (h264_bits_count(t[1].bits) < h264_bits_count(t[pick].bits))
-                pick = 1;
-        }
+    if (intra) {
+        code_intra(s, m, src, &ip, &t[1]);
+        if (pick < 0 || h264_bits_count(t[1].bits) < h264_bits_count(t[pick].bits))
+            pick = 1;
     }
     commit(s, m, &t[pick]);
     return t[pick].bits;

@@ -19,13 +19,43 @@ static void luma(const struct h264_mb_state *s, int x0, int y0, uint8_t *dst)
     }
 }
 
+/* Eight byte lanes' rounded means, (a + b + 1) >> 1, without carries
+ * between lanes. */
+static uint64_t mean2(uint64_t a, uint64_t b)
+{
+    return (a | b) - (((a ^ b) >> 1) & 0x7f7f7f7f7f7f7f7fu);
+}
+
+/* Eight byte lanes' (a + b + c + d + 2) >> 2: the even and odd bytes
+ * summed in 16-bit lanes, where the sum (at most 1022) fits. */
+static uint64_t mean4(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
+{
+    const uint64_t lo = 0x00ff00ff00ff00ffu, two = 0x0002000200020002u;
+    uint64_t even = (a & lo) + (b & lo) + (c & lo) + (d & lo) + two;
+    uint64_t odd = ((a >> 8) & lo) + ((b >> 8) & lo) + ((c >> 8) & lo) + ((d >> 8) & lo) + two;
+    return ((even >> 2) & lo) | (((odd >> 2) & lo) << 8);
+}
+
 /* One chroma plane at (x0 + fx/8, y0 + fy/8), fx and fy 0 or 4 (8-266). */
 static void chroma(const uint8_t *ref, size_t stride, int w, int h, int x0, int y0, int fx,
                    int fy, uint8_t *dst)
 {
-    if (!fx && !fy && x0 >= 0 && y0 >= 0 && x0 + 8 <= w && y0 + 8 <= h) {
-        for (int y = 0; y < 8; y++)
-            memcpy(dst + y * 8, ref + (size_t)(y0 + y) * stride + x0, 8);
+    int ex = fx != 0, ey = fy != 0;
+    if (x0 >= 0 && y0 >= 0 && x0 + 8 + ex <= w && y0 + 8 + ey <= h) {
+        /* Inside the picture, 8-266 at a half sample is the rounded mean
+         * of two samples, or of four: ((8 - 4) * 8 * (a + b) + 32) >> 6
+         * and (4 * 4 * (a + b + c + d) + 32) >> 6. */
+        for (int y = 0; y < 8; y++) {
+            const uint8_t *r0 = ref + (size_t)(y0 + y) * stride + x0, *r1 = r0 + stride;
+            uint64_t v = h264_load64(r0);
+            if (ex && ey)
+                v = mean4(v, h264_load64(r0 + 1), h264_load64(r1), h264_load64(r1 + 1));
+            else if (ex)
+                v = mean2(v, h264_load64(r0 + 1));
+            else if (ey)
+                v = mean2(v, h264_load64(r1));
+            memcpy(dst + y * 8, &v, 8);
+        }
         return;
     }
     for (int y = 0; y < 8; y++) {
@@ -88,4 +118,15 @@ void h264_mc16_in_place(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int
     for (int p = 1; p < 3; p++)
         move_in_place(s->plane[p], s->stride[p], (int)s->mb_width * 8, (int)s->mb_height * 8,
                       (int)mbx * 8, (int)mby * 8, 8, dx / 2, dy / 2);
+}
+
+void h264_mc16_run_down(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, uint32_t n, int dy)
+{
+    for (int p = 0; p < 3; p++) {
+        int size = p ? 8 : 16, d = p ? dy / 2 : dy;
+        size_t stride = s->stride[p], x0 = (size_t)mbx * (size_t)size;
+        uint8_t *top = s->plane[p] + (size_t)mby * (size_t)size * stride + x0;
+        for (int y = 0; y < size; y++)
+            memcpy(top + (size_t)y * stride, top + (size_t)(y + d) * stride, n * (size_t)size);
+    }
 }

@@ -7,6 +7,7 @@
 #define HFX_H264_MC_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "encoder/h264/mb.h"
 
@@ -16,6 +17,15 @@
 static inline int h264_edge_index(int v, int last)
 {
     return v < 0 ? 0 : v > last ? last : v;
+}
+
+/* Eight samples from anywhere, as one word: for comparing and averaging
+ * eight at a time. */
+static inline uint64_t h264_load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
 /* The prediction of macroblock (mbx, mby) moved by (dx, dy) luma samples,
@@ -28,5 +38,13 @@ void h264_mc16(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx
  * within its own rows (dy 0, dx >= 0), written straight into s's picture:
  * each row is read before it is written. */
 void h264_mc16_in_place(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy);
+
+/* h264_mc16_in_place for the run of n macroblocks from (mbx, mby) along
+ * their row, all moved by (0, dy), dy even and 0 < dy, reading inside the
+ * picture: a row of the run at a time, which streams where a macroblock at
+ * a time reads 16-byte pieces of rows far apart (most of a scroll's cost
+ * in the writer). dy < 16 copies overlapping rows, but each from below,
+ * not yet written. */
+void h264_mc16_run_down(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, uint32_t n, int dy);
 
 #endif

@@ -18,8 +18,11 @@
 #define PROBE_MAX_HITS 4
 #define MAX_CANDIDATES 8
 /* Boxes smaller than this (typing) are not searched: what moved there is
- * found only by vectors found elsewhere or last time. */
-#define MIN_SEARCH_MBS 4
+ * found only by vectors found elsewhere or last time. A typed character
+ * can touch 2x2 macroblocks, and what a search finds there (the glyphs
+ * beside it) codes no smaller than its residual: `typing` at 1080p, 256
+ * bytes a frame at 6 against 261 at 4, for a third less work. */
+#define MIN_SEARCH_MBS 6
 /* See vote_rows. */
 #define ROWS_CLEAR 8
 
@@ -27,10 +30,12 @@ struct vec {
     int16_t dx, dy;
 };
 
+/* Rows and counts fit 16 bits (H.264's levels keep a picture under
+ * 17000 rows; the engine's, under 8193): 16-byte slots. */
 struct slot {
     uint64_t key;
-    int32_t row, count;
     uint32_t gen;
+    uint16_t row, count;
 };
 
 struct h264_motion {
@@ -57,6 +62,7 @@ struct h264_motion {
     struct slot *table;
     uint32_t table_mask, gen;
     uint32_t votes[2 * MAX_DY + 1];
+    int16_t voted[2 * MAX_DY + 1];  /* the shifts with votes, in no order */
 };
 
 struct h264_motion *h264_motion_new(uint32_t width, uint32_t height)
@@ -103,22 +109,22 @@ void h264_motion_free(struct h264_motion *m)
     free(m);
 }
 
-static uint64_t load64(const uint8_t *p)
+/* Where row_hash reads a row span [x0, x1) (at least 8 wide): 8 words
+ * spread over it, found once per box. */
+static void hash_offsets(uint32_t x0, uint32_t x1, uint32_t off[8])
 {
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
+    uint32_t span = x1 - x0 - 8;
+    for (uint32_t i = 0; i < 8; i++)
+        off[i] = x0 + span * i / 7;
 }
 
-/* A hash of 8 words spread over the row span [x0, x1) (at least 8 wide):
- * enough to tell text rows apart for voting; the per-macroblock check is
- * exact. */
-static uint64_t row_hash(const uint8_t *row, uint32_t x0, uint32_t x1)
+/* A hash of the 8 words at off: enough to tell text rows apart for
+ * voting; the per-macroblock check is exact. */
+static uint64_t row_hash(const uint8_t *row, const uint32_t off[8])
 {
     uint64_t h = 0x9e3779b97f4a7c15u;
-    uint32_t span = x1 - x0 - 8;
     for (uint32_t i = 0; i < 8; i++) {
-        h = (h ^ load64(row + x0 + span * i / 7)) * 0xff51afd7ed558ccdu;
+        h = (h ^ h264_load64(row + off[i])) * 0xff51afd7ed558ccdu;
         h ^= h >> 32;
     }
     return h;
@@ -173,67 +179,154 @@ static bool vote_rows(struct h264_motion *m, const struct hfx_picture *src, uint
         memset(m->table, 0, (size_t)(m->table_mask + 1) * sizeof *m->table);
         m->gen = 1;
     }
+    /* The part of the table this box needs (at least twice its old rows),
+     * which stays in the cache where the whole one would not. */
+    uint32_t mask = 63;
+    while (mask < m->table_mask && mask + 1 < 2 * (oy1 - oy0))
+        mask = mask * 2 + 1;
     const uint8_t *old = m->prev->plane[0], *cur = src->plane[0];
     size_t os = m->prev->stride[0], cs = src->stride[0];
+    uint32_t off[8];
+    hash_offsets(x0, x1, off);
     for (uint32_t y = oy0; y < oy1; y++) {
-        uint64_t h = row_hash(old + y * os, x0, x1);
-        uint32_t i = (uint32_t)h & m->table_mask;
+        uint64_t h = row_hash(old + y * os, off);
+        uint32_t i = (uint32_t)h & mask;
         while (m->table[i].gen == m->gen && m->table[i].key != h)
-            i = (i + 1) & m->table_mask;
+            i = (i + 1) & mask;
         struct slot *sl = &m->table[i];
         if (sl->gen != m->gen)
-            *sl = (struct slot){h, (int32_t)y, 0, m->gen};
+            *sl = (struct slot){h, m->gen, (uint16_t)y, 0};
         sl->count++;
     }
-    memset(m->votes, 0, sizeof m->votes);
+    uint32_t nvoted = 0;
     for (uint32_t y = y0; y < y1; y++) {
-        uint64_t h = row_hash(cur + y * cs, x0, x1);
-        uint32_t i = (uint32_t)h & m->table_mask;
+        uint64_t h = row_hash(cur + y * cs, off);
+        uint32_t i = (uint32_t)h & mask;
         while (m->table[i].gen == m->gen && m->table[i].key != h)
-            i = (i + 1) & m->table_mask;
+            i = (i + 1) & mask;
         const struct slot *sl = &m->table[i];
         if (sl->gen != m->gen || sl->count != 1)
             continue;
         int32_t dy = sl->row - (int32_t)y;
         if (dy == 0 || dy < -reach || dy > reach)
             continue;
-        m->votes[dy + MAX_DY]++;
+        if (m->votes[dy + MAX_DY]++ == 0)
+            m->voted[nvoted++] = (int16_t)(dy + MAX_DY);
     }
-    /* The two best shifts, if they won more than a couple of rows. */
+    /* The two best shifts, if they won more than a couple of rows (the
+     * smaller shift of a tie). */
     bool clear = false;
     for (int k = 0; k < 2; k++) {
         int best = -1;
-        for (int i = 0; i < 2 * MAX_DY + 1; i++)
-            if (m->votes[i] > 2 && (best < 0 || m->votes[i] > m->votes[best]))
-                best = i;
+        for (uint32_t i = 0; i < nvoted; i++) {
+            int v = m->voted[i];
+            if (m->votes[v] > 2 &&
+                (best < 0 || m->votes[v] > m->votes[best] ||
+                 (m->votes[v] == m->votes[best] && v < best)))
+                best = v;
+        }
         if (best < 0)
             break;
         clear |= (uint64_t)m->votes[best] * ROWS_CLEAR >= y1 - y0;
         add_candidate(m, 0, best - MAX_DY, m->votes[best]);
         m->votes[best] = 0;
     }
+    /* Votes stay zero between boxes: only those cast are cleared. */
+    for (uint32_t i = 0; i < nvoted; i++)
+        m->votes[m->voted[i]] = 0;
     return clear;
 }
 
-/* Shifts in both directions: a few segments of the box's new luma (the
- * middle row of spread macroblocks, 16 samples, not flat) searched in the
- * old luma within PROBE_RANGE. */
-static void probe(struct h264_motion *m, const struct hfx_picture *src, const struct hfx_mb_box *b)
+/* Probe k of box b: the middle row of one of its macroblocks, spread over
+ * it, 16 samples of new luma at (x, y) read as a0, a1. False where there
+ * is none worth searching for: past the picture, the macroblock of the
+ * probe before (a box smaller than MAX_PROBES), flat, or unchanged (the
+ * part of a box a repaint left as it was finds itself and says nothing
+ * about a move). */
+static bool segment(const struct h264_motion *m, const struct hfx_picture *src,
+                    const struct hfx_mb_box *b, uint32_t k, uint32_t *x, uint32_t *y,
+                    uint64_t *a0, uint64_t *a1)
 {
     uint32_t bw = b->x2 - b->x1, n = bw * (b->y2 - b->y1);
+    uint32_t i = (uint32_t)((uint64_t)n * (2 * k + 1) / (2 * MAX_PROBES));
+    if (k > 0 && i == (uint32_t)((uint64_t)n * (2 * k - 1) / (2 * MAX_PROBES)))
+        return false;
+    *x = (b->x1 + i % bw) * 16;
+    *y = (b->y1 + i / bw) * 16 + 8;
+    if (*x + 16 > m->width || *y >= m->height)
+        return false;
+    const uint8_t *p = src->plane[0] + (size_t)*y * src->stride[0] + *x;
+    *a0 = h264_load64(p);
+    *a1 = h264_load64(p + 8);
+    uint64_t flat = 0x0101010101010101u * p[0];
+    const uint8_t *same = m->prev->plane[0] + (size_t)*y * m->prev->stride[0] + *x;
+    return !(*a0 == flat && *a1 == flat) &&
+           !(h264_load64(same) == *a0 && h264_load64(same + 8) == *a1);
+}
+
+/* Whether the segment at (x, y) lies in the old luma moved by v. */
+static bool found_at(const struct h264_motion *m, uint32_t x, uint32_t y, struct vec v,
+                     uint64_t a0, uint64_t a1)
+{
+    int32_t ox = (int32_t)x + v.dx, oy = (int32_t)y + v.dy;
+    if (ox < 0 || ox + 16 > (int32_t)m->width || oy < 0 || oy >= (int32_t)m->height)
+        return false;
+    const uint8_t *q = m->prev->plane[0] + (size_t)oy * m->prev->stride[0] + ox;
+    return h264_load64(q) == a0 && h264_load64(q + 8) == a1;
+}
+
+/* Whether the vectors that moved macroblocks last time still explain box
+ * b: most of its probe segments lie where one of them puts them. Then
+ * they are its candidates, and a steady scroll, drag or chart is found
+ * again without the search (the rows' hashes, the probes' squares); the
+ * match tries them on every macroblock. */
+static bool known_moves(struct h264_motion *m, const struct hfx_picture *src,
+                        const struct hfx_mb_box *b)
+{
+    uint32_t hits[MAX_CANDIDATES] = {0}, probes = 0, found = 0;
+    for (uint32_t k = 0; m->nlast && k < MAX_PROBES; k++) {
+        uint32_t x, y;
+        uint64_t a0, a1;
+        if (!segment(m, src, b, k, &x, &y, &a0, &a1))
+            continue;
+        probes++;
+        for (int c = 0; c < m->nlast; c++)
+            if (found_at(m, x, y, m->last[c], a0, a1)) {
+                hits[c]++;
+                found++;
+                break;
+            }
+    }
+    if (probes < 2 || 2 * found <= probes)
+        return false;
+    for (int c = 0; c < m->nlast; c++)
+        if (hits[c])
+            add_candidate(m, m->last[c].dx, m->last[c].dy, hits[c]);
+    return true;
+}
+
+/* Shifts in both directions: the box's probe segments searched in the old
+ * luma within PROBE_RANGE. */
+static void probe(struct h264_motion *m, const struct hfx_picture *src, const struct hfx_mb_box *b)
+{
     const uint8_t *old = m->prev->plane[0];
     size_t os = m->prev->stride[0];
     int searched = 0;
     bool moved = false;
     for (uint32_t k = 0; k < MAX_PROBES; k++) {
-        uint32_t i = (uint32_t)((uint64_t)n * (2 * k + 1) / (2 * MAX_PROBES));
-        uint32_t x = (b->x1 + i % bw) * 16, y = (b->y1 + i / bw) * 16 + 8;
-        if (x + 16 > m->width || y >= m->height)
+        uint32_t x, y;
+        uint64_t a0, a1;
+        if (!segment(m, src, b, k, &x, &y, &a0, &a1))
             continue;
-        const uint8_t *p = src->plane[0] + (size_t)y * src->stride[0] + x;
-        uint64_t a0 = load64(p), a1 = load64(p + 8);
-        uint64_t flat = 0x0101010101010101u * p[0];
-        if (a0 == flat && a1 == flat)
+        /* Where a vector already found puts it (an earlier probe's, or a
+         * box's before): a vote for that, without the search. */
+        bool known = false;
+        for (int c = 0; c < m->ncand && !known; c++)
+            if (found_at(m, x, y, m->cand[c], a0, a1)) {
+                add_candidate(m, m->cand[c].dx, m->cand[c].dy, 1);
+                known = moved = true;
+            }
+        if (known)
             continue;
         int32_t ylo = (int32_t)y - PROBE_RANGE < 0 ? 0 : (int32_t)y - PROBE_RANGE;
         int32_t yhi = (int32_t)y + PROBE_RANGE >= (int32_t)m->height ? (int32_t)m->height - 1
@@ -247,7 +340,7 @@ static void probe(struct h264_motion *m, const struct hfx_picture *src, const st
         for (int32_t oy = ylo; oy <= yhi && hits <= PROBE_MAX_HITS; oy++) {
             const uint8_t *row = old + (size_t)oy * os;
             for (int32_t ox = xlo; ox <= xhi; ox++) {
-                if (load64(row + ox) != a0 || load64(row + ox + 8) != a1)
+                if (h264_load64(row + ox) != a0 || h264_load64(row + ox + 8) != a1)
                     continue;
                 if (hits < PROBE_MAX_HITS)
                     hit[hits] = (struct vec){(int16_t)(ox - (int32_t)x), (int16_t)(oy - (int32_t)y)};
@@ -278,9 +371,16 @@ static bool same_block(const struct h264_motion *m, const struct hfx_picture *sr
     int h = (int)(p ? (m->height + 1) / 2 : m->height);
     const uint8_t *a = src->plane[p], *b = m->prev->plane[p];
     size_t as = src->stride[p], bs = m->prev->stride[p];
+    /* Past the top or bottom only (the commonest), rows compare whole. */
+    bool cols_inside = x >= 0 && x + size <= w && x + dx >= 0 && x + dx + size <= w;
     for (int r = 0; r < size; r++) {
         const uint8_t *ar = a + (size_t)h264_edge_index(y + r, h - 1) * as;
         const uint8_t *br = b + (size_t)h264_edge_index(y + dy + r, h - 1) * bs;
+        if (cols_inside) {
+            if (memcmp(ar + x, br + x + dx, (size_t)size))
+                return false;
+            continue;
+        }
         for (int c = 0; c < size; c++)
             if (ar[h264_edge_index(x + c, w - 1)] != br[h264_edge_index(x + dx + c, w - 1)])
                 return false;
@@ -322,9 +422,9 @@ static void run_equal(const struct h264_motion *m, const struct hfx_picture *src
             if (ok[i] != 1)
                 continue;
             size_t o = (size_t)(x0 + i) * (size_t)size, ob = (size_t)((ptrdiff_t)o + dx);
-            uint64_t d = load64(a + o) ^ load64(b + ob);
+            uint64_t d = h264_load64(a + o) ^ h264_load64(b + ob);
             if (size == 16)
-                d |= load64(a + o + 8) ^ load64(b + ob + 8);
+                d |= h264_load64(a + o + 8) ^ h264_load64(b + ob + 8);
             if (d) {
                 ok[i] = 0;
                 inner--;
@@ -370,8 +470,12 @@ static uint32_t match_run(struct h264_motion *m, const struct hfx_picture *src, 
                           uint32_t x0, uint32_t n, const struct vec *tries, int ntries)
 {
     uint8_t *done = m->row_done, *ok = m->row_ok, *chroma = m->row_chroma;
-    memset(done, 0, n);
     uint32_t left = n, found = 0;
+    /* Macroblocks the caller's hint moved are settled. */
+    for (uint32_t i = 0; i < n; i++) {
+        done[i] = m->stamp[y * m->mb_width + x0 + i] == m->picture;
+        left -= done[i];
+    }
     for (int t = 0; left && t < ntries; t++) {
         struct vec v = tries[t];
         for (uint32_t i = 0; i < n; i++)
@@ -403,8 +507,11 @@ static uint32_t match_run(struct h264_motion *m, const struct hfx_picture *src, 
     return found;
 }
 
+/* Matches the damaged macroblocks against the old picture moved by each
+ * candidate and last vector (not without `compare`: no old picture) and
+ * marks those next to moved ones. Returns how many matched exactly. */
 static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
-                      const struct hfx_mb_damage *damage)
+                      const struct hfx_mb_damage *damage, bool compare)
 {
     struct vec tries[2 * MAX_CANDIDATES];
     int ntries = 0;
@@ -424,13 +531,63 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
     for (uint32_t i = 0; i < damage->nboxes; i++) {
         const struct hfx_mb_box *b = &damage->boxes[i];
         for (uint32_t y = b->y1; y < b->y2; y++) {
-            found += match_run(m, src, y, b->x1, b->x2 - b->x1, tries, ntries);
+            if (compare)
+                found += match_run(m, src, y, b->x1, b->x2 - b->x1, tries, ntries);
             for (uint32_t x = b->x1; x < b->x2; x++)
                 if (m->stamp[y * m->mb_width + x] != m->picture)
                     mark_nearby(m, x, y, b);
         }
     }
     return found;
+}
+
+/* The moves the caller found (damage->moved), taken without comparing
+ * (those whose block would read outside the picture aside: the caller's
+ * promise does not cover them). Returns how many were taken; *exact: how
+ * many of them are exact. */
+static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *damage,
+                          uint32_t *exact)
+{
+    const struct hfx_mb_moves *h = &damage->moved;
+    *exact = 0;
+    if (!h->dx && !h->dy)
+        return 0;
+    struct vec v = {(int16_t)h->dx, (int16_t)h->dy};
+    bool even = ((h->dx | h->dy) & 1) == 0;
+    uint32_t found = 0, taken = 0;
+    for (uint32_t i = 0; i < h->nboxes; i++) {
+        const struct hfx_mb_box *b = &h->boxes[i];
+        for (uint32_t y = b->y1; y < b->y2; y++)
+            for (uint32_t x = b->x1; x < b->x2; x++) {
+                int64_t sx = (int64_t)x * 16 + h->dx, sy = (int64_t)y * 16 + h->dy;
+                if ((x + 1) * 16 > m->width || (y + 1) * 16 > m->height || sx < 0 || sy < 0 ||
+                    sx + 16 > m->width || sy + 16 > m->height)
+                    continue;
+                uint32_t addr = y * m->mb_width + x;
+                m->kind[addr] = even ? H264_MOVE_EXACT : H264_MOVE_LUMA;
+                m->vec[addr] = v;
+                m->stamp[addr] = m->picture;
+                found += even;
+                taken++;
+            }
+    }
+    /* The rest of the damage tries the vector too: macroblocks at the
+     * edges of the move are part moved. */
+    add_candidate(m, h->dx, h->dy, taken);
+    *exact = found;
+    return taken;
+}
+
+/* Whether the hint settled most of the box: what it left is the content
+ * that came into view beside the move, which no search finds (match still
+ * tries the hint's vector and the last ones on it). */
+static bool mostly_hinted(const struct h264_motion *m, const struct hfx_mb_box *b)
+{
+    uint32_t n = 0;
+    for (uint32_t y = b->y1; y < b->y2; y++)
+        for (uint32_t x = b->x1; x < b->x2; x++)
+            n += m->stamp[y * m->mb_width + x] == m->picture;
+    return 2 * n >= (b->x2 - b->x1) * (b->y2 - b->y1);
 }
 
 uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
@@ -440,12 +597,16 @@ uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
         memset(m->stamp, 0, (size_t)m->mb_width * m->mb_height * sizeof *m->stamp);
         m->picture = 1;
     }
-    uint32_t found = 0;
-    if (damage && m->prev_ok) {
+    uint32_t found = 0, hinted = 0;
+    if (damage) {
         m->ncand = 0;
+        hinted = take_hint(m, damage, &found);
+    }
+    if (damage && m->prev_ok) {
         for (uint32_t i = 0; i < damage->nboxes; i++) {
             const struct hfx_mb_box *b = &damage->boxes[i];
-            if ((b->x2 - b->x1) * (b->y2 - b->y1) < MIN_SEARCH_MBS)
+            if ((b->x2 - b->x1) * (b->y2 - b->y1) < MIN_SEARCH_MBS || mostly_hinted(m, b) ||
+                known_moves(m, src, b))
                 continue;
             uint32_t x0 = b->x1 * 16, x1 = b->x2 * 16 < m->width ? b->x2 * 16 : m->width;
             uint32_t y0 = b->y1 * 16, y1 = b->y2 * 16 < m->height ? b->y2 * 16 : m->height;
@@ -453,8 +614,21 @@ uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
             if (!rows)
                 probe(m, src, b);
         }
+    }
+    if (damage) {
         sort_candidates(m);
-        found = match(m, src, damage);
+        found += match(m, src, damage, m->prev_ok);
+        /* After match, which keeps only the vectors it used. */
+        if (hinted)
+            remember(m, (struct vec){(int16_t)damage->moved.dx, (int16_t)damage->moved.dy});
+    }
+    /* While hints explain most of the damage (a scroll), the old picture
+     * is not kept: updating it would copy the damage, most of a scroll's
+     * cost here. The first frame without one keeps all of it again and
+     * finds only what hints give. */
+    if (damage && hinted && 2 * hinted >= damage->count) {
+        m->prev_ok = false;
+        return found;
     }
     if (!damage || !m->prev_ok) {
         hfx_picture_copy_rect(m->prev, src, 0, 0, m->prev->alloc_w, m->prev->alloc_h);

@@ -9,7 +9,12 @@
  * - two-dimensional shifts (drags) from a few distinctive 16-sample luma
  *   segments of the new picture, searched in the old one nearby, when the
  *   rows gave nothing;
- * - the vectors that worked last time are tried again.
+ * - the vectors that worked last time are tried again;
+ * - moves the caller found (damage->moved: a scroll the engine found on
+ *   the surface) are taken as they are, and their vector tried on the
+ *   rest. While they explain most of the damage the copy is not kept up
+ *   (it would cost a copy of the damage); the first frame without them
+ *   takes all of its picture again and finds only what it is told.
  * Each damaged macroblock then takes the first candidate (most votes
  * first, which keeps flat areas on one vector) under which its luma
  * equals the old source moved. Chroma equal too, with an even vector,

@@ -113,14 +113,20 @@ static void load_source(const struct hfx_picture *src, uint32_t mbx, uint32_t mb
         uint32_t h = p ? (src->height + 1) / 2 : src->height;
         uint32_t x0 = mbx * (uint32_t)size, y0 = mby * (uint32_t)size;
         uint8_t *dst = p == 0 ? out->y : p == 1 ? out->u : out->v;
-        bool inside = x0 + (uint32_t)size <= w && y0 + (uint32_t)size <= h;
+        const uint8_t *at = src->plane[p] + (size_t)y0 * src->stride[p] + x0;
+        if (x0 + (uint32_t)size <= w && y0 + (uint32_t)size <= h) {
+            /* Constant sizes: each row is one move. */
+            for (int y = 0; y < size; y++) {
+                if (p == 0)
+                    memcpy(dst + y * 16, at + (size_t)y * src->stride[0], 16);
+                else
+                    memcpy(dst + y * 8, at + (size_t)y * src->stride[p], 8);
+            }
+            continue;
+        }
         for (int y = 0; y < size; y++) {
             uint32_t sy = y0 + (uint32_t)y < h ? y0 + (uint32_t)y : h - 1;
             const uint8_t *row = src->plane[p] + (size_t)sy * src->stride[p];
-            if (inside) {
-                memcpy(dst + y * size, row + x0, (size_t)size);
-                continue;
-            }
             for (int x = 0; x < size; x++) {
                 uint32_t sx = x0 + (uint32_t)x < w ? x0 + (uint32_t)x : w - 1;
                 dst[y * size + x] = row[sx];
@@ -221,18 +227,54 @@ static bool predict_moves(struct h264_pwriter *w, const struct hfx_mb_damage *da
     return true;
 }
 
+/* How far macroblock (x, y) moved exactly straight up (its content comes
+ * from dy rows below), reading inside the picture: what move_run batches;
+ * 0 for any other. */
+static int moved_up_by(const struct h264_pwriter *w, const struct h264_motion *motion, uint32_t x,
+                       uint32_t y)
+{
+    struct h264_mb_move mv;
+    if (usable_move(w, motion, y * w->mb.mb_width + x, &mv) != H264_MOVE_EXACT || mv.dx != 0 ||
+        mv.dy <= 0 || (y + 1) * 16 + (uint32_t)mv.dy > w->mb.mb_height * 16)
+        return 0;
+    return mv.dy;
+}
+
+/* The run of macroblocks from x (before x_end) along row y moved exactly
+ * by the same (0, dy > 0), two or more: their reconstruction moved at
+ * once, before they are coded (their bits do not depend on it, and they
+ * read only rows below, which this picture has not written yet). Returns
+ * its length, 0 when there is none. */
+static uint32_t move_run(struct h264_pwriter *w, const struct h264_motion *motion, uint32_t x,
+                         uint32_t y, uint32_t x_end)
+{
+    int dy = moved_up_by(w, motion, x, y);
+    if (!dy)
+        return 0;
+    uint32_t n = 1;
+    while (x + n < x_end && moved_up_by(w, motion, x + n, y) == dy)
+        n++;
+    if (n < 2)
+        return 0;
+    h264_mc16_run_down(&w->mb, x, y, n, dy);
+    return n;
+}
+
 /* Codes macroblock (x, y): a move is its prediction, with the chroma
  * residual when the chroma did not move exactly; anything else is coded
- * from the source, trying a nearby move's vector too. */
+ * from the source, trying a nearby move's vector too. `moved`: move_run
+ * has already moved its reconstruction. */
 static const struct h264_bits *code_mb(struct h264_pwriter *w, const struct hfx_picture *src,
                                        const struct h264_motion *motion, uint32_t x, uint32_t y,
-                                       size_t *k)
+                                       size_t *k, bool moved)
 {
     struct h264_mb_state *s = &w->mb;
     struct h264_mb_move mv;
     struct h264_mb_src pred, msrc;
     enum h264_move_kind kind = usable_move(w, motion, y * s->mb_width + x, &mv);
-    if (kind != H264_MOVE_NONE) {
+    if (moved) {
+        mv.pred = NULL;
+    } else if (kind != H264_MOVE_NONE) {
         if (reads_written(s, x, y, &mv)) {
             mv.pred = &w->pred[(*k)++];
         } else if (kind == H264_MOVE_EXACT && (mv.dy > 0 || (mv.dy == 0 && mv.dx >= 0))) {
@@ -298,13 +340,16 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
             band_end++;
         for (uint32_t y = box->y1; y < box->y2; y++)
             for (const struct hfx_mb_box *bb = box; bb < band_end; bb++) {
+                uint32_t run_end = bb->x1;
                 for (uint32_t x = bb->x1; x < bb->x2; x++) {
+                    if (x >= run_end)
+                        run_end = x + move_run(w, motion, x, y, bb->x2);
                     int64_t addr = (int64_t)y * s->mb_width + x;
                     s->refining = false;
                     h264_mb_set_qp(s, refine ? h264_refine_mb_qp(refine, (uint32_t)addr,
                                                                  &s->refining)
                                              : qp);
-                    const struct h264_bits *mb = code_mb(w, src, motion, x, y, &k);
+                    const struct h264_bits *mb = code_mb(w, src, motion, x, y, &k, x < run_end);
                     uint64_t before = h264_bits_count(b);
                     if (mb && !put_mb(b, mb, addr, &last))
                         return -1;

@@ -20,10 +20,6 @@
  * on a loaded machine), 0.75 s left a 5K screen short of sharp after 1 s;
  * a 5K refinement frame costs a few milliseconds at this budget. */
 #define REFINE_SECONDS 0.5
-/* A picture looks at most this many budgets' worth of macroblocks for
- * ones to refine, so that one still changing somewhere (pending, not
- * still) costs a bounded scan, not a pass over the picture. */
-#define SCAN_BUDGETS 4
 /* What a refined macroblock is expected to cost before any was: about a
  * text macroblock's at the refinement QP. */
 #define FIRST_MB_BITS 400
@@ -44,7 +40,15 @@ struct h264_refine {
     uint32_t x264_picture;
     bool settled;
     uint32_t pending;       /* macroblocks with qp above target */
-    uint32_t cursor;        /* where the next scan for still ones starts */
+    /* The macroblocks that may need refining, each at most once, in the
+     * order they were queued (when they changed, or again after looking
+     * still changing): a ring of `total`, `queued_at` the picture each
+     * was queued in. Finding the still ones looks at the oldest first and
+     * stops at one queued too recently to be still, so it costs what it
+     * picks, not a pass over the picture. */
+    uint32_t *ring, head, count;
+    uint32_t *queued_at;
+    uint8_t *queued;
     int plan_qp;            /* the planned picture's QP for its damage */
     uint32_t *picks;        /* addresses added to refine, budget of them */
     pixman_box32_t *boxes;  /* scratch for the union, boxes_cap of them */
@@ -77,7 +81,10 @@ struct h264_refine *h264_refine_new(uint32_t mb_width, uint32_t mb_height, uint3
     r->qp = malloc(r->total);
     r->changed = calloc(r->total, sizeof *r->changed);
     r->picks = malloc(r->budget * sizeof *r->picks);
-    if (!r->qp || !r->changed || !r->picks) {
+    r->ring = malloc(r->total * sizeof *r->ring);
+    r->queued_at = malloc(r->total * sizeof *r->queued_at);
+    r->queued = calloc(r->total, 1);
+    if (!r->qp || !r->changed || !r->picks || !r->ring || !r->queued_at || !r->queued) {
         h264_refine_free(r);
         return NULL;
     }
@@ -95,6 +102,9 @@ void h264_refine_free(struct h264_refine *r)
     free(r->qp);
     free(r->changed);
     free(r->picks);
+    free(r->ring);
+    free(r->queued_at);
+    free(r->queued);
     free(r->boxes);
     free(r->plan_boxes);
     free(r);
@@ -107,6 +117,28 @@ static void set_qp(struct h264_refine *r, uint32_t addr, int qp)
     r->pending = r->pending + now - was;
 }
 
+/* Queues macroblock a, unless it is queued already. */
+static void enqueue(struct h264_refine *r, uint32_t a)
+{
+    if (r->queued[a])
+        return;
+    uint32_t at = r->head + r->count;
+    r->ring[at >= r->total ? at - r->total : at] = a;
+    r->count++;
+    r->queued[a] = 1;
+    r->queued_at[a] = r->picture;
+}
+
+/* The oldest queued macroblock, taken off the queue. */
+static uint32_t dequeue(struct h264_refine *r)
+{
+    uint32_t a = r->ring[r->head];
+    r->head = r->head + 1 == r->total ? 0 : r->head + 1;
+    r->count--;
+    r->queued[a] = 0;
+    return a;
+}
+
 void h264_refine_x264_picture(struct h264_refine *r, int qp)
 {
     qp = qp < 0 ? 0 : qp > 51 ? 51 : qp;
@@ -117,33 +149,46 @@ void h264_refine_x264_picture(struct h264_refine *r, int qp)
     r->x264_picture = r->picture;
     r->settled = false;
     r->pending = qp > r->target ? r->total : 0;
+    /* Every macroblock changed now: queued in raster order, or none. */
+    memset(r->queued, 0, r->total);
+    r->head = r->count = 0;
+    for (uint32_t i = 0; r->pending && i < r->total; i++)
+        enqueue(r, i);
 }
 
-/* Up to `want` still macroblocks above the target, from the cursor on,
- * into r->picks in raster order (the scan may wrap past the last
- * macroblock: then sorted). Returns how many. */
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return (x > y) - (x < y);
 }
 
+/* Up to `want` still macroblocks above the target into r->picks, in
+ * raster order, oldest first. A queued macroblock that has been refined
+ * (or coded at a good QP) since leaves the queue; one that changed since
+ * it was queued goes to its end; the first queued too recently to be
+ * still ends the search, and so does the first one queued again in this
+ * search. Returns how many. */
 static uint32_t pick(struct h264_refine *r, uint32_t want)
 {
-    uint32_t n = 0, limit = SCAN_BUDGETS * r->budget;
-    if (limit > r->total)
-        limit = r->total;
-    bool wrapped = false;
-    for (uint32_t i = 0; i < limit && n < want; i++) {
-        uint32_t a = r->cursor;
-        r->cursor = a + 1 == r->total ? 0 : a + 1;
-        wrapped |= r->cursor == 0;
+    uint32_t n = 0;
+    bool sorted = true;
+    while (n < want && r->count) {
+        uint32_t a = r->ring[r->head];
         bool still = r->picture - r->changed[a] >= r->still_pictures ||
                      (r->settled && r->changed[a] == r->x264_picture);
-        if (r->qp[a] > r->target && still)
+        if (r->qp[a] <= r->target) {
+            dequeue(r);
+        } else if (still) {
+            dequeue(r);
+            sorted &= !n || r->picks[n - 1] < a;
             r->picks[n++] = a;
+        } else if (r->picture - r->queued_at[a] >= r->still_pictures) {
+            enqueue(r, dequeue(r));
+        } else {
+            break;
+        }
     }
-    if (wrapped)
+    if (!sorted)
         qsort(r->picks, n, sizeof *r->picks, cmp_u32);
     return n;
 }
@@ -214,6 +259,8 @@ const struct hfx_mb_damage *h264_refine_plan(struct h264_refine *r,
                 uint32_t a = y * r->mb_width + x;
                 r->changed[a] = r->picture;
                 set_qp(r, a, qp);
+                if (qp > r->target)
+                    enqueue(r, a);
             }
     }
     /* Real changes come first: refinement takes what the budget leaves. */
@@ -227,9 +274,15 @@ const struct hfx_mb_damage *h264_refine_plan(struct h264_refine *r,
     if (!r->pending || !want)
         return damage;
     uint32_t n = pick(r, want);
-    /* Out of memory for the union: this picture codes the damage only. */
-    if (!n || !unite(r, damage, n))
+    if (!n)
         return damage;
+    /* Out of memory for the union: this picture codes the damage only,
+     * and the picks wait in the queue again. */
+    if (!unite(r, damage, n)) {
+        for (uint32_t i = 0; i < n; i++)
+            enqueue(r, r->picks[i]);
+        return damage;
+    }
     for (uint32_t i = 0; i < n; i++)
         set_qp(r, r->picks[i], r->target);
     r->mbs += n;
