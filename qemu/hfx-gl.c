@@ -157,6 +157,7 @@ struct HfxGlReader {
     /* The reader's own. */
     GLuint fbo;
     Mirror *mirror;
+    Mirror *spare;              /* the other copy for whole reads (engine_let_go) */
     bool warned;                /* of a fence that timed out, once */
     int drops;                  /* reads dropped in a row (torn) */
     HfxTiming readbacks;        /* read by the statistics: a snapshot */
@@ -221,11 +222,13 @@ static bool attach_texture(HfxGlReader *rd, GLuint texture)
 
 /* The engine converts a copy handed to it later, on its worker: reading
  * the next frame into it meanwhile would give the stream a mix of two
- * frames (seen in CI as a frame whose number could not be read). So the
- * reader waits until the worker has let go of it: at most a conversion and
- * the encode in progress. It polls because the worker's release callback
- * cannot reach a reader that may be gone by then; nothing on QEMU's main
- * thread waits for the reader. False when the reader is asked to quit. */
+ * frames (seen in CI as a frame whose number could not be read). A read
+ * of the whole picture (a flip) goes into the reader's other copy instead
+ * (swap_for_whole); otherwise, or when the engine holds both, the reader
+ * waits until the worker has let go: at most a conversion and the encode
+ * in progress. It polls because the worker's release callback cannot
+ * reach a reader that may be gone by then; nothing on QEMU's main thread
+ * waits for the reader. False when the reader is asked to quit. */
 static bool engine_let_go(HfxGlReader *rd, Mirror *m)
 {
     while (qatomic_read(&m->refs) > 1) {
@@ -235,6 +238,43 @@ static bool engine_let_go(HfxGlReader *rd, Mirror *m)
         g_usleep(ENGINE_POLL_US);
     }
     return true;
+}
+
+static Mirror *mirror_new(const Geometry *g)
+{
+    size_t stride = (size_t)g->width * 4;
+    Mirror *m = g_try_malloc0(sizeof(Mirror) + stride * g->height);
+    if (m) {
+        *m = (Mirror){.refs = 1, .width = g->width, .height = g->height, .stride = stride,
+                      .bottom_up = g->y0_top};
+    }
+    return m;
+}
+
+/* A whole read while the engine holds the copy: into the other one, made
+ * once (the same size: a new size drops it), so a guest that flips every
+ * frame keeps its rate instead of waiting for each encode. Two copies at
+ * most: with both held, the reader waits. */
+static void swap_for_whole(HfxGlReader *rd, const Geometry *g)
+{
+    if (qatomic_read(&rd->mirror->refs) == 1) {
+        return;
+    }
+    if (!rd->spare) {
+        rd->spare = mirror_new(g);
+    }
+    if (rd->spare && qatomic_read(&rd->spare->refs) == 1) {
+        Mirror *t = rd->mirror;
+        rd->mirror = rd->spare;
+        rd->spare = t;
+    }
+}
+
+static void drop_copies(HfxGlReader *rd)
+{
+    mirror_unref(rd->mirror);
+    mirror_unref(rd->spare);
+    rd->mirror = rd->spare = NULL;
 }
 
 /* Outside the lock: waits for the guest's rendering and reads. Returns the
@@ -261,16 +301,13 @@ static struct hfx_rect read_back(HfxGlReader *rd, const Geometry *g, bool retarg
     *fresh = !rd->mirror || rd->mirror->width != g->width ||
              rd->mirror->height != g->height || rd->mirror->bottom_up != g->y0_top;
     if (*fresh) {
-        size_t stride = (size_t)g->width * 4;
-        Mirror *m = g_try_malloc0(sizeof(Mirror) + stride * g->height);
+        Mirror *m = mirror_new(g);
         if (!m) {
             warn_report("helix-frame-export: head %u: no memory for a %ux%u copy", rd->scanout,
                         g->width, g->height);
             return none;
         }
-        *m = (Mirror){.refs = 1, .width = g->width, .height = g->height, .stride = stride,
-                      .bottom_up = g->y0_top};
-        mirror_unref(rd->mirror);
+        drop_copies(rd);
         rd->mirror = m;
     }
     if (*fresh || retarget) {
@@ -278,7 +315,13 @@ static struct hfx_rect read_back(HfxGlReader *rd, const Geometry *g, bool retarg
         damage = (struct hfx_rect){0, 0, (int32_t)g->width, (int32_t)g->height};
     }
     damage = rect_clip(damage, g->width, g->height);
-    if (damage.w <= 0 || (!*fresh && !engine_let_go(rd, rd->mirror))) {
+    if (damage.w <= 0) {
+        return none;
+    }
+    if (!*fresh && damage.w == (int32_t)g->width && damage.h == (int32_t)g->height) {
+        swap_for_whole(rd, g);
+    }
+    if (!*fresh && !engine_let_go(rd, rd->mirror)) {
         return none;
     }
     int64_t t0 = hfx_timing_begin();
@@ -371,8 +414,7 @@ static void *reader_thread(void *opaque)
              * reader (of its copy, and of the texture, which the framebuffer
              * would keep alive); whatever comes next is a new surface. */
             rd->seen_epoch = rd->epoch;
-            mirror_unref(rd->mirror);
-            rd->mirror = NULL;
+            drop_copies(rd);
             glFramebufferTexture2D(GL_READ_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, 0, 0);
             continue;
         }
@@ -439,7 +481,7 @@ void hfx_gl_reader_free(HfxGlReader *rd)
     qemu_mutex_unlock(&rd->lock);
     qemu_thread_join(&rd->thread);
     eglDestroyContext(qemu_egl_display, rd->ctx);
-    mirror_unref(rd->mirror);
+    drop_copies(rd);
     qemu_cond_destroy(&rd->wake);
     qemu_mutex_destroy(&rd->lock);
     g_free(rd);
