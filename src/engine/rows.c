@@ -65,11 +65,7 @@ static bool stripe_span(const struct hfx_rows *r, const pixman_box32_t *b, uint3
 
 void hfx_rows_forget(struct hfx_rows *r, const pixman_box32_t *box)
 {
-    uint32_t c1, y1, c2, y2;
-    if (!r->hash || !stripe_span(r, box, &c1, &y1, &c2, &y2))
-        return;
-    for (uint32_t y = y1; y < y2; y++)
-        memset(&r->hash[(size_t)y * r->cols + c1], 0, (c2 - c1) * sizeof *r->hash);
+    hfx_grid_forget(r->hash, r->cols, r->width, r->height, HFX_ROW_STRIPE, 1, box);
 }
 
 bool hfx_rows_worth_searching(const pixman_box32_t *box)

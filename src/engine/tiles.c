@@ -53,13 +53,19 @@ static bool tile_span(const struct hfx_tiles *t, const pixman_box32_t *b, uint32
     return hfx_grid_span(b, t->width, t->height, HFX_TILE_W, HFX_TILE_H, c1, r1, c2, r2);
 }
 
-void hfx_tiles_forget(struct hfx_tiles *t, const pixman_box32_t *box)
+void hfx_grid_forget(uint64_t *hash, uint32_t cols, uint32_t width, uint32_t height,
+                     uint32_t cell_w, uint32_t cell_h, const pixman_box32_t *box)
 {
     uint32_t c1, r1, c2, r2;
-    if (!t->hash || !tile_span(t, box, &c1, &r1, &c2, &r2))
+    if (!hash || !hfx_grid_span(box, width, height, cell_w, cell_h, &c1, &r1, &c2, &r2))
         return;
     for (uint32_t r = r1; r < r2; r++)
-        memset(&t->hash[(size_t)r * t->cols + c1], 0, (c2 - c1) * sizeof *t->hash);
+        memset(&hash[(size_t)r * cols + c1], 0, (c2 - c1) * sizeof *hash);
+}
+
+void hfx_tiles_forget(struct hfx_tiles *t, const pixman_box32_t *box)
+{
+    hfx_grid_forget(t->hash, t->cols, t->width, t->height, HFX_TILE_W, HFX_TILE_H, box);
 }
 
 /* One fingerprint per tile: its rows hashed one by one (a row of a tile is

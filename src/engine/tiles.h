@@ -30,6 +30,10 @@ struct hfx_tiles {
  * when none. For the tiles and the row fingerprints (rows.h). */
 bool hfx_grid_span(const pixman_box32_t *b, uint32_t width, uint32_t height, uint32_t cell_w,
                    uint32_t cell_h, uint32_t *c1, uint32_t *r1, uint32_t *c2, uint32_t *r2);
+/* The fingerprints (hash: cols per row of cells, NULL: none) of the cells
+ * a box touches become unknown (0). */
+void hfx_grid_forget(uint64_t *hash, uint32_t cols, uint32_t width, uint32_t height,
+                     uint32_t cell_w, uint32_t cell_h, const pixman_box32_t *box);
 
 /* Sized for a width x height surface, every tile unknown. -1 out of memory. */
 int hfx_tiles_init(struct hfx_tiles *t, uint32_t width, uint32_t height);
