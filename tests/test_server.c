@@ -195,10 +195,14 @@ static void test_stalled_subscriber(void)
     uint8_t sub[16];
     send(fd, sub, hxfr_put_subscribe(sub, 0), MSG_NOSIGNAL);
 
+    struct hfx_scanout_stats before, after;
+    hfx_engine_stats(p.x.engine, 0, &before);
     struct watch with = {.last_number = alone.last_number, .worst_psnr = 99, .keyframes = 0};
     with.frames = 1; /* already past the first keyframe */
     watch_for(&reader, &k, &with, 4000);
     with.frames--;
+    hfx_engine_stats(p.x.engine, 0, &after);
+    int encoded = (int)(after.frames - before.frames);
     struct hfx_server_stats st;
     hfx_server_get_stats(p.x.server, &st);
     /* The skip and the drop come once the stalled one's queue has filled
@@ -208,14 +212,21 @@ static void test_stalled_subscriber(void)
         hfx_server_get_stats(p.x.server, &st);
     }
     double fps_alone = alone.frames / 1.0, fps_with = with.frames / 4.0;
-    fprintf(stderr, "  reader alone: %.1f fps; beside a stalled one: %.1f fps, longest gap "
-                    "%.1f ms; server: %llu skips to IDR, %llu frames dropped, %llu clients "
-                    "dropped\n",
-            fps_alone, fps_with, with.max_gap_ns / 1e6, (unsigned long long)st.skips_to_idr,
-            (unsigned long long)st.frames_dropped, (unsigned long long)st.clients_dropped);
+    fprintf(stderr, "  reader alone: %.1f fps; beside a stalled one: %.1f fps (%d of the %d "
+                    "frames encoded meanwhile, %d of them IDRs), longest gap %.1f ms; server: %llu "
+                    "skips to IDR, %llu frames dropped, %llu clients dropped\n",
+            fps_alone, fps_with, with.frames, encoded,
+            (int)(after.keyframes - before.keyframes), with.max_gap_ns / 1e6,
+            (unsigned long long)st.skips_to_idr, (unsigned long long)st.frames_dropped,
+            (unsigned long long)st.clients_dropped);
     CHECK(!with.ended, "the reader's stream ended: %s", with.end_reason);
-    CHECK(fps_with >= 0.8 * fps_alone, "the reader slowed from %.1f to %.1f fps", fps_alone,
-          fps_with);
+    /* Not a rate against the second before: the machine's load changes
+     * between the two (the encoder's rate is a benchmark's business). The
+     * server must hand the reader what the encoder made, give or take the
+     * frames in flight at either end of the window. */
+    CHECK(encoded >= 40, "the encoder made only %d frames in 4 s", encoded);
+    CHECK(with.frames >= encoded - 4, "the reader got %d of the %d frames encoded meanwhile",
+          with.frames, encoded);
     CHECK(with.max_gap_ns < 250000000, "the reader waited %.1f ms for a frame",
           with.max_gap_ns / 1e6);
     CHECK(!with.undecodable && !with.out_of_order, "reader: %d undecodable %d out of order",
@@ -258,26 +269,41 @@ static void test_lagging_subscriber(void)
     CHECK(hfx_conn_subscribe(&c, 0, 5000, err, sizeof err) == 0, "%s", err);
     struct watch w = {.last_number = -1, .worst_psnr = 99};
     watch_for(&c, &k, &w, 300);
-    sleep_ms(3000); /* the socket buffers and the queue fill up */
+    /* Pause until the socket buffers and the queue have filled and the
+     * server has skipped us (3 s on a quiet machine; a loaded one makes
+     * fewer frames, so the buffers take longer to fill). */
+    struct hfx_server_stats st;
+    int paused_ms = 0;
+    do {
+        sleep_ms(100);
+        paused_ms += 100;
+        hfx_server_get_stats(p.x.server, &st);
+    } while (paused_ms < 3000 || (st.skips_to_idr < 1 && paused_ms < 20000));
     /* Catch up: the skip's IDR comes within 2 s on a quiet machine; a loaded
      * one (these machines are shared) may take longer to code it. */
     for (int i = 0; i < 4 || (w.keyframes < 2 && i < 16); i++)
         watch_for(&c, &k, &w, 500);
+    struct hfx_scanout_stats before, now;
+    hfx_engine_stats(p.x.engine, 0, &before);
     struct watch after = w;
     after.frames = 1; /* past the first keyframe */
     watch_for(&c, &k, &after, 1000);
-    struct hfx_server_stats st;
+    after.frames--;
+    hfx_engine_stats(p.x.engine, 0, &now);
+    int encoded = (int)(now.frames - before.frames);
     hfx_server_get_stats(p.x.server, &st);
-    fprintf(stderr, "  reader that paused 3 s: %d frames (%d key) before, %d in the last second; "
-                    "server skipped it to an IDR %llu times, dropped %llu frames\n",
-            w.frames, w.keyframes, after.frames - 1, (unsigned long long)st.skips_to_idr,
-            (unsigned long long)st.frames_dropped);
+    fprintf(stderr, "  reader that paused %.1f s: %d frames (%d key) before, %d of the %d "
+                    "encoded in the last second; server skipped it to an IDR %llu times, "
+                    "dropped %llu frames\n",
+            paused_ms / 1e3, w.frames, w.keyframes, after.frames, encoded,
+            (unsigned long long)st.skips_to_idr, (unsigned long long)st.frames_dropped);
     CHECK(!w.undecodable && !after.undecodable && !after.ended, "%d undecodable, ended: %s",
           w.undecodable + after.undecodable, after.end_reason);
     CHECK(st.skips_to_idr >= 1 && w.keyframes >= 2, "no skip to IDR (%llu skips, %d keys)",
           (unsigned long long)st.skips_to_idr, w.keyframes);
-    CHECK(after.frames - 1 >= 40, "only %d frames in the second after catching up",
-          after.frames - 1);
+    /* Back at the encoder's rate, whatever the machine's load makes that. */
+    CHECK(encoded >= 10 && after.frames >= encoded - 4,
+          "%d of the %d frames encoded in the second after catching up", after.frames, encoded);
     hfx_conn_close(&c);
     checker_free(&k);
     pipeline_stop(&p);
