@@ -13,6 +13,8 @@ static void on_packet(void *data, struct hfx_packet *pkt)
         hfx_packet_unref(pkt);
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
+    if (c->hold_ms)
+        nanosleep(&(struct timespec){.tv_nsec = (long)c->hold_ms * 1000000}, NULL);
 }
 
 static void on_ended(void *data, uint32_t scanout)

@@ -16,6 +16,10 @@ struct collector {
     struct hfx_packet *pkts[MAX_PKTS];
     int n;
     int ended[HFX_MAX_SCANOUTS];
+    /* Milliseconds each packet keeps the engine's worker (the sink runs on
+     * it), set before the packets come: updates handed in meanwhile
+     * coalesce, whatever the machine's speed. */
+    int hold_ms;
 };
 
 /* sink_data: the collector. */

@@ -21,6 +21,9 @@
 #define TERM_PAD 4
 
 #define SCROLL_STEP 4
+/* pane: an odd step, as a terminal's or an editor's line height often is,
+ * which moves 4:2:0 chroma by half a sample. */
+#define PANE_STEP 3
 #define BALLS 4
 #define RIPPLE_X 2
 #define RIPPLE_Y 2
@@ -626,7 +629,8 @@ static void video_render(struct hfx_synth *s)
 static void scroll_render(struct hfx_synth *s)
 {
     struct hfx_rect a = s->pane;
-    int32_t sy = (int32_t)((uint64_t)s->frame * SCROLL_STEP % (uint64_t)s->tex.h);
+    uint64_t step = s->wl == HFX_WL_PANE ? PANE_STEP : SCROLL_STEP;
+    int32_t sy = (int32_t)((uint64_t)s->frame * step % (uint64_t)s->tex.h);
     for (int32_t y = 0; y < a.h; y++, sy = sy + 1 == s->tex.h ? 0 : sy + 1)
         memcpy(surface_row(&s->fb, a.y + y) + a.x, surface_row(&s->tex, sy), (size_t)a.w * 4);
 }

@@ -498,7 +498,7 @@ static uint32_t match_run(struct h264_motion *m, const struct hfx_picture *src, 
             m->stamp[addr] = m->picture;
             done[i] = 1;
             left--;
-            found += exact;
+            found++;
             used = true;
         }
         if (used)
@@ -509,7 +509,7 @@ static uint32_t match_run(struct h264_motion *m, const struct hfx_picture *src, 
 
 /* Matches the damaged macroblocks against the old picture moved by each
  * candidate and last vector (not without `compare`: no old picture) and
- * marks those next to moved ones. Returns how many matched exactly. */
+ * marks those next to moved ones. Returns how many matched. */
 static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
                       const struct hfx_mb_damage *damage, bool compare)
 {
@@ -543,18 +543,15 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
 
 /* The moves the caller found (damage->moved), taken without comparing
  * (those whose block would read outside the picture aside: the caller's
- * promise does not cover them). Returns how many were taken; *exact: how
- * many of them are exact. */
-static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *damage,
-                          uint32_t *exact)
+ * promise does not cover them). Returns how many were taken. */
+static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *damage)
 {
     const struct hfx_mb_moves *h = &damage->moved;
-    *exact = 0;
     if (!h->dx && !h->dy)
         return 0;
     struct vec v = {(int16_t)h->dx, (int16_t)h->dy};
     bool even = ((h->dx | h->dy) & 1) == 0;
-    uint32_t found = 0, taken = 0;
+    uint32_t taken = 0;
     for (uint32_t i = 0; i < h->nboxes; i++) {
         const struct hfx_mb_box *b = &h->boxes[i];
         for (uint32_t y = b->y1; y < b->y2; y++)
@@ -567,14 +564,12 @@ static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *dam
                 m->kind[addr] = even ? H264_MOVE_EXACT : H264_MOVE_LUMA;
                 m->vec[addr] = v;
                 m->stamp[addr] = m->picture;
-                found += even;
                 taken++;
             }
     }
     /* The rest of the damage tries the vector too: macroblocks at the
      * edges of the move are part moved. */
     add_candidate(m, h->dx, h->dy, taken);
-    *exact = found;
     return taken;
 }
 
@@ -600,7 +595,7 @@ uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
     uint32_t found = 0, hinted = 0;
     if (damage) {
         m->ncand = 0;
-        hinted = take_hint(m, damage, &found);
+        found = hinted = take_hint(m, damage);
     }
     if (damage && m->prev_ok) {
         for (uint32_t i = 0; i < damage->nboxes; i++) {

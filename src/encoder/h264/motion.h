@@ -39,8 +39,9 @@ void h264_motion_free(struct h264_motion *m);
 /* Finds the moves among damage's macroblocks in src against the previous
  * picture given, then keeps src's damaged part as the previous picture.
  * damage NULL (unknown) finds nothing and keeps all of src. Returns how
- * many damaged macroblocks were found moved (or unchanged) exactly: those
- * that leave nothing to code. */
+ * many damaged macroblocks were found moved (or unchanged): exactly, which
+ * leaves nothing to code, or in luma, which leaves only the chroma's
+ * residual (an odd vector: a terminal's line height is often odd). */
 uint32_t h264_motion_find(struct h264_motion *m, const struct hfx_picture *src,
                           const struct hfx_mb_damage *damage);
 
