@@ -574,8 +574,12 @@ static const char *on_update_map(struct console *c, GVariant *params)
         c->map_covered = false;
         return NULL;
     }
+    /* Compared, not taken as damage: a guest without damage clips (weston's
+     * pixman renderer on virtio-gpu) flushes its whole framebuffer every
+     * frame, and converting all of it would hide from the engine what
+     * changed and what moved. */
     struct hfx_rect r = {x, y, w, h};
-    hfx_engine_scanout_update(c->q->engine, c->scanout, c->shown, c->shown_stride, &r, 1);
+    compare_mapped(c, &r);
     return NULL;
 }
 
