@@ -1076,7 +1076,8 @@ static void test_scroll_workloads(void)
             CHECK(st.coalesced > 0, "40 updates in bursts: none coalesced");
         /* Moves cost the writer next to nothing, odd ones (pane's) too:
          * none of the frames after the first IDR is x264's. */
-        uint64_t x264 = stats_counter(&st, "x264_frames"), writer = stats_counter(&st, "writer_frames");
+        uint64_t x264 = stats_counter(&st, "x264_frames");
+        uint64_t writer = stats_counter(&st, "writer_frames");
         fprintf(stderr, "  writer_frames %llu, x264_frames %llu\n", (unsigned long long)writer,
                 (unsigned long long)x264);
         CHECK(x264 == 1 && writer > 0, "x264 coded %llu frames, the writer %llu",
