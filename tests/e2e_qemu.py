@@ -393,7 +393,10 @@ def test_heads(tmp, kind):
     # build of the shim, logging each export's frame number, showed them go
     # backwards at SET_SCANOUT, before the exporter sees anything): measured
     # on one head of four, 4-12 % stale frames at 30 fps, 1 in 398 at 20.
-    fps = 20 if kind == "dbus-10.0-gl" else 30
+    # At 20, once on a later machine (a sanitizer build): 1-9 of 80-85 on
+    # every head, 0 in five other runs there; fewer flips leave QEMU's main
+    # loop more room, so 15.
+    fps = 15 if kind == "dbus-10.0-gl" else 30
     guest_run = ("both --workload typing --fps %d --host 10.0.2.2 --port %d --scanout 0 "
                  "--seconds 600" % (fps, port))
     gl = kmscube_kind(kind)
