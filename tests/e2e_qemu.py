@@ -387,7 +387,7 @@ def test_heads(tmp, kind):
     # 30 fps: QEMU 7.2's D-Bus display sends every flip whole and unthrottled,
     # and four heads at 60 fps outrun a sanitizer build of the exporter, whose
     # backlog would then age; the checks do not depend on the rate.
-    # The GL D-Bus kind at 20: the shim's readback of each page flip runs on
+    # The GL D-Bus kind slower: the shim's readback of each page flip runs on
     # QEMU's main loop, which then falls behind the guest's asynchronous
     # flips, and QEMU reads a buffer the guest has drawn into again (a debug
     # build of the shim, logging each export's frame number, showed them go
