@@ -24,6 +24,9 @@
 /* A shift is taken when it explains at least 1/MIN_SHARE of the box's
  * stripe rows: less is rows that happen to repeat, not a move. */
 #define MIN_SHARE 8
+/* The shift found last is kept without a vote when it explains all but
+ * 1/KEEP_SHARE of the box's stripe rows. */
+#define KEEP_SHARE 8
 /* Set in the table slot of a fingerprint seen at two rows or more: it says
  * nothing about where a row went. */
 #define AMBIGUOUS 0x80000000u
@@ -249,13 +252,19 @@ void hfx_rows_find_move(struct hfx_rows *r, const uint8_t *pixels, int32_t strid
     for (uint32_t y = y1; y < y2; y++)
         row_hash(r, pixels + (ptrdiff_t)y * stride, c1, c2, &r->fresh[(size_t)y * r->cols + c1]);
 
-    /* Votes by shift, -span < dy < span. */
     uint32_t span = y2 - y1;
-    uint32_t *votes = calloc(2 * (size_t)span + 1, sizeof *votes);
+    uint64_t stripes = (uint64_t)span * (c2 - c1);
     int32_t tries[MAX_TRIES];
     int ntries = 0;
     if (r->last_dy)
         tries[ntries++] = r->last_dy;
+    /* A scroll going on at its speed needs no vote: no other shift could
+     * explain much more of the box. */
+    uint64_t last_n = r->last_dy ? count_matches(r, r->last_dy, c1, c2, y1, y2) : 0;
+    /* Votes by shift, -span < dy < span. */
+    uint32_t *votes = last_n * KEEP_SHARE >= stripes * (KEEP_SHARE - 1)
+                          ? NULL
+                          : calloc(2 * (size_t)span + 1, sizeof *votes);
     if (votes) {
         for (uint32_t k = 0; k < VOTE_COLUMNS && k < c2 - c1; k++)
             vote_column(r, c1 + (c2 - c1) * (2 * k + 1) / (2 * VOTE_COLUMNS), y1, y2, votes);
@@ -276,13 +285,13 @@ void hfx_rows_find_move(struct hfx_rows *r, const uint8_t *pixels, int32_t strid
     int32_t best_dy = 0;
     uint64_t best_n = 0;
     for (int t = 0; t < ntries; t++) {
-        uint64_t n = count_matches(r, tries[t], c1, c2, y1, y2);
+        uint64_t n = tries[t] == r->last_dy ? last_n : count_matches(r, tries[t], c1, c2, y1, y2);
         if (n > best_n) {
             best_n = n;
             best_dy = tries[t];
         }
     }
-    if (best_n * MIN_SHARE >= (uint64_t)span * (c2 - c1) && best_n) {
+    if (best_n * MIN_SHARE >= stripes && best_n) {
         mv->dy = best_dy;
         moved_region(r, box, best_dy, c1, c2, y1, y2, mv);
         if (!pixman_region32_not_empty(&mv->moved))

@@ -195,9 +195,7 @@ static void put_mvd(const struct h264_mb_state *s, struct mb_pos m, const int16_
 static bool put_vector_only(const struct h264_mb_state *s, struct mb_pos m, const int16_t mv[2],
                             struct h264_bits *b)
 {
-    int16_t skip[2];
-    h264_mvpred_skip(s, m.x, m.y, skip);
-    if (skip[0] == mv[0] && skip[1] == mv[1])
+    if (h264_mvpred_skip_is(s, m.x, m.y, mv))
         return false;
     h264_bits_reset(b);
     h264_put_ue(b, MB_TYPE_P_L0_16X16);
@@ -446,6 +444,9 @@ static void store_pixels(struct h264_mb_state *s, struct mb_pos m, const uint8_t
     copy_block(s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], v, 8, 8);
 }
 
+/* The counts of a macroblock without residual. */
+static const uint8_t no_coefficients[24];
+
 /* What the neighbours' CAVLC contexts and vector predictions read. */
 static void store_info(struct h264_mb_state *s, struct mb_pos m, const uint8_t nz[24],
                        const int16_t mv[2], bool intra)
@@ -542,7 +543,15 @@ const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx
     bool coded = put_vector_only(s, m, mv, t.bits);
     if (move && move->pred)
         store_pixels(s, m, move->pred->y, move->pred->u, move->pred->v);
-    static const uint8_t no_coefficients[24];
     store_info(s, m, no_coefficients, mv, false);
     return coded ? t.bits : NULL;
+}
+
+bool h264_mb_skip_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy)
+{
+    int16_t mv[2] = {(int16_t)(dx * 4), (int16_t)(dy * 4)};
+    if (!h264_mvpred_skip_is(s, mbx, mby, mv))
+        return false;
+    store_info(s, (struct mb_pos){mbx, mby, mby * s->mb_width + mbx}, no_coefficients, mv, false);
+    return true;
 }

@@ -8,12 +8,15 @@
 #ifndef HFX_H264_MVPRED_H
 #define HFX_H264_MVPRED_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "encoder/h264/mb.h"
 
-/* The vector a P_Skip at (mbx, mby) takes. */
-void h264_mvpred_skip(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int16_t mv[2]);
+/* Whether a P_Skip at (mbx, mby) takes vector mv (8.4.1.1), with a
+ * shortcut for neighbours that all have mv. */
+bool h264_mvpred_skip_is(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
+                         const int16_t mv[2]);
 /* The median prediction of a P_L0_16x16 at (mbx, mby). */
 void h264_mvpred_median(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
                         int16_t mv[2]);

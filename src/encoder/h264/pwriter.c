@@ -241,22 +241,22 @@ static int moved_up_by(const struct h264_pwriter *w, const struct h264_motion *m
 }
 
 /* The run of macroblocks from x (before x_end) along row y moved exactly
- * by the same (0, dy > 0), two or more: their reconstruction moved at
+ * by the same (0, *dy > 0), two or more: their reconstruction moved at
  * once, before they are coded (their bits do not depend on it, and they
  * read only rows below, which this picture has not written yet). Returns
  * its length, 0 when there is none. */
 static uint32_t move_run(struct h264_pwriter *w, const struct h264_motion *motion, uint32_t x,
-                         uint32_t y, uint32_t x_end)
+                         uint32_t y, uint32_t x_end, int *dy)
 {
-    int dy = moved_up_by(w, motion, x, y);
-    if (!dy)
+    *dy = moved_up_by(w, motion, x, y);
+    if (!*dy)
         return 0;
     uint32_t n = 1;
-    while (x + n < x_end && moved_up_by(w, motion, x + n, y) == dy)
+    while (x + n < x_end && moved_up_by(w, motion, x + n, y) == *dy)
         n++;
     if (n < 2)
         return 0;
-    h264_mc16_run_down(&w->mb, x, y, n, dy);
+    h264_mc16_run_down(&w->mb, x, y, n, *dy);
     return n;
 }
 
@@ -341,9 +341,13 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
         for (uint32_t y = box->y1; y < box->y2; y++)
             for (const struct hfx_mb_box *bb = box; bb < band_end; bb++) {
                 uint32_t run_end = bb->x1;
+                int run_dy = 0;
                 for (uint32_t x = bb->x1; x < bb->x2; x++) {
                     if (x >= run_end)
-                        run_end = x + move_run(w, motion, x, y, bb->x2);
+                        run_end = x + move_run(w, motion, x, y, bb->x2, &run_dy);
+                    /* Most of a scroll: nothing to code. */
+                    if (x < run_end && h264_mb_skip_moved(s, x, y, 0, run_dy))
+                        continue;
                     int64_t addr = (int64_t)y * s->mb_width + x;
                     s->refining = false;
                     h264_mb_set_qp(s, refine ? h264_refine_mb_qp(refine, (uint32_t)addr,
