@@ -13,6 +13,7 @@
 #include "common/picture.h"
 #include "encoder/encoder.h"
 #include "mb_damage.h"
+#include "splitmix.h"
 
 static int failures;
 
@@ -489,6 +490,60 @@ out:
     hfx_picture_free(b);
 }
 
+/* Large moves (which write around the caches) and small ones give what
+ * a row-by-row copy gives, in place both ways and between pictures, with
+ * rows that start off any alignment. */
+static void test_picture_moves(void)
+{
+    struct hfx_picture *a = hfx_picture_new(1920, 1080), *b = hfx_picture_new(1920, 1080);
+    struct hfx_picture *want = hfx_picture_new(1920, 1080);
+    CHECK(a && b && want, "hfx_picture_new failed");
+    if (!a || !b || !want)
+        goto out;
+    static const struct {
+        uint32_t x, y, w, h;
+        int32_t dy;
+        bool in_place;
+    } moves[] = {
+        {2, 0, 1916, 1076, 4, true},     /* a scroll up, odd-sized rows */
+        {0, 6, 1920, 1074, -6, true},    /* down */
+        {34, 100, 1800, 900, 20, false}, /* between pictures */
+        {10, 10, 30, 8, -2, true},       /* small: memmove */
+    };
+    uint64_t seed = 14;
+    for (size_t k = 0; k < sizeof moves / sizeof moves[0]; k++) {
+        for (int p = 0; p < 3; p++) {
+            size_t n = (size_t)a->stride[p] * (p ? a->alloc_h / 2 : a->alloc_h);
+            for (size_t i = 0; i < n; i++)
+                a->plane[p][i] = b->plane[p][i] = (uint8_t)splitmix64(&seed);
+        }
+        struct hfx_picture *dst = moves[k].in_place ? a : b;
+        for (int p = 0; p < 3; p++) {
+            uint32_t sh = p ? 1 : 0, rows = p ? a->alloc_h / 2 : a->alloc_h;
+            memcpy(want->plane[p], dst->plane[p], (size_t)a->stride[p] * rows);
+            for (uint32_t y = 0; y < moves[k].h >> sh; y++)
+                for (uint32_t x = 0; x < moves[k].w >> sh; x++) {
+                    size_t at = (size_t)((moves[k].y >> sh) + y) * a->stride[p] +
+                                (moves[k].x >> sh) + x;
+                    int64_t from = (int64_t)at + (int64_t)(moves[k].dy >> sh) * a->stride[p];
+                    want->plane[p][at] = a->plane[p][from];
+                }
+        }
+        hfx_picture_move_rect(dst, a, moves[k].x, moves[k].y, moves[k].w, moves[k].h,
+                              moves[k].dy);
+        for (int p = 0; p < 3; p++) {
+            size_t n = (size_t)a->stride[p] * (p ? a->alloc_h / 2 : a->alloc_h);
+            CHECK(memcmp(dst->plane[p], want->plane[p], n) == 0,
+                  "move %zu (%ux%u by %d): plane %d differs from a row-by-row copy", k,
+                  moves[k].w, moves[k].h, moves[k].dy, p);
+        }
+    }
+out:
+    hfx_picture_free(a);
+    hfx_picture_free(b);
+    hfx_picture_free(want);
+}
+
 static void test_registry(void)
 {
     CHECK(hfx_encoder_find("hybrid") == &hfx_encoder_hybrid, "hybrid not found");
@@ -535,6 +590,7 @@ int main(void)
     static const uint32_t sizes[][2] = {{1920, 1080}, {1366, 767}, {3840, 2160}, {5120, 2880}};
     int64_t t0 = hfx_now_ns();
     test_picture();
+    test_picture_moves();
     test_registry();
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
         run_size(&hfx_encoder_x264, sizes[i][0], sizes[i][1]);

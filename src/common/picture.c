@@ -1,8 +1,12 @@
 #include "common/picture.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* 64-byte rows keep every row start on a cache line and satisfy the widest
  * SIMD loads the converters and encoders use. */
@@ -57,16 +61,54 @@ void hfx_picture_free(struct hfx_picture *p)
     free(p);
 }
 
+/* A move this large (of luma; its chroma goes the same way) writes around
+ * the caches: the picture is larger than this core's cache, and the
+ * encoder that reads it runs on another core, so keeping the written
+ * lines here only costs reading each of them in first. The I420 move of a
+ * 3840x2160 scroll took 2.58 ms with memmove and 1.86 ms so (median of a
+ * bench run each, 2-vCPU Xeon); 0.59 and 0.46 ms at 1920x1080. */
+#define STREAM_MIN_BYTES (1u << 20)
+
+/* n bytes from s to d, which do not overlap: with non-temporal stores
+ * where the processor has them (SSE2 is part of x86-64). */
+static void copy_streaming(uint8_t *d, const uint8_t *s, size_t n)
+{
+#if defined(__SSE2__)
+    size_t i = (16 - ((uintptr_t)d & 15)) & 15;
+    if (i > n)
+        i = n;
+    memcpy(d, s, i);
+    for (; i + 64 <= n; i += 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(s + i + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(s + i + 32));
+        __m128i e = _mm_loadu_si128((const __m128i *)(s + i + 48));
+        _mm_stream_si128((__m128i *)(d + i), a);
+        _mm_stream_si128((__m128i *)(d + i + 16), b);
+        _mm_stream_si128((__m128i *)(d + i + 32), c);
+        _mm_stream_si128((__m128i *)(d + i + 48), e);
+    }
+    memcpy(d + i, s + i, n - i);
+#else
+    memcpy(d, s, n);
+#endif
+}
+
 /* Rows [y, y + h) of a plane at x from rows y + dy of src. Where dst is
- * src, rows go in the order that reads each before it is written. */
+ * src, rows go in the order that reads each before it is written (two
+ * rows never overlap, so a row can be copied with streaming stores). */
 static void move_plane(uint8_t *dst, uint32_t dst_stride, const uint8_t *src,
                        uint32_t src_stride, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
-                       int32_t dy)
+                       int32_t dy, bool stream)
 {
     for (uint32_t i = 0; i < h; i++) {
         uint32_t row = dy > 0 ? y + i : y + h - 1 - i;
-        memmove(dst + (size_t)row * dst_stride + x,
-                src + (size_t)((int64_t)row + dy) * src_stride + x, w);
+        uint8_t *d = dst + (size_t)row * dst_stride + x;
+        const uint8_t *s = src + (size_t)((int64_t)row + dy) * src_stride + x;
+        if (stream && d != s)
+            copy_streaming(d, s, w);
+        else
+            memmove(d, s, w);
     }
 }
 
@@ -77,10 +119,18 @@ void hfx_picture_move_rect(struct hfx_picture *dst, const struct hfx_picture *sr
     assert(((x | y | w | h | (uint32_t)dy) & 1) == 0);
     assert(x + w <= dst->alloc_w && y + h <= dst->alloc_h);
     assert((int64_t)y + dy >= 0 && (int64_t)y + h + dy <= dst->alloc_h);
-    move_plane(dst->plane[0], dst->stride[0], src->plane[0], src->stride[0], x, y, w, h, dy);
+    bool stream = (size_t)w * h >= STREAM_MIN_BYTES;
+    move_plane(dst->plane[0], dst->stride[0], src->plane[0], src->stride[0], x, y, w, h, dy,
+               stream);
     for (int i = 1; i < 3; i++)
         move_plane(dst->plane[i], dst->stride[i], src->plane[i], src->stride[i], x / 2, y / 2,
-                   w / 2, h / 2, dy / 2);
+                   w / 2, h / 2, dy / 2, stream);
+#if defined(__SSE2__)
+    /* Streaming stores are not ordered with later ones: all are in memory
+     * before the picture is handed on. */
+    if (stream)
+        _mm_sfence();
+#endif
 }
 
 void hfx_picture_copy_rect(struct hfx_picture *dst, const struct hfx_picture *src,
