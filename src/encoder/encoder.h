@@ -56,8 +56,9 @@ struct hfx_mb_box {
  * the visible picture) shows what the picture of the previous encode call
  * showed (dx, dy) luma samples away from it, the block read there lying
  * inside the visible picture too: its luma exactly, and its chroma when
- * dx and dy are even. A backend may use it instead of searching (the
- * hybrid) or ignore it (x264). */
+ * dx and dy are even. The engine looks for moves only for a backend that
+ * takes them (hfx_encoder_ops.takes_moves: the hybrid, which codes them
+ * instead of searching); any other gets none. */
 struct hfx_mb_moves {
     const struct hfx_mb_box *boxes;
     uint32_t nboxes;
@@ -114,6 +115,11 @@ struct hfx_encoder_ops {
     /* Optional: set when the backend implements the H.264 core interface
      * (h264_core.h), which the hybrid builds on. */
     const struct hfx_h264_core_ops *core;
+    /* Set when the backend codes the moves of hfx_mb_damage: only then does
+     * the engine look for them, since finding one reads every damaged
+     * pixel, which for any other backend costs about what converting the
+     * moved rows would. */
+    bool takes_moves;
 };
 
 extern const struct hfx_encoder_ops hfx_encoder_x264;

@@ -244,4 +244,5 @@ const struct hfx_encoder_ops hfx_encoder_hybrid = {
     .close = hybrid_close,
     .counter_names = counter_names,
     .counters = hybrid_counters,
+    .takes_moves = true,
 };

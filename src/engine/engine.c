@@ -420,7 +420,8 @@ enum apply_mode {
 #define SEARCH_PERIOD 8
 
 /* Looks for a vertical move in the largest box of `fresh` worth a search
- * (rows.h); the rows of the other boxes become unknown. */
+ * (rows.h), when the encoder takes moves; the rows of the other boxes
+ * become unknown. */
 static void find_move(struct scanout *s, const uint8_t *pixels, int32_t stride,
                       pixman_region32_t *fresh, struct hfx_row_move *mv)
 {
@@ -429,7 +430,7 @@ static void find_move(struct scanout *s, const uint8_t *pixels, int32_t stride,
     const pixman_box32_t *b = pixman_region32_rectangles(fresh, &n);
     int search = -1;
     int64_t best = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; s->e->ops->takes_moves && i < n; i++) {
         int64_t area = (int64_t)(b[i].x2 - b[i].x1) * (b[i].y2 - b[i].y1);
         if (s->rows.hash && hfx_rows_worth_searching(&b[i]) && area > best) {
             search = i;
