@@ -974,14 +974,16 @@ static void scroll_surface(uint32_t *px, uint32_t w, const struct hfx_rect *b, i
  * that coalesce and after new content; on an even and an odd size; unwatched (the
  * engine moves its picture in place) and watched by the hybrid encoder
  * (the worker swaps pictures meanwhile, so moved rows come from the
- * picture it took). Every time the engine's picture is the surface's
- * conversion bit for bit; watched, every frame decodes. */
-static void test_moves(bool watched, uint32_t w, uint32_t h)
+ * picture it took), and watched by x264, which takes no moves (the engine
+ * converts the rows instead of looking for them). Every time the engine's
+ * picture is the surface's conversion bit for bit; watched, every frame
+ * decodes. */
+static void test_moves(const char *encoder, bool watched, uint32_t w, uint32_t h)
 {
-    fprintf(stderr, "moves: %s, %ux%u\n", watched ? "watched" : "unwatched", w, h);
+    fprintf(stderr, "moves: %s, %s, %ux%u\n", encoder, watched ? "watched" : "unwatched", w, h);
     struct collector c;
     col_init(&c);
-    struct hfx_engine *e = make_engine(&c, "hybrid", 1);
+    struct hfx_engine *e = make_engine(&c, encoder, 1);
     uint64_t seed = 3;
     uint32_t *px = malloc((size_t)w * h * 4);
     for (size_t i = 0; i < (size_t)w * h; i++)
@@ -1107,10 +1109,11 @@ int main(void)
     test_flips(false);
     test_flips(true);
     test_bottom_up();
-    test_moves(false, 640, 480);
-    test_moves(false, 641, 481);
-    test_moves(true, 640, 480);
-    test_moves(true, 641, 481);
+    test_moves("hybrid", false, 640, 480);
+    test_moves("hybrid", false, 641, 481);
+    test_moves("hybrid", true, 640, 480);
+    test_moves("hybrid", true, 641, 481);
+    test_moves("x264", true, 641, 481);
     test_scroll_workloads();
     test_two_engines_and_fallback();
     return check_summary("test_engine");
