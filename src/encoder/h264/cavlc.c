@@ -1,5 +1,6 @@
 #include "encoder/h264/cavlc.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "encoder/h264/cavlc_tables.h"
@@ -9,29 +10,84 @@ static void put_vlc(struct h264_bits *b, struct h264_vlc c)
     h264_put(b, c.code, c.len);
 }
 
-/* One level other than a trailing one (9.2.2.1), given the suffix length
- * in force; returns the suffix length for the next level. The prefix (its
- * zeros and the 1) and the suffix go out as one code where they fit. */
-static int put_level(struct h264_bits *b, int level, int level_code, int suffix_len)
+/* A level's code (9.2.2.1) other than a trailing one's, given its
+ * level_code and the suffix length in force: the prefix (its zeros and the
+ * 1) and the suffix as one code. */
+static void level_vlc(int level_code, int suffix_len, uint32_t *code, int *len)
 {
-    if (suffix_len == 0) {
-        if (level_code < 14)
-            h264_put(b, 1, level_code + 1);
-        else if (level_code < 30)
-            h264_put(b, 16 | (uint32_t)(level_code - 14), 19);
-        else
-            h264_put(b, 1u << 12 | (uint32_t)(level_code - 30), 28);
+    if (suffix_len == 0 && level_code < 14) {
+        *code = 1;
+        *len = level_code + 1;
+    } else if (suffix_len == 0 && level_code < 30) {
+        *code = 16 | (uint32_t)(level_code - 14);
+        *len = 19;
+    } else if (suffix_len == 0) {
+        *code = 1u << 12 | (uint32_t)(level_code - 30);
+        *len = 28;
     } else if (level_code < (15 << suffix_len)) {
-        h264_put(b, 1u << suffix_len | ((uint32_t)level_code & ((1u << suffix_len) - 1)),
-                 (level_code >> suffix_len) + 1 + suffix_len);
+        *code = 1u << suffix_len | ((uint32_t)level_code & ((1u << suffix_len) - 1));
+        *len = (level_code >> suffix_len) + 1 + suffix_len;
     } else {
-        h264_put(b, 1u << 12 | (uint32_t)(level_code - (15 << suffix_len)), 28);
+        *code = 1u << 12 | (uint32_t)(level_code - (15 << suffix_len));
+        *len = 28;
     }
+}
+
+/* The suffix length after a level. */
+static int next_suffix_len(int level, int suffix_len)
+{
     if (suffix_len == 0)
         suffix_len = 1;
     if (abs(level) > (3 << (suffix_len - 1)) && suffix_len < 6)
         suffix_len++;
     return suffix_len;
+}
+
+static int level_code_of(int level)
+{
+    return level > 0 ? 2 * level - 2 : -2 * level - 1;
+}
+
+/* Levels within +-LEVELS/2 by suffix length: their codes and the suffix
+ * length after them, looked up instead of worked out (the branches of
+ * level_vlc on every level cost more than the rest of the block). */
+#define LEVELS 128
+struct level_entry {
+    uint32_t code;
+    uint8_t len, next;
+};
+static struct level_entry level_table[7][LEVELS];
+static pthread_once_t level_table_once = PTHREAD_ONCE_INIT;
+
+static void level_table_init(void)
+{
+    for (int sl = 0; sl <= 6; sl++)
+        for (int i = 0; i < LEVELS; i++) {
+            int level = i - LEVELS / 2, len = 0;
+            struct level_entry *e = &level_table[sl][i];
+            if (level)
+                level_vlc(level_code_of(level), sl, &e->code, &len);
+            e->len = (uint8_t)len;
+            e->next = (uint8_t)next_suffix_len(level, sl);
+        }
+}
+
+/* Level i of a block: `coded` is the level its code is worked out from,
+ * one closer to zero than `level` for the first level after fewer than
+ * three trailing ones (which cannot be +-1). Returns the next suffix
+ * length. */
+static int put_level(struct h264_bits *b, int level, int coded, int suffix_len)
+{
+    if ((unsigned)(level + LEVELS / 2) < LEVELS && (unsigned)(coded + LEVELS / 2) < LEVELS) {
+        const struct level_entry *e = &level_table[suffix_len][coded + LEVELS / 2];
+        h264_put(b, e->code, e->len);
+        return level_table[suffix_len][level + LEVELS / 2].next;
+    }
+    uint32_t code;
+    int len;
+    level_vlc(level_code_of(coded), suffix_len, &code, &len);
+    h264_put(b, code, len);
+    return next_suffix_len(level, suffix_len);
 }
 
 /* Bit k of the result: levels[k] != 0, for k < 4: four levels at once in
@@ -64,6 +120,7 @@ int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int
      * largest part of the writer's time, and most blocks are empty). n is
      * 4, 15 or 16: the last group of four overlaps the one before when n
      * is 15. */
+    pthread_once(&level_table_once, level_table_init);
     uint32_t nz = 0;
     for (int i = 0; i + 4 <= n; i += 4)
         nz |= nonzero4(levels + i) << i;
@@ -102,10 +159,8 @@ int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int
 
     int suffix_len = total > 10 && t1 < 3 ? 1 : 0;
     for (int i = t1; i < total; i++) {
-        int code = lv[i] > 0 ? 2 * lv[i] - 2 : -2 * lv[i] - 1;
-        if (i == t1 && t1 < 3)
-            code -= 2;
-        suffix_len = put_level(b, lv[i], code, suffix_len);
+        int coded = i == t1 && t1 < 3 ? lv[i] - (lv[i] > 0 ? 1 : -1) : lv[i];
+        suffix_len = put_level(b, lv[i], coded, suffix_len);
     }
 
     int total_zeros = last + 1 - total;
