@@ -1046,6 +1046,68 @@ static void test_moves(const char *encoder, bool watched, uint32_t w, uint32_t h
     free(px);
 }
 
+/* A large box repainted with new content on every update (a window that
+ * redraws itself) holds no move: the engine searches fewer and fewer of
+ * those updates (a search costs several conversions of a small box), yet
+ * still finds a scroll that starts after a long run of them, within its
+ * longest wait, and moves its rows from then on. */
+static void test_search_backoff(void)
+{
+    fprintf(stderr, "move searches back off\n");
+    struct collector c;
+    col_init(&c);
+    struct hfx_engine *e = make_engine(&c, "hybrid", 1);
+    const uint32_t w = 640, h = 480;
+    uint64_t seed = 5;
+    uint32_t *px = malloc((size_t)w * h * 4);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        px[i] = (uint32_t)splitmix64(&seed);
+    char err[256];
+    CHECK(hfx_engine_scanout_set(e, 0, w, h, HFX_FMT_XRGB8888, (const uint8_t *)px,
+                                 (int32_t)w * 4, err, sizeof err) == 0, "%s", err);
+    const struct hfx_rect win = {96, 64, 320, 240};
+    const int repaints = 400;
+    for (int f = 0; f < repaints; f++) {
+        for (int32_t y = win.y; y < win.y + win.h; y++)
+            for (int32_t x = win.x; x < win.x + win.w; x++)
+                px[(size_t)y * w + (size_t)x] = (uint32_t)splitmix64(&seed);
+        hfx_engine_scanout_update(e, 0, (const uint8_t *)px, (int32_t)w * 4, &win, 1);
+    }
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(e, 0, &st);
+    /* Every update searched would be 400; two of every eight, 102; waits
+     * doubling from 8 to 64 updates, 23. */
+    fprintf(stderr, "  %d repaints: %llu searched, %llu moved\n", repaints,
+            (unsigned long long)st.move_searches, (unsigned long long)st.moves);
+    CHECK(st.move_searches >= 10 && st.move_searches <= 30 && st.moves == 0,
+          "%d repaints of a window: %llu searched for a move (want 10..30), %llu found moved",
+          repaints, (unsigned long long)st.move_searches, (unsigned long long)st.moves);
+    uint64_t searched = st.move_searches;
+    int scrolls = 0;
+    for (; scrolls < 80; scrolls++) {
+        scroll_surface(px, w, &win, 6, &seed);
+        hfx_engine_scanout_update(e, 0, (const uint8_t *)px, (int32_t)w * 4, &win, 1);
+        hfx_engine_stats(e, 0, &st);
+        if (st.moves > 0)
+            break;
+    }
+    CHECK(st.moves > 0 && scrolls <= 66, "a scroll after the repaints: found after %d updates "
+          "(want within 66), %llu searches", scrolls + 1,
+          (unsigned long long)(st.move_searches - searched));
+    for (int k = 0; k < 10; k++) {
+        scroll_surface(px, w, &win, 6, &seed);
+        hfx_engine_scanout_update(e, 0, (const uint8_t *)px, (int32_t)w * 4, &win, 1);
+    }
+    uint64_t before = st.moves;
+    hfx_engine_stats(e, 0, &st);
+    CHECK(st.moves - before == 10, "of the 10 scroll updates after the first found, %llu moved",
+          (unsigned long long)(st.moves - before));
+    check_picture(e, px, w, h, "after the repaints and the scroll");
+    hfx_engine_free(e);
+    col_clear(&c);
+    free(px);
+}
+
 /* The scrolling workloads through the hybrid encoder, which codes the
  * moves the engine hands it: every frame decodes to what was drawn, paced
  * and in bursts that coalesce (the engine then hands the moves of several
@@ -1114,6 +1176,7 @@ int main(void)
     test_moves("hybrid", true, 640, 480);
     test_moves("hybrid", true, 641, 481);
     test_moves("x264", true, 641, 481);
+    test_search_backoff();
     test_scroll_workloads();
     test_two_engines_and_fallback();
     return check_summary("test_engine");

@@ -74,6 +74,8 @@ struct scanout {
     pixman_region32_t moved;
     int32_t moved_dy;
     uint32_t move_misses;           /* searches in a row that found no move */
+    uint32_t search_wait;           /* large updates left to pass over unsearched */
+    uint32_t search_period;         /* of the searches after misses; 0 = SEARCH_PERIOD */
     int64_t first_update_ns, last_update_ns, convert_ns;
     uint64_t pending_updates;
 
@@ -114,6 +116,7 @@ struct scanout {
     atomic_uint bitrate_req;        /* 0 = default for the size */
     atomic_bool quit;
     atomic_uint_fast64_t updates, frames, keyframes, bytes, coalesced;
+    atomic_uint_fast64_t move_searches, moves;  /* updates searched, and found moved */
     atomic_uint_fast64_t input_events;  /* INPUT events its front end took */
     /* The encoders' own counters by name, summed over every encoder opened
      * for the scanout. Slots are only added: a name is written before
@@ -412,12 +415,15 @@ enum apply_mode {
 };
 
 /* After this many large updates in a row without a move (video, windows
- * repainted), only two of every SEARCH_PERIOD are searched, the first to
- * fingerprint and the second to find: a search costs about a conversion,
- * and a scroll that starts meanwhile is found a few frames late (the
- * encoder's own search covers those). */
+ * repainted), searches come in pairs, the first to fingerprint and the
+ * second to find, one pair a period; the period doubles from SEARCH_PERIOD
+ * up to SEARCH_PERIOD_MAX while nothing is found. A search costs more than
+ * converting a small box (a 200x150 window: 70-140 us against 10), and a
+ * scroll that starts meanwhile is found a period late at most (the
+ * encoder's own search covers those frames). */
 #define SEARCH_MISSES 4
 #define SEARCH_PERIOD 8
+#define SEARCH_PERIOD_MAX 64
 
 /* Looks for a vertical move in the largest box of `fresh` worth a search
  * (rows.h), when the encoder takes moves; the rows of the other boxes
@@ -437,9 +443,8 @@ static void find_move(struct scanout *s, const uint8_t *pixels, int32_t stride,
             best = area;
         }
     }
-    if (search >= 0 && s->move_misses >= SEARCH_MISSES &&
-        (s->move_misses - SEARCH_MISSES) % SEARCH_PERIOD >= 2) {
-        s->move_misses++;
+    if (search >= 0 && s->search_wait) {
+        s->search_wait--;
         search = -1;
     }
     for (int i = 0; i < n; i++) {
@@ -448,7 +453,16 @@ static void find_move(struct scanout *s, const uint8_t *pixels, int32_t stride,
             continue;
         }
         hfx_rows_find_move(&s->rows, pixels, stride, &b[i], mv);
-        s->move_misses = mv->dy ? 0 : s->move_misses + 1;
+        atomic_fetch_add(&s->move_searches, 1);
+        atomic_fetch_add(&s->moves, mv->dy != 0);
+        uint32_t period = s->search_period ? s->search_period : SEARCH_PERIOD;
+        if (mv->dy) {
+            s->move_misses = 0;
+            s->search_period = SEARCH_PERIOD;
+        } else if (++s->move_misses > SEARCH_MISSES && (s->move_misses - SEARCH_MISSES) % 2 == 1) {
+            s->search_wait = period - 2;
+            s->search_period = period < SEARCH_PERIOD_MAX ? 2 * period : SEARCH_PERIOD_MAX;
+        }
     }
 }
 
@@ -1386,6 +1400,8 @@ void hfx_engine_stats(struct hfx_engine *e, uint32_t id, struct hfx_scanout_stat
     out->keyframes = atomic_load(&s->keyframes);
     out->bytes = atomic_load(&s->bytes);
     out->coalesced = atomic_load(&s->coalesced);
+    out->move_searches = atomic_load(&s->move_searches);
+    out->moves = atomic_load(&s->moves);
     out->last_encode_ns = atomic_load(&s->last_encode_ns);
     out->ncounters = atomic_load(&s->ncounters);
     for (uint32_t i = 0; i < out->ncounters; i++) {

@@ -229,6 +229,9 @@ struct hfx_scanout_stats {
     uint32_t bitrate;
     uint64_t updates, frames, keyframes, bytes;
     uint64_t coalesced;         /* updates folded into a later frame */
+    /* Updates searched for a scroll (encoders that take moves only), and
+     * those found moved: their rows were moved, not converted. */
+    uint64_t move_searches, moves;
     /* The encoder backends' own counters (hfx_encoder_ops.counter_names),
      * summed over the encoders opened for the scanout; those of the
      * configured backend from the start. */
