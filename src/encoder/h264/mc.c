@@ -123,10 +123,22 @@ void h264_mc16_in_place(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int
 void h264_mc16_run_down(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, uint32_t n, int dy)
 {
     for (int p = 0; p < 3; p++) {
-        int size = p ? 8 : 16, d = p ? dy / 2 : dy;
-        size_t stride = s->stride[p], x0 = (size_t)mbx * (size_t)size;
+        int size = p ? 8 : 16, d = p ? dy >> 1 : dy;
+        size_t stride = s->stride[p], x0 = (size_t)mbx * (size_t)size, len = n * (size_t)size;
         uint8_t *top = s->plane[p] + (size_t)mby * (size_t)size * stride + x0;
-        for (int y = 0; y < size; y++)
-            memcpy(top + (size_t)y * stride, top + (size_t)(y + d) * stride, n * (size_t)size);
+        for (int y = 0; y < size; y++) {
+            uint8_t *row = top + (size_t)y * stride;
+            const uint8_t *a = top + (size_t)(y + d) * stride;
+            if (!p || !(dy & 1)) {
+                memcpy(row, a, len);
+                continue;
+            }
+            /* The rows read are this one or below: each eight samples are
+             * read before they are written. */
+            for (size_t i = 0; i < len; i += 8) {
+                uint64_t v = mean2(h264_load64(a + i), h264_load64(a + stride + i));
+                memcpy(row + i, &v, 8);
+            }
+        }
     }
 }

@@ -39,12 +39,14 @@ void h264_mc16(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx
  * each row is read before it is written. */
 void h264_mc16_in_place(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy);
 
-/* h264_mc16_in_place for the run of n macroblocks from (mbx, mby) along
- * their row, all moved by (0, dy), dy even and 0 < dy, reading inside the
- * picture: a row of the run at a time, which streams where a macroblock at
- * a time reads 16-byte pieces of rows far apart (most of a scroll's cost
- * in the writer). dy < 16 copies overlapping rows, but each from below,
- * not yet written. */
+/* The prediction of the run of n macroblocks from (mbx, mby) along their
+ * row, all moved by (0, dy), 0 < dy, reading inside the picture, written
+ * straight into s's picture: a row of the run at a time, which streams
+ * where a macroblock at a time reads 16-byte pieces of rows far apart
+ * (most of a scroll's cost in the writer). Rows are read from below, not
+ * yet written, before they are written. An odd dy (a terminal's line
+ * height) leaves the chroma at a half sample: each chroma row is the
+ * rounded mean of the two it lies between (8-266 at fy 4). */
 void h264_mc16_run_down(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, uint32_t n, int dy);
 
 #endif

@@ -101,38 +101,44 @@ void h264_pwriter_take_reference(struct h264_pwriter *w, const uint8_t *y, int y
     w->pos = pos;
 }
 
-/* The source macroblock, with the picture's edge repeated past its visible
- * size: what lies there is cropped away, but the prediction of later
- * macroblocks reads its reconstruction, so it is coded like the rest. */
+/* Plane p of the source macroblock, with the picture's edge repeated past
+ * its visible size: what lies there is cropped away, but the prediction of
+ * later macroblocks reads its reconstruction, so it is coded like the
+ * rest. */
+static void load_plane(const struct hfx_picture *src, int p, uint32_t mbx, uint32_t mby,
+                       uint8_t *dst)
+{
+    int size = p ? 8 : 16;
+    uint32_t w = p ? (src->width + 1) / 2 : src->width;
+    uint32_t h = p ? (src->height + 1) / 2 : src->height;
+    uint32_t x0 = mbx * (uint32_t)size, y0 = mby * (uint32_t)size;
+    const uint8_t *at = src->plane[p] + (size_t)y0 * src->stride[p] + x0;
+    if (x0 + (uint32_t)size <= w && y0 + (uint32_t)size <= h) {
+        /* Constant sizes: each row is one move. */
+        for (int y = 0; y < size; y++) {
+            if (p == 0)
+                memcpy(dst + y * 16, at + (size_t)y * src->stride[0], 16);
+            else
+                memcpy(dst + y * 8, at + (size_t)y * src->stride[p], 8);
+        }
+        return;
+    }
+    for (int y = 0; y < size; y++) {
+        uint32_t sy = y0 + (uint32_t)y < h ? y0 + (uint32_t)y : h - 1;
+        const uint8_t *row = src->plane[p] + (size_t)sy * src->stride[p];
+        for (int x = 0; x < size; x++) {
+            uint32_t sx = x0 + (uint32_t)x < w ? x0 + (uint32_t)x : w - 1;
+            dst[y * size + x] = row[sx];
+        }
+    }
+}
+
 static void load_source(const struct hfx_picture *src, uint32_t mbx, uint32_t mby,
                         struct h264_mb_src *out)
 {
-    for (int p = 0; p < 3; p++) {
-        int size = p ? 8 : 16;
-        uint32_t w = p ? (src->width + 1) / 2 : src->width;
-        uint32_t h = p ? (src->height + 1) / 2 : src->height;
-        uint32_t x0 = mbx * (uint32_t)size, y0 = mby * (uint32_t)size;
-        uint8_t *dst = p == 0 ? out->y : p == 1 ? out->u : out->v;
-        const uint8_t *at = src->plane[p] + (size_t)y0 * src->stride[p] + x0;
-        if (x0 + (uint32_t)size <= w && y0 + (uint32_t)size <= h) {
-            /* Constant sizes: each row is one move. */
-            for (int y = 0; y < size; y++) {
-                if (p == 0)
-                    memcpy(dst + y * 16, at + (size_t)y * src->stride[0], 16);
-                else
-                    memcpy(dst + y * 8, at + (size_t)y * src->stride[p], 8);
-            }
-            continue;
-        }
-        for (int y = 0; y < size; y++) {
-            uint32_t sy = y0 + (uint32_t)y < h ? y0 + (uint32_t)y : h - 1;
-            const uint8_t *row = src->plane[p] + (size_t)sy * src->stride[p];
-            for (int x = 0; x < size; x++) {
-                uint32_t sx = x0 + (uint32_t)x < w ? x0 + (uint32_t)x : w - 1;
-                dst[y * size + x] = row[sx];
-            }
-        }
-    }
+    load_plane(src, 0, mbx, mby, out->y);
+    load_plane(src, 1, mbx, mby, out->u);
+    load_plane(src, 2, mbx, mby, out->v);
 }
 
 static void put_slice_header(struct h264_pwriter *w, int qp)
@@ -227,37 +233,75 @@ static bool predict_moves(struct h264_pwriter *w, const struct hfx_mb_damage *da
     return true;
 }
 
-/* How far macroblock (x, y) moved exactly straight up (its content comes
- * from dy rows below), reading inside the picture: what move_run batches;
- * 0 for any other. */
+/* How far macroblock (x, y) moved straight up (its content comes from dy
+ * rows below; its luma exactly, its chroma exactly or not), reading inside
+ * the picture: what move_run batches; 0 for any other. The rows below the
+ * macroblock are a multiple of 16, so an odd dy leaves one of them for the
+ * chroma's extra row. *exact: whether the chroma moved exactly too. */
 static int moved_up_by(const struct h264_pwriter *w, const struct h264_motion *motion, uint32_t x,
-                       uint32_t y)
+                       uint32_t y, bool *exact)
 {
     struct h264_mb_move mv;
-    if (usable_move(w, motion, y * w->mb.mb_width + x, &mv) != H264_MOVE_EXACT || mv.dx != 0 ||
-        mv.dy <= 0 || (y + 1) * 16 + (uint32_t)mv.dy > w->mb.mb_height * 16)
+    enum h264_move_kind k = usable_move(w, motion, y * w->mb.mb_width + x, &mv);
+    if ((k != H264_MOVE_EXACT && k != H264_MOVE_LUMA) || mv.dx != 0 || mv.dy <= 0 ||
+        (y + 1) * 16 + (uint32_t)mv.dy > w->mb.mb_height * 16)
         return 0;
+    *exact = k == H264_MOVE_EXACT;
     return mv.dy;
 }
 
-/* The run of macroblocks from x (before x_end) along row y moved exactly
- * by the same (0, *dy > 0), two or more: their reconstruction moved at
- * once, before they are coded (their bits do not depend on it, and they
- * read only rows below, which this picture has not written yet). Returns
- * its length, 0 when there is none. */
+/* The run of macroblocks from x (before x_end) along row y moved by the
+ * same (0, *dy > 0), two or more: their prediction written into the
+ * reconstruction at once, before they are coded (their bits do not depend
+ * on it, and they read only rows below, which this picture has not
+ * written yet). Returns its length, 0 when there is none; *exact: whether
+ * all of them moved exactly. */
 static uint32_t move_run(struct h264_pwriter *w, const struct h264_motion *motion, uint32_t x,
-                         uint32_t y, uint32_t x_end, int *dy)
+                         uint32_t y, uint32_t x_end, int *dy, bool *exact)
 {
-    *dy = moved_up_by(w, motion, x, y);
+    *dy = moved_up_by(w, motion, x, y, exact);
     if (!*dy)
         return 0;
     uint32_t n = 1;
-    while (x + n < x_end && moved_up_by(w, motion, x + n, y) == *dy)
+    bool e;
+    while (x + n < x_end && moved_up_by(w, motion, x + n, y, &e) == *dy) {
+        *exact &= e;
         n++;
+    }
     if (n < 2)
         return 0;
     h264_mc16_run_down(&w->mb, x, y, n, *dy);
     return n;
+}
+
+/* The QP macroblock addr is coded at: the picture's, or refine's. */
+static void set_mb_qp(struct h264_mb_state *s, struct h264_refine *refine, uint32_t addr, int qp)
+{
+    s->refining = false;
+    h264_mb_set_qp(s, refine ? h264_refine_mb_qp(refine, addr, &s->refining) : qp);
+}
+
+/* Whether macroblock (x, y), in a run move_run predicted, has nothing left
+ * to code in its chroma: moved exactly, or moved in luma with a chroma
+ * residual that quantises to nothing at its QP (most of a pane scrolled by
+ * an odd step). Then, as for an exact move, its prediction is its picture. */
+static bool chroma_settled(struct h264_pwriter *w, const struct hfx_picture *src,
+                           const struct h264_motion *motion, uint32_t x, uint32_t y,
+                           struct h264_refine *refine, int qp)
+{
+    struct h264_mb_state *s = &w->mb;
+    struct h264_mb_move mv;
+    uint32_t addr = y * s->mb_width + x;
+    if (usable_move(w, motion, addr, &mv) == H264_MOVE_EXACT)
+        return true;
+    set_mb_qp(s, refine, addr, qp);
+    struct h264_mb_src msrc;
+    load_plane(src, 1, x, y, msrc.u);
+    load_plane(src, 2, x, y, msrc.v);
+    const uint8_t *u = s->plane[1] + (size_t)y * 8 * s->stride[1] + (size_t)x * 8;
+    const uint8_t *v = s->plane[2] + (size_t)y * 8 * s->stride[2] + (size_t)x * 8;
+    return s->dsp->zero8x8(msrc.u, 8, u, (int)s->stride[1], s->qpc[0]) &&
+           s->dsp->zero8x8(msrc.v, 8, v, (int)s->stride[2], s->qpc[1]);
 }
 
 /* Codes macroblock (x, y): a move is its prediction, with the chroma
@@ -272,7 +316,11 @@ static const struct h264_bits *code_mb(struct h264_pwriter *w, const struct hfx_
     struct h264_mb_move mv;
     struct h264_mb_src pred, msrc;
     enum h264_move_kind kind = usable_move(w, motion, y * s->mb_width + x, &mv);
-    if (moved) {
+    if (moved && kind == H264_MOVE_LUMA) {
+        /* Its chroma residual goes on the prediction move_run wrote. */
+        h264_mc16(s, x, y, 0, 0, &pred);
+        mv.pred = &pred;
+    } else if (moved) {
         mv.pred = NULL;
     } else if (kind != H264_MOVE_NONE) {
         if (reads_written(s, x, y, &mv)) {
@@ -342,17 +390,17 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
             for (const struct hfx_mb_box *bb = box; bb < band_end; bb++) {
                 uint32_t run_end = bb->x1;
                 int run_dy = 0;
+                bool run_exact = false;
                 for (uint32_t x = bb->x1; x < bb->x2; x++) {
                     if (x >= run_end)
-                        run_end = x + move_run(w, motion, x, y, bb->x2, &run_dy);
-                    /* Most of a scroll: nothing to code. */
-                    if (x < run_end && h264_mb_skip_moved(s, x, y, 0, run_dy))
-                        continue;
+                        run_end = x + move_run(w, motion, x, y, bb->x2, &run_dy, &run_exact);
                     int64_t addr = (int64_t)y * s->mb_width + x;
-                    s->refining = false;
-                    h264_mb_set_qp(s, refine ? h264_refine_mb_qp(refine, (uint32_t)addr,
-                                                                 &s->refining)
-                                             : qp);
+                    /* Most of a scroll: nothing to code. */
+                    if (x < run_end &&
+                        (run_exact || chroma_settled(w, src, motion, x, y, refine, qp)) &&
+                        h264_mb_skip_moved(s, x, y, 0, run_dy))
+                        continue;
+                    set_mb_qp(s, refine, (uint32_t)addr, qp);
                     const struct h264_bits *mb = code_mb(w, src, motion, x, y, &k, x < run_end);
                     uint64_t before = h264_bits_count(b);
                     if (mb && !put_mb(b, mb, addr, &last))
