@@ -502,16 +502,18 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
     }
     /* Where the intra trial runs it wins, nearly always (see "The intra
      * trial" in docs/writer.md): the zero-vector trial is not coded
-     * there. A trial that leaves a P_Skip wins outright. */
+     * there. Nor where a nearby move's prediction is closer to the source
+     * than the zero vector's. A trial that leaves a P_Skip wins outright. */
+    bool moved = move && move_may_pay(s, move->pred, src, zc);
     int pick = -1;
-    if (!intra) {
+    if (!intra && !moved) {
         if (!code_inter(s, m, src, NULL, true, &t[0])) {
             commit(s, m, &t[0]);
             return NULL;
         }
         pick = 0;
     }
-    if (move && move_may_pay(s, move->pred, src, zc)) {
+    if (moved) {
         if (!code_inter(s, m, src, move, true, &t[2])) {
             commit(s, m, &t[2]);
             return NULL;
