@@ -327,6 +327,8 @@ static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint
         struct hfx_rows old_rows = s->rows;
         s->rows = rows;
         rows = old_rows;
+        /* A new surface is searched from the start again. */
+        s->move_misses = s->search_wait = s->search_period = 0;
         pixman_region32_clear(&s->moved);
         s->enabled = true;
         s->width = width;
