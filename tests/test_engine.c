@@ -1075,8 +1075,8 @@ static void test_search_backoff(void)
     }
     struct hfx_scanout_stats st;
     hfx_engine_stats(e, 0, &st);
-    /* Every update searched would be 400; two of every eight, 102; waits
-     * doubling from 8 to 64 updates, 23. */
+    /* Every update searched would be 400; two of every eight after four
+     * misses, 104; pairs with waits doubling from 8 to 64 updates, 21. */
     fprintf(stderr, "  %d repaints: %llu searched, %llu moved\n", repaints,
             (unsigned long long)st.move_searches, (unsigned long long)st.moves);
     CHECK(st.move_searches >= 10 && st.move_searches <= 30 && st.moves == 0,

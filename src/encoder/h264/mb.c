@@ -90,6 +90,13 @@ static int nc_chroma(const struct h264_mb_state *s, struct mb_pos m, const uint8
     return combine_nc(a, b);
 }
 
+bool h264_mb_chroma_zero(const struct h264_mb_state *s, const struct h264_mb_src *src,
+                         const uint8_t *u, int u_stride, const uint8_t *v, int v_stride)
+{
+    return s->dsp->zero8x8(src->u, 8, u, u_stride, s->qpc[0]) &&
+           s->dsp->zero8x8(src->v, 8, v, v_stride, s->qpc[1]);
+}
+
 /* Chroma residual of both planes against the prediction already in
  * t->u / t->v; reconstructs into them. Returns the chroma part of
  * coded_block_pattern (0 none, 1 DC only, 2 DC and AC). */
@@ -110,8 +117,7 @@ static int chroma_residual(const struct h264_mb_state *s, const struct h264_mb_s
      * plane finds without the eight transforms and quantisers: most of a
      * pane scrolled by an odd step (its chroma moved by half a sample),
      * 3205 of the 3638 chroma residuals of a 1080p `pane` frame. */
-    if (!intra && s->dsp->zero8x8(src->u, 8, t->u, 8, s->qpc[0]) &&
-        s->dsp->zero8x8(src->v, 8, t->v, 8, s->qpc[1]))
+    if (!intra && h264_mb_chroma_zero(s, src, t->u, 8, t->v, 8))
         return 0;
     int ac_nz = 0, dc_nz = 0;
     for (int c = 0; c < 2; c++) {

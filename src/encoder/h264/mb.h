@@ -56,6 +56,12 @@ struct h264_mb_src {
 /* The QP the next macroblocks are coded at (0..51). */
 void h264_mb_set_qp(struct h264_mb_state *s, int qp);
 
+/* Whether the inter chroma residual of src's Cb and Cr against the
+ * prediction at u and v (rows u_stride and v_stride apart) quantises to
+ * nothing at the QP set: then the prediction is the reconstruction. */
+bool h264_mb_chroma_zero(const struct h264_mb_state *s, const struct h264_mb_src *src,
+                         const uint8_t *u, int u_stride, const uint8_t *v, int v_stride);
+
 /* A move: the vector in luma samples and the prediction it gives
  * (mc.h), made before this picture wrote over the reference it reads, or
  * NULL when it is already in the picture (h264_mb_code_moved only). */

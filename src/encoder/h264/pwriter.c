@@ -300,8 +300,7 @@ static bool chroma_settled(struct h264_pwriter *w, const struct hfx_picture *src
     load_plane(src, 2, x, y, msrc.v);
     const uint8_t *u = s->plane[1] + (size_t)y * 8 * s->stride[1] + (size_t)x * 8;
     const uint8_t *v = s->plane[2] + (size_t)y * 8 * s->stride[2] + (size_t)x * 8;
-    return s->dsp->zero8x8(msrc.u, 8, u, (int)s->stride[1], s->qpc[0]) &&
-           s->dsp->zero8x8(msrc.v, 8, v, (int)s->stride[2], s->qpc[1]);
+    return h264_mb_chroma_zero(s, &msrc, u, (int)s->stride[1], v, (int)s->stride[2]);
 }
 
 /* Codes macroblock (x, y): a move is its prediction, with the chroma
