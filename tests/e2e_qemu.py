@@ -88,6 +88,8 @@ import sys
 import tempfile
 import time
 
+from deployed_clients import free_port
+
 HFX = os.environ.get("HFX_BIN", "build/hfx")
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUEST = os.path.join(HERE, "..", "guest")
@@ -116,12 +118,6 @@ def check(name, ok, detail):
     log(("PASS " if ok else "FAIL ") + name + ": " + detail)
     if not ok:
         failures.append(name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def spawn(args, **kw):

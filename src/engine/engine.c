@@ -50,6 +50,17 @@ struct deferred {
     struct hfx_rect rects[];
 };
 
+/* After this many large updates in a row without a move (video, windows
+ * repainted), searches come in pairs, the first to fingerprint and the
+ * second to find, one pair a period; the period doubles from SEARCH_PERIOD
+ * up to SEARCH_PERIOD_MAX while nothing is found. A search costs more than
+ * converting a small box (a 200x150 window: 70-140 us against 10), and a
+ * scroll that starts meanwhile is found a period late at most (the
+ * encoder's own search covers those frames). */
+#define SEARCH_MISSES 4
+#define SEARCH_PERIOD 8
+#define SEARCH_PERIOD_MAX 64
+
 struct scanout {
     struct hfx_engine *e;
     uint32_t id;
@@ -75,7 +86,7 @@ struct scanout {
     int32_t moved_dy;
     uint32_t move_misses;           /* searches in a row that found no move */
     uint32_t search_wait;           /* large updates left to pass over unsearched */
-    uint32_t search_period;         /* of the searches after misses; 0 = SEARCH_PERIOD */
+    uint32_t search_period;         /* of the searches after misses */
     int64_t first_update_ns, last_update_ns, convert_ns;
     uint64_t pending_updates;
 
@@ -328,7 +339,8 @@ static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint
         s->rows = rows;
         rows = old_rows;
         /* A new surface is searched from the start again. */
-        s->move_misses = s->search_wait = s->search_period = 0;
+        s->move_misses = s->search_wait = 0;
+        s->search_period = SEARCH_PERIOD;
         pixman_region32_clear(&s->moved);
         s->enabled = true;
         s->width = width;
@@ -416,17 +428,6 @@ enum apply_mode {
     APPLY_COMPARE_LIVE,
 };
 
-/* After this many large updates in a row without a move (video, windows
- * repainted), searches come in pairs, the first to fingerprint and the
- * second to find, one pair a period; the period doubles from SEARCH_PERIOD
- * up to SEARCH_PERIOD_MAX while nothing is found. A search costs more than
- * converting a small box (a 200x150 window: 70-140 us against 10), and a
- * scroll that starts meanwhile is found a period late at most (the
- * encoder's own search covers those frames). */
-#define SEARCH_MISSES 4
-#define SEARCH_PERIOD 8
-#define SEARCH_PERIOD_MAX 64
-
 /* Looks for a vertical move in the largest box of `fresh` worth a search
  * (rows.h), when the encoder takes moves; the rows of the other boxes
  * become unknown. */
@@ -457,7 +458,7 @@ static void find_move(struct scanout *s, const uint8_t *pixels, int32_t stride,
         hfx_rows_find_move(&s->rows, pixels, stride, &b[i], mv);
         atomic_fetch_add(&s->move_searches, 1);
         atomic_fetch_add(&s->moves, mv->dy != 0);
-        uint32_t period = s->search_period ? s->search_period : SEARCH_PERIOD;
+        uint32_t period = s->search_period;
         if (mv->dy) {
             s->move_misses = 0;
             s->search_period = SEARCH_PERIOD;
