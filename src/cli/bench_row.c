@@ -115,8 +115,14 @@ static int hand_over(struct hfx_engine *e, uint32_t h, const uint8_t *px, uint32
  * frame's damage (or, with fl, one head only: the whole new buffer, as a
  * page flip) to the engine and either keep the source's pace or wait
  * for the frame to arrive (one head only). The engine converts during the
- * update call, so the next frame is drawn while this one encodes, as a
- * guest keeps drawing while its screen is exported. */
+ * update call. At the source's pace each frame is drawn right before it
+ * is handed over, as QEMU hands an update over once the guest has drawn
+ * it: the guest draws on its own threads, not on the one that calls the
+ * front end, and drawing the next frame right after the hand-over put
+ * the source's work beside the encoder thread it had just woken (the
+ * x264 `scroll` row's hand-offs took 1.0-1.2 ms instead of 0.15, docs/
+ * benchmarks.md). Unpaced, the next frame is drawn while this one
+ * encodes, so that the throughput is the pipeline's, not the drawing's. */
 static int drive(struct bench_pipeline *p, struct hfx_synth *const *synths, uint32_t heads,
                  uint32_t frames, enum bench_pace pace, struct flips *fl, struct drive *d,
                  char *err, size_t errlen)
@@ -136,15 +142,19 @@ static int drive(struct bench_pipeline *p, struct hfx_synth *const *synths, uint
     struct hfx_rect rects[HFX_MAX_SCANOUTS][MAX_RECTS];
     const uint8_t *px[HFX_MAX_SCANOUTS];
     int n[HFX_MAX_SCANOUTS];
+    bool ahead = pace != BENCH_PACED;
     d->start_ns = hfx_now_ns();
     for (uint32_t h = 0; h < heads; h++) {
         last_call[h] = -1;
-        n[h] = draw(synths[h], fl, rects[h], &px[h], d);
+        if (ahead)
+            n[h] = draw(synths[h], fl, rects[h], &px[h], d);
     }
     for (uint32_t i = 1; i <= frames; i++) {
         if (pace == BENCH_PACED)
             sleep_until(d->start_ns + (int64_t)i * FRAME_NS);
         for (uint32_t h = 0; h < heads; h++) {
+            if (!ahead)
+                n[h] = draw(synths[h], fl, rects[h], &px[h], d);
             bool sent = n[h] > 0;
             if (sent) {
                 last_call[h] = hfx_now_ns();
@@ -155,7 +165,7 @@ static int drive(struct bench_pipeline *p, struct hfx_synth *const *synths, uint
                 }
                 d->updates++;
             }
-            if (i < frames)
+            if (ahead && i < frames)
                 n[h] = draw(synths[h], fl, rects[h], &px[h], d);
             if (sent && pace == BENCH_CLOSED_LOOP &&
                 bench_wait_frame(p, h, last_call[h], WAIT_MS, err, errlen) < 0)
