@@ -73,11 +73,13 @@ static void sequences(int steps)
             struct wseq_stats st;
             wseq_stats(q, &st);
             printf("%4ux%-4u %.4s: %llu frames, %llu by the writer (%llu checked), %llu switch "
-                   "IDRs, %llu macroblocks refined, writer min PSNR %.1f dB\n",
+                   "IDRs, %llu macroblocks refined, %llu scrolls shifted, writer min PSNR %.1f "
+                   "dB\n",
                    sizes[si][0], sizes[si][1], (const char *)&formats[fi],
                    (unsigned long long)st.frames, (unsigned long long)st.writer_frames,
                    (unsigned long long)st.checked, (unsigned long long)st.switch_idrs,
-                   (unsigned long long)st.refine_mbs, st.min_psnr);
+                   (unsigned long long)st.refine_mbs, (unsigned long long)st.scroll_shifts,
+                   st.min_psnr);
             refined += st.refine_mbs;
             /* In small pictures most rectangles are a large part of the
              * picture, which x264 takes; still, enough are the writer's. */
@@ -180,7 +182,7 @@ struct run_result {
     bool ok;
     uint64_t bytes;
     double p50_ms, worst_psnr;
-    uint64_t writer_frames, switch_idrs;
+    uint64_t writer_frames, switch_idrs, scroll_shifts;
 };
 
 /* Runs `frames` frames of wl through ops. The hybrid's frames are checked
@@ -232,6 +234,7 @@ static struct run_result run_workload(const struct hfx_encoder_ops *ops, enum hf
     if (hybrid) {
         res.writer_frames = hfx_encoder_counter(ops, r.enc, "writer_frames");
         res.switch_idrs = hfx_encoder_counter(ops, r.enc, "switch_idrs");
+        res.scroll_shifts = hfx_encoder_counter(ops, r.enc, "scroll_shifts");
     }
     synth_close(&r, ops);
     return res;
@@ -263,7 +266,9 @@ static void typing(void)
 /* Scrolls and a drag at 1920x1080: the writer keeps the stream (moved
  * macroblocks are not what it has to code), every frame's reconstruction
  * is libavcodec's, what it shows stays sharp, and it takes fewer bytes
- * than x264 on the same frames. */
+ * than x264 on the same frames. The whole screen's scroll moves the
+ * writer's rows without copying them, every frame; a pane's and a drag
+ * cannot. */
 static void moves(void)
 {
     static const enum hfx_workload wls[] = {HFX_WL_SCROLL, HFX_WL_PANE, HFX_WL_DRAG};
@@ -278,8 +283,72 @@ static void moves(void)
                (double)h.bytes / MOVE_FRAMES, (double)x.bytes / MOVE_FRAMES, h.worst_psnr);
         CHECK(h.bytes <= x.bytes, "%s: the writer took more bytes than x264",
               hfx_workload_name(wls[w]));
+        uint64_t want = wls[w] == HFX_WL_SCROLL ? MOVE_FRAMES : 0;
+        CHECK(h.scroll_shifts == want, "%s: %llu of %d frames scrolled by shifting, not %llu",
+              hfx_workload_name(wls[w]), (unsigned long long)h.scroll_shifts, MOVE_FRAMES,
+              (unsigned long long)want);
         CHECK(h.worst_psnr >= MOVE_MIN_PSNR, "%s: damaged macroblocks at %.1f dB",
               hfx_workload_name(wls[w]), h.worst_psnr);
+    }
+}
+
+/* Whole-picture scrolls on text-like content at sizes that are and are
+ * not multiples of 16: every frame's reconstruction is libavcodec's; a
+ * scroll up by an even step (a wheel's, a third of the picture) with the
+ * engine's hint moves the writer's rows by a window (pwriter.c), with
+ * something changed among the moved rows or not; an odd step and a scroll
+ * down are coded as before. */
+static void whole_scrolls(void)
+{
+    static const uint32_t sizes[][2] = {{176, 144}, {1366, 767}, {1920, 1080}};
+    struct step {
+        uint32_t d;
+        bool down, hint;
+        uint32_t cx, cy;   /* cx UINT32_MAX: nothing changed */
+        int shifts;         /* 1, 0, or -1: either (a third of the picture may go to x264) */
+    };
+    static const struct step steps[] = {
+        {2, false, true, UINT32_MAX, 0, 1},    {4, false, true, UINT32_MAX, 0, 1},
+        {16, false, true, UINT32_MAX, 0, 1},   {18, false, true, UINT32_MAX, 0, 1},
+        {46, false, true, UINT32_MAX, 0, 1},   {4, false, true, 40, 0, 1},
+        {4, false, true, 100, 60, 1},          {6, false, true, 0, 12, -1},
+        {32, false, true, 3, 40, -1},          {4, false, false, UINT32_MAX, 0, -1},
+        {3, false, true, UINT32_MAX, 0, 0},    {17, false, true, UINT32_MAX, 0, 0},
+        {4, true, true, UINT32_MAX, 0, 0},     {30, true, true, 40, 20, 0},
+        {1000, false, true, UINT32_MAX, 0, -1}, {8, false, true, UINT32_MAX, 0, 1},
+    };
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        uint32_t w = sizes[si][0], h = sizes[si][1];
+        char err[256] = "";
+        struct wseq *q = wseq_new(w, h, HFX_FMT_XRGB8888, 0, err, sizeof err);
+        CHECK(q, "%ux%u: %s", w, h, err);
+        if (!q)
+            continue;
+        /* Text-like content over the whole picture first. */
+        static const uint8_t text[WSEQ_STEP_BYTES] = {230, 0, 0, 0, 0, 0, 0x60, 0};
+        CHECK(wseq_step(q, text, 0, err, sizeof err) == 0, "%ux%u: %s", w, h, err);
+        int shifted = 0;
+        for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+            const struct step *st = &steps[i];
+            uint32_t d = st->d < h ? st->d : h / 3 & ~1u;
+            struct wseq_stats before, after;
+            wseq_stats(q, &before);
+            if (wseq_scroll(q, d, st->down, st->hint, st->cx, st->cy, err, sizeof err) < 0) {
+                CHECK(0, "%ux%u scroll %zu (%s by %u): %s", w, h, i, st->down ? "down" : "up", d,
+                      err);
+                break;
+            }
+            wseq_stats(q, &after);
+            int n = (int)(after.scroll_shifts - before.scroll_shifts);
+            shifted += n;
+            CHECK(st->shifts < 0 || n == st->shifts,
+                  "%ux%u scroll %zu (%s by %u, %s): %d shifts, not %d", w, h, i,
+                  st->down ? "down" : "up", d,
+                  st->cx == UINT32_MAX ? "nothing changed" : "a change", n, st->shifts);
+        }
+        printf("whole scrolls %ux%u: %d of %zu shifted, every frame bit-exact\n", w, h, shifted,
+               sizeof steps / sizeof steps[0]);
+        wseq_free(q);
     }
 }
 
@@ -416,6 +485,7 @@ int main(void)
     sequences(steps > 0 ? steps : 400);
     typing();
     moves();
+    whole_scrolls();
     idle_and_cap();
     sharpen();
     printf("%.1f s\n", (double)(hfx_now_ns() - t0) / 1e9);

@@ -21,7 +21,7 @@ struct wseq {
     struct test_damage dmg;
     /* The move hint of the step (as the engine finds scrolls): the
      * macroblocks wholly inside a moved rectangle; none when nboxes 0. */
-    struct hfx_mb_box hint_box;
+    struct hfx_mb_box hint_box[4];
     struct hfx_mb_moves hint;
     struct wseq_stats st;
 };
@@ -192,10 +192,52 @@ static void move(struct wseq *q, uint32_t x, uint32_t y, uint32_t rw, uint32_t r
     wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, x, y, rw, rh);
     uint32_t mx1 = (x + 15) / 16, my1 = (y + 15) / 16, mx2 = (x + rw) / 16, my2 = (y + rh) / 16;
     if (hint && !drag && mx1 < mx2 && my1 < my2 && (sx != x || sy != y)) {
-        q->hint_box = (struct hfx_mb_box){mx1, my1, mx2, my2};
-        q->hint = (struct hfx_mb_moves){&q->hint_box, 1, (int32_t)(sx - x), (int32_t)(sy - y)};
+        q->hint_box[0] = (struct hfx_mb_box){mx1, my1, mx2, my2};
+        q->hint = (struct hfx_mb_moves){q->hint_box, 1, (int32_t)(sx - x), (int32_t)(sy - y)};
     }
 }
+
+/* The whole picture scrolled by d rows (0 < d < height), up (its content
+ * moving up) or down, what came into view painted with `kind`; then, when
+ * cx is not UINT32_MAX, a 16x8 rectangle around (cx, cy) painted (a
+ * cursor, a clock). With `hint`, the encoder is told the move as the
+ * engine finds a scroll: the macroblocks wholly inside the moved rows,
+ * the changed ones aside. */
+static void scroll_whole(struct wseq *q, uint32_t d, bool down, bool hint, uint32_t cx,
+                         uint32_t cy, uint8_t kind)
+{
+    uint32_t w = q->width, h = q->height, in = down ? 0 : h - d;
+    move(q, 0, down ? d : 0, w, h - d, 0, down ? -(int)d : (int)d, false, hint);
+    paint(q, 0, in, w, d, kind, d * 2654435761u);
+    wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, 0, in, w, d);
+    if (cx == UINT32_MAX)
+        return;
+    uint32_t cw = w < 16 ? w : 16, ch = h < 8 ? h : 8;
+    cx %= w - cw + 1;
+    cy %= h - ch + 1;
+    paint(q, cx, cy, cw, ch, (uint8_t)(kind ^ 8), cx ^ cy);
+    wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, cx, cy, cw, ch);
+    /* The hint's box less the changed macroblocks: above, left and right
+     * of them, and below. */
+    struct hfx_mb_box m = q->hint_box[0];
+    uint32_t x1 = cx / 16, y1 = cy / 16, x2 = (cx + cw + 15) / 16, y2 = (cy + ch + 15) / 16;
+    if (!q->hint.nboxes || x1 >= m.x2 || m.x1 >= x2 || y1 >= m.y2 || m.y1 >= y2)
+        return;
+    uint32_t top = y1 > m.y1 ? y1 : m.y1, bottom = y2 < m.y2 ? y2 : m.y2;
+    struct hfx_mb_box parts[4] = {
+        {m.x1, m.y1, m.x2, top},
+        {m.x1, top, x1 > m.x1 ? x1 : m.x1, bottom},
+        {x2 < m.x2 ? x2 : m.x2, top, m.x2, bottom},
+        {m.x1, bottom, m.x2, m.y2},
+    };
+    q->hint.nboxes = 0;
+    for (int i = 0; i < 4; i++)
+        if (parts[i].x1 < parts[i].x2 && parts[i].y1 < parts[i].y2)
+            q->hint_box[q->hint.nboxes++] = parts[i];
+}
+
+static int encode_step(struct wseq *q, bool all, bool force_idr, double min_psnr, char *err,
+                       size_t errlen);
 
 int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_psnr, char *err,
               size_t errlen)
@@ -204,7 +246,8 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
      * a keyframe asked for, nothing changed (an idle refresh), and now and
      * then damage not given at all (which sends the stream back to x264). */
     uint8_t op = step[0];
-    bool small = op < 200, moved = op >= 215 && op < 230, whole = op >= 230 && op < 240;
+    bool small = op < 200, moved = op >= 215 && op < 224, scrolled = op >= 224 && op < 230;
+    bool whole = op >= 230 && op < 240;
     bool force_idr = op >= 240 && op < 248, idle = op >= 248 && op < 254, all = op >= 254;
     uint32_t w = q->width, h = q->height;
     test_damage_clear(&q->dmg);
@@ -218,6 +261,16 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
         if ((dir & 5) == 0) /* diagonal now and then */
             dy = (int)(step[6] % 9) - 4;
         move(q, x, y, rw, rh, dx, dy, step[6] & 0x80, step[6] & 0x40);
+    } else if (scrolled) {
+        /* Byte 5: a third of the picture or a wheel's step (byte 6), and
+         * what comes into view; bytes 1-4 where something changed, byte 7
+         * whether it did, and the direction; byte 6 whether the hint is
+         * given. */
+        uint32_t d = step[5] & 1 ? h / 3 + 1 : 1u + step[6] % 48u;
+        bool changed = step[7] & 2;
+        scroll_whole(q, d < h ? d : h - 1, step[7] & 1, (step[6] & 0xc0) != 0,
+                     changed ? rd16(step + 1) : UINT32_MAX, rd16(step + 3),
+                     (uint8_t)(step[5] >> 4));
     } else if (!idle) {
         uint32_t maxw = small ? (w < 64 ? w : 64) : w, maxh = small ? (h < 64 ? h : 64) : h;
         uint32_t rw = whole ? w : 1 + rd16(step + 5) % maxw;
@@ -235,6 +288,17 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
         paint(q, x, y, rw, rh, (uint8_t)(edges >> 4), rd16(step + 1) ^ step[0]);
         wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, x, y, rw, rh);
     }
+    return encode_step(q, all, force_idr, all || moved || scrolled ? -1.0 : min_psnr, err,
+                       errlen);
+}
+
+/* Encodes the step's picture (all: without its damage), decodes it and
+ * checks the reconstruction; and the writer's macroblocks' PSNR unless
+ * min_psnr is negative (moved ones keep the quality they had, x264's
+ * included). */
+static int encode_step(struct wseq *q, bool all, bool force_idr, double min_psnr, char *err,
+                       size_t errlen)
+{
     q->dmg.mb.moved = q->hint;
     const struct hfx_mb_damage *dmg = test_damage_boxes(&q->dmg);
     struct hfx_au au;
@@ -259,8 +323,7 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
     if (checked < 0)
         return -1;
     q->st.checked += (uint64_t)checked;
-    /* Moved macroblocks keep the quality they had, x264's included. */
-    if (!checked || all || moved)
+    if (!checked || min_psnr < 0)
         return 0;
     /* The writer's own quality: what it coded. x264's frames, and what
      * the writer's skips keep of them, are x264's. */
@@ -275,10 +338,20 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
     return 0;
 }
 
+int wseq_scroll(struct wseq *q, uint32_t d, bool down, bool hint, uint32_t cx, uint32_t cy,
+                char *err, size_t errlen)
+{
+    test_damage_clear(&q->dmg);
+    q->hint = (struct hfx_mb_moves){0};
+    scroll_whole(q, d, down, hint, cx, cy, (uint8_t)(d & 15));
+    return encode_step(q, false, false, -1.0, err, errlen);
+}
+
 void wseq_stats(const struct wseq *q, struct wseq_stats *out)
 {
     *out = q->st;
     out->writer_frames = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "writer_frames");
     out->switch_idrs = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "switch_idrs");
     out->refine_mbs = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "refine_mbs");
+    out->scroll_shifts = hfx_encoder_counter(&hfx_encoder_hybrid, q->enc, "scroll_shifts");
 }

@@ -7,6 +7,7 @@
 #define HFX_TESTS_WRITER_SEQUENCE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/picture.h"
@@ -47,9 +48,18 @@ int wseq_step(struct wseq *q, const uint8_t step[WSEQ_STEP_BYTES], double min_ps
 int wseq_check_writer(struct hfx_encoder *enc, const struct hfx_decoded *d, uint32_t mb_width,
                       uint32_t mb_height, char *err, size_t errlen);
 
+/* A step that scrolls the whole picture by d rows (0 < d < height), up
+ * or down, painting what comes into view; cx not UINT32_MAX: with a 16x8
+ * rectangle around (cx, cy) changed too; hint: with the encoder told the
+ * move, as the engine tells it, the changed macroblocks aside. Returns as
+ * wseq_step does (no PSNR floor: the moved content keeps its quality). */
+int wseq_scroll(struct wseq *q, uint32_t d, bool down, bool hint, uint32_t cx, uint32_t cy,
+                char *err, size_t errlen);
+
 struct wseq_stats {
     uint64_t frames, writer_frames, checked, switch_idrs;
     uint64_t refine_mbs;        /* still macroblocks the writer re-coded at a better QP */
+    uint64_t scroll_shifts;     /* whole scrolls that moved the writer's rows by a window */
     double min_psnr;
 };
 void wseq_stats(const struct wseq *q, struct wseq_stats *out);

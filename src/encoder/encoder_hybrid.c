@@ -41,6 +41,7 @@ struct hfx_encoder {
      * the core's next IDR. */
     bool setup_failed;
     uint64_t setup_failures;
+    uint64_t scroll_shifts;       /* writer frames that moved its rows by a window */
     bool writer_ran;              /* the writer coded frames since the core's last one */
     /* Still macroblocks re-coded at a better QP; the core's worst QP since
      * its last IDR, which its skipped macroblocks may still carry. */
@@ -164,6 +165,7 @@ static int hybrid_encode(struct hfx_encoder *enc, const struct hfx_picture *pic,
                                            &enc->au);
         if (bits >= 0) {
             hfx_writer_policy_done(pol, c, bits);
+            enc->scroll_shifts += h264_pwriter_shifted(enc->writer);
             enc->writer_ran = true;
             enc->frames++;
             out->data = enc->au.data;
@@ -218,12 +220,14 @@ bool hfx_encoder_hybrid_writer_picture(struct hfx_encoder *enc, const uint8_t *p
 }
 
 /* Frames the writer and the core coded, IDRs spent giving the stream back
- * to the core, writers that could not follow the core's stream, and still
- * macroblocks re-coded at a better QP with the bytes that took. The
- * core's frames keep the key x264_frames that deployed tools read. */
+ * to the core, writers that could not follow the core's stream, still
+ * macroblocks re-coded at a better QP with the bytes that took, and the
+ * writer's frames that scrolled the whole picture without copying it
+ * (pwriter.h). The core's frames keep the key x264_frames that deployed
+ * tools read. */
 static const char *const counter_names[] = {
     "writer_frames", "x264_frames", "switch_idrs", "writer_setup_failures",
-    "refine_mbs", "refine_bytes", NULL,
+    "refine_mbs", "refine_bytes", "scroll_shifts", NULL,
 };
 
 static void hybrid_counters(struct hfx_encoder *enc, uint64_t *values)
@@ -234,6 +238,7 @@ static void hybrid_counters(struct hfx_encoder *enc, uint64_t *values)
     values[3] = enc->setup_failures;
     values[4] = h264_refine_mbs(enc->refine);
     values[5] = h264_refine_bits(enc->refine) / 8;
+    values[6] = enc->scroll_shifts;
 }
 
 const struct hfx_encoder_ops hfx_encoder_hybrid = {

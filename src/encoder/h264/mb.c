@@ -217,6 +217,25 @@ static bool put_vector_only(const struct h264_mb_state *s, struct mb_pos m, cons
     return true;
 }
 
+/* The co-located macroblock of the reference, and its rows' strides. */
+static void reference(const struct h264_mb_state *s, struct mb_pos m, const uint8_t *at[3],
+                      int stride[3])
+{
+    if (s->colocated_ref) {
+        at[0] = s->colocated_ref->y;
+        at[1] = s->colocated_ref->u;
+        at[2] = s->colocated_ref->v;
+        stride[0] = 16;
+        stride[1] = stride[2] = 8;
+        return;
+    }
+    for (int p = 0; p < 3; p++) {
+        int size = p ? 8 : 16;
+        at[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
+        stride[p] = (int)s->stride[p];
+    }
+}
+
 static void set_prediction(const struct h264_mb_state *s, struct mb_pos m,
                            const struct h264_mb_move *move, struct trial *t)
 {
@@ -231,9 +250,12 @@ static void set_prediction(const struct h264_mb_state *s, struct mb_pos m,
         t->mv[1] = (int16_t)(move->dy * 4);
         return;
     }
-    copy_block(t->y, 16, s->plane[0] + m.y * 16 * s->stride[0] + m.x * 16, (int)s->stride[0], 16);
-    copy_block(t->u, 8, s->plane[1] + m.y * 8 * s->stride[1] + m.x * 8, (int)s->stride[1], 8);
-    copy_block(t->v, 8, s->plane[2] + m.y * 8 * s->stride[2] + m.x * 8, (int)s->stride[2], 8);
+    const uint8_t *ref[3];
+    int st[3];
+    reference(s, m, ref, st);
+    copy_block(t->y, 16, ref[0], st[0], 16);
+    copy_block(t->u, 8, ref[1], st[1], 8);
+    copy_block(t->v, 8, ref[2], st[2], 8);
     t->mv[0] = t->mv[1] = 0;
 }
 
@@ -407,12 +429,13 @@ static struct inter_cost inter_cost(const struct h264_mb_state *s, struct mb_pos
                                     const struct h264_mb_src *src)
 {
     const uint8_t *ref[3];
-    colocated(s, m, ref);
+    int st[3];
+    reference(s, m, ref, st);
     struct inter_cost c;
-    c.luma_sad = s->dsp->sad16x16(ref[0], (int)s->stride[0], src->y, 16);
-    c.luma_satd = s->dsp->satd16x16(ref[0], (int)s->stride[0], src->y, 16);
-    c.satd = c.luma_satd + s->dsp->satd8x8(ref[1], (int)s->stride[1], src->u, 8) +
-             s->dsp->satd8x8(ref[2], (int)s->stride[2], src->v, 8);
+    c.luma_sad = s->dsp->sad16x16(ref[0], st[0], src->y, 16);
+    c.luma_satd = s->dsp->satd16x16(ref[0], st[0], src->y, 16);
+    c.satd = c.luma_satd + s->dsp->satd8x8(ref[1], st[1], src->u, 8) +
+             s->dsp->satd8x8(ref[2], st[2], src->v, 8);
     return c;
 }
 
@@ -422,10 +445,11 @@ static bool inter_zero(const struct h264_mb_state *s, struct mb_pos m,
                        const struct h264_mb_src *src)
 {
     const uint8_t *ref[3];
-    colocated(s, m, ref);
-    return s->dsp->zero16x16(src->y, 16, ref[0], (int)s->stride[0], s->qp) &&
-           s->dsp->zero8x8(src->u, 8, ref[1], (int)s->stride[1], s->qpc[0]) &&
-           s->dsp->zero8x8(src->v, 8, ref[2], (int)s->stride[2], s->qpc[1]);
+    int st[3];
+    reference(s, m, ref, st);
+    return s->dsp->zero16x16(src->y, 16, ref[0], st[0], s->qp) &&
+           s->dsp->zero8x8(src->u, 8, ref[1], st[1], s->qpc[0]) &&
+           s->dsp->zero8x8(src->v, 8, ref[2], st[2], s->qpc[1]);
 }
 
 /* Whether the intra trial may beat inter (docs/writer.md, "The intra
@@ -558,6 +582,8 @@ const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx
     bool coded = put_vector_only(s, m, mv, t.bits);
     if (move && move->pred)
         store_pixels(s, m, move->pred->y, move->pred->u, move->pred->v);
+    else if (!move && s->colocated_ref)
+        store_pixels(s, m, s->colocated_ref->y, s->colocated_ref->u, s->colocated_ref->v);
     store_info(s, m, no_coefficients, mv, false);
     return coded ? t.bits : NULL;
 }

@@ -22,6 +22,10 @@ struct h264_mb_state {
      * macroblock not written stays the reference's. */
     uint8_t *plane[3];
     uint32_t stride[3];
+    /* The co-located reference of the macroblock coded next where the
+     * picture no longer holds it (the writer moved the picture's rows:
+     * pwriter.c); NULL: the picture's, not yet written over. */
+    const struct h264_mb_src *colocated_ref;
     /* nz[addr] is valid for this picture only when stamp[addr] == picture:
      * macroblocks not coded in it are skipped (all counts 0), and nothing
      * has to be cleared per picture. */

@@ -5,6 +5,7 @@
 
 #include <libyuv.h>
 
+#include "common/ring.h"
 #include "encoder/h264/bits.h"
 #include "encoder/h264/dsp.h"
 #include "encoder/h264/mb.h"
@@ -20,14 +21,18 @@ struct h264_pwriter {
     struct h264_params params;
     uint32_t width, height; /* visible */
     struct h264_mb_state mb;
-    uint8_t *planes;
+    /* The reconstruction's planes, whose rows shift (ring.h): a scroll of
+     * the whole picture moves their windows instead of its rows. */
+    struct hfx_ring ring[3];
+    int shift;                  /* rows the last picture's windows moved (whole_scroll) */
     struct h264_slice_pos pos;
     struct h264_bits rbsp;
     int max_dy;                 /* |vertical vector| the level allows, in samples */
-    /* The predictions of this picture's moved macroblocks, in coding
-     * order. */
-    struct h264_mb_src *pred;
-    size_t pred_cap;
+    /* In coding order, the predictions of this picture's moved macroblocks
+     * that read where earlier ones will have been written; in a shifted
+     * picture, those of all it codes, and their co-located references. */
+    struct h264_mb_src *pred, *colocated;
+    size_t pred_cap, colocated_cap;
 };
 
 /* The vertical vector range of the stream's level (table A-1, MaxVmvR),
@@ -56,17 +61,20 @@ struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t
     w->mb.stamp = calloc(n, sizeof *w->mb.stamp);
     w->mb.mv = malloc(n * sizeof *w->mb.mv);
     w->mb.intra_mb = malloc(n);
-    w->planes = malloc(n * 384);
     w->max_dy = level_max_dy(params->level_idc);
-    if (!w->mb.nz || !w->mb.stamp || !w->mb.mv || !w->mb.intra_mb || !w->planes) {
+    bool rings = true;
+    for (int p = 0; p < 3; p++) {
+        uint32_t size = p ? 8 : 16;
+        rings &= hfx_ring_init(&w->ring[p], mw * size, mh * size) == 0;
+    }
+    if (!w->mb.nz || !w->mb.stamp || !w->mb.mv || !w->mb.intra_mb || !rings) {
         h264_pwriter_free(w);
         return NULL;
     }
-    w->mb.plane[0] = w->planes;
-    w->mb.plane[1] = w->planes + n * 256;
-    w->mb.plane[2] = w->planes + n * 320;
-    w->mb.stride[0] = mw * 16;
-    w->mb.stride[1] = w->mb.stride[2] = mw * 8;
+    for (int p = 0; p < 3; p++) {
+        w->mb.plane[p] = hfx_ring_window(&w->ring[p], 0);
+        w->mb.stride[p] = w->ring[p].stride;
+    }
     w->mb.intra = !params->constrained_intra_pred;
     w->mb.chroma_qp_offset[0] = params->chroma_qp_offset[0];
     w->mb.chroma_qp_offset[1] = params->chroma_qp_offset[1];
@@ -82,8 +90,10 @@ void h264_pwriter_free(struct h264_pwriter *w)
     free(w->mb.stamp);
     free(w->mb.mv);
     free(w->mb.intra_mb);
-    free(w->planes);
+    for (int p = 0; p < 3; p++)
+        hfx_ring_fini(&w->ring[p]);
     free(w->pred);
+    free(w->colocated);
     for (int i = 0; i < 3; i++)
         h264_bits_free(&w->mb.trial[i]);
     h264_bits_free(&w->rbsp);
@@ -203,36 +213,6 @@ static bool reads_written(const struct h264_mb_state *s, uint32_t x, uint32_t y,
     return row < y || (row == y && col < x);
 }
 
-/* Motion compensation, before any macroblock is coded, for every moved
- * macroblock whose vector reads where earlier ones will have been
- * written. */
-static bool predict_moves(struct h264_pwriter *w, const struct hfx_mb_damage *damage,
-                          const struct h264_motion *motion)
-{
-    struct h264_mb_state *s = &w->mb;
-    size_t k = 0;
-    for (uint32_t i = 0; i < damage->nboxes; i++) {
-        const struct hfx_mb_box *bx = &damage->boxes[i];
-        for (uint32_t y = bx->y1; y < bx->y2; y++)
-            for (uint32_t x = bx->x1; x < bx->x2; x++) {
-                struct h264_mb_move mv;
-                if (!usable_move(w, motion, y * s->mb_width + x, &mv) ||
-                    !reads_written(s, x, y, &mv))
-                    continue;
-                if (k == w->pred_cap) {
-                    size_t cap = w->pred_cap ? w->pred_cap * 2 : 256;
-                    struct h264_mb_src *p = realloc(w->pred, cap * sizeof *p);
-                    if (!p)
-                        return false;
-                    w->pred = p;
-                    w->pred_cap = cap;
-                }
-                h264_mc16(s, x, y, mv.dx, mv.dy, &w->pred[k++]);
-            }
-    }
-    return true;
-}
-
 /* How far macroblock (x, y) moved straight up (its content comes from dy
  * rows below; its luma exactly, its chroma exactly or not), reading inside
  * the picture: what move_run batches; 0 for any other. The rows below the
@@ -250,19 +230,37 @@ static int moved_up_by(const struct h264_pwriter *w, const struct h264_motion *m
     return mv.dy;
 }
 
+/* Whether macroblock (x, y) is one a shift of dy rows (whole_scroll) moves:
+ * its luma and chroma exactly dy rows up. */
+static bool shifted_by(const struct h264_pwriter *w, const struct h264_motion *motion, uint32_t x,
+                       uint32_t y, int dy)
+{
+    bool exact;
+    return moved_up_by(w, motion, x, y, &exact) == dy && exact;
+}
+
 /* The run of macroblocks from x (before x_end) along row y moved by the
  * same (0, *dy > 0), two or more: their prediction written into the
  * reconstruction at once, before they are coded (their bits do not depend
  * on it, and they read only rows below, which this picture has not
- * written yet). Returns its length, 0 when there is none; *exact: whether
- * all of them moved exactly. */
+ * written yet). In a shifted picture, those the shift moved, one or more:
+ * already in place. Returns its length, 0 when there is none; *exact:
+ * whether all of them moved exactly. */
 static uint32_t move_run(struct h264_pwriter *w, const struct h264_motion *motion, uint32_t x,
                          uint32_t y, uint32_t x_end, int *dy, bool *exact)
 {
+    uint32_t n = 0;
+    if (w->shift) {
+        while (x + n < x_end && shifted_by(w, motion, x + n, y, w->shift))
+            n++;
+        *dy = w->shift;
+        *exact = true;
+        return n;
+    }
     *dy = moved_up_by(w, motion, x, y, exact);
     if (!*dy)
         return 0;
-    uint32_t n = 1;
+    n = 1;
     bool e;
     while (x + n < x_end && moved_up_by(w, motion, x + n, y, &e) == *dy) {
         *exact &= e;
@@ -272,6 +270,103 @@ static uint32_t move_run(struct h264_pwriter *w, const struct h264_motion *motio
         return 0;
     h264_mc16_run_down(&w->mb, x, y, n, *dy);
     return n;
+}
+
+/* A scroll of the whole picture: every macroblock damaged, most of them
+ * moved exactly by one (0, dy), dy > 0 and even; the rest (what came into
+ * view, and what changed among the moved rows: a cursor, a clock) are
+ * coded from the source. Then the reconstruction's windows move dy rows
+ * down their rings (dy / 2 in chroma), which moves those macroblocks at no
+ * cost, instead of their rows being copied. Returns dy, or 0 when the
+ * picture is not such a scroll. */
+static int whole_scroll(const struct h264_pwriter *w, const struct hfx_mb_damage *damage,
+                        const struct h264_motion *motion)
+{
+    const struct h264_mb_state *s = &w->mb;
+    uint32_t mw = s->mb_width, mh = s->mb_height;
+    if (!motion)
+        return 0;
+    uint64_t covered = 0;
+    for (uint32_t i = 0; i < damage->nboxes; i++) {
+        const struct hfx_mb_box *b = &damage->boxes[i];
+        covered += (uint64_t)(b->x2 - b->x1) * (b->y2 - b->y1);
+    }
+    if (covered != (uint64_t)mw * mh)
+        return 0;
+    /* The vector: the first exact move's. */
+    int dy = 0;
+    uint32_t rest = 0, most = mw * mh / 2;
+    for (uint32_t y = 0; y < mh; y++)
+        for (uint32_t x = 0; x < mw; x++) {
+            bool exact;
+            int d = moved_up_by(w, motion, x, y, &exact);
+            if (d && exact && (!dy || d == dy))
+                dy = d;
+            else if (++rest > most)
+                return 0;
+        }
+    return dy & 1 ? 0 : dy;
+}
+
+/* Grows an array of predictions to hold n + 1; false out of memory. */
+static bool room(struct h264_mb_src **a, size_t *cap, size_t n)
+{
+    if (n < *cap)
+        return true;
+    size_t c = *cap ? *cap * 2 : 256;
+    struct h264_mb_src *p = realloc(*a, c * sizeof *p);
+    if (!p)
+        return false;
+    *a = p;
+    *cap = c;
+    return true;
+}
+
+/* The end of the band that starts at box: the boxes sharing its rows,
+ * left to right, which are coded a row of all of them at a time. */
+static const struct hfx_mb_box *band_end(const struct hfx_mb_box *box,
+                                         const struct hfx_mb_box *end)
+{
+    const struct hfx_mb_box *b = box;
+    while (b < end && b->y1 == box->y1)
+        b++;
+    return b;
+}
+
+/* Before any macroblock is coded, in coding order (boxes sharing rows, a
+ * row at a time): the motion compensation of every moved macroblock whose
+ * vector reads where earlier ones will have been written. In a picture
+ * about to shift, which writes over the reference wherever it codes, that
+ * of every macroblock it codes with a vector, and the co-located reference
+ * of every one it codes. */
+static bool predict(struct h264_pwriter *w, const struct hfx_mb_damage *damage,
+                    const struct h264_motion *motion)
+{
+    struct h264_mb_state *s = &w->mb;
+    size_t k = 0, c = 0;
+    const struct hfx_mb_box *end = damage->boxes + damage->nboxes;
+    for (const struct hfx_mb_box *box = damage->boxes, *band; box < end; box = band) {
+        band = band_end(box, end);
+        for (uint32_t y = box->y1; y < box->y2; y++)
+            for (const struct hfx_mb_box *bb = box; bb < band; bb++)
+                for (uint32_t x = bb->x1; x < bb->x2; x++) {
+                    if (w->shift && shifted_by(w, motion, x, y, w->shift))
+                        continue;
+                    if (w->shift) {
+                        if (!room(&w->colocated, &w->colocated_cap, c))
+                            return false;
+                        h264_mc16(s, x, y, 0, 0, &w->colocated[c++]);
+                    }
+                    struct h264_mb_move mv;
+                    if (!usable_move(w, motion, y * s->mb_width + x, &mv) ||
+                        (!w->shift && !reads_written(s, x, y, &mv)))
+                        continue;
+                    if (!room(&w->pred, &w->pred_cap, k))
+                        return false;
+                    h264_mc16(s, x, y, mv.dx, mv.dy, &w->pred[k++]);
+                }
+    }
+    return true;
 }
 
 /* The QP macroblock addr is coded at: the picture's, or refine's. */
@@ -309,12 +404,14 @@ static bool chroma_settled(struct h264_pwriter *w, const struct hfx_picture *src
  * has already moved its reconstruction. */
 static const struct h264_bits *code_mb(struct h264_pwriter *w, const struct hfx_picture *src,
                                        const struct h264_motion *motion, uint32_t x, uint32_t y,
-                                       size_t *k, bool moved)
+                                       size_t *k, size_t *c, bool moved)
 {
     struct h264_mb_state *s = &w->mb;
     struct h264_mb_move mv;
     struct h264_mb_src pred, msrc;
     enum h264_move_kind kind = usable_move(w, motion, y * s->mb_width + x, &mv);
+    /* A shifted picture's reference is all predicted (predict). */
+    s->colocated_ref = w->shift && !moved ? &w->colocated[(*c)++] : NULL;
     if (moved && kind == H264_MOVE_LUMA) {
         /* Its chroma residual goes on the prediction move_run wrote. */
         h264_mc16(s, x, y, 0, 0, &pred);
@@ -322,7 +419,7 @@ static const struct h264_bits *code_mb(struct h264_pwriter *w, const struct hfx_
     } else if (moved) {
         mv.pred = NULL;
     } else if (kind != H264_MOVE_NONE) {
-        if (reads_written(s, x, y, &mv)) {
+        if (w->shift || reads_written(s, x, y, &mv)) {
             mv.pred = &w->pred[(*k)++];
         } else if (kind == H264_MOVE_EXACT && (mv.dy > 0 || (mv.dy == 0 && mv.dx >= 0))) {
             /* Exact moves are even: the chroma moves by whole samples.
@@ -374,19 +471,21 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
 
     struct h264_bits *b = &w->rbsp;
     h264_bits_reset(b);
-    if (!h264_bits_reserve(b, 64) || !predict_moves(w, damage, motion))
+    w->shift = whole_scroll(w, damage, motion);
+    if (!h264_bits_reserve(b, 64) || !predict(w, damage, motion))
         return -1;
+    for (int i = 0; w->shift && i < 3; i++) {
+        hfx_ring_shift(&w->ring[i], i ? w->shift / 2 : w->shift);
+        s->plane[i] = hfx_ring_window(&w->ring[i], 0);
+    }
     put_slice_header(w, qp);
     int64_t last = -1;
-    size_t k = 0;
-    const struct hfx_mb_box *box = damage->boxes, *end = damage->boxes + damage->nboxes;
-    while (box < end) {
-        /* A band: boxes sharing their rows, left to right. */
-        const struct hfx_mb_box *band_end = box;
-        while (band_end < end && band_end->y1 == box->y1)
-            band_end++;
+    size_t k = 0, c = 0;
+    const struct hfx_mb_box *end = damage->boxes + damage->nboxes;
+    for (const struct hfx_mb_box *box = damage->boxes, *band; box < end; box = band) {
+        band = band_end(box, end);
         for (uint32_t y = box->y1; y < box->y2; y++)
-            for (const struct hfx_mb_box *bb = box; bb < band_end; bb++) {
+            for (const struct hfx_mb_box *bb = box; bb < band; bb++) {
                 uint32_t run_end = bb->x1;
                 int run_dy = 0;
                 bool run_exact = false;
@@ -400,7 +499,9 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
                         h264_mb_skip_moved(s, x, y, 0, run_dy))
                         continue;
                     set_mb_qp(s, refine, (uint32_t)addr, qp);
-                    const struct h264_bits *mb = code_mb(w, src, motion, x, y, &k, x < run_end);
+                    const struct h264_bits *mb =
+                        code_mb(w, src, motion, x, y, &k, &c, x < run_end);
+                    s->colocated_ref = NULL;
                     uint64_t before = h264_bits_count(b);
                     if (mb && !put_mb(b, mb, addr, &last))
                         return -1;
@@ -419,7 +520,6 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
                         return -1;
                 }
             }
-        box = band_end;
     }
     int64_t total = (int64_t)s->mb_width * s->mb_height;
     if (last + 1 < total)
@@ -432,6 +532,11 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
     if (hfx_annexb_append_escaped(out, head, sizeof head, b->buf, b->len) < 0)
         return -1;
     return (int64_t)h264_bits_count(b);
+}
+
+bool h264_pwriter_shifted(const struct h264_pwriter *w)
+{
+    return w->shift != 0;
 }
 
 const uint8_t *h264_pwriter_plane(const struct h264_pwriter *w, int plane, uint32_t *stride)

@@ -7,6 +7,7 @@
 #ifndef HFX_H264_PWRITER_H
 #define HFX_H264_PWRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,10 @@ struct h264_refine;
 int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *src,
                             const struct hfx_mb_damage *damage, const struct h264_motion *motion,
                             int qp, struct h264_refine *refine, struct hfx_annexb *out);
+
+/* Whether the last picture was a scroll of the whole picture that moved
+ * the reconstruction's rows by moving its planes' windows (no copy). */
+bool h264_pwriter_shifted(const struct h264_pwriter *w);
 
 /* The reconstruction (the decoder's picture, before cropping): plane 0..2,
  * I420, whole macroblocks. */
