@@ -295,9 +295,9 @@ static void moves(void)
 /* Whole-picture scrolls on text-like content at sizes that are and are
  * not multiples of 16: every frame's reconstruction is libavcodec's; a
  * scroll up by an even step (a wheel's, a third of the picture) with the
- * engine's hint moves the writer's rows by a window (pwriter.c), with
- * something changed among the moved rows or not; an odd step and a scroll
- * down are coded as before. */
+ * engine's hint moves the writer's rows by a window (pwriter.c), and so
+ * does one down, with something changed among the moved rows or not; an
+ * odd step is coded as before. */
 static void whole_scrolls(void)
 {
     static const uint32_t sizes[][2] = {{176, 144}, {1366, 767}, {1920, 1080}};
@@ -314,8 +314,10 @@ static void whole_scrolls(void)
         {4, false, true, 100, 60, 1},          {6, false, true, 0, 12, -1},
         {32, false, true, 3, 40, -1},          {4, false, false, UINT32_MAX, 0, -1},
         {3, false, true, UINT32_MAX, 0, 0},    {17, false, true, UINT32_MAX, 0, 0},
-        {4, true, true, UINT32_MAX, 0, 0},     {30, true, true, 40, 20, 0},
+        {4, true, true, UINT32_MAX, 0, 1},     {30, true, true, 40, 20, -1},
         {1000, false, true, UINT32_MAX, 0, -1}, {8, false, true, UINT32_MAX, 0, 1},
+        {16, true, true, UINT32_MAX, 0, 1},    {46, true, true, 0, 12, 1},
+        {2, true, false, UINT32_MAX, 0, -1},   {5, true, true, UINT32_MAX, 0, 0},
     };
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         uint32_t w = sizes[si][0], h = sizes[si][1];

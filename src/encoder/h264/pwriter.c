@@ -230,28 +230,32 @@ static int moved_up_by(const struct h264_pwriter *w, const struct h264_motion *m
     return mv.dy;
 }
 
-/* Whether macroblock (x, y) is one a shift of dy rows (whole_scroll) moves:
- * its luma and chroma exactly dy rows up. */
-static bool shifted_by(const struct h264_pwriter *w, const struct h264_motion *motion, uint32_t x,
-                       uint32_t y, int dy)
+/* How far macroblock (x, y) moved exactly straight up or down (dy > 0: its
+ * content comes from dy rows below), reading inside the picture: what a
+ * shift (whole_scroll) moves; 0 for any other. */
+static int moved_exactly(const struct h264_pwriter *w, const struct h264_motion *motion,
+                         uint32_t x, uint32_t y)
 {
-    bool exact;
-    return moved_up_by(w, motion, x, y, &exact) == dy && exact;
+    struct h264_mb_move mv;
+    if (usable_move(w, motion, y * w->mb.mb_width + x, &mv) != H264_MOVE_EXACT || mv.dx)
+        return 0;
+    int64_t top = (int64_t)y * 16 + mv.dy;
+    return top >= 0 && top + 16 <= (int64_t)w->mb.mb_height * 16 ? mv.dy : 0;
 }
 
 /* The run of macroblocks from x (before x_end) along row y moved by the
  * same (0, *dy > 0), two or more: their prediction written into the
  * reconstruction at once, before they are coded (their bits do not depend
  * on it, and they read only rows below, which this picture has not
- * written yet). In a shifted picture, those the shift moved, one or more:
- * already in place. Returns its length, 0 when there is none; *exact:
+ * written yet). In a shifted picture, those the shift moved (up or down),
+ * one or more: already in place. Returns its length, 0 when there is none; *exact:
  * whether all of them moved exactly. */
 static uint32_t move_run(struct h264_pwriter *w, const struct h264_motion *motion, uint32_t x,
                          uint32_t y, uint32_t x_end, int *dy, bool *exact)
 {
     uint32_t n = 0;
     if (w->shift) {
-        while (x + n < x_end && shifted_by(w, motion, x + n, y, w->shift))
+        while (x + n < x_end && moved_exactly(w, motion, x + n, y) == w->shift)
             n++;
         *dy = w->shift;
         *exact = true;
@@ -273,11 +277,11 @@ static uint32_t move_run(struct h264_pwriter *w, const struct h264_motion *motio
 }
 
 /* A scroll of the whole picture: every macroblock damaged, most of them
- * moved exactly by one (0, dy), dy > 0 and even; the rest (what came into
- * view, and what changed among the moved rows: a cursor, a clock) are
+ * moved exactly by one (0, dy) (exact moves are even); the rest (what came
+ * into view, and what changed among the moved rows: a cursor, a clock) are
  * coded from the source. Then the reconstruction's windows move dy rows
- * down their rings (dy / 2 in chroma), which moves those macroblocks at no
- * cost, instead of their rows being copied. Returns dy, or 0 when the
+ * along their rings (dy / 2 in chroma), which moves those macroblocks at
+ * no cost, instead of their rows being copied. Returns dy, or 0 when the
  * picture is not such a scroll. */
 static int whole_scroll(const struct h264_pwriter *w, const struct hfx_mb_damage *damage,
                         const struct h264_motion *motion)
@@ -298,14 +302,13 @@ static int whole_scroll(const struct h264_pwriter *w, const struct hfx_mb_damage
     uint32_t rest = 0, most = mw * mh / 2;
     for (uint32_t y = 0; y < mh; y++)
         for (uint32_t x = 0; x < mw; x++) {
-            bool exact;
-            int d = moved_up_by(w, motion, x, y, &exact);
-            if (d && exact && (!dy || d == dy))
+            int d = moved_exactly(w, motion, x, y);
+            if (d && (!dy || d == dy))
                 dy = d;
             else if (++rest > most)
                 return 0;
         }
-    return dy & 1 ? 0 : dy;
+    return dy;
 }
 
 /* Grows an array of predictions to hold n + 1; false out of memory. */
@@ -350,7 +353,7 @@ static bool predict(struct h264_pwriter *w, const struct hfx_mb_damage *damage,
         for (uint32_t y = box->y1; y < box->y2; y++)
             for (const struct hfx_mb_box *bb = box; bb < band; bb++)
                 for (uint32_t x = bb->x1; x < bb->x2; x++) {
-                    if (w->shift && shifted_by(w, motion, x, y, w->shift))
+                    if (w->shift && moved_exactly(w, motion, x, y) == w->shift)
                         continue;
                     if (w->shift) {
                         if (!room(&w->colocated, &w->colocated_cap, c))
