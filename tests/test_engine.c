@@ -1041,6 +1041,16 @@ static void test_moves(const char *encoder, bool watched, uint32_t w, uint32_t h
         CHECK(c.n > 20, "only %d frames", c.n);
     }
     check_picture(e, px, w, h, "at the end");
+    /* The whole surface's even scrolls shared their rows at least once
+     * (never when the worker was reading its picture); x264 takes no
+     * moves. */
+    struct hfx_scanout_stats st;
+    hfx_engine_stats(e, 0, &st);
+    fprintf(stderr, "  %llu moves, %llu shared\n", (unsigned long long)st.moves,
+            (unsigned long long)st.moves_shared);
+    bool hybrid = strcmp(encoder, "hybrid") == 0;
+    CHECK(hybrid ? st.moves_shared > 0 : st.moves_shared == 0, "%s: %llu moves shared rows",
+          encoder, (unsigned long long)st.moves_shared);
     hfx_engine_free(e);
     col_clear(&c);
     free(px);
@@ -1146,6 +1156,13 @@ static void test_scroll_workloads(void)
                 (unsigned long long)x264);
         CHECK(x264 == 1 && writer > 0, "x264 coded %llu frames, the writer %llu",
               (unsigned long long)x264, (unsigned long long)writer);
+        /* The whole screen's scroll shares rows between the engine's
+         * pictures (each frame decoded above as drawn); a pane's cannot. */
+        fprintf(stderr, "  %llu moves, %llu shared\n", (unsigned long long)st.moves,
+                (unsigned long long)st.moves_shared);
+        CHECK(wl == HFX_WL_SCROLL ? st.moves_shared > 0 : st.moves_shared == 0,
+              "%s: %llu of %llu moves shared rows", hfx_workload_name(wl),
+              (unsigned long long)st.moves_shared, (unsigned long long)st.moves);
         hfx_engine_free(e);
         col_clear(&c);
         hfx_synth_free(s);

@@ -1,9 +1,12 @@
 #include "common/picture.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/ring.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -53,12 +56,106 @@ struct hfx_picture *hfx_picture_new(uint32_t width, uint32_t height)
     return p;
 }
 
+/* The rings a pair of pictures shares: luma rows twice the chroma rows,
+ * so that a window's chroma origin is half its luma one. */
+struct hfx_picture_rings {
+    struct hfx_ring ring[3];
+    atomic_int users;           /* the pictures of the pair not freed yet, on any thread */
+};
+
 void hfx_picture_free(struct hfx_picture *p)
 {
     if (!p)
         return;
-    free(p->plane[0]);
+    if (!p->rings) {
+        free(p->plane[0]);
+    } else if (atomic_fetch_sub(&p->rings->users, 1) == 1) {
+        for (int i = 0; i < 3; i++)
+            hfx_ring_fini(&p->rings->ring[i]);
+        free(p->rings);
+    }
     free(p);
+}
+
+/* Points p's planes at its windows from luma ring row `origin`. */
+static void place(struct hfx_picture *p, uint32_t origin)
+{
+    p->origin = origin % p->rings->ring[0].rows;
+    for (int i = 0; i < 3; i++)
+        p->plane[i] = hfx_ring_window(&p->rings->ring[i], (int32_t)(i ? p->origin / 2 : p->origin));
+}
+
+int hfx_picture_pair_new(uint32_t width, uint32_t height, struct hfx_picture *out[2])
+{
+    out[0] = out[1] = NULL;
+    struct hfx_picture *a = hfx_picture_new(width, height), *b = hfx_picture_new(width, height);
+    struct hfx_picture_rings *r = calloc(1, sizeof *r);
+    if (!a || !b || !r)
+        goto fail;
+    /* Room for both pictures apart: twice the rows, in whole pages of
+     * each plane, the chroma rings half the luma one's rows. */
+    uint32_t unit_y = hfx_ring_unit(a->stride[0]), unit_c = hfx_ring_unit(a->stride[1]);
+    uint32_t unit = unit_c > (unit_y + 1) / 2 ? unit_c : (unit_y + 1) / 2;
+    uint32_t crows = (a->alloc_h + unit - 1) / unit * unit;
+    if (hfx_ring_init(&r->ring[0], a->stride[0], 2 * crows) < 0 ||
+        hfx_ring_init(&r->ring[1], a->stride[1], crows) < 0 ||
+        hfx_ring_init(&r->ring[2], a->stride[2], crows) < 0 || r->ring[0].rows != 2 * crows ||
+        r->ring[1].rows != crows || r->ring[2].rows != crows) {
+        /* No such mapping here (a sandbox without memfd_create, say): two
+         * pictures of their own, which only never share rows. */
+        for (int i = 0; i < 3; i++)
+            hfx_ring_fini(&r->ring[i]);
+        free(r);
+        out[0] = a;
+        out[1] = b;
+        return 0;
+    }
+    struct hfx_picture *p[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        free(p[k]->plane[0]);
+        p[k]->rings = r;
+        place(p[k], (uint32_t)k * a->alloc_h);
+        /* Black in limited range, as hfx_picture_new's. */
+        for (uint32_t y = 0; y < a->alloc_h; y++)
+            memset(p[k]->plane[0] + (size_t)y * a->stride[0], 16, a->stride[0]);
+        for (int i = 1; i < 3; i++)
+            for (uint32_t y = 0; y < a->alloc_h / 2; y++)
+                memset(p[k]->plane[i] + (size_t)y * a->stride[i], 128, a->stride[i]);
+    }
+    atomic_init(&r->users, 2);
+    out[0] = a;
+    out[1] = b;
+    return 0;
+fail:
+    if (r)
+        for (int i = 0; i < 3; i++)
+            hfx_ring_fini(&r->ring[i]);
+    free(r);
+    hfx_picture_free(a);
+    hfx_picture_free(b);
+    return -1;
+}
+
+bool hfx_picture_overlaps(const struct hfx_picture *a, const struct hfx_picture *b)
+{
+    if (!a->rings || a->rings != b->rings)
+        return false;
+    uint32_t n = a->rings->ring[0].rows;
+    uint32_t d = (b->origin + n - a->origin) % n;
+    return d < a->alloc_h || n - d < a->alloc_h;
+}
+
+void hfx_picture_alias(struct hfx_picture *dst, const struct hfx_picture *src, int32_t dy)
+{
+    assert(dst->rings && dst->rings == src->rings && !(dy & 1));
+    uint32_t n = src->rings->ring[0].rows;
+    place(dst, (uint32_t)(((int64_t)src->origin + dy % (int64_t)n + n) % n));
+}
+
+void hfx_picture_apart(struct hfx_picture *dst, const struct hfx_picture *other)
+{
+    assert(dst->rings && dst->rings == other->rings);
+    place(dst, other->origin + other->alloc_h);
 }
 
 /* A move this large (of luma; its chroma goes the same way) writes around

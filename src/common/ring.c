@@ -14,15 +14,20 @@ static uint64_t gcd(uint64_t a, uint64_t b)
     return a;
 }
 
+uint32_t hfx_ring_unit(uint32_t stride)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 && stride ? (uint32_t)((uint64_t)page / gcd((uint64_t)page, stride)) : 1;
+}
+
 int hfx_ring_init(struct hfx_ring *r, uint32_t stride, uint32_t rows)
 {
     memset(r, 0, sizeof *r);
-    long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || stride == 0 || rows == 0)
+    if (stride == 0 || rows == 0)
         return -1;
     /* Each mapping is whole pages: rows rounded up to a multiple of the
      * rows that make one. */
-    uint64_t unit = (uint64_t)page / gcd((uint64_t)page, stride);
+    uint64_t unit = hfx_ring_unit(stride);
     uint64_t n = ((uint64_t)rows + unit - 1) / unit * unit;
     if (n > UINT32_MAX || n * stride > SIZE_MAX / 2)
         return -1;

@@ -24,6 +24,9 @@ struct hfx_ring {
  * memfd_create). */
 int hfx_ring_init(struct hfx_ring *r, uint32_t stride, uint32_t rows);
 void hfx_ring_fini(struct hfx_ring *r);
+/* The rows of `stride` bytes that make whole pages (a power of two): a
+ * ring's rows are a multiple of it. */
+uint32_t hfx_ring_unit(uint32_t stride);
 
 /* Row 0 of the window starting `dy` rows after the origin (before it when
  * negative), |dy| < rows. */

@@ -75,6 +75,10 @@ struct scanout {
     uint32_t generation;            /* bumps on every set or disable */
     struct hfx_picture *staging;    /* the front end's picture */
     struct hfx_picture *spare;      /* after a size change: the worker's next staging */
+    /* The worker took `current` to read it (to encode it) and has not
+     * finished: until then nothing writes rows staging shares with it
+     * (see apply_update_locked). */
+    bool reading;
     pixman_region32_t damage;       /* changed in staging since the worker's last swap */
     pixman_region32_t fixup;        /* staging lacks this; copy it from fixup_src */
     struct hfx_picture *fixup_src;
@@ -127,7 +131,8 @@ struct scanout {
     atomic_uint bitrate_req;        /* 0 = default for the size */
     atomic_bool quit;
     atomic_uint_fast64_t updates, frames, keyframes, bytes, coalesced;
-    atomic_uint_fast64_t move_searches, moves;  /* updates searched, and found moved */
+    /* Updates searched, found moved, and moved by sharing rows. */
+    atomic_uint_fast64_t move_searches, moves, moves_shared;
     atomic_uint_fast64_t input_events;  /* INPUT events its front end took */
     /* The encoders' own counters by name, summed over every encoder opened
      * for the scanout. Slots are only added: a name is written before
@@ -293,13 +298,10 @@ static uint32_t next_generation(struct scanout *s)
 static int install_surface(struct scanout *s, uint32_t gen, uint32_t width, uint32_t height,
                            uint32_t format, const uint8_t *pixels, int32_t stride, int64_t t0)
 {
-    struct hfx_picture *staging = hfx_picture_new(width, height);
-    struct hfx_picture *spare = hfx_picture_new(width, height);
-    if (!staging || !spare) {
-        hfx_picture_free(staging);
-        hfx_picture_free(spare);
+    struct hfx_picture *pair[2];
+    if (hfx_picture_pair_new(width, height, pair) < 0)
         return -1;
-    }
+    struct hfx_picture *staging = pair[0], *spare = pair[1];
     /* Fingerprints of the whole surface, so the first flip after a new
      * size finds its damage instead of converting everything again. Taken
      * before converting and checked after (as APPLY_COMPARE_LIVE does): a
@@ -488,6 +490,44 @@ static void move_rows(struct hfx_picture *dst, const struct hfx_picture *from,
     }
 }
 
+/* Whether an update that changed `fresh` and moved mv may move staging's
+ * rows by pointing it at the rows they come from (hfx_picture_alias)
+ * instead of copying them: it changed the whole surface (so nothing of
+ * what staging showed is kept but the moved rows), by an even move (the
+ * chroma moves by whole rows), and the worker is not reading its picture.
+ * Then the worker's picture, which staging may share rows with and write
+ * over, is no longer needed: the worker takes staging before it reads a
+ * picture again, and staging lacks nothing of it. */
+static bool aliasable(const struct scanout *s, const pixman_region32_t *fresh,
+                      const struct hfx_row_move *mv)
+{
+    pixman_box32_t all = {0, 0, (int32_t)s->width, (int32_t)s->height};
+    /* The rows come from staging, or from fixup_src where staging lacks
+     * the worker's last damage: a picture of the same pair. */
+    bool pair = !pixman_region32_not_empty(&s->fixup) ||
+                (s->fixup_src && s->fixup_src->rings == s->staging->rings);
+    return mv->dy && !(mv->dy & 1) && s->staging->rings && pair && !s->reading &&
+           pixman_region32_contains_rectangle((pixman_region32_t *)fresh, &all) ==
+               PIXMAN_REGION_IN;
+}
+
+/* Before an update writes staging: where staging shares rows with the
+ * worker's picture (the worker took a picture that had been aliased) and
+ * that picture is still needed (the worker reads it, or will, as no
+ * damage waits), staging moves apart and takes all of it as its fixup.
+ * Where damage waits and the worker does not read, the worker's picture
+ * is no longer needed (see aliasable), and staging is written in place. */
+static void share_safely(struct scanout *s, bool alias)
+{
+    if (alias || !s->current || !hfx_picture_overlaps(s->staging, s->current) ||
+        (!s->reading && pixman_region32_not_empty(&s->damage)))
+        return;
+    hfx_picture_apart(s->staging, s->current);
+    pixman_region32_fini(&s->fixup);
+    pixman_region32_init_rect(&s->fixup, 0, 0, s->width, s->height);
+    s->fixup_src = s->current;
+}
+
 /* The move hint after an update that changed `fresh` and moved mv. It
  * describes staging against the picture of the worker's last swap: the
  * first update after the swap gives it; a later one takes away what it
@@ -566,6 +606,8 @@ static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, int32_
     struct hfx_row_move mv;
     pixman_region32_init(&mv.moved);
     find_move(s, pixels, stride, &fresh, &mv);
+    bool alias = aliasable(s, &fresh, &mv);
+    share_safely(s, alias);
     /* Where the moved rows come from: staging, unless it still lacks the
      * damage the worker took, which fixup_src (the picture of the worker's
      * last swap, the same everywhere else) holds. */
@@ -586,7 +628,11 @@ static bool apply_update_locked(struct scanout *s, const uint8_t *pixels, int32_
         pixman_region32_copy(&convert, &fresh);
         /* An even move shifts both planes; an odd one leaves chroma rows
          * that mix two of the old ones, so those rows are converted. */
-        if (mv.dy && !(mv.dy & 1)) {
+        if (alias) {
+            hfx_picture_alias(s->staging, from, mv.dy);
+            atomic_fetch_add(&s->moves_shared, 1);
+            pixman_region32_subtract(&convert, &convert, &mv.moved);
+        } else if (mv.dy && !(mv.dy & 1)) {
             move_rows(s->staging, from, &mv.moved, mv.dy);
             pixman_region32_subtract(&convert, &convert, &mv.moved);
         }
@@ -1036,6 +1082,15 @@ static void take_work(struct scanout *s, struct work *w)
         s->convert_ns = 0;
         s->shown_ns = w->last_ns;
     }
+    s->reading = true;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The worker is done with `current` until its next take_work. */
+static void done_reading(struct scanout *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->reading = false;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -1244,6 +1299,28 @@ static int next_timeout_ms(const struct scanout *s, int64_t now)
     return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
 }
 
+/* Encodes `current` when there is something to send: new content, an
+ * IDR asked for or due, an idle refresh, or the encoder's own next frame
+ * (it still sharpens the picture). */
+static void encode_due(struct scanout *s, const struct work *w)
+{
+    bool idr = atomic_load(&s->keyframe_req_ns) != 0;
+    if (!s->enc) {
+        if (!open_encoder(s))
+            return;
+        idr = true;
+    }
+    int64_t now = hfx_now_ns();
+    const struct hfx_engine_config *c = &s->e->cfg;
+    if (c->idr_interval_ms && now - s->last_idr_ns >= (int64_t)c->idr_interval_ms * 1000000)
+        idr = true;
+    bool refresh = c->idle_refresh_ms &&
+                   now - s->last_frame_ns >= (int64_t)c->idle_refresh_ms * 1000000;
+    bool again = s->again_ns && now >= s->again_ns;
+    if (w->have_content || idr || refresh || again)
+        encode_one(s, w, idr);
+}
+
 static void *worker_main(void *arg)
 {
     struct scanout *s = arg;
@@ -1291,24 +1368,9 @@ static void *worker_main(void *arg)
             set_mb_size(s);
         if (w.ended)
             s->e->cfg.sink->scanout_ended(s->e->cfg.sink_data, s->id);
-        if (!watched || !s->current)
-            continue;
-
-        bool idr = atomic_load(&s->keyframe_req_ns) != 0;
-        if (!s->enc) {
-            if (!open_encoder(s))
-                continue;
-            idr = true;
-        }
-        int64_t now = hfx_now_ns();
-        const struct hfx_engine_config *c = &s->e->cfg;
-        if (c->idr_interval_ms && now - s->last_idr_ns >= (int64_t)c->idr_interval_ms * 1000000)
-            idr = true;
-        bool refresh = c->idle_refresh_ms &&
-                       now - s->last_frame_ns >= (int64_t)c->idle_refresh_ms * 1000000;
-        bool again = s->again_ns && now >= s->again_ns;
-        if (w.have_content || idr || refresh || again)
-            encode_one(s, &w, idr);
+        if (watched && s->current)
+            encode_due(s, &w);
+        done_reading(s);
     }
     close_encoder(s);
     return NULL;
@@ -1405,6 +1467,7 @@ void hfx_engine_stats(struct hfx_engine *e, uint32_t id, struct hfx_scanout_stat
     out->coalesced = atomic_load(&s->coalesced);
     out->move_searches = atomic_load(&s->move_searches);
     out->moves = atomic_load(&s->moves);
+    out->moves_shared = atomic_load(&s->moves_shared);
     out->last_encode_ns = atomic_load(&s->last_encode_ns);
     out->ncounters = atomic_load(&s->ncounters);
     for (uint32_t i = 0; i < out->ncounters; i++) {

@@ -230,8 +230,10 @@ struct hfx_scanout_stats {
     uint64_t updates, frames, keyframes, bytes;
     uint64_t coalesced;         /* updates folded into a later frame */
     /* Updates searched for a scroll (encoders that take moves only), and
-     * those found moved: their rows were moved, not converted. */
-    uint64_t move_searches, moves;
+     * those found moved: their rows were moved, not converted; of those,
+     * the moves of the whole picture that shared the rows of the picture
+     * they came from instead of copying them. */
+    uint64_t move_searches, moves, moves_shared;
     /* The encoder backends' own counters (hfx_encoder_ops.counter_names),
      * summed over the encoders opened for the scanout; those of the
      * configured backend from the start. */

@@ -663,6 +663,7 @@ static void add_scanout_stats(JsonBuilder *b, struct hfx_engine *engine, uint32_
     add_int(b, "coalesced", (int64_t)st.coalesced);
     add_int(b, "move_searches", (int64_t)st.move_searches);
     add_int(b, "moves", (int64_t)st.moves);
+    add_int(b, "moves_shared", (int64_t)st.moves_shared);
     add_int(b, "last_encode_us", st.last_encode_ns / 1000);
     /* The encoder's own counters, under the names it gives them (the
      * hybrid's writer_frames, x264_frames, switch_idrs, ...). */

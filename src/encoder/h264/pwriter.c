@@ -22,8 +22,11 @@ struct h264_pwriter {
     uint32_t width, height; /* visible */
     struct h264_mb_state mb;
     /* The reconstruction's planes, whose rows shift (ring.h): a scroll of
-     * the whole picture moves their windows instead of its rows. */
+     * the whole picture moves their windows instead of its rows. Where the
+     * system maps no rings, planes of their own, which do not shift. */
     struct hfx_ring ring[3];
+    bool rings;
+    uint8_t *planes;
     int shift;                  /* rows the last picture's windows moved (whole_scroll) */
     struct h264_slice_pos pos;
     struct h264_bits rbsp;
@@ -62,18 +65,21 @@ struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t
     w->mb.mv = malloc(n * sizeof *w->mb.mv);
     w->mb.intra_mb = malloc(n);
     w->max_dy = level_max_dy(params->level_idc);
-    bool rings = true;
+    w->rings = true;
     for (int p = 0; p < 3; p++) {
         uint32_t size = p ? 8 : 16;
-        rings &= hfx_ring_init(&w->ring[p], mw * size, mh * size) == 0;
+        w->rings &= hfx_ring_init(&w->ring[p], mw * size, mh * size) == 0;
     }
-    if (!w->mb.nz || !w->mb.stamp || !w->mb.mv || !w->mb.intra_mb || !rings) {
+    if (!w->rings)
+        w->planes = malloc(n * 384);
+    if (!w->mb.nz || !w->mb.stamp || !w->mb.mv || !w->mb.intra_mb || (!w->rings && !w->planes)) {
         h264_pwriter_free(w);
         return NULL;
     }
     for (int p = 0; p < 3; p++) {
-        w->mb.plane[p] = hfx_ring_window(&w->ring[p], 0);
-        w->mb.stride[p] = w->ring[p].stride;
+        w->mb.stride[p] = mw * (p ? 8 : 16);
+        w->mb.plane[p] = w->rings ? hfx_ring_window(&w->ring[p], 0)
+                                  : w->planes + n * (p == 0 ? 0 : p == 1 ? 256 : 320);
     }
     w->mb.intra = !params->constrained_intra_pred;
     w->mb.chroma_qp_offset[0] = params->chroma_qp_offset[0];
@@ -92,6 +98,7 @@ void h264_pwriter_free(struct h264_pwriter *w)
     free(w->mb.intra_mb);
     for (int p = 0; p < 3; p++)
         hfx_ring_fini(&w->ring[p]);
+    free(w->planes);
     free(w->pred);
     free(w->colocated);
     for (int i = 0; i < 3; i++)
@@ -288,7 +295,7 @@ static int whole_scroll(const struct h264_pwriter *w, const struct hfx_mb_damage
 {
     const struct h264_mb_state *s = &w->mb;
     uint32_t mw = s->mb_width, mh = s->mb_height;
-    if (!motion)
+    if (!motion || !w->rings)
         return 0;
     uint64_t covered = 0;
     for (uint32_t i = 0; i < damage->nboxes; i++) {
