@@ -82,7 +82,8 @@ static void place(struct hfx_picture *p, uint32_t origin)
 {
     p->origin = origin % p->rings->ring[0].rows;
     for (int i = 0; i < 3; i++)
-        p->plane[i] = hfx_ring_window(&p->rings->ring[i], (int32_t)(i ? p->origin / 2 : p->origin));
+        p->plane[i] =
+            hfx_ring_window(&p->rings->ring[i], (int32_t)(i ? p->origin / 2 : p->origin));
 }
 
 int hfx_picture_pair_new(uint32_t width, uint32_t height, struct hfx_picture *out[2])
@@ -102,7 +103,7 @@ int hfx_picture_pair_new(uint32_t width, uint32_t height, struct hfx_picture *ou
         hfx_ring_init(&r->ring[2], a->stride[2], crows) < 0 || r->ring[0].rows != 2 * crows ||
         r->ring[1].rows != crows || r->ring[2].rows != crows) {
         /* No such mapping here (a sandbox without memfd_create, say): two
-         * pictures of their own, which only never share rows. */
+         * pictures of their own, which never share rows. */
         for (int i = 0; i < 3; i++)
             hfx_ring_fini(&r->ring[i]);
         free(r);
