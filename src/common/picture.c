@@ -24,6 +24,15 @@ static uint32_t align_up(uint32_t v, uint32_t a)
     return (v + a - 1) / a * a;
 }
 
+/* Black in limited range, the range the encoders signal. Each plane is
+ * contiguous, a window of a ring too (ring.h). */
+static void fill_black(struct hfx_picture *p)
+{
+    memset(p->plane[0], 16, (size_t)p->stride[0] * p->alloc_h);
+    for (int i = 1; i < 3; i++)
+        memset(p->plane[i], 128, (size_t)p->stride[i] * (p->alloc_h / 2));
+}
+
 struct hfx_picture *hfx_picture_new(uint32_t width, uint32_t height)
 {
     if (width == 0 || height == 0 || width > MAX_DIM || height > MAX_DIM)
@@ -50,9 +59,7 @@ struct hfx_picture *hfx_picture_new(uint32_t width, uint32_t height)
     p->plane[0] = buf;
     p->plane[1] = buf + y_size;
     p->plane[2] = buf + y_size + c_size;
-    /* Black in limited range, the range the encoders signal. */
-    memset(p->plane[0], 16, y_size);
-    memset(p->plane[1], 128, 2 * c_size);
+    fill_black(p);
     return p;
 }
 
@@ -116,12 +123,7 @@ int hfx_picture_pair_new(uint32_t width, uint32_t height, struct hfx_picture *ou
         free(p[k]->plane[0]);
         p[k]->rings = r;
         place(p[k], (uint32_t)k * a->alloc_h);
-        /* Black in limited range, as hfx_picture_new's. */
-        for (uint32_t y = 0; y < a->alloc_h; y++)
-            memset(p[k]->plane[0] + (size_t)y * a->stride[0], 16, a->stride[0]);
-        for (int i = 1; i < 3; i++)
-            for (uint32_t y = 0; y < a->alloc_h / 2; y++)
-                memset(p[k]->plane[i] + (size_t)y * a->stride[i], 128, a->stride[i]);
+        fill_black(p[k]);
     }
     atomic_init(&r->users, 2);
     out[0] = a;

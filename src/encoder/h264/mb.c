@@ -217,6 +217,15 @@ static bool put_vector_only(const struct h264_mb_state *s, struct mb_pos m, cons
     return true;
 }
 
+/* The macroblock's pixels in each plane of the picture. */
+static void colocated(const struct h264_mb_state *s, struct mb_pos m, const uint8_t *at[3])
+{
+    for (int p = 0; p < 3; p++) {
+        int size = p ? 8 : 16;
+        at[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
+    }
+}
+
 /* The co-located macroblock of the reference, and its rows' strides. */
 static void reference(const struct h264_mb_state *s, struct mb_pos m, const uint8_t *at[3],
                       int stride[3])
@@ -229,11 +238,9 @@ static void reference(const struct h264_mb_state *s, struct mb_pos m, const uint
         stride[1] = stride[2] = 8;
         return;
     }
-    for (int p = 0; p < 3; p++) {
-        int size = p ? 8 : 16;
-        at[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
+    colocated(s, m, at);
+    for (int p = 0; p < 3; p++)
         stride[p] = (int)s->stride[p];
-    }
 }
 
 static void set_prediction(const struct h264_mb_state *s, struct mb_pos m,
@@ -302,15 +309,6 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     }
     put_chroma(s, m, t, cbp_chroma, &cres);
     return true;
-}
-
-/* The macroblock's pixels in each plane of the picture. */
-static void colocated(const struct h264_mb_state *s, struct mb_pos m, const uint8_t *at[3])
-{
-    for (int p = 0; p < 3; p++) {
-        int size = p ? 8 : 16;
-        at[p] = s->plane[p] + m.y * size * s->stride[p] + m.x * size;
-    }
 }
 
 /* The Intra16x16 prediction modes (of those the neighbours allow) closest
