@@ -586,11 +586,20 @@ const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx
     return coded ? t.bits : NULL;
 }
 
-bool h264_mb_skip_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy)
+uint32_t h264_mb_skip_run(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, uint32_t n, int dx,
+                          int dy)
 {
     int16_t mv[2] = {(int16_t)(dx * 4), (int16_t)(dy * 4)};
-    if (!h264_mvpred_skip_is(s, mbx, mby, mv))
-        return false;
-    store_info(s, (struct mb_pos){mbx, mby, mby * s->mb_width + mbx}, no_coefficients, mv, false);
-    return true;
+    uint32_t mw = s->mb_width, addr = mby * mw + mbx;
+    if (!n || !h264_mvpred_skip_is(s, mbx, mby, mv))
+        return 0;
+    store_info(s, (struct mb_pos){mbx, mby, addr}, no_coefficients, mv, false);
+    uint32_t k = 1;
+    /* Inside a scroll, the next one's A is the skip just stored and its B
+     * the one before's C: only its C is left to look at, which for the
+     * middle of a run is all the rule needs (h264_mvpred_skip_is). */
+    if (n > 1 && mby > 0 && h264_mvpred_inter_with(s, addr + 1 - mw, mv))
+        for (; k < n && mbx + k + 1 < mw && h264_mvpred_inter_with(s, addr + k + 1 - mw, mv); k++)
+            store_info(s, (struct mb_pos){mbx + k, mby, addr + k}, no_coefficients, mv, false);
+    return k;
 }

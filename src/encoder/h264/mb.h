@@ -94,10 +94,12 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
 const struct h264_bits *h264_mb_code_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
                                            const struct h264_mb_move *move,
                                            const struct h264_mb_src *src);
-/* The P_Skip of a macroblock whose picture already holds its prediction
- * moved by (dx, dy) luma samples (h264_mb_code_moved with src NULL), when
- * a P_Skip there infers that vector: true when it is one. The shortcut
+/* The P_Skips of the n macroblocks from (mbx, mby) along the row whose
+ * picture already holds their prediction moved by (dx, dy) luma samples
+ * (h264_mb_code_moved with src NULL), while a P_Skip infers that vector:
+ * returns how many from the first are (0: the first is not). The shortcut
  * for the inside of a scroll, which needs no QP and no bits. */
-bool h264_mb_skip_moved(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, int dx, int dy);
+uint32_t h264_mb_skip_run(struct h264_mb_state *s, uint32_t mbx, uint32_t mby, uint32_t n, int dx,
+                          int dy);
 
 #endif

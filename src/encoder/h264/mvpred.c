@@ -86,14 +86,6 @@ static void skip_vector(const struct h264_mb_state *s, uint32_t mbx, uint32_t mb
     median(a, b, c, mv);
 }
 
-/* Whether macroblock addr, visited by this picture, is inter with vector
- * mv. */
-static bool inter_with(const struct h264_mb_state *s, uint32_t addr, const int16_t mv[2])
-{
-    return s->stamp[addr] == s->picture && !s->intra_mb[addr] && s->mv[addr][0] == mv[0] &&
-           s->mv[addr][1] == mv[1];
-}
-
 bool h264_mvpred_skip_is(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby,
                          const int16_t mv[2])
 {
@@ -101,7 +93,8 @@ bool h264_mvpred_skip_is(const struct h264_mb_state *s, uint32_t mbx, uint32_t m
      * inter with mv, whose median (or, mv zero, the zero rule) is mv. */
     if (mbx > 0 && mby > 0 && mbx + 1 < s->mb_width) {
         uint32_t addr = mby * s->mb_width + mbx, up = addr - s->mb_width;
-        if (inter_with(s, addr - 1, mv) && inter_with(s, up, mv) && inter_with(s, up + 1, mv))
+        if (h264_mvpred_inter_with(s, addr - 1, mv) && h264_mvpred_inter_with(s, up, mv) &&
+            h264_mvpred_inter_with(s, up + 1, mv))
             return true;
     }
     int16_t skip[2];

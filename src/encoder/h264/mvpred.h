@@ -13,6 +13,15 @@
 
 #include "encoder/h264/mb.h"
 
+/* Whether macroblock addr, visited by this picture, is inter with vector
+ * mv. */
+static inline bool h264_mvpred_inter_with(const struct h264_mb_state *s, uint32_t addr,
+                                          const int16_t mv[2])
+{
+    return s->stamp[addr] == s->picture && !s->intra_mb[addr] && s->mv[addr][0] == mv[0] &&
+           s->mv[addr][1] == mv[1];
+}
+
 /* Whether a P_Skip at (mbx, mby) takes vector mv (8.4.1.1), with a
  * shortcut for neighbours that all have mv. */
 bool h264_mvpred_skip_is(const struct h264_mb_state *s, uint32_t mbx, uint32_t mby,

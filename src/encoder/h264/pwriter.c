@@ -28,6 +28,9 @@ struct h264_pwriter {
     bool rings;
     uint8_t *planes;
     int shift;                  /* rows the last picture's windows moved (whole_scroll) */
+    /* Per macroblock, in a shifted picture: whether the shift moved it
+     * (whole_scroll asks motion once, predict and move_run read this). */
+    uint8_t *shifted;
     struct h264_slice_pos pos;
     struct h264_bits rbsp;
     int max_dy;                 /* |vertical vector| the level allows, in samples */
@@ -64,6 +67,7 @@ struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t
     w->mb.stamp = calloc(n, sizeof *w->mb.stamp);
     w->mb.mv = malloc(n * sizeof *w->mb.mv);
     w->mb.intra_mb = malloc(n);
+    w->shifted = malloc(n);
     w->max_dy = level_max_dy(params->level_idc);
     w->rings = true;
     for (int p = 0; p < 3; p++) {
@@ -72,7 +76,8 @@ struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t
     }
     if (!w->rings)
         w->planes = malloc(n * 384);
-    if (!w->mb.nz || !w->mb.stamp || !w->mb.mv || !w->mb.intra_mb || (!w->rings && !w->planes)) {
+    if (!w->mb.nz || !w->mb.stamp || !w->mb.mv || !w->mb.intra_mb || !w->shifted ||
+        (!w->rings && !w->planes)) {
         h264_pwriter_free(w);
         return NULL;
     }
@@ -96,6 +101,7 @@ void h264_pwriter_free(struct h264_pwriter *w)
     free(w->mb.stamp);
     free(w->mb.mv);
     free(w->mb.intra_mb);
+    free(w->shifted);
     for (int p = 0; p < 3; p++)
         hfx_ring_fini(&w->ring[p]);
     free(w->planes);
@@ -262,7 +268,8 @@ static uint32_t move_run(struct h264_pwriter *w, const struct h264_motion *motio
 {
     uint32_t n = 0;
     if (w->shift) {
-        while (x + n < x_end && moved_exactly(w, motion, x + n, y) == w->shift)
+        const uint8_t *row = w->shifted + (size_t)y * w->mb.mb_width;
+        while (x + n < x_end && row[x + n])
             n++;
         *dy = w->shift;
         *exact = true;
@@ -290,7 +297,7 @@ static uint32_t move_run(struct h264_pwriter *w, const struct h264_motion *motio
  * along their rings (dy / 2 in chroma), which moves those macroblocks at
  * no cost, instead of their rows being copied. Returns dy, or 0 when the
  * picture is not such a scroll. */
-static int whole_scroll(const struct h264_pwriter *w, const struct hfx_mb_damage *damage,
+static int whole_scroll(struct h264_pwriter *w, const struct hfx_mb_damage *damage,
                         const struct h264_motion *motion)
 {
     const struct h264_mb_state *s = &w->mb;
@@ -304,13 +311,15 @@ static int whole_scroll(const struct h264_pwriter *w, const struct hfx_mb_damage
     }
     if (covered != (uint64_t)mw * mh)
         return 0;
-    /* The vector: the first exact move's. */
+    /* The vector: the first exact move's (those before it did not move). */
     int dy = 0;
     uint32_t rest = 0, most = mw * mh / 2;
     for (uint32_t y = 0; y < mh; y++)
         for (uint32_t x = 0; x < mw; x++) {
             int d = moved_exactly(w, motion, x, y);
-            if (d && (!dy || d == dy))
+            bool by_dy = d && (!dy || d == dy);
+            w->shifted[y * mw + x] = by_dy;
+            if (by_dy)
                 dy = d;
             else if (++rest > most)
                 return 0;
@@ -360,7 +369,7 @@ static bool predict(struct h264_pwriter *w, const struct hfx_mb_damage *damage,
         for (uint32_t y = box->y1; y < box->y2; y++)
             for (const struct hfx_mb_box *bb = box; bb < band; bb++)
                 for (uint32_t x = bb->x1; x < bb->x2; x++) {
-                    if (w->shift && moved_exactly(w, motion, x, y) == w->shift)
+                    if (w->shift && w->shifted[y * s->mb_width + x])
                         continue;
                     if (w->shift) {
                         if (!room(&w->colocated, &w->colocated_cap, c))
@@ -502,12 +511,18 @@ int64_t h264_pwriter_encode(struct h264_pwriter *w, const struct hfx_picture *sr
                 for (uint32_t x = bb->x1; x < bb->x2; x++) {
                     if (x >= run_end)
                         run_end = x + move_run(w, motion, x, y, bb->x2, &run_dy, &run_exact);
-                    int64_t addr = (int64_t)y * s->mb_width + x;
                     /* Most of a scroll: nothing to code. */
-                    if (x < run_end &&
-                        (run_exact || chroma_settled(w, src, motion, x, y, refine, qp)) &&
-                        h264_mb_skip_moved(s, x, y, 0, run_dy))
+                    if (x < run_end && run_exact) {
+                        uint32_t skips = h264_mb_skip_run(s, x, y, run_end - x, 0, run_dy);
+                        if (skips) {
+                            x += skips - 1;
+                            continue;
+                        }
+                    } else if (x < run_end && chroma_settled(w, src, motion, x, y, refine, qp) &&
+                               h264_mb_skip_run(s, x, y, 1, 0, run_dy)) {
                         continue;
+                    }
+                    int64_t addr = (int64_t)y * s->mb_width + x;
                     set_mb_qp(s, refine, (uint32_t)addr, qp);
                     const struct h264_bits *mb =
                         code_mb(w, src, motion, x, y, &k, &c, x < run_end);
