@@ -103,16 +103,6 @@ static inline uint32_t nonzero4(const int16_t *p)
     return (uint32_t)((t * 0x0001000200040008u) >> 48);
 }
 
-/* The bits set in a 16-bit mask (no popcount instruction in the baseline
- * x86-64 this builds for). */
-static inline int count16(uint32_t x)
-{
-    x = x - ((x >> 1) & 0x5555);
-    x = (x & 0x3333) + ((x >> 2) & 0x3333);
-    x = (x + (x >> 4)) & 0x0f0f;
-    return (int)((x + (x >> 8)) & 0x1f);
-}
-
 int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int nc)
 {
     /* The nonzero levels from the highest frequency down, and the zeros
@@ -135,23 +125,24 @@ int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int
     /* A local copy of the writer: stores into its buffer could alias *out,
      * which would then go through memory at every bit written. */
     struct h264_bits w = *out, *b = &w;
-    int total = count16(nz);
-    int16_t lv[16];
-    uint8_t run[16];
-    int last = 31 - __builtin_clz(nz);
-    for (int k = 0, i = last; k < total; k++) {
-        lv[k] = levels[i];
-        nz &= ~(1u << i);
-        int next = nz ? 31 - __builtin_clz(nz) : -1;
-        run[k] = (uint8_t)(i - next - 1);
-        i = next;
-    }
+    /* The nonzero levels' positions, lowest first after a -1 below them
+     * (pos[k] - pos[k - 1] - 1 is the run of zeros under level k): taking
+     * the lowest set bit off is one step, so the positions do not wait on
+     * one another the way a walk down from the highest does. */
+    int pos[17], total = 0;
+    pos[0] = -1;
+    for (uint32_t m = nz; m; m &= m - 1)
+        pos[++total] = __builtin_ctz(m);
+    int last = pos[total];
+    /* Levels are coded from the highest frequency down: level k of that
+     * order is levels[pos[total - k]]. */
+#define LEVEL(k) levels[pos[total - (k)]]
 
     /* coeff_token, then the signs of the trailing ones, as one code. */
     int t1 = 0;
     uint32_t signs = 0;
-    while (t1 < total && t1 < 3 && (lv[t1] == 1 || lv[t1] == -1)) {
-        signs = signs << 1 | (lv[t1] < 0);
+    while (t1 < total && t1 < 3 && (LEVEL(t1) == 1 || LEVEL(t1) == -1)) {
+        signs = signs << 1 | (LEVEL(t1) < 0);
         t1++;
     }
     struct h264_vlc ct = nc < 0 ? h264_coeff_token_chroma_dc[t1][total] : token[t1][total];
@@ -159,9 +150,11 @@ int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int
 
     int suffix_len = total > 10 && t1 < 3 ? 1 : 0;
     for (int i = t1; i < total; i++) {
-        int coded = i == t1 && t1 < 3 ? lv[i] - (lv[i] > 0 ? 1 : -1) : lv[i];
-        suffix_len = put_level(b, lv[i], coded, suffix_len);
+        int lv = LEVEL(i);
+        int coded = i == t1 && t1 < 3 ? lv - (lv > 0 ? 1 : -1) : lv;
+        suffix_len = put_level(b, lv, coded, suffix_len);
     }
+#undef LEVEL
 
     int total_zeros = last + 1 - total;
     if (total < n) {
@@ -171,9 +164,10 @@ int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int
             put_vlc(b, h264_total_zeros[total - 1][total_zeros]);
     }
     int zeros_left = total_zeros;
-    for (int i = 0; i < total - 1 && zeros_left > 0; i++) {
-        put_vlc(b, h264_run_before[(zeros_left < 7 ? zeros_left : 7) - 1][run[i]]);
-        zeros_left -= run[i];
+    for (int k = total; k > 1 && zeros_left > 0; k--) {
+        int run = pos[k] - pos[k - 1] - 1;
+        put_vlc(b, h264_run_before[(zeros_left < 7 ? zeros_left : 7) - 1][run]);
+        zeros_left -= run;
     }
     *out = w;
     return total;
