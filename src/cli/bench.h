@@ -60,12 +60,15 @@ void bench_pipeline_free(struct bench_pipeline *p);
 /* ---- one row of the table ---- */
 
 #define BENCH_SOURCE_FPS 60
-/* x264's first P frames after an IDR cost several times a steady one (a 4K
- * typing frame: about 100 ms instead of 10) and updates queue behind them.
- * Half a second of source frames after the subscriber's IDR is driven before
- * measuring, so the table shows the steady state; the slowest of these
- * frames is reported on its own. */
-#define BENCH_WARMUP_FRAMES (BENCH_SOURCE_FPS / 2)
+/* What follows a subscriber's IDR is not the steady state, and is driven
+ * before measuring so that the table shows that: x264's first P frames cost
+ * several times a steady one (a 4K typing frame: about 100 ms instead of
+ * 10), and the hybrid sharpens the IDR's still macroblocks over the first
+ * second or so (refine.c), re-coding about a hundred of them a frame at
+ * 1920x1080. Half a second covered x264's; the hybrid's took the first
+ * third of the measured `window` frames with it (5032 macroblocks). What
+ * these frames cost is reported on its own. */
+#define BENCH_WARMUP_FRAMES (BENCH_SOURCE_FPS * 3 / 2)
 /* An idle screen sends nothing unless the engine's idle refresh is on; the
  * idle rows turn it on at one source frame period, so that they measure
  * encoded idle refresh frames (every macroblock unchanged: P_Skip), about

@@ -37,7 +37,7 @@ static const char help[] =
     "when a row could not be measured (no frames, or a stream that does not decode).\n"
     "\n"
     "  --frames N        measured source frames per row (default 120); each row\n"
-    "                    first shows frame 0 and drives 30 unmeasured warm-up frames\n"
+    "                    first shows frame 0 and drives %d unmeasured warm-up frames\n"
     "  --sizes LIST      WxH,... (default 1920x1080,3840x2160,5120x2880)\n"
     "  --workloads LIST  idle,typing,window,drag,pane,half,scroll,video,flip (default\n"
     "                    all, in this order; drag = a window moved every frame, pane =\n"
@@ -206,8 +206,8 @@ static int parse(int argc, char **argv, struct bench_opts *o)
             break;
         case O_QUICK: o->quick = true; break;
         case O_MARKDOWN: o->markdown = true; break;
-        case 'h': fputs(help, stdout); exit(0);
-        default: fputs(help, stderr); return -1;
+        case 'h': printf(help, BENCH_WARMUP_FRAMES); exit(0);
+        default: fprintf(stderr, help, BENCH_WARMUP_FRAMES); return -1;
         }
         if (rc < 0)
             return -1;
@@ -496,25 +496,39 @@ static const struct row *paced_row(const struct row *rows, int n, const char *en
     return find_row(rows, n, encoder, wl, false, w, h, hints, 1, BENCH_PACED);
 }
 
-/* What the warm-up hid: its slowest encode next to the steady median. */
+/* What the warm-up hid: its slowest encode next to the steady median, and
+ * what the hybrid refined in it. */
 static void print_warmup(const struct bench_opts *o, const struct row *rows, int n)
 {
-    for (int w = 0; w < o->nworkloads; w++) {
-        char line[1024] = "";
-        size_t len = 0;
-        for (int z = 0; z < o->nsizes && len < sizeof line; z++) {
-            const struct row *r = paced_row(rows, n, "x264", o->workloads[w], o->sizes[z].w,
-                                            o->sizes[z].h, true);
-            if (r && r->res.delivered)
-                len += (size_t)snprintf(line + len, sizeof line - len, "%s%ux%u %.1f / %.1f ms",
+    static const char *const encoders[] = {"x264", "hybrid"};
+    for (int w = 0; w < o->nworkloads; w++)
+        for (size_t e = 0; e < sizeof encoders / sizeof encoders[0]; e++) {
+            char line[1024] = "";
+            size_t len = 0;
+            for (int z = 0; z < o->nsizes && len < sizeof line; z++) {
+                const struct row *r = paced_row(rows, n, encoders[e], o->workloads[w],
+                                                o->sizes[z].w, o->sizes[z].h, true);
+                if (!r || !r->res.delivered)
+                    continue;
+                len += (size_t)snprintf(line + len, sizeof line - len, "%s%ux%u %.2f / %.3f ms",
                                         len ? ", " : "", r->spec.width, r->spec.height,
                                         r->res.warmup_enc_max, r->res.enc_p50);
+                /* Counted since the encoder opened: its IDR, the warm-up and
+                 * the measured frames. */
+                uint64_t all = bench_counter(&r->res.since_open, "refine_mbs");
+                uint64_t measured = bench_counter(&r->res.counters, "refine_mbs");
+                if (all && len < sizeof line)
+                    len += (size_t)snprintf(line + len, sizeof line - len,
+                                            " (%llu macroblocks refined before the measured "
+                                            "frames, %llu in them)",
+                                            (unsigned long long)(all - measured),
+                                            (unsigned long long)measured);
+            }
+            if (len)
+                item(o, "warm-up, %s, %s: slowest encode of the %d unmeasured frames after the "
+                        "IDR / steady enc p50: %s",
+                     hfx_workload_name(o->workloads[w]), encoders[e], BENCH_WARMUP_FRAMES, line);
         }
-        if (len)
-            item(o, "warm-up, %s, x264: slowest encode of the %d unmeasured frames after the "
-                    "IDR / steady enc p50: %s",
-                 hfx_workload_name(o->workloads[w]), BENCH_WARMUP_FRAMES, line);
-    }
 }
 
 static void print_notes(const struct bench_opts *o, const struct row *rows, int n)
