@@ -156,10 +156,13 @@ static void load_plane(const struct hfx_picture *src, int p, uint32_t mbx, uint3
     }
 }
 
-static void load_source(const struct hfx_picture *src, uint32_t mbx, uint32_t mby,
+/* The source macroblock; without its luma when only the chroma is coded
+ * (a move exact in luma), which then is not read. */
+static void load_source(const struct hfx_picture *src, uint32_t mbx, uint32_t mby, bool luma,
                         struct h264_mb_src *out)
 {
-    load_plane(src, 0, mbx, mby, out->y);
+    if (luma)
+        load_plane(src, 0, mbx, mby, out->y);
     load_plane(src, 1, mbx, mby, out->u);
     load_plane(src, 2, mbx, mby, out->v);
 }
@@ -410,8 +413,7 @@ static bool chroma_settled(struct h264_pwriter *w, const struct hfx_picture *src
         return true;
     set_mb_qp(s, refine, addr, qp);
     struct h264_mb_src msrc;
-    load_plane(src, 1, x, y, msrc.u);
-    load_plane(src, 2, x, y, msrc.v);
+    load_source(src, x, y, false, &msrc);
     const uint8_t *u = s->plane[1] + (size_t)y * 8 * s->stride[1] + (size_t)x * 8;
     const uint8_t *v = s->plane[2] + (size_t)y * 8 * s->stride[2] + (size_t)x * 8;
     return h264_mb_chroma_zero(s, &msrc, u, (int)s->stride[1], v, (int)s->stride[2]);
@@ -453,7 +455,7 @@ static const struct h264_bits *code_mb(struct h264_pwriter *w, const struct hfx_
     }
     if (kind == H264_MOVE_EXACT)
         return h264_mb_code_moved(s, x, y, &mv, NULL);
-    load_source(src, x, y, &msrc);
+    load_source(src, x, y, kind != H264_MOVE_LUMA, &msrc);
     if (kind == H264_MOVE_LUMA)
         return h264_mb_code_moved(s, x, y, &mv, &msrc);
     return h264_mb_code(s, x, y, &msrc, kind == H264_MOVE_NEARBY ? &mv : NULL);
