@@ -1,11 +1,12 @@
 """What scripts/bench-vm and scripts/flip-cpu both read from /proc to time
-the exporter's CPU, and a free port for the servers they start. A module
-(imported from the scripts' own folder), not a command."""
+the exporter's CPU, and a free port for the servers they and the tests
+(tests/deployed_clients.py) start. A module, not a command."""
 import glob
 import socket
 
 
 def free_port():
+    """A port nobody listens on: bind 0, read it, let it go."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -20,6 +20,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from proc_cpu import free_port  # noqa: E402,F401  (re-exported to the other tests)
+
 # ---- wire format (reference: "Header", "Message types", "Payloads") ----
 
 MAGIC = 0x52465848
@@ -317,13 +320,6 @@ def parse_scanout_resp(reply):
 
 
 # ---- the server under test ----
-
-def free_port():
-    """A port nobody listens on: bind 0, read it, let it go."""
-    with socket.socket() as s:
-        s.bind((ADDR, 0))
-        return s.getsockname()[1]
-
 
 def terminate(proc, seconds=10):
     """SIGTERM, then SIGKILL after seconds; False when it took the kill."""
