@@ -1,6 +1,5 @@
 #include "encoder/h264/cavlc.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "encoder/h264/cavlc_tables.h"
@@ -57,9 +56,10 @@ struct level_entry {
     uint8_t len, next;
 };
 static struct level_entry level_table[7][LEVELS];
-static pthread_once_t level_table_once = PTHREAD_ONCE_INIT;
 
-static void level_table_init(void)
+/* Filled when the program loads, so that no call (a thousand a frame)
+ * asks whether it has been. */
+__attribute__((constructor)) static void level_table_init(void)
 {
     for (int sl = 0; sl <= 6; sl++)
         for (int i = 0; i < LEVELS; i++) {
@@ -110,7 +110,6 @@ int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int
      * largest part of the writer's time, and most blocks are empty). n is
      * 4, 15 or 16: the last group of four overlaps the one before when n
      * is 15. */
-    pthread_once(&level_table_once, level_table_init);
     uint32_t nz = 0;
     for (int i = 0; i + 4 <= n; i += 4)
         nz |= nonzero4(levels + i) << i;
