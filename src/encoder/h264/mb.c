@@ -7,6 +7,7 @@
 #include "encoder/h264/cavlc.h"
 #include "encoder/h264/dsp.h"
 #include "encoder/h264/intra.h"
+#include "encoder/h264/mc.h"
 #include "encoder/h264/mvpred.h"
 #include "encoder/h264/transform.h"
 
@@ -319,10 +320,10 @@ struct intra_pick {
     int mode, cmode, satd;
 };
 
-static void pick_intra(const struct h264_mb_state *s, struct mb_pos m,
-                       const struct h264_mb_src *src, struct intra_pick *ip)
+/* The luma mode and its SATD; the neighbours of all three planes. */
+static void pick_intra_luma(const struct h264_mb_state *s, struct mb_pos m,
+                            const struct h264_mb_src *src, struct intra_pick *ip)
 {
-    uint8_t pred[128];
     const uint8_t *at[3];
     colocated(s, m, at);
     for (int p = 0; p < 3; p++) {
@@ -349,8 +350,16 @@ static void pick_intra(const struct h264_mb_state *s, struct mb_pos m,
         }
     }
     ip->satd = best;
+}
+
+/* The chroma mode, its SATD added to the luma's. */
+static void pick_intra_chroma(const struct h264_mb_state *s, const struct h264_mb_src *src,
+                              struct intra_pick *ip)
+{
+    const uint8_t *const *top = ip->top, *const *lft = ip->lft;
+    uint8_t pred[128];
+    int best = -1;
     ip->cmode = H264_CHROMA_DC;
-    best = -1;
     for (int md = H264_CHROMA_DC; md <= H264_CHROMA_V; md++) {
         if ((md == H264_CHROMA_V && !top[1]) || (md == H264_CHROMA_H && !lft[1]))
             continue;
@@ -365,7 +374,7 @@ static void pick_intra(const struct h264_mb_state *s, struct mb_pos m,
     ip->satd += best;
 }
 
-/* Intra16x16 with the modes pick_intra chose. */
+/* Intra16x16 with the modes intra_may_pay chose. */
 static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
                        const struct h264_mb_src *src, const struct intra_pick *ip,
                        struct trial *t)
@@ -451,14 +460,24 @@ static bool inter_zero(const struct h264_mb_state *s, struct mb_pos m,
 }
 
 /* Whether the intra trial may beat inter (docs/writer.md, "The intra
- * trial"): its prediction is clearly closer to the source (SATD below 3/4
- * of inter's), or the inter residual is nearly flat over each 4x4 block
- * (its SATD, never below its SAD, at most 1.25 times it), which
- * Intra16x16's DC transform codes in a few bits where inter pays one
- * coefficient per block. */
-static bool intra_may_pay(const struct intra_pick *ip, struct inter_cost c)
+ * trial"), choosing its modes if so: the inter residual is nearly flat
+ * over each 4x4 block (its SATD, never below its SAD, at most 1.25 times
+ * it), which Intra16x16's DC transform codes in a few bits where inter
+ * pays one coefficient per block; or the intra prediction is clearly
+ * closer to the source (SATD below 3/4 of inter's). The chroma's SATD
+ * only adds, so a luma SATD already at 3/4 of inter's rules intra out
+ * without estimating the chroma (most new content next to unchanged
+ * content: text typed, a window's new line). */
+static bool intra_may_pay(const struct h264_mb_state *s, struct mb_pos m,
+                          const struct h264_mb_src *src, struct inter_cost c,
+                          struct intra_pick *ip)
 {
-    return 4 * ip->satd < 3 * c.satd || 4 * c.luma_satd <= 5 * c.luma_sad;
+    bool flat = 4 * c.luma_satd <= 5 * c.luma_sad;
+    pick_intra_luma(s, m, src, ip);
+    if (!flat && 4 * ip->satd >= 3 * c.satd)
+        return false;
+    pick_intra_chroma(s, src, ip);
+    return flat || 4 * ip->satd < 3 * c.satd;
 }
 
 /* Whether a nearby move's vector may code the macroblock in fewer bits
@@ -519,15 +538,22 @@ const struct h264_bits *h264_mb_code(struct h264_mb_state *s, uint32_t mbx, uint
      * make a P_Skip infer another. */
     if (inter_zero(s, m, src))
         return h264_mb_code_moved(s, mbx, mby, NULL, NULL);
+    /* The move's prediction only now, when no P_Skip of the zero vector
+     * made it needless (most macroblocks next to a move are unchanged). */
+    struct h264_mb_src made;
+    struct h264_mb_move with_pred;
+    if (move && !move->pred) {
+        h264_mc16(s, mbx, mby, move->dx, move->dy, &made);
+        with_pred = (struct h264_mb_move){move->dx, move->dy, &made};
+        move = &with_pred;
+    }
     bool try_intra = s->intra && !s->refining, intra = false;
     struct inter_cost zc = {0};
     struct intra_pick ip;
     if (move || try_intra)
         zc = inter_cost(s, m, src);
-    if (try_intra) {
-        pick_intra(s, m, src, &ip);
-        intra = intra_may_pay(&ip, zc);
-    }
+    if (try_intra)
+        intra = intra_may_pay(s, m, src, zc, &ip);
     /* Where the intra trial runs it wins, nearly always (see "The intra
      * trial" in docs/writer.md): the zero-vector trial is not coded
      * there. Nor where a nearby move's prediction is closer to the source

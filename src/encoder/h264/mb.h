@@ -68,7 +68,8 @@ bool h264_mb_chroma_zero(const struct h264_mb_state *s, const struct h264_mb_src
 
 /* A move: the vector in luma samples and the prediction it gives
  * (mc.h), made before this picture wrote over the reference it reads, or
- * NULL when it is already in the picture (h264_mb_code_moved only). */
+ * NULL: for h264_mb_code, made from the reference when a trial needs it;
+ * for h264_mb_code_moved, already in the picture. */
 struct h264_mb_move {
     int dx, dy;
     const struct h264_mb_src *pred;

@@ -448,6 +448,8 @@ static const struct h264_bits *code_mb(struct h264_pwriter *w, const struct hfx_
              * before it is written (not so up to the clamped top edge). */
             h264_mc16_in_place(s, x, y, mv.dx, mv.dy);
             mv.pred = NULL;
+        } else if (kind == H264_MOVE_NEARBY) {
+            mv.pred = NULL;     /* made by h264_mb_code if it is tried */
         } else {
             h264_mc16(s, x, y, mv.dx, mv.dy, &pred);
             mv.pred = &pred;
