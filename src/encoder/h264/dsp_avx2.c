@@ -337,12 +337,23 @@ static inline __m256i fdct_reaches(__m256i r0, __m256i r1, __m256i r2, __m256i r
     return any;
 }
 
-/* The thresholds minus one (cmpgt tests reaching) by class at qp. */
+/* The thresholds minus one (cmpgt tests reaching) by QP and class,
+ * worked out when the program loads: three divisions in each of the four
+ * zero tests a macroblock can take cost more than the rest of a test that
+ * fails early. */
+static int16_t zero_thr[52][3];
+
+__attribute__((constructor)) static void zero_thr_init(void)
+{
+    for (int qp = 0; qp < 52; qp++)
+        for (int k = 0; k < 3; k++)
+            zero_thr[qp][k] = (int16_t)(nonzero_from(h264_quant_mf[qp % 6][k], 15 + qp / 6) - 1);
+}
+
 static inline void thresholds(int qp, __m256i thr[3])
 {
-    const int32_t *mf = h264_quant_mf[qp % 6];
     for (int k = 0; k < 3; k++)
-        thr[k] = _mm256_set1_epi16((int16_t)(nonzero_from(mf[k], 15 + qp / 6) - 1));
+        thr[k] = _mm256_set1_epi16(zero_thr[qp][k]);
 }
 
 static bool zero16x16_avx2(const uint8_t *src, int src_stride, const uint8_t *pred,
