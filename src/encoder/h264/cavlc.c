@@ -1,6 +1,9 @@
 #include "encoder/h264/cavlc.h"
 
 #include <stdlib.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "encoder/h264/cavlc_tables.h"
 
@@ -90,6 +93,26 @@ static int put_level(struct h264_bits *b, int level, int coded, int suffix_len)
     return next_suffix_len(level, suffix_len);
 }
 
+#if defined(__SSE2__)
+/* Bit k of the result: p[k] != 0, for k < 8 (of 8 levels loaded, or 4
+ * and four zeros): a compare, a pack and a movemask (SSE2 is part of
+ * x86-64). */
+static inline uint32_t nonzero8(__m128i v)
+{
+    __m128i zero = _mm_cmpeq_epi16(v, _mm_setzero_si128());
+    return ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(zero, zero)) & 0xffu;
+}
+
+/* Bit k: levels[k] != 0, for k < n (4, 15 or 16). Two loads of eight for
+ * 15 and 16 (overlapping for 15), stay inside the n levels. */
+static inline uint32_t nonzero_mask(const int16_t *levels, int n)
+{
+    if (n == 4)
+        return nonzero8(_mm_loadl_epi64((const __m128i *)levels));
+    return nonzero8(_mm_loadu_si128((const __m128i *)levels)) |
+           nonzero8(_mm_loadu_si128((const __m128i *)(levels + n - 8))) << (n - 8);
+}
+#else
 /* Bit k of the result: levels[k] != 0, for k < 4: four levels at once in
  * one 64-bit word, branch-free. The high bit of each 16-bit lane of t says
  * whether the lane is nonzero; the multiplication gathers those bits
@@ -103,18 +126,26 @@ static inline uint32_t nonzero4(const int16_t *p)
     return (uint32_t)((t * 0x0001000200040008u) >> 48);
 }
 
-int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int nc)
+/* Bit k: levels[k] != 0, for k < n (4, 15 or 16): the last group of four
+ * overlaps the one before when n is 15. */
+static inline uint32_t nonzero_mask(const int16_t *levels, int n)
 {
-    /* The nonzero levels from the highest frequency down, and the zeros
-     * that run below each: from a mask of the nonzero ones (CAVLC is the
-     * largest part of the writer's time, and most blocks are empty). n is
-     * 4, 15 or 16: the last group of four overlaps the one before when n
-     * is 15. */
     uint32_t nz = 0;
     for (int i = 0; i + 4 <= n; i += 4)
         nz |= nonzero4(levels + i) << i;
     if (n % 4)
         nz |= nonzero4(levels + n - 4) >> (4 - n % 4) << (n - n % 4);
+    return nz;
+}
+#endif
+
+int h264_write_residual(struct h264_bits *out, const int16_t *levels, int n, int nc)
+{
+    /* The nonzero levels from the highest frequency down, and the zeros
+     * that run below each: from a mask of the nonzero ones (CAVLC is the
+     * largest part of the writer's time, and a third of its blocks are
+     * empty). */
+    uint32_t nz = nonzero_mask(levels, n);
     const struct h264_vlc(*token)[17] =
         h264_coeff_token[nc < 2 ? 0 : nc < 4 ? 1 : nc < 8 ? 2 : 3];
     if (nz == 0) {
