@@ -244,6 +244,39 @@ static void reference(const struct h264_mb_state *s, struct mb_pos m, const uint
         stride[p] = (int)s->stride[p];
 }
 
+/* Whether the macroblock reaches past the picture's right or bottom
+ * edge, into the padding the decoder crops. */
+static inline bool straddles(const struct h264_mb_state *s, struct mb_pos m)
+{
+    return (m.x + 1) * 16 > s->width || (m.y + 1) * 16 > s->height;
+}
+
+/* The source to code a macroblock that straddles against a prediction
+ * (planes at y, u, v; rows ys and cs apart): a copy of src in buf whose
+ * samples beyond the edge are the prediction's. The decoder crops them,
+ * so they leave no residual to code, where the edge repeated there would
+ * differ from what a vector brings in (a scroll's bottom row of
+ * macroblocks, which at 1920x1080 is half padding: half the bytes of a
+ * `scroll` frame went there). */
+static __attribute__((noinline)) const struct h264_mb_src *
+visible_part(const struct h264_mb_state *s, struct mb_pos m, const struct h264_mb_src *src,
+             const uint8_t *y, int ys, const uint8_t *u, const uint8_t *v, int cs,
+             struct h264_mb_src *buf)
+{
+    uint32_t vw = s->width - m.x * 16, vh = s->height - m.y * 16;
+    *buf = *src;
+    for (uint32_t r = 0; r < 16; r++)
+        for (uint32_t c = r < vh ? vw : 0; c < 16; c++)
+            buf->y[r * 16 + c] = y[r * ys + c];
+    uint32_t cw = (vw + 1) / 2, ch = (vh + 1) / 2;
+    for (uint32_t r = 0; r < 8; r++)
+        for (uint32_t c = r < ch ? cw : 0; c < 8; c++) {
+            buf->u[r * 8 + c] = u[r * cs + c];
+            buf->v[r * 8 + c] = v[r * cs + c];
+        }
+    return buf;
+}
+
 static void set_prediction(const struct h264_mb_state *s, struct mb_pos m,
                            const struct h264_mb_move *move, struct trial *t)
 {
@@ -275,6 +308,9 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
                        struct trial *t)
 {
     set_prediction(s, m, move, t);
+    struct h264_mb_src edge;
+    if (straddles(s, m))
+        src = visible_part(s, m, src, t->y, 16, t->u, t->v, 8, &edge);
     int16_t lv[16][16];
     int nnz[16] = {0}, cbp_luma = 0;
     for (int r = 0; luma && r < 16; r++) {
@@ -384,6 +420,9 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     h264_pred16(t->y, mode, top[0], lft[0]);
     h264_pred_chroma(t->u, cmode, top[1], lft[1]);
     h264_pred_chroma(t->v, cmode, top[2], lft[2]);
+    struct h264_mb_src edge;
+    if (straddles(s, m))
+        src = visible_part(s, m, src, t->y, 16, t->u, t->v, 8, &edge);
     memset(t->nz, 0, sizeof t->nz);
     t->intra = true;
     t->mv[0] = t->mv[1] = 0;
@@ -454,6 +493,9 @@ static bool inter_zero(const struct h264_mb_state *s, struct mb_pos m,
     const uint8_t *ref[3];
     int st[3];
     reference(s, m, ref, st);
+    struct h264_mb_src edge;
+    if (straddles(s, m))
+        src = visible_part(s, m, src, ref[0], st[0], ref[1], ref[2], st[1], &edge);
     return s->dsp->zero16x16(src->y, 16, ref[0], st[0], s->qp) &&
            s->dsp->zero8x8(src->u, 8, ref[1], st[1], s->qpc[0]) &&
            s->dsp->zero8x8(src->v, 8, ref[2], st[2], s->qpc[1]);

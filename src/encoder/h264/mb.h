@@ -50,6 +50,11 @@ struct h264_mb_state {
     bool refining;
     struct h264_bits trial[3];
     const struct h264_dsp *dsp; /* h264_dsp(): this CPU's inner loops */
+    /* The picture's size in luma samples as the decoder shows it (the
+     * crop of 4:2:0 goes in steps of two: an odd size shows one more):
+     * what lies beyond, the right and bottom macroblocks' padding, is
+     * coded as whatever costs nothing (mb.c, visible_part). */
+    uint32_t width, height;
 };
 
 /* The source macroblock: 16x16 luma, 8x8 Cb and Cr, tightly packed. */

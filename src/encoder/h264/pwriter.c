@@ -62,6 +62,8 @@ struct h264_pwriter *h264_pwriter_new(const struct h264_params *params, uint32_t
     w->height = height;
     size_t n = (size_t)mw * mh;
     w->mb.mb_width = mw;
+    w->mb.width = (width + 1) & ~1u;
+    w->mb.height = (height + 1) & ~1u;
     w->mb.mb_height = mh;
     w->mb.nz = malloc(n * sizeof *w->mb.nz);
     w->mb.stamp = calloc(n, sizeof *w->mb.stamp);
