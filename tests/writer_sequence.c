@@ -318,6 +318,7 @@ static int encode_step(struct wseq *q, bool all, bool force_idr, double min_psnr
         return -1;
     }
     q->st.frames++;
+    q->st.bytes += au.size;
     int checked = wseq_check_recon(q->enc, &d, q->dmg.mb.mb_width, q->dmg.mb.mb_height,
                                    q->st.frames, err, errlen);
     if (checked < 0)

@@ -58,6 +58,7 @@ int wseq_scroll(struct wseq *q, uint32_t d, bool down, bool hint, uint32_t cx, u
 
 struct wseq_stats {
     uint64_t frames, writer_frames, checked, switch_idrs;
+    uint64_t bytes;             /* of all the frames' access units */
     uint64_t refine_mbs;        /* still macroblocks the writer re-coded at a better QP */
     uint64_t scroll_shifts;     /* whole scrolls that moved the writer's rows by a window */
     double min_psnr;
