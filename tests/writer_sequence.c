@@ -20,7 +20,7 @@ struct wseq {
     struct hfx_decoder *dec;
     struct test_damage dmg;
     /* The move hint of the step (as the engine finds scrolls): the
-     * macroblocks wholly inside a moved rectangle; none when nboxes 0. */
+     * macroblocks inside a moved rectangle; none when nboxes 0. */
     struct hfx_mb_box hint_box[4];
     struct hfx_mb_moves hint;
     struct wseq_stats st;
@@ -163,8 +163,8 @@ int wseq_check_recon(struct hfx_encoder *enc, const struct hfx_decoded *d, uint3
  * scroll of a region, content sliding in from around it), or, as a dragged
  * window, moves by (-dx, -dy) and leaves a flat background behind. Even
  * shifts move the chroma exactly, odd ones do not. With `hint` (not for a
- * drag), the encoder is told the move of the macroblocks wholly inside
- * the rectangle, as the engine tells it a scroll (encoder.h). */
+ * drag), the encoder is told the move of the macroblocks inside the
+ * rectangle, as the engine tells it a scroll (encoder.h). */
 static void move(struct wseq *q, uint32_t x, uint32_t y, uint32_t rw, uint32_t rh, int dx, int dy,
                  bool drag, bool hint)
 {
@@ -190,7 +190,11 @@ static void move(struct wseq *q, uint32_t x, uint32_t y, uint32_t rw, uint32_t r
                (size_t)rw * 4);
     free(tmp);
     wseq_convert(&q->dmg, q->pic, q->surface, q->stride, q->fourcc, x, y, rw, rh);
-    uint32_t mx1 = (x + 15) / 16, my1 = (y + 15) / 16, mx2 = (x + rw) / 16, my2 = (y + rh) / 16;
+    /* As the engine hints: a last row or column past an even edge by its
+     * visible part (encoder.h). */
+    uint32_t mx1 = (x + 15) / 16, my1 = (y + 15) / 16;
+    uint32_t mx2 = x + rw == w && !(w & 1) ? (w + 15) / 16 : (x + rw) / 16;
+    uint32_t my2 = y + rh == h && !(h & 1) ? (h + 15) / 16 : (y + rh) / 16;
     if (hint && !drag && mx1 < mx2 && my1 < my2 && (sx != x || sy != y)) {
         q->hint_box[0] = (struct hfx_mb_box){mx1, my1, mx2, my2};
         q->hint = (struct hfx_mb_moves){q->hint_box, 1, (int32_t)(sx - x), (int32_t)(sy - y)};
@@ -201,8 +205,8 @@ static void move(struct wseq *q, uint32_t x, uint32_t y, uint32_t rw, uint32_t r
  * moving up) or down, what came into view painted with `kind`; then, when
  * cx is not UINT32_MAX, a 16x8 rectangle around (cx, cy) painted (a
  * cursor, a clock). With `hint`, the encoder is told the move as the
- * engine finds a scroll: the macroblocks wholly inside the moved rows,
- * the changed ones aside. */
+ * engine finds a scroll: the macroblocks inside the moved rows, the
+ * changed ones aside. */
 static void scroll_whole(struct wseq *q, uint32_t d, bool down, bool hint, uint32_t cx,
                          uint32_t cy, uint8_t kind)
 {

@@ -141,7 +141,7 @@ static int drive(struct bench_pipeline *p, struct hfx_synth *const *synths, uint
     int64_t last_call[HFX_MAX_SCANOUTS];
     struct hfx_rect rects[HFX_MAX_SCANOUTS][MAX_RECTS];
     const uint8_t *px[HFX_MAX_SCANOUTS];
-    int n[HFX_MAX_SCANOUTS];
+    int n[HFX_MAX_SCANOUTS] = {0};
     bool ahead = pace != BENCH_PACED;
     d->start_ns = hfx_now_ns();
     for (uint32_t h = 0; h < heads; h++) {

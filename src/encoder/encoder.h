@@ -52,13 +52,16 @@ struct hfx_mb_box {
  * macroblocks in raster order without looking at the unchanged ones. */
 /* Damaged macroblocks whose pixels are the previous picture's moved, as
  * the engine found them on the surface (a scroll): each macroblock of the
- * boxes (banded like the damage's, among the damaged ones, wholly inside
- * the visible picture) shows what the picture of the previous encode call
- * showed (dx, dy) luma samples away from it, the block read there lying
- * inside the visible picture too: its luma exactly, and its chroma when
- * dx and dy are even. The engine looks for moves only for a backend that
- * takes them (hfx_encoder_ops.takes_moves: the hybrid, which codes them
- * instead of searching); any other gets none. */
+ * boxes (banded like the damage's, among the damaged ones) shows, as far
+ * as it lies inside the visible picture, what the picture of the previous
+ * encode call showed (dx, dy) luma samples away from it, read inside the
+ * visible picture too: its luma exactly, and its chroma when dx and dy
+ * are even. A macroblock of the last row or column reaches past the
+ * picture only where that edge is even: the rest of it is padding the
+ * decoder crops, which the move does not describe. The engine looks for
+ * moves only for a backend that takes them (hfx_encoder_ops.takes_moves:
+ * the hybrid, which codes them instead of searching); any other gets
+ * none. */
 struct hfx_mb_moves {
     const struct hfx_mb_box *boxes;
     uint32_t nboxes;

@@ -969,15 +969,27 @@ static void mark_mbs(struct scanout *s, pixman_region32_t *region)
     pixman_region32_fini(&r);
 }
 
-/* The columns of macroblock row my that the move hint covers on all 16 of
- * its rows, added to mbs (in macroblocks): the row's strip less the hint
- * leaves gaps, and a macroblock is covered when no gap's columns meet it.
- * False when out of memory. */
+/* Macroblocks of the surface's last row or column, which reaches past an
+ * even edge, may be moved by what the hint says of their visible part:
+ * the rest is padding the decoder crops (encoder.h). An odd edge's extra
+ * line is the converter's copy of the last one, which a move does not
+ * keep. */
+static uint32_t hint_mbs(uint32_t end, uint32_t size)
+{
+    return end == size && !(size & 1) ? (size + 15) / 16 : end / 16;
+}
+
+/* The columns of macroblock row my that the move hint covers on all of
+ * its rows inside the surface, added to mbs (in macroblocks): the row's
+ * strip less the hint leaves gaps, and a macroblock is covered when no
+ * gap's columns meet it. False when out of memory. */
 static bool mark_move_row(struct scanout *s, const pixman_box32_t *ext, uint32_t my,
                           pixman_region32_t *mbs)
 {
+    uint32_t rows = s->height - my * 16 < 16 ? s->height - my * 16 : 16;
     pixman_region32_t strip;
-    pixman_region32_init_rect(&strip, ext->x1, (int)my * 16, (unsigned)(ext->x2 - ext->x1), 16);
+    pixman_region32_init_rect(&strip, ext->x1, (int)my * 16, (unsigned)(ext->x2 - ext->x1),
+                              rows);
     pixman_region32_subtract(&strip, &strip, &s->moved);
     int n;
     const pixman_box32_t *g = pixman_region32_rectangles(&strip, &n);
@@ -994,7 +1006,7 @@ static bool mark_move_row(struct scanout *s, const pixman_box32_t *ext, uint32_t
     pixman_region32_subtract(&covered, &covered, &gaps);
     const pixman_box32_t *c = pixman_region32_rectangles(&covered, &n);
     for (int i = 0; i < n; i++) {
-        int32_t mx1 = (c[i].x1 + 15) / 16, mx2 = c[i].x2 / 16;
+        int32_t mx1 = (c[i].x1 + 15) / 16, mx2 = (int32_t)hint_mbs((uint32_t)c[i].x2, s->width);
         if (mx1 < mx2)
             pixman_region32_union_rect(mbs, mbs, mx1, (int)my, (unsigned)(mx2 - mx1), 1);
     }
@@ -1006,9 +1018,9 @@ static bool mark_move_row(struct scanout *s, const pixman_box32_t *ext, uint32_t
     return true;
 }
 
-/* The macroblocks wholly inside the move hint (s->moved), as banded boxes
- * with its vector: O(its rectangles) per macroblock row it spans. None
- * when out of memory. */
+/* The macroblocks inside the move hint (s->moved), as far as they are
+ * inside the surface, as banded boxes with its vector: O(its rectangles)
+ * per macroblock row it spans. None when out of memory. */
 static void mark_moves(struct scanout *s)
 {
     s->mv_nboxes = 0;
@@ -1017,7 +1029,8 @@ static void mark_moves(struct scanout *s)
     pixman_region32_init(&mbs);
     const pixman_box32_t *ext = pixman_region32_extents(&s->moved);
     bool ok = s->moved_dy != 0;
-    for (int32_t my = (ext->y1 + 15) / 16; ok && my < ext->y2 / 16; my++)
+    int32_t end = (int32_t)hint_mbs((uint32_t)ext->y2, s->height);
+    for (int32_t my = (ext->y1 + 15) / 16; ok && my < end; my++)
         ok = mark_move_row(s, ext, (uint32_t)my, &mbs);
     int n;
     const pixman_box32_t *rb = pixman_region32_rectangles(&mbs, &n);

@@ -544,6 +544,16 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
 /* The moves the caller found (damage->moved), taken without comparing
  * (those whose block would read outside the picture aside: the caller's
  * promise does not cover them). Returns how many were taken. */
+/* How many of macroblock i's 16 lines lie inside a picture of `size`
+ * lines where a move may describe them: all, those before an even edge,
+ * or none (an odd edge's extra line is a copy a move does not keep). */
+static int64_t visible(uint32_t i, uint32_t size)
+{
+    if ((i + 1) * 16 <= size)
+        return 16;
+    return size & 1 || i * 16 >= size ? 0 : size - i * 16;
+}
+
 static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *damage)
 {
     const struct hfx_mb_moves *h = &damage->moved;
@@ -556,9 +566,11 @@ static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *dam
         const struct hfx_mb_box *b = &h->boxes[i];
         for (uint32_t y = b->y1; y < b->y2; y++)
             for (uint32_t x = b->x1; x < b->x2; x++) {
+                /* The part inside the picture, read inside it: past an
+                 * even edge lies padding the decoder crops (encoder.h). */
+                int64_t vw = visible(x, m->width), vh = visible(y, m->height);
                 int64_t sx = (int64_t)x * 16 + h->dx, sy = (int64_t)y * 16 + h->dy;
-                if ((x + 1) * 16 > m->width || (y + 1) * 16 > m->height || sx < 0 || sy < 0 ||
-                    sx + 16 > m->width || sy + 16 > m->height)
+                if (!vw || !vh || sx < 0 || sy < 0 || sx + vw > m->width || sy + vh > m->height)
                     continue;
                 uint32_t addr = y * m->mb_width + x;
                 m->kind[addr] = even ? H264_MOVE_EXACT : H264_MOVE_LUMA;
