@@ -27,7 +27,7 @@ static bool check(bool ok, const char *file, int line, const char *what)
 
 static const enum hfx_workload workloads[] = { HFX_WL_IDLE,  HFX_WL_TYPING, HFX_WL_SCROLL,
                                                HFX_WL_VIDEO, HFX_WL_WINDOW, HFX_WL_HALF,
-                                               HFX_WL_PANE,  HFX_WL_DRAG };
+                                               HFX_WL_PANE,  HFX_WL_DRAG,   HFX_WL_SCROLL_BACK };
 #define WORKLOADS (sizeof workloads / sizeof workloads[0])
 
 static double now_ms(void)
@@ -96,6 +96,7 @@ static void test_names(void)
     CHECK(hfx_workload_parse("half") == HFX_WL_HALF);
     CHECK(hfx_workload_parse("pane") == HFX_WL_PANE);
     CHECK(hfx_workload_parse("drag") == HFX_WL_DRAG);
+    CHECK(hfx_workload_parse("scroll-back") == HFX_WL_SCROLL_BACK);
     CHECK(hfx_workload_parse("Typing") == -1);
     CHECK(hfx_workload_parse("") == -1);
     CHECK(hfx_workload_parse(NULL) == -1);

@@ -631,6 +631,8 @@ static void scroll_render(struct hfx_synth *s)
     struct hfx_rect a = s->pane;
     uint64_t step = s->wl == HFX_WL_PANE ? PANE_STEP : SCROLL_STEP;
     int32_t sy = (int32_t)((uint64_t)s->frame * step % (uint64_t)s->tex.h);
+    if (s->wl == HFX_WL_SCROLL_BACK && sy)
+        sy = s->tex.h - sy;
     for (int32_t y = 0; y < a.h; y++, sy = sy + 1 == s->tex.h ? 0 : sy + 1)
         memcpy(surface_row(&s->fb, a.y + y) + a.x, surface_row(&s->tex, sy), (size_t)a.w * 4);
 }
@@ -828,6 +830,7 @@ static int step(struct hfx_synth *s, struct hfx_rect *damage)
         return n;
     }
     case HFX_WL_SCROLL:
+    case HFX_WL_SCROLL_BACK:
         s->frame++;
         scroll_render(s);
         break;
@@ -960,6 +963,7 @@ static bool prepare(struct hfx_synth *s)
         break;
     }
     case HFX_WL_SCROLL:
+    case HFX_WL_SCROLL_BACK:
         s->pane = (struct hfx_rect){ 0, 0, s->fb.w, s->fb.h };
         if (!surface_init(&s->tex, s->fb.w, 2 * s->fb.h))
             return false;
@@ -1090,6 +1094,7 @@ static const char *const workload_names[] = {
     [HFX_WL_HALF] = "half",
     [HFX_WL_PANE] = "pane",
     [HFX_WL_DRAG] = "drag",
+    [HFX_WL_SCROLL_BACK] = "scroll-back",
 };
 
 int hfx_workload_parse(const char *name)

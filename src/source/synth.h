@@ -19,11 +19,12 @@ enum hfx_workload {
     HFX_WL_HALF,    /* the left half of the screen moving as in video, the right half still */
     HFX_WL_PANE,    /* a text page scrolling inside an editor pane on a still desktop */
     HFX_WL_DRAG,    /* a window (480x360) dragged across the desktop, moving every frame */
+    HFX_WL_SCROLL_BACK, /* scroll's page scrolled back towards its top: the text moving down */
 };
-#define HFX_WORKLOADS (HFX_WL_DRAG + 1)
+#define HFX_WORKLOADS (HFX_WL_SCROLL_BACK + 1)
 
 /* Parses "idle", "typing", "scroll", "video", "window", "half", "pane",
- * "drag"; -1 if unknown. */
+ * "drag", "scroll-back"; -1 if unknown. */
 int hfx_workload_parse(const char *name);
 const char *hfx_workload_name(enum hfx_workload wl);
 
