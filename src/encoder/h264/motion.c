@@ -541,9 +541,6 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
     return found;
 }
 
-/* The moves the caller found (damage->moved), taken without comparing
- * (those whose block would read outside the picture aside: the caller's
- * promise does not cover them). Returns how many were taken. */
 /* How many of macroblock i's 16 lines lie inside a picture of `size`
  * lines where a move may describe them: all, those before an even edge,
  * or none (an odd edge's extra line is a copy a move does not keep). */
@@ -554,6 +551,9 @@ static int64_t visible(uint32_t i, uint32_t size)
     return size & 1 || i * 16 >= size ? 0 : size - i * 16;
 }
 
+/* The moves the caller found (damage->moved), taken without comparing
+ * (those whose visible part would read outside the picture aside: the
+ * caller's promise does not cover them). Returns how many were taken. */
 static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *damage)
 {
     const struct hfx_mb_moves *h = &damage->moved;
