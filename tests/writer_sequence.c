@@ -193,8 +193,8 @@ static void move(struct wseq *q, uint32_t x, uint32_t y, uint32_t rw, uint32_t r
     /* As the engine hints: a last row or column past an even edge by its
      * visible part (encoder.h). */
     uint32_t mx1 = (x + 15) / 16, my1 = (y + 15) / 16;
-    uint32_t mx2 = x + rw == w && !(w & 1) ? (w + 15) / 16 : (x + rw) / 16;
-    uint32_t my2 = y + rh == h && !(h & 1) ? (h + 15) / 16 : (y + rh) / 16;
+    uint32_t mx2 = (x + rw) / 16 + (x + rw == w && hfx_mb_hint_lines((x + rw) / 16, w) > 0);
+    uint32_t my2 = (y + rh) / 16 + (y + rh == h && hfx_mb_hint_lines((y + rh) / 16, h) > 0);
     if (hint && !drag && mx1 < mx2 && my1 < my2 && (sx != x || sy != y)) {
         q->hint_box[0] = (struct hfx_mb_box){mx1, my1, mx2, my2};
         q->hint = (struct hfx_mb_moves){q->hint_box, 1, (int32_t)(sx - x), (int32_t)(sy - y)};

@@ -68,6 +68,19 @@ struct hfx_mb_moves {
     int32_t dx, dy;
 };
 
+/* How many of the 16 lines (rows or columns) of macroblock i, in a picture
+ * `size` lines long, a move hint describes: all 16 inside the picture;
+ * past an even edge the visible ones; none past an odd edge (its extra
+ * line is the converter's copy of the last one, which a move does not
+ * keep) or beyond the picture. The engine hints by it and the encoder
+ * takes hints by it. */
+static inline uint32_t hfx_mb_hint_lines(uint32_t i, uint32_t size)
+{
+    if ((i + 1) * 16 <= size)
+        return 16;
+    return size & 1 || i * 16 >= size ? 0 : size - i * 16;
+}
+
 struct hfx_mb_damage {
     const struct hfx_mb_box *boxes;
     uint32_t nboxes;

@@ -969,14 +969,13 @@ static void mark_mbs(struct scanout *s, pixman_region32_t *region)
     pixman_region32_fini(&r);
 }
 
-/* Macroblocks of the surface's last row or column, which reaches past an
- * even edge, may be moved by what the hint says of their visible part:
- * the rest is padding the decoder crops (encoder.h). An odd edge's extra
- * line is the converter's copy of the last one, which a move does not
- * keep. */
+/* The macroblocks, counted along a line of the surface `size` long, that
+ * a hint ending at `end` covers: those wholly before it, and at the
+ * surface's edge the last one where its visible part may be hinted
+ * (hfx_mb_hint_lines). */
 static uint32_t hint_mbs(uint32_t end, uint32_t size)
 {
-    return end == size && !(size & 1) ? (size + 15) / 16 : end / 16;
+    return end / 16 + (end == size && hfx_mb_hint_lines(end / 16, size) > 0);
 }
 
 /* The columns of macroblock row my that the move hint covers on all of
@@ -986,7 +985,7 @@ static uint32_t hint_mbs(uint32_t end, uint32_t size)
 static bool mark_move_row(struct scanout *s, const pixman_box32_t *ext, uint32_t my,
                           pixman_region32_t *mbs)
 {
-    uint32_t rows = s->height - my * 16 < 16 ? s->height - my * 16 : 16;
+    uint32_t rows = hfx_mb_hint_lines(my, s->height);
     pixman_region32_t strip;
     pixman_region32_init_rect(&strip, ext->x1, (int)my * 16, (unsigned)(ext->x2 - ext->x1),
                               rows);

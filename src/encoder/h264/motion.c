@@ -541,16 +541,6 @@ static uint32_t match(struct h264_motion *m, const struct hfx_picture *src,
     return found;
 }
 
-/* How many of macroblock i's 16 lines lie inside a picture of `size`
- * lines where a move may describe them: all, those before an even edge,
- * or none (an odd edge's extra line is a copy a move does not keep). */
-static int64_t visible(uint32_t i, uint32_t size)
-{
-    if ((i + 1) * 16 <= size)
-        return 16;
-    return size & 1 || i * 16 >= size ? 0 : size - i * 16;
-}
-
 /* The moves the caller found (damage->moved), taken without comparing
  * (those whose visible part would read outside the picture aside: the
  * caller's promise does not cover them). Returns how many were taken. */
@@ -568,7 +558,7 @@ static uint32_t take_hint(struct h264_motion *m, const struct hfx_mb_damage *dam
             for (uint32_t x = b->x1; x < b->x2; x++) {
                 /* The part inside the picture, read inside it: past an
                  * even edge lies padding the decoder crops (encoder.h). */
-                int64_t vw = visible(x, m->width), vh = visible(y, m->height);
+                int64_t vw = hfx_mb_hint_lines(x, m->width), vh = hfx_mb_hint_lines(y, m->height);
                 int64_t sx = (int64_t)x * 16 + h->dx, sy = (int64_t)y * 16 + h->dy;
                 if (!vw || !vh || sx < 0 || sy < 0 || sx + vw > m->width || sy + vh > m->height)
                     continue;
