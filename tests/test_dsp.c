@@ -109,6 +109,44 @@ static void check_quant(const struct h264_dsp *c, const struct h264_dsp *d, cons
         }
 }
 
+/* The whole-macroblock transforms and quantisers (luma; chroma's AC and
+ * DCs, intra and inter rounding), all QPs: residuals near
+ * a level of 1 (as check_zero's), or any pixels (flat ends and
+ * checkerboards give the largest coefficients). */
+static void check_quant16x16(const struct h264_dsp *c, const struct h264_dsp *d, const char *set,
+                             uint64_t *rnd)
+{
+    uint8_t src[24 * 16], pred[24 * 16];
+    for (int qp = 0; qp <= 51; qp++)
+        for (int i = 0; i < ROUNDS / 20; i++) {
+            fill_pixels(rnd, pred, sizeof pred);
+            if (i % 4 == 3) {
+                fill_pixels(rnd, src, sizeof src);
+            } else {
+                int32_t amp = (1 << (qp / 6)) / 4 + (int32_t)(i % 2);
+                for (size_t k = 0; k < sizeof src; k++) {
+                    int32_t v = pred[k] + pick(rnd, -amp, amp);
+                    src[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                }
+            }
+            int ss = pick(rnd, 16, 24), ps = pick(rnd, 16, 24);
+            int16_t want[16][16], got[16][16];
+            memset(got, 0x55, sizeof got);
+            unsigned mw = c->quant16x16(src, ss, pred, ps, qp, want);
+            unsigned mg = d->quant16x16(src, ss, pred, ps, qp, got);
+            CHECK(mw == mg && memcmp(want, got, sizeof want) == 0,
+                  "%s quant16x16 differs (qp %d, round %d)", set, qp, i);
+            bool intra = i & 2;
+            int32_t dw[4], dg[4];
+            memset(got, 0x55, sizeof got);
+            mw = c->quant8x8_ac(src, ss, pred, ps, qp, intra, dw, want);
+            mg = d->quant8x8_ac(src, ss, pred, ps, qp, intra, dg, got);
+            CHECK(mw == mg && memcmp(want, got, 4 * sizeof want[0]) == 0 &&
+                      memcmp(dw, dg, sizeof dw) == 0,
+                  "%s quant8x8_ac differs (qp %d, intra %d, round %d)", set, qp, intra, i);
+        }
+}
+
 static void check_recon(const struct h264_dsp *c, const struct h264_dsp *d, const char *set,
                         uint64_t *rnd)
 {
@@ -155,6 +193,7 @@ int main(void)
         check_pixels(&c, &d, sets[i].name, &rnd);
         check_zero(&c, &d, sets[i].name, &rnd);
         check_quant(&c, &d, sets[i].name, &rnd);
+        check_quant16x16(&c, &d, sets[i].name, &rnd);
         check_recon(&c, &d, sets[i].name, &rnd);
         printf("%s: checked against the C path\n", sets[i].name);
     }

@@ -56,37 +56,54 @@ static int satd8x8_c(const uint8_t *a, int a_stride, const uint8_t *b, int b_str
     return satd_c(a, a_stride, b, b_stride, 8);
 }
 
+/* Blocks 0..n-1 of a residual `cols` blocks wide, in raster order: the
+ * transform and quantiser of each, from coefficient 1 when dc is given
+ * (which gets the DCs). Returns the blocks with a nonzero level. */
+static unsigned quant_blocks_c(const uint8_t *src, int src_stride, const uint8_t *pred,
+                               int pred_stride, int qp, bool intra, int cols, int n, int32_t *dc,
+                               int16_t levels[][16])
+{
+    unsigned nonzero = 0;
+    for (int r = 0; r < n; r++) {
+        int x = (r % cols) * 4, y = (r / cols) * 4;
+        int32_t coef[16];
+        h264_fdct4x4(src + y * src_stride + x, src_stride, pred + y * pred_stride + x,
+                     pred_stride, coef);
+        if (dc)
+            dc[r] = coef[0];
+        if (h264_quant4x4(coef, qp, intra, dc ? 1 : 0, levels[r]))
+            nonzero |= 1u << r;
+    }
+    return nonzero;
+}
+
+static unsigned quant16x16_c(const uint8_t *src, int src_stride, const uint8_t *pred,
+                             int pred_stride, int qp, int16_t levels[16][16])
+{
+    return quant_blocks_c(src, src_stride, pred, pred_stride, qp, false, 4, 16, NULL, levels);
+}
+
+static unsigned quant8x8_ac_c(const uint8_t *src, int src_stride, const uint8_t *pred,
+                              int pred_stride, int qp, bool intra, int32_t dc[4],
+                              int16_t levels[4][16])
+{
+    return quant_blocks_c(src, src_stride, pred, pred_stride, qp, intra, 2, 4, dc, levels);
+}
+
 static bool zero16x16_c(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
                         int qp)
 {
-    for (int y = 0; y < 16; y += 4)
-        for (int x = 0; x < 16; x += 4) {
-            int32_t coef[16];
-            int16_t levels[16];
-            h264_fdct4x4(src + y * src_stride + x, src_stride, pred + y * pred_stride + x,
-                         pred_stride, coef);
-            if (h264_quant4x4(coef, qp, false, 0, levels))
-                return false;
-        }
-    return true;
+    int16_t levels[16][16];
+    return quant16x16_c(src, src_stride, pred, pred_stride, qp, levels) == 0;
 }
 
 static bool zero8x8_c(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
                       int qpc)
 {
     int32_t dc[4];
-    for (int blk = 0; blk < 4; blk++) {
-        int y = (blk >> 1) * 4, x = (blk & 1) * 4;
-        int32_t coef[16];
-        int16_t levels[16];
-        h264_fdct4x4(src + y * src_stride + x, src_stride, pred + y * pred_stride + x,
-                     pred_stride, coef);
-        dc[blk] = coef[0];
-        if (h264_quant4x4(coef, qpc, false, 1, levels))
-            return false;
-    }
-    int16_t levels[4];
-    return h264_quant_chroma_dc(dc, qpc, false, levels) == 0;
+    int16_t ac[4][16], levels[4];
+    return quant8x8_ac_c(src, src_stride, pred, pred_stride, qpc, false, dc, ac) == 0 &&
+           h264_quant_chroma_dc(dc, qpc, false, levels) == 0;
 }
 
 unsigned h264_dsp_cpu(void)
@@ -105,6 +122,8 @@ void h264_dsp_init(struct h264_dsp *d, unsigned flags)
         .fdct4x4 = h264_fdct4x4,
         .quant4x4 = h264_quant4x4,
         .recon4x4 = h264_recon4x4,
+        .quant16x16 = quant16x16_c,
+        .quant8x8_ac = quant8x8_ac_c,
         .sad16x16 = sad16x16_c,
         .satd16x16 = satd16x16_c,
         .satd8x8 = satd8x8_c,

@@ -117,6 +117,18 @@ static inline __m256i unzigzag(__m256i scan)
     return _mm256_or_si256(_mm256_shuffle_epi8(scan, own), _mm256_shuffle_epi8(swapped, other));
 }
 
+/* Zig-zag scan of a block held by columns (lane x * 4 + y), as
+ * quant16x16_avx2's transform leaves it. */
+static inline __m256i zigzag_columns(__m256i cols)
+{
+    const __m256i own = _mm256_setr_epi8(W(0), W(4), W(1), W(2), W(5), W(-1), W(-1), W(-1),
+                                         W(-1), W(-1), W(-1), W(2), W(5), W(6), W(3), W(7));
+    const __m256i other = _mm256_setr_epi8(W(-1), W(-1), W(-1), W(-1), W(-1), W(0), W(4), W(1),
+                                           W(6), W(3), W(7), W(-1), W(-1), W(-1), W(-1), W(-1));
+    __m256i swapped = _mm256_permute4x64_epi64(cols, _MM_SHUFFLE(1, 0, 3, 2));
+    return _mm256_or_si256(_mm256_shuffle_epi8(cols, own), _mm256_shuffle_epi8(swapped, other));
+}
+
 /* A per-class table as two raster rows (classes 0 2 0 2, then 2 1 2 1),
  * which rows 2 and 3 repeat. Vector loads: built from scalars, it would be
  * stored and reloaded whole, which stalls. */
@@ -401,11 +413,147 @@ static bool zero8x8_avx2(const uint8_t *src, int src_stride, const uint8_t *pred
     return true;
 }
 
+/* One pass of the forward core transform across a..d (16-bit lanes). */
+static inline void fwd16(__m256i *a, __m256i *b, __m256i *c, __m256i *d)
+{
+    __m256i s03 = _mm256_add_epi16(*a, *d), s12 = _mm256_add_epi16(*b, *c);
+    __m256i d03 = _mm256_sub_epi16(*a, *d), d12 = _mm256_sub_epi16(*b, *c);
+    *a = _mm256_add_epi16(s03, s12);
+    *b = _mm256_add_epi16(_mm256_add_epi16(d03, d03), d12);
+    *c = _mm256_sub_epi16(s03, s12);
+    *d = _mm256_sub_epi16(_mm256_sub_epi16(d03, d12), d12);
+}
+
+/* h264_quant4x4's (|c| * mf + f) >> (15 + s), exactly, on 16-bit lanes:
+ * |c| <= 9180 and mf < 2^14 make a product below 2^27, whose halves come
+ * from mullo and mulhi; f (below 2^21) is added to them by halves with the
+ * low half's carry. The result, below 2^12, is the high half and the low
+ * half's top bit shifted by s more. */
+static inline __m256i quant16(__m256i c, __m256i mf, __m256i f_lo, __m256i f_hi, __m128i s)
+{
+    const __m256i bias = _mm256_set1_epi16(INT16_MIN);
+    __m256i a = _mm256_abs_epi16(c);
+    __m256i lo = _mm256_add_epi16(_mm256_mullo_epi16(a, mf), f_lo);
+    __m256i hi = _mm256_add_epi16(_mm256_mulhi_epu16(a, mf), f_hi);
+    /* The low half wrapped when it came out below f_lo (unsigned). */
+    __m256i carry = _mm256_cmpgt_epi16(_mm256_xor_si256(f_lo, bias), _mm256_xor_si256(lo, bias));
+    hi = _mm256_sub_epi16(hi, carry);
+    __m256i q = _mm256_srl_epi16(_mm256_or_si256(_mm256_add_epi16(hi, hi), _mm256_srli_epi16(lo, 15)),
+                                 s);
+    return _mm256_sign_epi16(_mm256_min_epi16(q, _mm256_set1_epi16(H264_MAX_LEVEL)), c);
+}
+
+/* What quantising takes at one QP and rounding: mf for the lanes of an
+ * even and of an odd horizontal frequency (lanes by vertical frequency 0 1
+ * 2 3: classes 0 2 0 2, then 2 1 2 1), the rounding's halves, the shift
+ * beyond 15. */
+struct quant_consts {
+    __m256i mf_even, mf_odd, f_lo, f_hi;
+    __m128i s;
+};
+
+static inline struct quant_consts quant_consts(int qp, bool intra)
+{
+    const int32_t *mf = h264_quant_mf[qp % 6];
+    int32_t f = h264_quant_round(15 + qp / 6, intra);
+    return (struct quant_consts){
+        .mf_even = _mm256_set1_epi32(mf[0] | mf[2] << 16),
+        .mf_odd = _mm256_set1_epi32(mf[2] | mf[1] << 16),
+        .f_lo = _mm256_set1_epi16((int16_t)(f & 0xffff)),
+        .f_hi = _mm256_set1_epi16((int16_t)(f >> 16)),
+        .s = _mm_cvtsi32_si128(qp / 6),
+    };
+}
+
+/* Four 4x4 blocks side by side, rows of differences c0..c3 (16-bit
+ * lanes; each 128-bit lane two blocks, the first in its low four lanes):
+ * the columns' pass over the rows, a transpose of each block within its
+ * four lanes, the rows' pass, which leaves each register one horizontal
+ * frequency of the four blocks (lanes by vertical frequency), quantised
+ * with that frequency's classes; then each block's levels gathered by
+ * columns and scanned into levels[0..3] (from coefficient 1 when dc is
+ * given, which gets the four DCs). Returns the blocks with a nonzero
+ * level, bit j for levels[j]. */
+static inline unsigned quant_blocks(__m256i c0, __m256i c1, __m256i c2, __m256i c3,
+                                    const struct quant_consts *k, int16_t levels[4][16],
+                                    int32_t dc[4])
+{
+    fwd16(&c0, &c1, &c2, &c3);
+    __m256i p0 = _mm256_unpacklo_epi16(c0, c1), p1 = _mm256_unpacklo_epi16(c2, c3);
+    __m256i p2 = _mm256_unpackhi_epi16(c0, c1), p3 = _mm256_unpackhi_epi16(c2, c3);
+    __m256i q0 = _mm256_unpacklo_epi32(p0, p1), q1 = _mm256_unpackhi_epi32(p0, p1);
+    __m256i q2 = _mm256_unpacklo_epi32(p2, p3), q3 = _mm256_unpackhi_epi32(p2, p3);
+    __m256i x0 = _mm256_unpacklo_epi64(q0, q2), x1 = _mm256_unpackhi_epi64(q0, q2);
+    __m256i x2 = _mm256_unpacklo_epi64(q1, q3), x3 = _mm256_unpackhi_epi64(q1, q3);
+    fwd16(&x0, &x1, &x2, &x3);
+    if (dc) {
+        dc[0] = (int16_t)_mm256_extract_epi16(x0, 0);
+        dc[1] = (int16_t)_mm256_extract_epi16(x0, 4);
+        dc[2] = (int16_t)_mm256_extract_epi16(x0, 8);
+        dc[3] = (int16_t)_mm256_extract_epi16(x0, 12);
+    }
+    x0 = quant16(x0, k->mf_even, k->f_lo, k->f_hi, k->s);
+    x1 = quant16(x1, k->mf_odd, k->f_lo, k->f_hi, k->s);
+    x2 = quant16(x2, k->mf_even, k->f_lo, k->f_hi, k->s);
+    x3 = quant16(x3, k->mf_odd, k->f_lo, k->f_hi, k->s);
+    __m256i m01 = _mm256_unpacklo_epi64(x0, x1), m23 = _mm256_unpacklo_epi64(x2, x3);
+    __m256i n01 = _mm256_unpackhi_epi64(x0, x1), n23 = _mm256_unpackhi_epi64(x2, x3);
+    __m256i blk[4] = {_mm256_permute2x128_si256(m01, m23, 0x20),
+                      _mm256_permute2x128_si256(n01, n23, 0x20),
+                      _mm256_permute2x128_si256(m01, m23, 0x31),
+                      _mm256_permute2x128_si256(n01, n23, 0x31)};
+    const __m256i ac = _mm256_setr_epi16(0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                         -1);
+    unsigned nonzero = 0;
+    for (int j = 0; j < 4; j++) {
+        __m256i lv = zigzag_columns(blk[j]);
+        if (dc)
+            lv = _mm256_and_si256(lv, ac);
+        _mm256_storeu_si256((__m256i *)levels[j], lv);
+        nonzero |= (unsigned)!_mm256_testz_si256(lv, lv) << j;
+    }
+    return nonzero;
+}
+
+/* A row of four blocks at a time (16-wide rows). */
+static unsigned quant16x16_avx2(const uint8_t *src, int src_stride, const uint8_t *pred,
+                                int pred_stride, int qp, int16_t levels[16][16])
+{
+    const struct quant_consts k = quant_consts(qp, false);
+    unsigned nonzero = 0;
+    for (int y = 0; y < 4; y++) {
+        const uint8_t *a = src + 4 * y * src_stride, *b = pred + 4 * y * pred_stride;
+        nonzero |= quant_blocks(diff16(a, b), diff16(a + src_stride, b + pred_stride),
+                                diff16(a + 2 * src_stride, b + 2 * pred_stride),
+                                diff16(a + 3 * src_stride, b + 3 * pred_stride), &k,
+                                levels + 4 * y, NULL)
+                   << 4 * y;
+    }
+    return nonzero;
+}
+
+/* Rows y and y + 4 side by side (diff8x2): blocks 0 and 1, then 2 and 3. */
+static unsigned quant8x8_ac_avx2(const uint8_t *src, int src_stride, const uint8_t *pred,
+                                 int pred_stride, int qp, bool intra, int32_t dc[4],
+                                 int16_t levels[4][16])
+{
+    const struct quant_consts k = quant_consts(qp, intra);
+    return quant_blocks(diff8x2(src, src_stride, pred, pred_stride),
+                        diff8x2(src + src_stride, src_stride, pred + pred_stride, pred_stride),
+                        diff8x2(src + 2 * src_stride, src_stride, pred + 2 * pred_stride,
+                                pred_stride),
+                        diff8x2(src + 3 * src_stride, src_stride, pred + 3 * pred_stride,
+                                pred_stride),
+                        &k, levels, dc);
+}
+
 void h264_dsp_init_avx2(struct h264_dsp *d)
 {
     d->fdct4x4 = fdct4x4_avx2;
     d->quant4x4 = quant4x4_avx2;
     d->recon4x4 = recon4x4_avx2;
+    d->quant16x16 = quant16x16_avx2;
+    d->quant8x8_ac = quant8x8_ac_avx2;
     d->sad16x16 = sad16x16_avx2;
     d->satd16x16 = satd16x16_avx2;
     d->satd8x8 = satd8x8_avx2;

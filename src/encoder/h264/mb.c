@@ -120,17 +120,12 @@ static int chroma_residual(const struct h264_mb_state *s, const struct h264_mb_s
      * 3205 of the 3638 chroma residuals of a 1080p `pane` frame. */
     if (!intra && h264_mb_chroma_zero(s, src, t->u, 8, t->v, 8))
         return 0;
-    int ac_nz = 0, dc_nz = 0;
+    unsigned ac_nz = 0;
+    int dc_nz = 0;
     for (int c = 0; c < 2; c++) {
-        const uint8_t *sp = c ? src->v : src->u;
-        uint8_t *rp = c ? t->v : t->u;
-        int32_t dc[4], coef[16];
-        for (int blk = 0; blk < 4; blk++) {
-            int off = (blk >> 1) * 32 + (blk & 1) * 4;
-            s->dsp->fdct4x4(sp + off, 8, rp + off, 8, coef);
-            dc[blk] = coef[0];
-            ac_nz += s->dsp->quant4x4(coef, s->qpc[c], intra, 1, res->ac[c][blk]);
-        }
+        int32_t dc[4];
+        ac_nz |= s->dsp->quant8x8_ac(c ? src->v : src->u, 8, c ? t->v : t->u, 8, s->qpc[c], intra,
+                                     dc, res->ac[c]);
         dc_nz += h264_quant_chroma_dc(dc, s->qpc[c], intra, res->dc[c]);
     }
     int cbp = ac_nz ? 2 : dc_nz ? 1 : 0;
@@ -312,21 +307,14 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     if (straddles(s, m))
         src = visible_part(s, m, src, t->y, 16, t->u, t->v, 8, &edge);
     int16_t lv[16][16];
-    int nnz[16] = {0}, cbp_luma = 0;
-    for (int r = 0; luma && r < 16; r++) {
-        int off = (r >> 2) * 64 + (r & 3) * 4;
-        int32_t coef[16];
-        s->dsp->fdct4x4(src->y + off, 16, t->y + off, 16, coef);
-        nnz[r] = s->dsp->quant4x4(coef, s->qp, false, 0, lv[r]);
-    }
-    for (int i = 0; i < 16; i++)
-        if (nnz[blk_raster(i)])
-            cbp_luma |= 1 << (i >> 2);
-    for (int i = 0; i < 16; i++) {
-        int r = blk_raster(i);
-        if (cbp_luma & (1 << (i >> 2)))
+    unsigned nonzero = luma ? s->dsp->quant16x16(src->y, 16, t->y, 16, s->qp, lv) : 0;
+    /* The 8x8 blocks by their 4x4 blocks in raster order. */
+    int cbp_luma = (nonzero & 0x0033 ? 1 : 0) | (nonzero & 0x00cc ? 2 : 0) |
+                   (nonzero & 0x3300 ? 4 : 0) | (nonzero & 0xcc00 ? 8 : 0);
+    /* A block without levels reconstructs to its prediction. */
+    for (int r = 0; r < 16; r++)
+        if (nonzero & (1u << r))
             s->dsp->recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, lv[r], s->qp, false, 0);
-    }
     struct chroma_res cres;
     int cbp_chroma = chroma_residual(s, src, t, false, &cres);
     if (cbp_luma == 0 && cbp_chroma == 0)
