@@ -2,13 +2,15 @@
  * instruction set this CPU has gives the C path's result bit for bit, on
  * random inputs and on the edges of their ranges (all QPs, intra and inter
  * rounding, the largest coefficients, levels and DCs transform.h allows,
- * pixels at 0 and 255). test_writer checks the C path against libavcodec. */
+ * pixels at 0 and 255), and the transform's shortcut for a lone DC.
+ * test_writer checks the C path against libavcodec. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "encoder/h264/dsp.h"
+#include "encoder/h264/transform.h"
 #include "splitmix.h"
 
 #define ROUNDS 2000
@@ -132,19 +134,34 @@ static void check_quant16x16(const struct h264_dsp *c, const struct h264_dsp *d,
             int ss = pick(rnd, 16, 24), ps = pick(rnd, 16, 24);
             int16_t want[16][16], got[16][16];
             memset(got, 0x55, sizeof got);
-            unsigned mw = c->quant16x16(src, ss, pred, ps, qp, want);
-            unsigned mg = d->quant16x16(src, ss, pred, ps, qp, got);
-            CHECK(mw == mg && memcmp(want, got, sizeof want) == 0,
-                  "%s quant16x16 differs (qp %d, round %d)", set, qp, i);
-            bool intra = i & 2;
-            int32_t dw[4], dg[4];
+            bool intra = i & 2, dc = i & 4;
+            int32_t dw[16], dg[16];
+            memset(dw, 0, sizeof dw);
+            memset(dg, 0, sizeof dg);
+            unsigned mw = c->quant16x16(src, ss, pred, ps, qp, intra, dc ? dw : NULL, want);
+            unsigned mg = d->quant16x16(src, ss, pred, ps, qp, intra, dc ? dg : NULL, got);
+            CHECK(mw == mg && memcmp(want, got, sizeof want) == 0 && memcmp(dw, dg, sizeof dw) == 0,
+                  "%s quant16x16 differs (qp %d, intra %d, dc %d, round %d)", set, qp, intra, dc,
+                  i);
             memset(got, 0x55, sizeof got);
             mw = c->quant8x8_ac(src, ss, pred, ps, qp, intra, dw, want);
             mg = d->quant8x8_ac(src, ss, pred, ps, qp, intra, dg, got);
             CHECK(mw == mg && memcmp(want, got, 4 * sizeof want[0]) == 0 &&
-                      memcmp(dw, dg, sizeof dw) == 0,
+                      memcmp(dw, dg, 4 * sizeof dw[0]) == 0,
                   "%s quant8x8_ac differs (qp %d, intra %d, round %d)", set, qp, intra, i);
         }
+}
+
+/* Two copies of the same 4x4 block's pixels, rows up to 32 apart. */
+struct blocks {
+    uint8_t want[4 * 32], got[4 * 32];
+};
+
+static int two_blocks(uint64_t *rnd, struct blocks *b)
+{
+    fill_pixels(rnd, b->want, sizeof b->want);
+    memcpy(b->got, b->want, sizeof b->got);
+    return pick(rnd, 4, 32);
 }
 
 static void check_recon(const struct h264_dsp *c, const struct h264_dsp *d, const char *set,
@@ -162,15 +179,30 @@ static void check_recon(const struct h264_dsp *c, const struct h264_dsp *d, cons
             /* DCs as coded, or the largest allowed (which mostly clip). */
             int32_t dc_range = (i & 4) ? 1 << 24 : 1 << 12;
             int32_t dc = pick(rnd, -dc_range, dc_range);
-            uint8_t want[4 * 32], got[4 * 32];
-            fill_pixels(rnd, want, sizeof want);
-            memcpy(got, want, sizeof got);
-            int stride = pick(rnd, 4, 32);
-            c->recon4x4(want, stride, levels, qp, dc_scaled, dc);
-            d->recon4x4(got, stride, levels, qp, dc_scaled, dc);
-            CHECK(memcmp(want, got, sizeof want) == 0,
+            struct blocks b;
+            int stride = two_blocks(rnd, &b);
+            c->recon4x4(b.want, stride, levels, qp, dc_scaled, dc);
+            d->recon4x4(b.got, stride, levels, qp, dc_scaled, dc);
+            CHECK(memcmp(b.want, b.got, sizeof b.want) == 0,
                   "%s recon4x4 differs (qp %d, dc_scaled %d, round %d)", set, qp, dc_scaled, i);
         }
+}
+
+/* A table's recon_dc4x4 is its recon4x4 with every level zero, for any
+ * DC transform.h allows (the C path's shortcut, and each SIMD set's). */
+static void check_recon_dc(const struct h264_dsp *t, const char *set, uint64_t *rnd)
+{
+    static const int16_t zero[16];
+    for (int i = 0; i < ROUNDS; i++) {
+        int32_t range = (i & 1) ? 1 << 24 : 1 << 12;
+        int32_t dc = pick(rnd, -range, range);
+        struct blocks b;
+        int stride = two_blocks(rnd, &b);
+        t->recon4x4(b.want, stride, zero, (int)(splitmix64(rnd) % 52), true, dc);
+        t->recon_dc4x4(b.got, stride, dc);
+        CHECK(memcmp(b.want, b.got, sizeof b.want) == 0, "%s recon_dc4x4 differs (dc %d)", set,
+              dc);
+    }
 }
 
 int main(void)
@@ -181,6 +213,8 @@ int main(void)
     } sets[] = {{H264_DSP_AVX2, "avx2"}};
     struct h264_dsp c;
     h264_dsp_init(&c, 0);
+    uint64_t seed = 15;
+    check_recon_dc(&c, "c", &seed);
     unsigned cpu = h264_dsp_cpu();
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         if (!(cpu & sets[i].flag)) {
@@ -195,6 +229,7 @@ int main(void)
         check_quant(&c, &d, sets[i].name, &rnd);
         check_quant16x16(&c, &d, sets[i].name, &rnd);
         check_recon(&c, &d, sets[i].name, &rnd);
+        check_recon_dc(&d, sets[i].name, &rnd);
         printf("%s: checked against the C path\n", sets[i].name);
     }
     /* The table the writer uses is the best this CPU has. */

@@ -78,9 +78,10 @@ static unsigned quant_blocks_c(const uint8_t *src, int src_stride, const uint8_t
 }
 
 static unsigned quant16x16_c(const uint8_t *src, int src_stride, const uint8_t *pred,
-                             int pred_stride, int qp, int16_t levels[16][16])
+                             int pred_stride, int qp, bool intra, int32_t dc[16],
+                             int16_t levels[16][16])
 {
-    return quant_blocks_c(src, src_stride, pred, pred_stride, qp, false, 4, 16, NULL, levels);
+    return quant_blocks_c(src, src_stride, pred, pred_stride, qp, intra, 4, 16, dc, levels);
 }
 
 static unsigned quant8x8_ac_c(const uint8_t *src, int src_stride, const uint8_t *pred,
@@ -94,7 +95,7 @@ static bool zero16x16_c(const uint8_t *src, int src_stride, const uint8_t *pred,
                         int qp)
 {
     int16_t levels[16][16];
-    return quant16x16_c(src, src_stride, pred, pred_stride, qp, levels) == 0;
+    return quant16x16_c(src, src_stride, pred, pred_stride, qp, false, NULL, levels) == 0;
 }
 
 static bool zero8x8_c(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
@@ -122,6 +123,7 @@ void h264_dsp_init(struct h264_dsp *d, unsigned flags)
         .fdct4x4 = h264_fdct4x4,
         .quant4x4 = h264_quant4x4,
         .recon4x4 = h264_recon4x4,
+        .recon_dc4x4 = h264_recon_dc4x4,
         .quant16x16 = quant16x16_c,
         .quant8x8_ac = quant8x8_ac_c,
         .sad16x16 = sad16x16_c,

@@ -17,17 +17,19 @@ struct h264_dsp {
     int (*quant4x4)(const int32_t coef[16], int qp, bool intra, int start, int16_t levels[16]);
     void (*recon4x4)(uint8_t *dst, int stride, const int16_t levels[16], int qp, bool dc_scaled,
                      int32_t dc);
+    /* As h264_recon_dc4x4: a block with its scaled DC only. */
+    void (*recon_dc4x4)(uint8_t *dst, int stride, int32_t dc);
     /* The sixteen 4x4 blocks of the 16x16 residual src - pred at once, as
-     * fdct4x4 and quant4x4 (inter rounding, from coefficient 0) give them:
-     * block r (raster order: at x (r & 3) * 4, y (r >> 2) * 4) into
-     * levels[r]. Returns the blocks with a nonzero level, bit r for r. */
+     * fdct4x4 and quant4x4 give them (intra or inter rounding): block r
+     * (raster order: at x (r & 3) * 4, y (r >> 2) * 4) into levels[r],
+     * from coefficient 0, or, when dc is given (Intra16x16), from 1 with
+     * each block's DC coefficient into dc[r] for the DC transform.
+     * Returns the blocks with a nonzero level, bit r for r. */
     unsigned (*quant16x16)(const uint8_t *src, int src_stride, const uint8_t *pred,
-                           int pred_stride, int qp, int16_t levels[16][16]);
+                           int pred_stride, int qp, bool intra, int32_t dc[16],
+                           int16_t levels[16][16]);
     /* The four 4x4 blocks of an 8x8 chroma residual likewise (block r at x
-     * (r & 1) * 4, y (r >> 1) * 4), their AC only (quant4x4 from
-     * coefficient 1, intra or inter rounding), and each one's DC
-     * coefficient into dc[r] for the 2x2 DC transform. Returns the blocks
-     * with a nonzero AC level. */
+     * (r & 1) * 4, y (r >> 1) * 4), their AC only, and their DCs. */
     unsigned (*quant8x8_ac)(const uint8_t *src, int src_stride, const uint8_t *pred,
                             int pred_stride, int qp, bool intra, int32_t dc[4],
                             int16_t levels[4][16]);

@@ -206,6 +206,18 @@ static void recon4x4_avx2(uint8_t *dst, int stride, const int16_t levels[16], in
     store4(dst + 3 * stride, _mm_srli_si128(px, 12));
 }
 
+/* Saturating byte arithmetic clips as clip() does once the step is
+ * capped at 255 either way. */
+static void recon_dc4x4_avx2(uint8_t *dst, int stride, int32_t dc)
+{
+    int32_t r = (dc + 32) >> 6;
+    __m128i up = _mm_set1_epi8((char)(r > 255 ? 255 : r > 0 ? r : 0));
+    __m128i down = _mm_set1_epi8((char)(r < -255 ? 255 : r < 0 ? -r : 0));
+    for (int y = 0; y < 4; y++)
+        store4(dst + y * stride,
+               _mm_subs_epu8(_mm_adds_epu8(load4(dst + y * stride), up), down));
+}
+
 static inline int sum_sad(__m256i acc)
 {
     __m128i s = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
@@ -517,16 +529,17 @@ static inline unsigned quant_blocks(__m256i c0, __m256i c1, __m256i c2, __m256i 
 
 /* A row of four blocks at a time (16-wide rows). */
 static unsigned quant16x16_avx2(const uint8_t *src, int src_stride, const uint8_t *pred,
-                                int pred_stride, int qp, int16_t levels[16][16])
+                                int pred_stride, int qp, bool intra, int32_t dc[16],
+                                int16_t levels[16][16])
 {
-    const struct quant_consts k = quant_consts(qp, false);
+    const struct quant_consts k = quant_consts(qp, intra);
     unsigned nonzero = 0;
     for (int y = 0; y < 4; y++) {
         const uint8_t *a = src + 4 * y * src_stride, *b = pred + 4 * y * pred_stride;
         nonzero |= quant_blocks(diff16(a, b), diff16(a + src_stride, b + pred_stride),
                                 diff16(a + 2 * src_stride, b + 2 * pred_stride),
                                 diff16(a + 3 * src_stride, b + 3 * pred_stride), &k,
-                                levels + 4 * y, NULL)
+                                levels + 4 * y, dc ? dc + 4 * y : NULL)
                    << 4 * y;
     }
     return nonzero;
@@ -552,6 +565,7 @@ void h264_dsp_init_avx2(struct h264_dsp *d)
     d->fdct4x4 = fdct4x4_avx2;
     d->quant4x4 = quant4x4_avx2;
     d->recon4x4 = recon4x4_avx2;
+    d->recon_dc4x4 = recon_dc4x4_avx2;
     d->quant16x16 = quant16x16_avx2;
     d->quant8x8_ac = quant8x8_ac_avx2;
     d->sad16x16 = sad16x16_avx2;

@@ -120,25 +120,28 @@ static int chroma_residual(const struct h264_mb_state *s, const struct h264_mb_s
      * 3205 of the 3638 chroma residuals of a 1080p `pane` frame. */
     if (!intra && h264_mb_chroma_zero(s, src, t->u, 8, t->v, 8))
         return 0;
-    unsigned ac_nz = 0;
+    unsigned ac_nz[2];
     int dc_nz = 0;
     for (int c = 0; c < 2; c++) {
         int32_t dc[4];
-        ac_nz |= s->dsp->quant8x8_ac(c ? src->v : src->u, 8, c ? t->v : t->u, 8, s->qpc[c], intra,
-                                     dc, res->ac[c]);
+        ac_nz[c] = s->dsp->quant8x8_ac(c ? src->v : src->u, 8, c ? t->v : t->u, 8, s->qpc[c],
+                                       intra, dc, res->ac[c]);
         dc_nz += h264_quant_chroma_dc(dc, s->qpc[c], intra, res->dc[c]);
     }
-    int cbp = ac_nz ? 2 : dc_nz ? 1 : 0;
+    int cbp = ac_nz[0] | ac_nz[1] ? 2 : dc_nz ? 1 : 0;
     if (cbp == 0)
         return 0;
-    static const int16_t zero[16];
     for (int c = 0; c < 2; c++) {
         uint8_t *rp = c ? t->v : t->u;
         int32_t dc[4];
         h264_dequant_chroma_dc(res->dc[c], s->qpc[c], dc);
-        for (int blk = 0; blk < 4; blk++)
-            s->dsp->recon4x4(rp + (blk >> 1) * 32 + (blk & 1) * 4, 8,
-                             cbp == 2 ? res->ac[c][blk] : zero, s->qpc[c], true, dc[blk]);
+        for (int blk = 0; blk < 4; blk++) {
+            uint8_t *p = rp + (blk >> 1) * 32 + (blk & 1) * 4;
+            if (ac_nz[c] & (1u << blk))
+                s->dsp->recon4x4(p, 8, res->ac[c][blk], s->qpc[c], true, dc[blk]);
+            else
+                s->dsp->recon_dc4x4(p, 8, dc[blk]);
+        }
     }
     return cbp;
 }
@@ -307,7 +310,7 @@ static bool code_inter(const struct h264_mb_state *s, struct mb_pos m,
     if (straddles(s, m))
         src = visible_part(s, m, src, t->y, 16, t->u, t->v, 8, &edge);
     int16_t lv[16][16];
-    unsigned nonzero = luma ? s->dsp->quant16x16(src->y, 16, t->y, 16, s->qp, lv) : 0;
+    unsigned nonzero = luma ? s->dsp->quant16x16(src->y, 16, t->y, 16, s->qp, false, NULL, lv) : 0;
     /* The 8x8 blocks by their 4x4 blocks in raster order. */
     int cbp_luma = (nonzero & 0x0033 ? 1 : 0) | (nonzero & 0x00cc ? 2 : 0) |
                    (nonzero & 0x3300 ? 4 : 0) | (nonzero & 0xcc00 ? 8 : 0);
@@ -416,22 +419,19 @@ static void code_intra(const struct h264_mb_state *s, struct mb_pos m,
     t->mv[0] = t->mv[1] = 0;
 
     int16_t lv[16][16], dclv[16];
-    int32_t dc[16], coef[16];
-    int ac_nz = 0;
-    for (int r = 0; r < 16; r++) {
-        int off = (r >> 2) * 64 + (r & 3) * 4;
-        s->dsp->fdct4x4(src->y + off, 16, t->y + off, 16, coef);
-        dc[r] = coef[0];
-        ac_nz += s->dsp->quant4x4(coef, s->qp, true, 1, lv[r]);
-    }
+    int32_t dc[16];
+    unsigned ac_nz = s->dsp->quant16x16(src->y, 16, t->y, 16, s->qp, true, dc, lv);
     h264_quant_luma_dc(dc, s->qp, dclv);
     int cbp_luma = ac_nz ? 15 : 0;
     int32_t dcs[16];
     h264_dequant_luma_dc(dclv, s->qp, dcs);
-    static const int16_t zero[16];
-    for (int r = 0; r < 16; r++)
-        s->dsp->recon4x4(t->y + (r >> 2) * 64 + (r & 3) * 4, 16, cbp_luma ? lv[r] : zero,
-                         s->qp, true, dcs[r]);
+    for (int r = 0; r < 16; r++) {
+        uint8_t *p = t->y + (r >> 2) * 64 + (r & 3) * 4;
+        if (ac_nz & (1u << r))
+            s->dsp->recon4x4(p, 16, lv[r], s->qp, true, dcs[r]);
+        else
+            s->dsp->recon_dc4x4(p, 16, dcs[r]);
+    }
     struct chroma_res cres;
     int cbp_chroma = chroma_residual(s, src, t, true, &cres);
 

@@ -101,6 +101,14 @@ void h264_recon4x4(uint8_t *dst, int stride, const int16_t levels[16], int qp, b
     }
 }
 
+void h264_recon_dc4x4(uint8_t *dst, int stride, int32_t dc)
+{
+    int32_t r = (dc + 32) >> 6;
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++)
+            dst[y * stride + x] = clip(dst[y * stride + x] + r);
+}
+
 /* The 4x4 Hadamard transform (its own inverse up to scale), row-major. */
 static void hadamard4x4(const int32_t in[16], int32_t out[16])
 {

@@ -47,6 +47,10 @@ int h264_quant4x4(const int32_t coef[16], int qp, bool intra, int start, int16_t
  * 2^20): the arithmetic then stays within 32 bits. */
 void h264_recon4x4(uint8_t *dst, int stride, const int16_t levels[16], int qp, bool dc_scaled,
                    int32_t dc);
+/* h264_recon4x4 of a block whose only coefficient is its scaled DC: the
+ * inverse transform of a lone DC is flat, so each sample gets
+ * (dc + 32) >> 6, clipped. */
+void h264_recon_dc4x4(uint8_t *dst, int stride, int32_t dc);
 
 /* Intra16x16 luma DC: dc holds the 16 blocks' DC coefficients by block
  * position (row-major 4x4). Returns nonzero levels. */
