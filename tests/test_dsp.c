@@ -1,8 +1,9 @@
 /* The writer's dsp table (src/encoder/h264/dsp.h): every entry of every
  * instruction set this CPU has gives the C path's result bit for bit, on
  * random inputs and on the edges of their ranges (all QPs, intra and inter
- * rounding, the largest coefficients, levels and DCs transform.h allows,
- * pixels at 0 and 255), and the transform's shortcut for a lone DC.
+ * rounding, the largest levels and DCs transform.h allows, pixels at 0 and
+ * 255, which give the largest coefficients), and the transform's shortcut
+ * for a lone DC.
  * test_writer checks the C path against libavcodec. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static void fill_pixels(uint64_t *rnd, uint8_t *p, size_t n)
                            : (uint8_t)(((i ^ (i >> 4)) & 1) ? 255 : 0);
 }
 
-/* The entries that read two pixel blocks: the transform, SAD and SATDs. */
+/* The entries that read two pixel blocks: SAD and SATDs. */
 static void check_pixels(const struct h264_dsp *c, const struct h264_dsp *d, const char *set,
                          uint64_t *rnd)
 {
@@ -44,10 +45,6 @@ static void check_pixels(const struct h264_dsp *c, const struct h264_dsp *d, con
         fill_pixels(rnd, src, sizeof src);
         fill_pixels(rnd, pred, sizeof pred);
         int ss = pick(rnd, 16, 48), ps = pick(rnd, 16, 48);
-        int32_t want[16], got[16];
-        c->fdct4x4(src, ss, pred, ps, want);
-        d->fdct4x4(src, ss, pred, ps, got);
-        CHECK(memcmp(want, got, sizeof want) == 0, "%s fdct4x4 differs (round %d)", set, i);
         CHECK(c->sad16x16(src, ss, pred, ps) == d->sad16x16(src, ss, pred, ps),
               "%s sad16x16 differs (round %d)", set, i);
         CHECK(c->satd16x16(src, ss, pred, ps) == d->satd16x16(src, ss, pred, ps),
@@ -88,27 +85,6 @@ static void check_zero(const struct h264_dsp *c, const struct h264_dsp *d, const
     /* Both answers must be common, or the test would not tell. */
     CHECK(zeros > total / 5 && zeros < total * 4 / 5, "zero tests: %d of %d residuals zero", zeros,
           total);
-}
-
-static void check_quant(const struct h264_dsp *c, const struct h264_dsp *d, const char *set,
-                        uint64_t *rnd)
-{
-    for (int qp = 0; qp <= 51; qp++)
-        for (int i = 0; i < ROUNDS / 10; i++) {
-            int32_t coef[16];
-            /* Small coefficients (near the dead zone) or the whole range. */
-            int32_t range = (i & 1) ? 32767 : 64 << (qp / 6);
-            for (int k = 0; k < 16; k++)
-                coef[k] = pick(rnd, -range, range);
-            bool intra = i & 2;
-            int start = (i >> 2) & 1;
-            int16_t want[16], got[16];
-            int nw = c->quant4x4(coef, qp, intra, start, want);
-            int ng = d->quant4x4(coef, qp, intra, start, got);
-            CHECK(nw == ng && memcmp(want, got, sizeof want) == 0,
-                  "%s quant4x4 differs (qp %d, intra %d, start %d, round %d)", set, qp, intra,
-                  start, i);
-        }
 }
 
 /* The whole-macroblock transforms and quantisers (luma; chroma's AC and
@@ -226,7 +202,6 @@ int main(void)
         uint64_t rnd = 14;
         check_pixels(&c, &d, sets[i].name, &rnd);
         check_zero(&c, &d, sets[i].name, &rnd);
-        check_quant(&c, &d, sets[i].name, &rnd);
         check_quant16x16(&c, &d, sets[i].name, &rnd);
         check_recon(&c, &d, sets[i].name, &rnd);
         check_recon_dc(&d, sets[i].name, &rnd);

@@ -120,8 +120,6 @@ unsigned h264_dsp_cpu(void)
 void h264_dsp_init(struct h264_dsp *d, unsigned flags)
 {
     *d = (struct h264_dsp){
-        .fdct4x4 = h264_fdct4x4,
-        .quant4x4 = h264_quant4x4,
         .recon4x4 = h264_recon4x4,
         .recon_dc4x4 = h264_recon_dc4x4,
         .quant16x16 = quant16x16_c,

@@ -11,20 +11,17 @@
 #include <stdint.h>
 
 struct h264_dsp {
-    /* As h264_fdct4x4, h264_quant4x4 and h264_recon4x4 (transform.h). */
-    void (*fdct4x4)(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
-                    int32_t coef[16]);
-    int (*quant4x4)(const int32_t coef[16], int qp, bool intra, int start, int16_t levels[16]);
+    /* As h264_recon4x4 (transform.h). */
     void (*recon4x4)(uint8_t *dst, int stride, const int16_t levels[16], int qp, bool dc_scaled,
                      int32_t dc);
     /* As h264_recon_dc4x4: a block with its scaled DC only. */
     void (*recon_dc4x4)(uint8_t *dst, int stride, int32_t dc);
     /* The sixteen 4x4 blocks of the 16x16 residual src - pred at once, as
-     * fdct4x4 and quant4x4 give them (intra or inter rounding): block r
-     * (raster order: at x (r & 3) * 4, y (r >> 2) * 4) into levels[r],
-     * from coefficient 0, or, when dc is given (Intra16x16), from 1 with
-     * each block's DC coefficient into dc[r] for the DC transform.
-     * Returns the blocks with a nonzero level, bit r for r. */
+     * h264_fdct4x4 and h264_quant4x4 give them (intra or inter rounding):
+     * block r (raster order: at x (r & 3) * 4, y (r >> 2) * 4) into
+     * levels[r], from coefficient 0, or, when dc is given (Intra16x16),
+     * from 1 with each block's DC coefficient into dc[r] for the DC
+     * transform. Returns the blocks with a nonzero level, bit r for r. */
     unsigned (*quant16x16)(const uint8_t *src, int src_stride, const uint8_t *pred,
                            int pred_stride, int qp, bool intra, int32_t dc[16],
                            int16_t levels[16][16]);

@@ -23,17 +23,6 @@ static inline void store4(uint8_t *p, __m128i x)
     memcpy(p, &v, 4);
 }
 
-/* The low four 16-bit lanes of a..d, transposed. */
-static inline void transpose4x4_16(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
-{
-    __m128i ab = _mm_unpacklo_epi16(*a, *b), cd = _mm_unpacklo_epi16(*c, *d);
-    __m128i lo = _mm_unpacklo_epi32(ab, cd), hi = _mm_unpackhi_epi32(ab, cd);
-    *a = lo;
-    *b = _mm_unpackhi_epi64(lo, lo);
-    *c = hi;
-    *d = _mm_unpackhi_epi64(hi, hi);
-}
-
 static inline void transpose4x4_32(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
 {
     __m128i t0 = _mm_unpacklo_epi32(*a, *b), t1 = _mm_unpacklo_epi32(*c, *d);
@@ -42,17 +31,6 @@ static inline void transpose4x4_32(__m128i *a, __m128i *b, __m128i *c, __m128i *
     *b = _mm_unpackhi_epi64(t0, t1);
     *c = _mm_unpacklo_epi64(t2, t3);
     *d = _mm_unpackhi_epi64(t2, t3);
-}
-
-/* One pass of the forward core transform across a..d (16-bit lanes). */
-static inline void fwd4(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
-{
-    __m128i s03 = _mm_add_epi16(*a, *d), s12 = _mm_add_epi16(*b, *c);
-    __m128i d03 = _mm_sub_epi16(*a, *d), d12 = _mm_sub_epi16(*b, *c);
-    *a = _mm_add_epi16(s03, s12);
-    *b = _mm_add_epi16(_mm_add_epi16(d03, d03), d12);
-    *c = _mm_sub_epi16(s03, s12);
-    *d = _mm_sub_epi16(_mm_sub_epi16(d03, d12), d12);
 }
 
 /* One pass of the inverse transform across a..d (32-bit lanes, 8.5.12.2). */
@@ -67,46 +45,12 @@ static inline void inv4(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
     *d = _mm_sub_epi32(e0, e3);
 }
 
-/* Four differences a - b as 16-bit lanes (the low four). */
-static inline __m128i diff4(const uint8_t *a, const uint8_t *b)
-{
-    return _mm_sub_epi16(_mm_cvtepu8_epi16(load4(a)), _mm_cvtepu8_epi16(load4(b)));
-}
-
-static void fdct4x4_avx2(const uint8_t *src, int src_stride, const uint8_t *pred, int pred_stride,
-                         int32_t coef[16])
-{
-    __m128i r0 = diff4(src, pred), r1 = diff4(src + src_stride, pred + pred_stride);
-    __m128i r2 = diff4(src + 2 * src_stride, pred + 2 * pred_stride);
-    __m128i r3 = diff4(src + 3 * src_stride, pred + 3 * pred_stride);
-    /* Columns first: the forward transform has no rounding, so the order
-     * of its passes does not change the result, and no value exceeds 16
-     * bits (at most 9180). */
-    fwd4(&r0, &r1, &r2, &r3);
-    transpose4x4_16(&r0, &r1, &r2, &r3);
-    fwd4(&r0, &r1, &r2, &r3);
-    transpose4x4_16(&r0, &r1, &r2, &r3);
-    _mm256_storeu_si256((__m256i *)coef, _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r0, r1)));
-    _mm256_storeu_si256((__m256i *)(coef + 8), _mm256_cvtepi16_epi32(_mm_unpacklo_epi64(r2, r3)));
-}
-
 /* Byte shuffle indices moving 16-bit element e of a 128-bit lane (-1:
  * zero). */
 #define W(e) (char)((e) < 0 ? -128 : 2 * (e)), (char)((e) < 0 ? -128 : 2 * (e) + 1)
 
-/* Zig-zag scan of 16 16-bit values in raster order: each output lane takes
- * seven values from its own lane and one from the other. */
-static inline __m256i zigzag(__m256i raster)
-{
-    const __m256i own = _mm256_setr_epi8(W(0), W(1), W(4), W(-1), W(5), W(2), W(3), W(6),
-                                         W(1), W(4), W(5), W(2), W(-1), W(3), W(6), W(7));
-    const __m256i other = _mm256_setr_epi8(W(-1), W(-1), W(-1), W(0), W(-1), W(-1), W(-1), W(-1),
-                                           W(-1), W(-1), W(-1), W(-1), W(7), W(-1), W(-1), W(-1));
-    __m256i swapped = _mm256_permute4x64_epi64(raster, _MM_SHUFFLE(1, 0, 3, 2));
-    return _mm256_or_si256(_mm256_shuffle_epi8(raster, own), _mm256_shuffle_epi8(swapped, other));
-}
-
-/* Its inverse: scan order to raster. */
+/* The zig-zag scan's inverse: scan order to raster. Each output lane
+ * takes values from its own lane and the other. */
 static inline __m256i unzigzag(__m256i scan)
 {
     const __m256i own = _mm256_setr_epi8(W(0), W(1), W(5), W(6), W(2), W(4), W(7), W(-1),
@@ -137,35 +81,6 @@ static inline __m256i rows_by_class(const int32_t t[3])
     __m128i three = _mm_maskload_epi32(t, _mm_setr_epi32(-1, -1, -1, 0));
     return _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(three),
                                        _mm256_setr_epi32(0, 2, 0, 2, 2, 1, 2, 1));
-}
-
-static int quant4x4_avx2(const int32_t coef[16], int qp, bool intra, int start,
-                         int16_t levels[16])
-{
-    int shift = 15 + qp / 6;
-    const __m256i mf = rows_by_class(h264_quant_mf[qp % 6]);
-    const __m256i f = _mm256_set1_epi32(h264_quant_round(shift, intra));
-    const __m256i cap = _mm256_set1_epi32(H264_MAX_LEVEL);
-    const __m128i sh = _mm_cvtsi32_si128(shift);
-    __m256i q[2];
-    for (int h = 0; h < 2; h++) {
-        /* |c| < 2^15 and mf < 2^14: the product and rounding fit 32 bits. */
-        __m256i c = _mm256_loadu_si256((const __m256i *)(coef + 8 * h));
-        __m256i a = _mm256_srl_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_abs_epi32(c), mf), f),
-                                     sh);
-        q[h] = _mm256_sign_epi32(_mm256_min_epi32(a, cap), c);
-    }
-    /* packs interleaves the 128-bit lanes: put raster order back. */
-    __m256i raster = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]),
-                                              _MM_SHUFFLE(3, 1, 2, 0));
-    __m256i lv = zigzag(raster);
-    if (start > 0) {
-        const __m256i idx = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        lv = _mm256_and_si256(lv, _mm256_cmpgt_epi16(idx, _mm256_set1_epi16((int16_t)(start - 1))));
-    }
-    _mm256_storeu_si256((__m256i *)levels, lv);
-    unsigned zero = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi16(lv, _mm256_setzero_si256()));
-    return 16 - __builtin_popcount(zero) / 2;
 }
 
 /* Four pixels plus their residual's rounding (8.5.12.2), unclipped. */
@@ -562,8 +477,6 @@ static unsigned quant8x8_ac_avx2(const uint8_t *src, int src_stride, const uint8
 
 void h264_dsp_init_avx2(struct h264_dsp *d)
 {
-    d->fdct4x4 = fdct4x4_avx2;
-    d->quant4x4 = quant4x4_avx2;
     d->recon4x4 = recon4x4_avx2;
     d->recon_dc4x4 = recon_dc4x4_avx2;
     d->quant16x16 = quant16x16_avx2;
