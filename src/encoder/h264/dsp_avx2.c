@@ -62,7 +62,7 @@ static inline __m256i unzigzag(__m256i scan)
 }
 
 /* Zig-zag scan of a block held by columns (lane x * 4 + y), as
- * quant16x16_avx2's transform leaves it. */
+ * quant_blocks' transform leaves it. */
 static inline __m256i zigzag_columns(__m256i cols)
 {
     const __m256i own = _mm256_setr_epi8(W(0), W(4), W(1), W(2), W(5), W(-1), W(-1), W(-1),
