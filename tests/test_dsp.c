@@ -2,16 +2,15 @@
  * instruction set this CPU has gives the C path's result bit for bit, on
  * random inputs and on the edges of their ranges (all QPs, intra and inter
  * rounding, the largest levels and DCs transform.h allows, pixels at 0 and
- * 255, which give the largest coefficients), and the transform's shortcut
- * for a lone DC.
- * test_writer checks the C path against libavcodec. */
+ * 255, which give the largest coefficients); and each table's shortcut for
+ * a lone DC against its full reconstruction. test_writer checks the
+ * writer's output against libavcodec. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "encoder/h264/dsp.h"
-#include "encoder/h264/transform.h"
 #include "splitmix.h"
 
 #define ROUNDS 2000
@@ -87,12 +86,13 @@ static void check_zero(const struct h264_dsp *c, const struct h264_dsp *d, const
           total);
 }
 
-/* The whole-macroblock transforms and quantisers (luma; chroma's AC and
- * DCs, intra and inter rounding), all QPs: residuals near
- * a level of 1 (as check_zero's), or any pixels (flat ends and
- * checkerboards give the largest coefficients). */
-static void check_quant16x16(const struct h264_dsp *c, const struct h264_dsp *d, const char *set,
-                             uint64_t *rnd)
+/* The whole-block transforms and quantisers (a macroblock's luma, from
+ * coefficient 0 or with its DCs out; a chroma plane's AC and DCs), intra
+ * and inter rounding, all QPs: residuals near a level of 1 (as
+ * check_zero's), or any pixels (flat ends and checkerboards give the
+ * largest coefficients). */
+static void check_quant_blocks(const struct h264_dsp *c, const struct h264_dsp *d,
+                               const char *set, uint64_t *rnd)
 {
     uint8_t src[24 * 16], pred[24 * 16];
     for (int qp = 0; qp <= 51; qp++)
@@ -202,7 +202,7 @@ int main(void)
         uint64_t rnd = 14;
         check_pixels(&c, &d, sets[i].name, &rnd);
         check_zero(&c, &d, sets[i].name, &rnd);
-        check_quant16x16(&c, &d, sets[i].name, &rnd);
+        check_quant_blocks(&c, &d, sets[i].name, &rnd);
         check_recon(&c, &d, sets[i].name, &rnd);
         check_recon_dc(&d, sets[i].name, &rnd);
         printf("%s: checked against the C path\n", sets[i].name);
