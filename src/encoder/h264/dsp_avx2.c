@@ -231,6 +231,17 @@ static inline int16_t nonzero_from(int32_t mf, int shift)
     return (int16_t)((room + mf - 1) / mf);
 }
 
+/* One pass of the forward core transform across a..d (16-bit lanes). */
+static inline void fwd16(__m256i *a, __m256i *b, __m256i *c, __m256i *d)
+{
+    __m256i s03 = _mm256_add_epi16(*a, *d), s12 = _mm256_add_epi16(*b, *c);
+    __m256i d03 = _mm256_sub_epi16(*a, *d), d12 = _mm256_sub_epi16(*b, *c);
+    *a = _mm256_add_epi16(s03, s12);
+    *b = _mm256_add_epi16(_mm256_add_epi16(d03, d03), d12);
+    *c = _mm256_sub_epi16(s03, s12);
+    *d = _mm256_sub_epi16(_mm256_sub_epi16(d03, d12), d12);
+}
+
 /* The forward transform of four rows of differences (16-bit lanes, each
  * group of four lanes one 4x4 block), and whether any coefficient reaches
  * its threshold: thr[0] for both frequencies even, thr[1] both odd, thr[2]
@@ -242,12 +253,8 @@ static inline int16_t nonzero_from(int32_t mf, int shift)
 static inline __m256i fdct_reaches(__m256i r0, __m256i r1, __m256i r2, __m256i r3,
                                    const __m256i thr[3], bool skip_dc, __m256i *dc)
 {
-    __m256i s03 = _mm256_add_epi16(r0, r3), s12 = _mm256_add_epi16(r1, r2);
-    __m256i d03 = _mm256_sub_epi16(r0, r3), d12 = _mm256_sub_epi16(r1, r2);
-    __m256i c[4] = {_mm256_add_epi16(s03, s12),
-                    _mm256_add_epi16(_mm256_add_epi16(d03, d03), d12),
-                    _mm256_sub_epi16(s03, s12),
-                    _mm256_sub_epi16(_mm256_sub_epi16(d03, d12), d12)};
+    fwd16(&r0, &r1, &r2, &r3);
+    __m256i c[4] = {r0, r1, r2, r3};
     const __m256i ends = _mm256_setr_epi16(-1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1);
     __m256i any = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -338,17 +345,6 @@ static bool zero8x8_avx2(const uint8_t *src, int src_stride, const uint8_t *pred
         if ((int64_t)abs(h[i]) * mf >= limit)
             return false;
     return true;
-}
-
-/* One pass of the forward core transform across a..d (16-bit lanes). */
-static inline void fwd16(__m256i *a, __m256i *b, __m256i *c, __m256i *d)
-{
-    __m256i s03 = _mm256_add_epi16(*a, *d), s12 = _mm256_add_epi16(*b, *c);
-    __m256i d03 = _mm256_sub_epi16(*a, *d), d12 = _mm256_sub_epi16(*b, *c);
-    *a = _mm256_add_epi16(s03, s12);
-    *b = _mm256_add_epi16(_mm256_add_epi16(d03, d03), d12);
-    *c = _mm256_sub_epi16(s03, s12);
-    *d = _mm256_sub_epi16(_mm256_sub_epi16(d03, d12), d12);
 }
 
 /* h264_quant4x4's (|c| * mf + f) >> (15 + s), exactly, on 16-bit lanes:
