@@ -30,6 +30,9 @@
 /* Set in the table slot of a fingerprint seen at two rows or more: it says
  * nothing about where a row went. */
 #define AMBIGUOUS 0x80000000u
+/* How far ahead the fingerprints ask for the box's pixels: 6 KB, where
+ * 4-16 KB all cut the 1080p box's time by a third and 32 KB by less. */
+#define PREFETCH_STRIPES 24
 
 int hfx_rows_init(struct hfx_rows *r, uint32_t width, uint32_t height)
 {
@@ -86,9 +89,15 @@ bool hfx_rows_worth_searching(const pixman_box32_t *box)
  * stripe, with a key per piece so that moved pieces fingerprint
  * differently; the four lanes are then folded with 128-bit products and
  * avalanched. About three times the speed of one XXH3 call per stripe,
- * whose setup and finish dominate 256-byte inputs. */
+ * whose setup and finish dominate 256-byte inputs.
+ *
+ * The box is read once, 8 MB at 1080p, from memory the front end has just
+ * written: the hardware's prefetch alone leaves the hash waiting on it (a
+ * 1080p box 0.94-1.10 ms after 16 ms away, against 0.26 ms of arithmetic),
+ * so the stripes PREFETCH_STRIPES ahead are asked for, continuing into the
+ * box's next row (`next`, NULL at its last) where this one ends. */
 __attribute__((target("avx2"))) static void stripes_avx2(const uint8_t *px, uint32_t n,
-                                                         uint64_t *out)
+                                                         const uint8_t *next, uint64_t *out)
 {
     static const uint64_t fold[4] = {0x1cad21f72c81017cu, 0xdb979083e96dd4deu,
                                      0x1f67b3b7a4a44072u, 0x78e5c0cc4ee679cbu};
@@ -100,6 +109,12 @@ __attribute__((target("avx2"))) static void stripes_avx2(const uint8_t *px, uint
                                    (long long)(0x4c263a81e69035e0u * (uint64_t)(4 * j + 4)));
     for (uint32_t k = 0; k < n; k++) {
         const __m256i *p = (const __m256i *)(px + (size_t)k * HFX_ROW_STRIPE * 4);
+        uint32_t f = k + PREFETCH_STRIPES;
+        const uint8_t *ahead = f < n ? px + (size_t)f * HFX_ROW_STRIPE * 4
+                               : next && f - n < n ? next + (size_t)(f - n) * HFX_ROW_STRIPE * 4
+                                                   : NULL;
+        for (int q = 0; ahead && q < HFX_ROW_STRIPE * 4; q += 64)
+            _mm_prefetch((const char *)ahead + q, _MM_HINT_T0);
         __m256i acc = _mm256_setzero_si256();
         for (int j = 0; j < 8; j++) {
             __m256i d = _mm256_loadu_si256(p + j);
@@ -121,11 +136,11 @@ __attribute__((target("avx2"))) static void stripes_avx2(const uint8_t *px, uint
 }
 #endif
 
-/* The fingerprints of stripes c1..c2-1 of row y (never 0). A stripe's
- * fingerprint always comes from the same function: a stripe column's
- * width never changes. */
-static void row_hash(const struct hfx_rows *r, const uint8_t *row, uint32_t c1, uint32_t c2,
-                     uint64_t *out)
+/* The fingerprints of stripes c1..c2-1 of row y (never 0); `next` is the
+ * box's next row (NULL: none), read ahead. A stripe's fingerprint always
+ * comes from the same function: a stripe column's width never changes. */
+static void row_hash(const struct hfx_rows *r, const uint8_t *row, const uint8_t *next,
+                     uint32_t c1, uint32_t c2, uint64_t *out)
 {
     uint32_t c = c1;
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -133,7 +148,8 @@ static void row_hash(const struct hfx_rows *r, const uint8_t *row, uint32_t c1, 
     /* libgcc's CPU model, read once at start-up. */
     if (__builtin_cpu_supports("avx2") && c < whole) {
         uint32_t end = c2 < whole ? c2 : whole;
-        stripes_avx2(row + (size_t)c * HFX_ROW_STRIPE * 4, end - c, out);
+        stripes_avx2(row + (size_t)c * HFX_ROW_STRIPE * 4, end - c,
+                     next ? next + (size_t)c * HFX_ROW_STRIPE * 4 : NULL, out);
         c = end;
     }
 #endif
@@ -250,7 +266,9 @@ void hfx_rows_find_move(struct hfx_rows *r, const uint8_t *pixels, int32_t strid
     if (!r->hash || !stripe_span(r, box, &c1, &y1, &c2, &y2))
         return;
     for (uint32_t y = y1; y < y2; y++)
-        row_hash(r, pixels + (ptrdiff_t)y * stride, c1, c2, &r->fresh[(size_t)y * r->cols + c1]);
+        row_hash(r, pixels + (ptrdiff_t)y * stride,
+                 y + 1 < y2 ? pixels + (ptrdiff_t)(y + 1) * stride : NULL, c1, c2,
+                 &r->fresh[(size_t)y * r->cols + c1]);
 
     uint32_t span = y2 - y1;
     uint64_t stripes = (uint64_t)span * (c2 - c1);
