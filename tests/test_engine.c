@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libyuv.h>
+
 #include "check.h"
 #include "collector.h"
 #include "client/decode.h"
@@ -272,6 +274,79 @@ static void test_formats(void)
     }
     free(px);
     hfx_synth_free(s);
+}
+
+/* hfx_convert_rect against libyuv's own whole call (the conversion reads
+ * ahead a piece at a time, convert.c): every format, strides up and down,
+ * rectangles that are not whole pieces (256 pixels) or kernel steps (32),
+ * odd sizes at the edge, rows wider than the distance read ahead; and
+ * nothing outside the rectangle written but an odd edge's padding. */
+static void test_conversion(void)
+{
+    fprintf(stderr, "conversion\n");
+    static const uint32_t fmts[] = {HFX_FMT_XRGB8888, HFX_FMT_ARGB8888, HFX_FMT_XBGR8888,
+                                    HFX_FMT_ABGR8888, HFX_FMT_BGRX8888, HFX_FMT_BGRA8888};
+    static const struct { uint32_t w, h, x, y, rw, rh; } cases[] = {
+        {3000, 9, 0, 0, 3000, 9},       /* rows past the read-ahead, an odd last row */
+        {1921, 33, 0, 0, 1921, 33},     /* odd both ways, to the edge */
+        {1921, 33, 258, 4, 1663, 29},   /* to the odd edges from inside */
+        {640, 40, 6, 2, 33, 7},
+        {640, 40, 100, 10, 257, 16},
+        {64, 8, 2, 2, 2, 2},
+    };
+    uint64_t rng = 14;
+    for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            for (int flip = 0; flip < 2; flip++) {
+                uint32_t w = cases[c].w, h = cases[c].h, x = cases[c].x, y = cases[c].y;
+                uint32_t rw = cases[c].rw, rh = cases[c].rh;
+                size_t row = (size_t)w * 4 + 64;
+                uint8_t *px = malloc(row * h);
+                for (size_t i = 0; i < row * h; i++)
+                    px[i] = (uint8_t)splitmix64(&rng);
+                /* Bottom-up: row 0 is the buffer's last. */
+                const uint8_t *top = flip ? px + row * (h - 1) : px;
+                int32_t stride = flip ? -(int32_t)row : (int32_t)row;
+                struct hfx_picture *got = hfx_picture_new(w, h), *want = hfx_picture_new(w, h);
+                for (int p = 0; p < 3; p++) {
+                    size_t size = (size_t)got->stride[p] * (p ? got->alloc_h / 2 : got->alloc_h);
+                    memset(got->plane[p], 0x5a, size);
+                    memset(want->plane[p], 0x5a, size);
+                }
+                hfx_convert_rect(got, top, stride, fmts[f], x, y, rw, rh);
+                int (*fn)(const uint8_t *, int, uint8_t *, int, uint8_t *, int, uint8_t *, int,
+                          int, int) = fmts[f] == HFX_FMT_XRGB8888 || fmts[f] == HFX_FMT_ARGB8888
+                                          ? ARGBToI420
+                                      : fmts[f] == HFX_FMT_XBGR8888 || fmts[f] == HFX_FMT_ABGR8888
+                                          ? ABGRToI420
+                                          : BGRAToI420;
+                fn(top + (ptrdiff_t)y * stride + (size_t)x * 4, stride,
+                   want->plane[0] + (size_t)y * want->stride[0] + x, (int)want->stride[0],
+                   want->plane[1] + (size_t)(y / 2) * want->stride[1] + x / 2,
+                   (int)want->stride[1],
+                   want->plane[2] + (size_t)(y / 2) * want->stride[2] + x / 2,
+                   (int)want->stride[2], (int)rw, (int)rh);
+                /* The odd edge's padding, as convert.c repeats it. */
+                bool right = (w & 1) && x + rw == w, bottom = (h & 1) && y + rh == h;
+                for (uint32_t r = y; right && r < y + rh; r++)
+                    want->plane[0][r * want->stride[0] + w] =
+                        want->plane[0][r * want->stride[0] + w - 1];
+                if (bottom)
+                    memcpy(want->plane[0] + (size_t)h * want->stride[0] + x,
+                           want->plane[0] + (size_t)(h - 1) * want->stride[0] + x, rw + right);
+                size_t bad = 0;
+                for (int p = 0; p < 3; p++) {
+                    size_t size = (size_t)got->stride[p] * (p ? got->alloc_h / 2 : got->alloc_h);
+                    for (size_t i = 0; i < size; i++)
+                        bad += got->plane[p][i] != want->plane[p][i];
+                }
+                CHECK(bad == 0, "format %.4s, %ux%u, rect %u,%u %ux%u%s: %zu samples differ",
+                      (const char *)&fmts[f], w, h, x, y, rw, rh, flip ? ", bottom-up" : "",
+                      bad);
+                hfx_picture_free(got);
+                hfx_picture_free(want);
+                free(px);
+            }
 }
 
 /* Bad arguments are refused with a reason; nothing is half-applied. */
@@ -1178,6 +1253,7 @@ int main(void)
     test_coalescing("openh264");
     test_resize_and_disable();
     test_formats();
+    test_conversion();
     test_odd_size();
     test_timers();
     test_sharpening();
