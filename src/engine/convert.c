@@ -6,11 +6,11 @@
 #include <stddef.h>
 #include <string.h>
 #if defined(__x86_64__)
-#include <immintrin.h>
 #include <libyuv/row.h>
 #endif
 
 #include "engine/engine.h"
+#include "engine/prefetch.h"
 
 typedef int (*to_i420_fn)(const uint8_t *, int, uint8_t *, int, uint8_t *, int, uint8_t *, int,
                           int, int);
@@ -109,16 +109,6 @@ static const struct row_kernels *row_kernels(uint32_t fourcc)
 #define PIECE 256
 #define READ_AHEAD_BYTES 8192
 
-/* Asks for the piece of a pair of rows that starts `from` bytes in. */
-static void read_ahead(const uint8_t *row0, const uint8_t *row1, size_t from, size_t row_bytes)
-{
-    size_t end = from + PIECE * 4 < row_bytes ? from + PIECE * 4 : row_bytes;
-    for (size_t i = from; i < end; i += 64) {
-        _mm_prefetch((const char *)row0 + i, _MM_HINT_T0);
-        _mm_prefetch((const char *)row1 + i, _MM_HINT_T0);
-    }
-}
-
 /* What libyuv's XxxToI420 does (each pair of rows: its chroma row, then
  * its two luma rows; an odd last row alone), in pieces of PIECE pixels,
  * each after asking for the source READ_AHEAD_BYTES ahead of it. The
@@ -144,10 +134,9 @@ static void read_ahead_to_i420(const struct row_kernels *k, const uint8_t *src, 
         for (uint32_t x = 0; x < w; x += PIECE) {
             uint32_t n = w - x < PIECE ? w - x : PIECE;
             size_t ahead = (size_t)x * 4 + READ_AHEAD_BYTES;
-            if (ahead < row_bytes)
-                read_ahead(a, a + pair_stride, ahead, row_bytes);
-            else if (next)
-                read_ahead(next, next + next_stride, ahead - row_bytes, row_bytes);
+            hfx_prefetch_ahead(a, next, row_bytes, ahead, PIECE * 4);
+            hfx_prefetch_ahead(a + pair_stride, next ? next + next_stride : NULL, row_bytes, ahead,
+                               PIECE * 4);
             const uint8_t *p = a + (size_t)x * 4;
             uint8_t *y0 = Y + (size_t)r * ys + x;
             bool whole = n % 32 == 0;

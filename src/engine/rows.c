@@ -1,4 +1,5 @@
 #include "engine/rows.h"
+#include "engine/prefetch.h"
 #include "engine/tiles.h"
 
 #include <stddef.h>
@@ -109,12 +110,9 @@ __attribute__((target("avx2"))) static void stripes_avx2(const uint8_t *px, uint
                                    (long long)(0x4c263a81e69035e0u * (uint64_t)(4 * j + 4)));
     for (uint32_t k = 0; k < n; k++) {
         const __m256i *p = (const __m256i *)(px + (size_t)k * HFX_ROW_STRIPE * 4);
-        uint32_t f = k + PREFETCH_STRIPES;
-        const uint8_t *ahead = f < n ? px + (size_t)f * HFX_ROW_STRIPE * 4
-                               : next && f - n < n ? next + (size_t)(f - n) * HFX_ROW_STRIPE * 4
-                                                   : NULL;
-        for (int q = 0; ahead && q < HFX_ROW_STRIPE * 4; q += 64)
-            _mm_prefetch((const char *)ahead + q, _MM_HINT_T0);
+        hfx_prefetch_ahead(px, next, (size_t)n * HFX_ROW_STRIPE * 4,
+                           (size_t)(k + PREFETCH_STRIPES) * HFX_ROW_STRIPE * 4,
+                           HFX_ROW_STRIPE * 4);
         __m256i acc = _mm256_setzero_si256();
         for (int j = 0; j < 8; j++) {
             __m256i d = _mm256_loadu_si256(p + j);

@@ -1,4 +1,5 @@
 #include "engine/tiles.h"
+#include "engine/prefetch.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -138,8 +139,7 @@ __attribute__((target("avx2"))) static void band_hash_avx2(const uint8_t *px, in
                 rk[j] = _mm256_xor_si256(key[j], row_key);
             for (uint32_t k = 0; k < m; k++, p += 8) {
                 if (r + 1 < rows)
-                    for (int q = 0; q < HFX_TILE_W * 4; q += 64)
-                        _mm_prefetch((const char *)p + stride + q, _MM_HINT_T0);
+                    hfx_prefetch((const uint8_t *)p + stride, HFX_TILE_W * 4);
                 for (int j = 0; j < 8; j++) {
                     __m256i d = _mm256_loadu_si256(p + j);
                     __m256i dk = _mm256_xor_si256(d, rk[j]);
