@@ -109,20 +109,42 @@ static const struct row_kernels *row_kernels(uint32_t fourcc)
 #define PIECE 256
 #define READ_AHEAD_BYTES 8192
 
+/* Asks to write columns [x, x + n) of the pair of rows from row r of an
+ * h-row rectangle: both luma rows and the chroma row. */
+static void prefetch_pair_out(uint8_t *Y, int ys, uint8_t *U, int us, uint8_t *V, int vs,
+                              uint32_t h, uint32_t r, uint32_t x, uint32_t n)
+{
+    if (r >= h)
+        return;
+    hfx_prefetch_write(Y + (size_t)r * ys + x, n);
+    if (r + 1 < h)
+        hfx_prefetch_write(Y + (size_t)(r + 1) * ys + x, n);
+    hfx_prefetch_write(U + (size_t)(r / 2) * us + x / 2, (n + 1) / 2);
+    hfx_prefetch_write(V + (size_t)(r / 2) * vs + x / 2, (n + 1) / 2);
+}
+
 /* What libyuv's XxxToI420 does (each pair of rows: its chroma row, then
  * its two luma rows; an odd last row alone), in pieces of PIECE pixels,
  * each after asking for the source READ_AHEAD_BYTES ahead of it. The
  * surface a front end hands over was just written and is mostly not in
  * our caches, and the hardware's prefetch alone leaves the kernels
  * waiting on it: a 1080p frame after 16 ms away converts in about 0.55 ms
- * instead of 0.70 (docs/benchmarks.md). Each output sample depends on its
- * own 2x2 source samples only, and pieces start at even columns, so the
- * output is libyuv's whole call's (test_engine). */
+ * instead of 0.70 (docs/benchmarks.md). Its output rows are asked for
+ * too, for writing, a few pairs ahead (at least READ_AHEAD_BYTES of
+ * source): staging was last read by the worker on another core and each
+ * store would otherwise wait for its line; a 200x150 window converted in
+ * 54-75 us with the source read ahead alone, 28-39 us with this. Each
+ * output sample depends on its own 2x2 source samples only, and pieces
+ * start at even columns, so the output is libyuv's whole call's
+ * (test_engine). */
 static void read_ahead_to_i420(const struct row_kernels *k, const uint8_t *src, int32_t stride,
                                uint8_t *Y, int ys, uint8_t *U, int us, uint8_t *V, int vs,
                                uint32_t w, uint32_t h)
 {
     size_t row_bytes = (size_t)w * 4;
+    uint32_t dst_ahead = 2 * (uint32_t)(READ_AHEAD_BYTES / (2 * row_bytes) + 1);
+    for (uint32_t r = 0; r < dst_ahead; r += 2)
+        prefetch_pair_out(Y, ys, U, us, V, vs, h, r, 0, w);
     for (uint32_t r = 0; r < h; r += 2) {
         const uint8_t *a = src + (ptrdiff_t)r * stride;
         bool pair = r + 1 < h;
@@ -137,6 +159,7 @@ static void read_ahead_to_i420(const struct row_kernels *k, const uint8_t *src, 
             hfx_prefetch_ahead(a, next, row_bytes, ahead, PIECE * 4);
             hfx_prefetch_ahead(a + pair_stride, next ? next + next_stride : NULL, row_bytes, ahead,
                                PIECE * 4);
+            prefetch_pair_out(Y, ys, U, us, V, vs, h, r + dst_ahead, x, n);
             const uint8_t *p = a + (size_t)x * 4;
             uint8_t *y0 = Y + (size_t)r * ys + x;
             bool whole = n % 32 == 0;
