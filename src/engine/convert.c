@@ -132,11 +132,11 @@ static void prefetch_pair_out(uint8_t *Y, int ys, uint8_t *U, int us, uint8_t *V
  * instead of 0.70 (docs/benchmarks.md). Its output rows are asked for
  * too, for writing, a few pairs ahead (at least READ_AHEAD_BYTES of
  * source): staging was last read by the worker on another core and each
- * store would otherwise wait for its line; a 200x150 window converted in
- * 54-75 us with the source read ahead alone, 28-39 us with this. Each
- * output sample depends on its own 2x2 source samples only, and pieces
- * start at even columns, so the output is libyuv's whole call's
- * (test_engine). */
+ * store would otherwise wait for its line: the bench's 200x150 window
+ * update took 54-75 us p50 with the source read ahead alone, 28-39 us
+ * with this (docs/benchmarks.md). Each output sample depends on its own
+ * 2x2 source samples only, and pieces start at even columns, so the
+ * output is libyuv's whole call's (test_engine). */
 static void read_ahead_to_i420(const struct row_kernels *k, const uint8_t *src, int32_t stride,
                                uint8_t *Y, int ys, uint8_t *U, int us, uint8_t *V, int vs,
                                uint32_t w, uint32_t h)
