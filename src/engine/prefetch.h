@@ -16,12 +16,16 @@
 #include <immintrin.h>
 #endif
 
+/* Both ask line by line, from the line p is in to the one its last byte
+ * is in. */
+#define HFX_LINE_OF(p) ((uintptr_t)(p) & ~(uintptr_t)63)
+
 /* Asks for the cache lines of [p, p + bytes). */
 static inline void hfx_prefetch(const uint8_t *p, size_t bytes)
 {
 #if defined(__x86_64__)
-    for (size_t i = 0; i < bytes; i += 64)
-        _mm_prefetch((const char *)p + i, _MM_HINT_T0);
+    for (uintptr_t a = HFX_LINE_OF(p); a < (uintptr_t)p + bytes; a += 64)
+        _mm_prefetch((const char *)a, _MM_HINT_T0);
 #else
     (void)p;
     (void)bytes;
@@ -35,9 +39,7 @@ static inline void hfx_prefetch(const uint8_t *p, size_t bytes)
 static inline void hfx_prefetch_write(uint8_t *p, size_t bytes)
 {
 #if defined(__x86_64__)
-    /* Line by line from the one p is in to the one its last byte is in. */
-    uintptr_t first = (uintptr_t)p & ~(uintptr_t)63;
-    for (uintptr_t a = first; a < (uintptr_t)p + bytes; a += 64)
+    for (uintptr_t a = HFX_LINE_OF(p); a < (uintptr_t)p + bytes; a += 64)
         __asm__ volatile("prefetchw %0" : : "m"(*(const uint8_t *)a));
 #else
     (void)p;
